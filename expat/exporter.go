@@ -1,0 +1,164 @@
+package expat
+
+import (
+	"crypto"
+	"crypto/hkdf"
+	_ "crypto/sha256" // register SHA-256 for crypto.Hash.New
+	_ "crypto/sha512" // register SHA-384 for crypto.Hash.New
+	"crypto/tls"
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Exporter is a TLS keying-material exporter (RFC 8446 §7.5). A
+// *tls.ConnectionState of a completed TLS 1.3 handshake satisfies it, as does
+// *OfflineExporter.
+type Exporter interface {
+	ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error)
+}
+
+// Role says which side of the TLS connection made a message.
+type Role uint8
+
+// The two TLS roles.
+const (
+	Client Role = iota + 1
+	Server
+)
+
+func (r Role) String() string {
+	switch r {
+	case Client:
+		return "client"
+	case Server:
+		return "server"
+	}
+	return fmt.Sprintf("Role(%d)", r)
+}
+
+// Peer returns the other role.
+func (r Role) Peer() Role {
+	if r == Client {
+		return Server
+	}
+	return Client
+}
+
+// Channel is one TLS 1.3 connection as exported authenticators see it: its
+// exporter and the hash of its cipher suite (the "authenticator hash").
+type Channel struct {
+	Exporter Exporter
+	Suite    uint16 // TLS 1.3 cipher suite, e.g. tls.TLS_AES_128_GCM_SHA256
+}
+
+// ChannelFromTLS returns the Channel of a completed TLS 1.3 connection. It
+// refuses earlier versions and unfinished handshakes, so that the exporter is
+// never called before it exists (calling it from a client's VerifyConnection
+// panics in Go 1.26).
+func ChannelFromTLS(cs *tls.ConnectionState) (Channel, error) {
+	if cs == nil || !cs.HandshakeComplete {
+		return Channel{}, ErrNotTLS13.with("handshake not complete")
+	}
+	if cs.Version != tls.VersionTLS13 {
+		return Channel{}, ErrNotTLS13.with("negotiated version 0x%04x", cs.Version)
+	}
+	if _, err := SuiteHash(cs.CipherSuite); err != nil {
+		return Channel{}, err
+	}
+	return Channel{Exporter: cs, Suite: cs.CipherSuite}, nil
+}
+
+// SuiteHash maps a TLS 1.3 cipher suite to its hash.
+func SuiteHash(suite uint16) (crypto.Hash, error) {
+	switch suite {
+	case tls.TLS_AES_128_GCM_SHA256, tls.TLS_CHACHA20_POLY1305_SHA256:
+		return crypto.SHA256, nil
+	case tls.TLS_AES_256_GCM_SHA384:
+		return crypto.SHA384, nil
+	}
+	return 0, ErrUnsupportedSuite.with("cipher suite 0x%04x", suite)
+}
+
+// Hash returns the channel's authenticator hash.
+func (c Channel) Hash() (crypto.Hash, error) { return SuiteHash(c.Suite) }
+
+// Export calls the exporter and wraps its failure.
+func (c Channel) Export(label string, context []byte, length int) ([]byte, error) {
+	if c.Exporter == nil {
+		return nil, ErrExporter.with("no exporter")
+	}
+	out, err := c.Exporter.ExportKeyingMaterial(label, context, length)
+	if err != nil {
+		return nil, ErrExporter.wrap(err, "label %q", label)
+	}
+	if len(out) != length {
+		return nil, ErrExporter.with("label %q returned %d bytes, want %d", label, len(out), length)
+	}
+	return out, nil
+}
+
+// keys returns the handshake context and finished MAC key for authenticators
+// made by sender (RFC 9261 §5.1: labels by the sender's role, empty context,
+// hash-length output).
+func (c Channel) keys(sender Role) (h crypto.Hash, hc, fk []byte, err error) {
+	h, err = c.Hash()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	side := sender.String()
+	if hc, err = c.Export("EXPORTER-"+side+" authenticator handshake context", nil, h.Size()); err != nil {
+		return 0, nil, nil, err
+	}
+	if fk, err = c.Export("EXPORTER-"+side+" authenticator finished key", nil, h.Size()); err != nil {
+		return 0, nil, nil, err
+	}
+	return h, hc, fk, nil
+}
+
+// OfflineExporter computes TLS 1.3 exporter values from an
+// exporter_master_secret (RFC 8446 §7.5), so that vectors and key-log captures
+// (EXPORTER_SECRET lines) can be checked without a live connection.
+type OfflineExporter struct {
+	Hash   crypto.Hash
+	Secret []byte // exporter_master_secret, Hash.Size() bytes
+}
+
+// NewOfflineChannel returns a Channel backed by an OfflineExporter.
+func NewOfflineChannel(suite uint16, exporterMasterSecret []byte) (Channel, error) {
+	h, err := SuiteHash(suite)
+	if err != nil {
+		return Channel{}, err
+	}
+	if len(exporterMasterSecret) != h.Size() {
+		return Channel{}, ErrBadLength.with("exporter_master_secret is %d bytes, suite 0x%04x needs %d", len(exporterMasterSecret), suite, h.Size())
+	}
+	return Channel{Exporter: &OfflineExporter{Hash: h, Secret: exporterMasterSecret}, Suite: suite}, nil
+}
+
+// ExportKeyingMaterial implements TLS-Exporter(label, context, length) =
+// HKDF-Expand-Label(Derive-Secret(secret, label, ""), "exporter", Hash(context), length).
+// A nil context equals an empty one, as in TLS 1.3.
+func (e *OfflineExporter) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+	empty := e.Hash.New().Sum(nil)
+	derived, err := expandLabel(e.Hash, e.Secret, label, empty, e.Hash.Size())
+	if err != nil {
+		return nil, err
+	}
+	hc := e.Hash.New()
+	hc.Write(context)
+	return expandLabel(e.Hash, derived, "exporter", hc.Sum(nil), length)
+}
+
+// expandLabel is HKDF-Expand-Label (RFC 8446 §7.1).
+func expandLabel(h crypto.Hash, secret []byte, label string, context []byte, length int) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddUint16(uint16(length))
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte("tls13 " + label)) })
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(context) })
+	info, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("expat: HKDF label %q: %w", label, err)
+	}
+	return hkdf.Expand(h.New, secret, string(info), length)
+}

@@ -1,0 +1,134 @@
+package expat
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"io"
+)
+
+// SignatureScheme is a TLS 1.3 SignatureScheme (RFC 8446 §4.2.3).
+type SignatureScheme uint16
+
+// The schemes seatrx signs and verifies CertificateVerify with.
+const (
+	ECDSAWithP256AndSHA256 SignatureScheme = 0x0403
+	ECDSAWithP384AndSHA384 SignatureScheme = 0x0503
+	PSSWithSHA256          SignatureScheme = 0x0804
+	PSSWithSHA384          SignatureScheme = 0x0805
+	Ed25519                SignatureScheme = 0x0807
+)
+
+// DefaultSchemes is the signature_algorithms list seatrx offers, in order of
+// preference.
+var DefaultSchemes = []SignatureScheme{Ed25519, ECDSAWithP256AndSHA256, ECDSAWithP384AndSHA384, PSSWithSHA256, PSSWithSHA384}
+
+var schemeNames = map[SignatureScheme]string{
+	ECDSAWithP256AndSHA256: "ecdsa_secp256r1_sha256",
+	ECDSAWithP384AndSHA384: "ecdsa_secp384r1_sha384",
+	PSSWithSHA256:          "rsa_pss_rsae_sha256",
+	PSSWithSHA384:          "rsa_pss_rsae_sha384",
+	Ed25519:                "ed25519",
+}
+
+func (s SignatureScheme) String() string {
+	if n, ok := schemeNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("SignatureScheme(0x%04x)", uint16(s))
+}
+
+// ParseSignatureScheme maps an RFC 8446 name such as "ed25519" to its value.
+func ParseSignatureScheme(name string) (SignatureScheme, error) {
+	for s, n := range schemeNames {
+		if n == name {
+			return s, nil
+		}
+	}
+	return 0, ErrUnsupportedScheme.with("unknown scheme name %q", name)
+}
+
+// Supported reports whether seatrx can sign and verify with s.
+func (s SignatureScheme) Supported() bool { _, ok := schemeNames[s]; return ok }
+
+// forbiddenInCertificateVerify are schemes TLS 1.3 defines only for
+// certificates (RSASSA-PKCS1-v1_5, SHA-1, SHA-224).
+func forbiddenInCertificateVerify(s SignatureScheme) bool {
+	switch s {
+	case 0x0201, 0x0203, 0x0401, 0x0501, 0x0601, 0x0301, 0x0303, 0x0202:
+		return true
+	}
+	return false
+}
+
+// fits reports whether s can be used with public key pub.
+func (s SignatureScheme) fits(pub crypto.PublicKey) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return (s == ECDSAWithP256AndSHA256 && k.Curve == elliptic.P256()) ||
+			(s == ECDSAWithP384AndSHA384 && k.Curve == elliptic.P384())
+	case ed25519.PublicKey:
+		return s == Ed25519
+	case *rsa.PublicKey:
+		return (s == PSSWithSHA256 || s == PSSWithSHA384) && k.N.BitLen() >= 2048
+	}
+	return false
+}
+
+func (s SignatureScheme) hash() crypto.Hash {
+	switch s {
+	case ECDSAWithP256AndSHA256, PSSWithSHA256:
+		return crypto.SHA256
+	case ECDSAWithP384AndSHA384, PSSWithSHA384:
+		return crypto.SHA384
+	}
+	return 0 // Ed25519 signs the message itself
+}
+
+func (s SignatureScheme) signerOpts() crypto.SignerOpts {
+	if s == PSSWithSHA256 || s == PSSWithSHA384 {
+		return &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: s.hash()}
+	}
+	return s.hash()
+}
+
+// sign signs msg (the full CertificateVerify content) with key under s.
+func (s SignatureScheme) sign(key crypto.Signer, msg []byte, rnd io.Reader) ([]byte, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	digest := msg
+	if h := s.hash(); h != 0 {
+		hh := h.New()
+		hh.Write(msg)
+		digest = hh.Sum(nil)
+	}
+	sig, err := key.Sign(rnd, digest, s.signerOpts())
+	if err != nil {
+		return nil, fmt.Errorf("expat: sign CertificateVerify with %v: %w", s, err)
+	}
+	return sig, nil
+}
+
+// verify checks sig over msg with pub under s.
+func (s SignatureScheme) verify(pub crypto.PublicKey, msg, sig []byte) bool {
+	var digest []byte
+	if h := s.hash(); h != 0 {
+		hh := h.New()
+		hh.Write(msg)
+		digest = hh.Sum(nil)
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return ecdsa.VerifyASN1(k, digest, sig)
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, msg, sig)
+	case *rsa.PublicKey:
+		return rsa.VerifyPSS(k, s.hash(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: s.hash()}) == nil
+	}
+	return false
+}
