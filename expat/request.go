@@ -59,9 +59,6 @@ func NewRequest(sender Role, opts RequestOptions) (*Request, error) {
 			return nil, fmt.Errorf("expat: generate certificate_request_context: %w", err)
 		}
 	}
-	if len(ctx) > 255 {
-		return nil, ErrBadLength.with("certificate_request_context is %d bytes, max 255", len(ctx))
-	}
 	schemes := opts.Schemes
 	if schemes == nil {
 		schemes = DefaultSchemes
@@ -105,6 +102,17 @@ func NewRequest(sender Role, opts RequestOptions) (*Request, error) {
 	if err := checkNoDuplicates(exts, "request"); err != nil {
 		return nil, err
 	}
+	return EncodeRequest(sender, ctx, exts, opts.CMWType)
+}
+
+// EncodeRequest encodes a request made by sender with exactly the given
+// context and extensions, in order, then parses it back so that it passes the
+// same checks as a received request (cmwExt is the cmw_attestation codepoint,
+// 0 = default). Conformance vectors use it; applications use NewRequest.
+func EncodeRequest(sender Role, ctx []byte, exts []Extension, cmwExt uint16) (*Request, error) {
+	if len(ctx) > 255 {
+		return nil, ErrBadLength.with("certificate_request_context is %d bytes, max 255", len(ctx))
+	}
 	typ := TypeCertificateRequest
 	if sender == Client {
 		typ = TypeClientCertificateRequest
@@ -118,8 +126,7 @@ func NewRequest(sender Role, opts RequestOptions) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Parse what we built, so that a request we send passes our own checks.
-	return ParseRequest(raw, sender, opts.CMWType)
+	return ParseRequest(raw, sender, cmwExt)
 }
 
 func cmwType(t uint16) uint16 {

@@ -1,0 +1,197 @@
+// Package conformance holds seatrx's published test vectors and the runner
+// that checks them. The same JSON schema ("seatrx-vectors/v1", documented in
+// README.md beside this file) is how other implementations of RFC 9261,
+// draft-fossati-seat-expat and the seatrx receipt profile publish vectors for
+// us and read ours.
+package conformance
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// Schema is the schema identifier every vector file carries.
+const Schema = "seatrx-vectors/v1"
+
+// MaxFileSize bounds a vector file.
+const MaxFileSize = 16 << 20
+
+// File is one vector file: a kind and its cases.
+type File struct {
+	Schema string `json:"schema"`
+	Kind   string `json:"kind"`
+	Cases  []Case `json:"cases"`
+}
+
+// Case is one vector. Expected is either the kind's expected outputs or
+// {"error": CODE}.
+type Case struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Inputs      json.RawMessage `json:"inputs"`
+	Expected    json.RawMessage `json:"expected"`
+}
+
+// Result is the outcome of one case: Err is nil on PASS.
+type Result struct {
+	Name string
+	Err  error
+}
+
+// Runner checks the cases of one kind.
+type Runner func(inputs, expected json.RawMessage) error
+
+var runners = map[string]Runner{}
+
+// Register adds the runner for kind; packages layered above conformance (or
+// its own files) register their kinds at init.
+func Register(kind string, r Runner) { runners[kind] = r }
+
+// Kinds returns the registered kinds.
+func Kinds() []string {
+	out := make([]string, 0, len(runners))
+	for k := range runners {
+		out = append(out, k)
+	}
+	return out
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Load reads and checks the structure of a vector file: schema, known kind,
+// unique kebab-case names, inputs and expected present.
+func Load(r io.Reader) (*File, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("conformance: read: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("conformance: file exceeds %d bytes", MaxFileSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("conformance: decode: %w", err)
+	}
+	if f.Schema != Schema {
+		return nil, fmt.Errorf("conformance: schema %q, want %q", f.Schema, Schema)
+	}
+	if _, ok := runners[f.Kind]; !ok {
+		return nil, fmt.Errorf("conformance: unknown kind %q (known: %s)", f.Kind, strings.Join(Kinds(), ", "))
+	}
+	seen := map[string]bool{}
+	for i, c := range f.Cases {
+		switch {
+		case !nameRE.MatchString(c.Name):
+			return nil, fmt.Errorf("conformance: case %d: name %q is not kebab-case", i, c.Name)
+		case seen[c.Name]:
+			return nil, fmt.Errorf("conformance: case %d: duplicate name %q", i, c.Name)
+		case len(c.Inputs) == 0 || len(c.Expected) == 0:
+			return nil, fmt.Errorf("conformance: case %q: inputs and expected are required", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return &f, nil
+}
+
+// LoadFile is Load on a path.
+func LoadFile(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: %w", err)
+	}
+	defer fh.Close()
+	f, err := Load(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Run checks every case of f.
+func (f *File) Run() []Result {
+	run := runners[f.Kind]
+	out := make([]Result, len(f.Cases))
+	for i, c := range f.Cases {
+		out[i] = Result{Name: c.Name, Err: runCase(run, c)}
+	}
+	return out
+}
+
+func runCase(run Runner, c Case) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("runner panicked: %v", r)
+		}
+	}()
+	return run(c.Inputs, c.Expected)
+}
+
+// Hex is a byte string written as lowercase hex in vector files.
+type Hex []byte
+
+// MarshalJSON writes lowercase hex.
+func (h Hex) MarshalJSON() ([]byte, error) { return json.Marshal(hex.EncodeToString(h)) }
+
+// UnmarshalJSON accepts lowercase hex only, so that files stay canonical.
+func (h *Hex) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("byte string must be a JSON string of lowercase hex: %w", err)
+	}
+	if strings.ToLower(s) != s {
+		return fmt.Errorf("byte string %.16q... is not lowercase hex", s)
+	}
+	v, err := hex.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("byte string: %w", err)
+	}
+	*h = v
+	return nil
+}
+
+// expectedError is the {"error": CODE} form of Expected.
+type expectedError struct {
+	Error string `json:"error"`
+}
+
+// wantError returns the expected error code, or "" if Expected is an output.
+func wantError(expected json.RawMessage) string {
+	var e expectedError
+	if json.Unmarshal(expected, &e) == nil {
+		return e.Error
+	}
+	return ""
+}
+
+// decodeStrict decodes JSON into v, rejecting unknown fields (a typo in a
+// vector must not silently drop an input).
+func decodeStrict(data json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+// checkError compares an outcome with an expected error code.
+func checkError(want string, code string, err error) error {
+	switch {
+	case err == nil:
+		return fmt.Errorf("expected error %q, got success", want)
+	case code != want:
+		return fmt.Errorf("expected error %q, got %q (%v)", want, code, err)
+	}
+	return nil
+}
+
+var errMismatch = errors.New("output differs from expected")
