@@ -1,0 +1,308 @@
+// Package tdx verifies and appraises Intel TDX quotes (version 4) for seatrx.
+//
+// Verify checks a quote's binding to the connection (REPORTDATA), its
+// signature chain (attestation key -> QE report -> PCK certificate -> Intel SGX
+// Root CA) and, when collateral is supplied, the Intel PCS collateral (TCB
+// info, QE identity, CRLs), and computes the TCB status itself: go-tdx-guest
+// only accepts UpToDate. Appraise applies an operator Policy to the Result.
+// Every failure is a *check.Error with a "tdx.*" code.
+package tdx
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/google/go-tdx-guest/abi"
+	"github.com/google/go-tdx-guest/pcs"
+	pb "github.com/google/go-tdx-guest/proto/tdx"
+	"github.com/google/go-tdx-guest/verify"
+
+	"github.com/seatrx/seatrx/evidence/check"
+)
+
+// platform is the prefix of every check code this package reports.
+const platform = "tdx"
+
+// ErrOptions is returned (wrapped) when VerifyOptions are unusable; it is a
+// caller bug, not a property of the evidence, so it carries no check code.
+var ErrOptions = errors.New("tdx: invalid verify options")
+
+// Result is what a verified quote says about the TD, with the trust anchor it
+// was verified against. Byte slices are copies, never aliases of the quote.
+type Result struct {
+	MRTD          []byte    // 48 bytes: build-time measurement of the TD
+	RTMRs         [4][]byte // 48 bytes each: runtime measurement registers
+	MRSeam        []byte    // 48 bytes: measurement of the TDX module
+	MRConfigID    []byte    // 48 bytes
+	MROwner       []byte    // 48 bytes
+	MROwnerConfig []byte    // 48 bytes
+	TDAttributes  []byte    // 8 bytes
+	XFAM          []byte    // 8 bytes
+	Debug         bool      // TD_ATTRIBUTES.DEBUG (bit 0 of byte 0)
+	TEETCBSVN     []byte    // 16 bytes
+	ReportData    [64]byte
+	QESVN, PCESVN uint16 // from the quote header (offsets 0x08 and 0x0A)
+	FMSPC         string // hex, from the PCK certificate's SGX extension
+	// TCBStatus is the Intel TCB status computed from collateral ("UpToDate",
+	// "SWHardeningNeeded", "OutOfDate", ...); "" when verified without collateral.
+	TCBStatus   string
+	TrustAnchor string // "sha256:<hex>" of the root the PCK chain ends in
+	Simulated   bool   // the trust anchor belongs to a simulated PKI
+	PCKDigest   []byte // sha256 of the PCK leaf certificate DER
+}
+
+// VerifyOptions configures Verify. Now and Roots are required.
+type VerifyOptions struct {
+	// Now is the time at which certificates and collateral must be valid.
+	Now time.Time
+	// Roots are the trusted Intel SGX root CAs.
+	Roots *Roots
+	// Collateral, if set, is checked (signatures, CRLs, freshness) and used to
+	// compute Result.TCBStatus. nil verifies without collateral.
+	Collateral *Collateral
+	// Cache, if set, remembers PCK chains already verified against Roots so
+	// that repeated quotes from one platform skip the x509 chain walk.
+	Cache *ChainCache
+}
+
+// chainEntry is a PCK chain that passed full verification against a root set.
+type chainEntry struct {
+	pck, intermediate, root *x509.Certificate
+	rootFP                  string
+	exts                    *pcs.PckExtensions
+	notBefore, notAfter     time.Time // intersection of the three validity windows
+	pckDigest               [32]byte
+}
+
+// Verify checks quote and returns what it attests. In order: structure
+// (tdx.decode), REPORTDATA == *expected when expected != nil (constant time,
+// tdx.report_data), that the PCK chain ends in a root of opts.Roots
+// (tdx.trust_anchor) and is valid at opts.Now (tdx.time), the chain itself
+// (tdx.chain), the quote and QE report signatures and the attestation key
+// binding (tdx.signature), and, with collateral, the collateral and TCB status
+// (tdx.collateral, tdx.tcb). Debug TDs and measurements are left to Appraise.
+func Verify(quote []byte, expected *[64]byte, opts VerifyOptions) (*Result, error) {
+	if opts.Now.IsZero() {
+		return nil, fmt.Errorf("%w: Now is zero", ErrOptions)
+	}
+	if opts.Roots == nil || len(opts.Roots.certs) == 0 {
+		return nil, fmt.Errorf("%w: no trusted roots", ErrOptions)
+	}
+	v, err := parseQuote(quote)
+	if err != nil {
+		return nil, err
+	}
+	if expected != nil && subtle.ConstantTimeCompare(v.reportData(), expected[:]) != 1 {
+		return nil, check.Errorf(platform, check.ReportData,
+			"REPORTDATA %x does not match the value computed for this connection %x", v.reportData(), expected[:])
+	}
+
+	var (
+		ent *chainEntry
+		key [64]byte
+	)
+	if opts.Cache != nil {
+		key = cacheKey(v.pckChain, opts.Roots)
+		ent = opts.Cache.get(key, opts.Now)
+	}
+	if ent != nil {
+		if err := verifySignatures(v, ent.pck); err != nil {
+			return nil, err
+		}
+	} else {
+		ent, err = verifyCold(v, opts)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Cache != nil {
+			opts.Cache.put(key, ent)
+		}
+	}
+
+	res := newResult(v, ent, opts.Roots)
+	if opts.Collateral != nil {
+		status, err := opts.Collateral.evaluate(v, ent, opts)
+		if err != nil {
+			return nil, err
+		}
+		res.TCBStatus = status
+	}
+	return res, nil
+}
+
+// verifyCold verifies the PCK chain, the QE report and the quote signature
+// with go-tdx-guest (fresh verify.Options, explicit roots and time), after our
+// own pre-checks that name the trust anchor and time failures precisely.
+func verifyCold(v *quoteView, opts VerifyOptions) (*chainEntry, error) {
+	certs, err := parseChain(v.pckChain)
+	if err != nil {
+		return nil, err
+	}
+	pck, inter, root := certs[0], certs[1], certs[2]
+	_, rootFP, ok := opts.Roots.find(root.Raw)
+	if !ok {
+		kind := "production"
+		if opts.Roots.Simulated() {
+			kind = "simulated"
+		}
+		return nil, check.Errorf(platform, check.TrustAnchor,
+			"PCK chain ends in root %s (%q), which is not among the trusted %s roots %v",
+			fingerprint(root.Raw), root.Subject.CommonName, kind, opts.Roots.Fingerprints())
+	}
+	ent := &chainEntry{pck: pck, intermediate: inter, root: root, rootFP: rootFP, pckDigest: sha256.Sum256(pck.Raw)}
+	for i, c := range certs {
+		if opts.Now.Before(c.NotBefore) || opts.Now.After(c.NotAfter) {
+			return nil, check.Errorf(platform, check.Time, "%s certificate %q is valid %s to %s, not at %s",
+				chainNames[i], c.Subject.CommonName, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339),
+				opts.Now.UTC().Format(time.RFC3339))
+		}
+		if i == 0 || c.NotBefore.After(ent.notBefore) {
+			ent.notBefore = c.NotBefore
+		}
+		if i == 0 || c.NotAfter.Before(ent.notAfter) {
+			ent.notAfter = c.NotAfter
+		}
+	}
+	q, err := abi.QuoteToProto(v.raw)
+	if err != nil {
+		return nil, check.Wrap(platform, check.Decode, err, "quote")
+	}
+	qv4, ok := q.(*pb.QuoteV4)
+	if !ok {
+		return nil, check.Errorf(platform, check.Decode, "quote: unexpected type %T", q)
+	}
+	lopts := &verify.Options{TrustedRoots: opts.Roots.pool, Now: opts.Now}
+	if err := verify.TdxQuote(qv4, lopts); err != nil {
+		return nil, classifyLibraryError(err)
+	}
+	ent.exts, err = pcs.PckCertificateExtensions(pck)
+	if err != nil {
+		return nil, check.Wrap(platform, check.Chain, err, "PCK certificate SGX extension")
+	}
+	return ent, nil
+}
+
+var chainNames = [3]string{"PCK leaf", "PCK intermediate CA", "root CA"}
+
+// classifyLibraryError maps a go-tdx-guest verify error to a check code. The
+// library wraps with %v, so only ErrHashVerificationFail survives errors.Is;
+// the other signature failures are recognised by their stable message prefix.
+func classifyLibraryError(err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, verify.ErrHashVerificationFail):
+		return check.Wrap(platform, check.Signature, err, "quote signature by the attestation key")
+	case strings.Contains(msg, "QE report"), strings.Contains(msg, "attestation key in the quote"),
+		strings.Contains(msg, "QuoteV4's signature"):
+		return check.Wrap(platform, check.Signature, err, "QE report or attestation key")
+	default:
+		return check.Wrap(platform, check.Chain, err, "PCK certificate chain")
+	}
+}
+
+// maxChainPEM bounds the PEM chain parsed from a quote (already bounded by
+// MaxQuoteSize; this documents the intent).
+const maxChainPEM = MaxQuoteSize
+
+// parseChain splits the quote's PEM chain into exactly leaf, intermediate and
+// root. A single trailing NUL (seen in real quotes) is allowed.
+func parseChain(b []byte) ([3]*x509.Certificate, error) {
+	var out [3]*x509.Certificate
+	if len(b) > maxChainPEM {
+		return out, decodeErr("pck_cert_chain: %d bytes exceeds %d", len(b), maxChainPEM)
+	}
+	rest := b
+	for i := range out {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil || blk.Type != "CERTIFICATE" {
+			return out, decodeErr("pck_cert_chain: want 3 PEM certificates, found %d", i)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return out, check.Wrap(platform, check.Decode, err, "pck_cert_chain[%d] (%s)", i, chainNames[i])
+		}
+		out[i] = c
+	}
+	if t := strings.TrimRight(string(rest), "\x00\r\n\t "); t != "" {
+		return out, decodeErr("pck_cert_chain: %d unexpected bytes after the root certificate", len(rest))
+	}
+	return out, nil
+}
+
+// verifySignatures is the warm path (PCK chain already verified and cached):
+// the quote signature by the attestation key, the QE report signature by the
+// PCK key, and QE REPORTDATA == SHA-256(attestation key || QE auth data) || 0^32.
+func verifySignatures(v *quoteView, pck *x509.Certificate) error {
+	ak, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append([]byte{4}, v.attKey...))
+	if err != nil {
+		return check.Wrap(platform, check.Signature, err, "attestation key is not a P-256 point")
+	}
+	if !verifyRaw(ak, v.signedMsg, v.signature) {
+		return check.Wrap(platform, check.Signature, verify.ErrHashVerificationFail, "quote signature by the attestation key")
+	}
+	pk, ok := pck.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return check.Errorf(platform, check.Chain, "PCK key is %T, want ECDSA", pck.PublicKey)
+	}
+	if !verifyRaw(pk, v.qeReport, v.qeReportSig) {
+		return check.Errorf(platform, check.Signature, "QE report signature by the PCK key is invalid")
+	}
+	h := sha256.New()
+	h.Write(v.attKey)
+	h.Write(v.qeAuthData)
+	want := make([]byte, 64)
+	copy(want, h.Sum(nil))
+	if subtle.ConstantTimeCompare(want, v.qeReport[qReportData:qReportData+64]) != 1 {
+		return check.Errorf(platform, check.Signature, "QE report data does not bind the attestation key")
+	}
+	return nil
+}
+
+// verifyRaw checks an ECDSA-SHA256 signature given as raw 64-byte r||s.
+func verifyRaw(pub *ecdsa.PublicKey, msg, sig []byte) bool {
+	if len(sig) != 64 {
+		return false
+	}
+	d := sha256.Sum256(msg)
+	r := new(big.Int).SetBytes(sig[:32])
+	s := new(big.Int).SetBytes(sig[32:])
+	return ecdsa.Verify(pub, d[:], r, s)
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+func newResult(v *quoteView, ent *chainEntry, roots *Roots) *Result {
+	r := &Result{
+		MRTD:          clone(v.field(bMrTd, measSize)),
+		MRSeam:        clone(v.field(bMrSeam, measSize)),
+		MRConfigID:    clone(v.field(bMrConfigID, measSize)),
+		MROwner:       clone(v.field(bMrOwner, measSize)),
+		MROwnerConfig: clone(v.field(bMrOwnerConfig, measSize)),
+		TDAttributes:  clone(v.field(bTdAttrs, 8)),
+		XFAM:          clone(v.field(bXfam, 8)),
+		TEETCBSVN:     clone(v.field(bTeeTcbSvn, 16)),
+		QESVN:         binary.LittleEndian.Uint16(v.raw[8:10]),
+		PCESVN:        binary.LittleEndian.Uint16(v.raw[10:12]),
+		FMSPC:         strings.ToLower(ent.exts.FMSPC),
+		TrustAnchor:   ent.rootFP,
+		Simulated:     roots.Simulated(),
+		PCKDigest:     clone(ent.pckDigest[:]),
+	}
+	for i := range r.RTMRs {
+		r.RTMRs[i] = clone(v.field(bRtmr0+i*measSize, measSize))
+	}
+	r.Debug = r.TDAttributes[0]&1 == 1
+	copy(r.ReportData[:], v.reportData())
+	return r
+}
