@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Receipt is an issued receipt as stored: the signed COSE_Sign1 bytes and the
+// bundle of preimages it commits to, both opaque to the store.
+type Receipt struct {
+	ID       []byte    // receipt id, 1..MaxIDLen bytes
+	IssuedAt time.Time // stored in whole seconds
+	Subject  string    // CWT sub of the receipt (the attested peer)
+	COSE     []byte    // tagged COSE_Sign1, 1..MaxBlobLen bytes
+	Bundle   []byte    // preimage bundle, 0..MaxBlobLen bytes
+}
+
+// Token is an execution token as stored: the digest of the one-time secret
+// (never the secret itself), its audience, validity window and key binding.
+type Token struct {
+	ID         []byte    // token id, 1..MaxIDLen bytes
+	ReceiptID  []byte    // receipt the token belongs to; must be stored first
+	Digest     []byte    // SHA-256 of the secret, DigestLen bytes
+	Audience   string    // executor allowed to redeem, 1..MaxNameLen bytes
+	NotBefore  time.Time // first valid second (inclusive)
+	Expires    time.Time // first invalid second (exclusive); after NotBefore
+	KeyBinding []byte    // hash of the peer key (cnf), 0..MaxKeyBindingLen bytes
+}
+
+const insertReceipt = `INSERT INTO receipts (id, issued_at, subject, cose, bundle) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+
+const insertToken = `INSERT INTO execution_tokens (id, receipt_id, digest, audience, not_before, expires, key_binding)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+
+// PutReceipt durably stores r. It returns ErrDuplicate if a receipt with the
+// same id exists, and returns only after the insert is committed.
+func (s *Store) PutReceipt(ctx context.Context, r Receipt) error {
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("store: put receipt: %w", err)
+	}
+	return s.inTx(ctx, "put receipt", func(tx *sql.Tx) error {
+		return s.putReceiptTx(ctx, tx, &r)
+	})
+}
+
+// PutToken durably stores t for an already stored receipt (ErrNotFound
+// otherwise); ErrDuplicate if the token id exists. Prefer PutReceiptWithToken.
+func (s *Store) PutToken(ctx context.Context, t Token) error {
+	if err := t.validate(); err != nil {
+		return fmt.Errorf("store: put token: %w", err)
+	}
+	return s.inTx(ctx, "put token", func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM receipts WHERE id = ?`), t.ReceiptID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: put token %x: receipt %x: %w", t.ID, t.ReceiptID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: put token %x: look up receipt: %w", t.ID, err)
+		}
+		return s.putTokenTx(ctx, tx, &t)
+	})
+}
+
+// PutReceiptWithToken stores a receipt and its execution token in one
+// transaction: both or neither. An empty t.ReceiptID means r.ID; any other
+// value must equal r.ID.
+func (s *Store) PutReceiptWithToken(ctx context.Context, r Receipt, t Token) error {
+	if len(t.ReceiptID) == 0 {
+		t.ReceiptID = r.ID
+	}
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("store: put receipt with token: %w", err)
+	}
+	if err := t.validate(); err != nil {
+		return fmt.Errorf("store: put receipt with token: %w", err)
+	}
+	if string(t.ReceiptID) != string(r.ID) {
+		return fmt.Errorf("store: put receipt with token: %w: Token.ReceiptID %x differs from Receipt.ID %x",
+			ErrInvalidInput, t.ReceiptID, r.ID)
+	}
+	return s.inTx(ctx, "put receipt with token", func(tx *sql.Tx) error {
+		if err := s.putReceiptTx(ctx, tx, &r); err != nil {
+			return err
+		}
+		return s.putTokenTx(ctx, tx, &t)
+	})
+}
+
+func (s *Store) putReceiptTx(ctx context.Context, tx *sql.Tx, r *Receipt) error {
+	res, err := tx.ExecContext(ctx, s.q(insertReceipt), r.ID, r.IssuedAt.Unix(), r.Subject, r.COSE, nonNil(r.Bundle))
+	if err != nil {
+		return fmt.Errorf("store: put receipt %x: %w", r.ID, err)
+	}
+	return insertedOne(res, "receipt", r.ID)
+}
+
+func (s *Store) putTokenTx(ctx context.Context, tx *sql.Tx, t *Token) error {
+	res, err := tx.ExecContext(ctx, s.q(insertToken), t.ID, t.ReceiptID, t.Digest, t.Audience,
+		t.NotBefore.Unix(), t.Expires.Unix(), nonNil(t.KeyBinding))
+	if err != nil {
+		return fmt.Errorf("store: put token %x: %w", t.ID, err)
+	}
+	return insertedOne(res, "token", t.ID)
+}
+
+// insertedOne maps an INSERT ... ON CONFLICT DO NOTHING that changed no row to
+// ErrDuplicate.
+func insertedOne(res sql.Result, kind string, id []byte) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: put %s %x: rows affected: %w", kind, id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: put %s %x: %w", kind, id, ErrDuplicate)
+	}
+	return nil
+}
+
+// GetReceipt returns the stored receipt with the given id, or ErrNotFound.
+func (s *Store) GetReceipt(ctx context.Context, id []byte) (*Receipt, error) {
+	if err := checkLen("id", len(id), 1, MaxIDLen); err != nil {
+		return nil, fmt.Errorf("store: get receipt: %w", err)
+	}
+	r := Receipt{ID: append([]byte(nil), id...)}
+	var issued int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT issued_at, subject, cose, bundle FROM receipts WHERE id = ?`), id).
+		Scan(&issued, &r.Subject, &r.COSE, &r.Bundle)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: get receipt %x: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get receipt %x: %w", id, err)
+	}
+	r.IssuedAt = fromUnix(issued)
+	return &r, nil
+}

@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// UseContext records the single use of a certificate_request_context crc on
+// connection connID. A second use of the same crc (on any connection, until
+// Prune drops it after the context retention) is ErrContextReused. It is
+// committed before it returns.
+func (s *Store) UseContext(ctx context.Context, crc []byte, connID string, now time.Time) error {
+	if err := checkLen("crc", len(crc), 1, MaxContextLen); err != nil {
+		return fmt.Errorf("store: use context: %w", err)
+	}
+	if err := checkLen("connID", len(connID), 0, MaxNameLen); err != nil {
+		return fmt.Errorf("store: use context: %w", err)
+	}
+	if err := checkTime("now", now); err != nil {
+		return fmt.Errorf("store: use context: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx,
+		s.q(`INSERT INTO used_contexts (crc, conn_id, used_at) VALUES (?, ?, ?) ON CONFLICT (crc) DO NOTHING`),
+		crc, connID, now.Unix())
+	if err != nil {
+		return fmt.Errorf("store: use context %x: %w", crc, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: use context %x: rows affected: %w", crc, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: use context %x on %q: %w", crc, connID, ErrContextReused)
+	}
+	return nil
+}
+
+// SeenReceipt is the replay cache of online verification. It reports whether
+// receipt id was already seen and is still remembered at now; if not, it
+// remembers id until `until` (exclusive) and reports false. Check and insert
+// are one atomic statement, so of concurrent callers exactly one sees false.
+// until must be after now.
+func (s *Store) SeenReceipt(ctx context.Context, id []byte, until time.Time, now time.Time) (bool, error) {
+	if err := checkLen("id", len(id), 1, MaxIDLen); err != nil {
+		return false, fmt.Errorf("store: seen receipt: %w", err)
+	}
+	if err := checkTime("now", now); err != nil {
+		return false, fmt.Errorf("store: seen receipt: %w", err)
+	}
+	if err := checkTime("until", until); err != nil {
+		return false, fmt.Errorf("store: seen receipt: %w", err)
+	}
+	if until.Unix() <= now.Unix() {
+		return false, fmt.Errorf("store: seen receipt %x: %w: until %d not after now %d (Unix seconds)",
+			id, ErrInvalidInput, until.Unix(), now.Unix())
+	}
+	// Insert, or take over an expired entry; a live entry is left alone and
+	// the statement changes no row.
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO receipt_replay (id, expires_at) VALUES (?, ?)
+ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+WHERE receipt_replay.expires_at <= ?`), id, until.Unix(), now.Unix())
+	if err != nil {
+		return false, fmt.Errorf("store: seen receipt %x: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: seen receipt %x: rows affected: %w", id, err)
+	}
+	return n == 0, nil
+}
+
+// Prune deletes replay-cache entries expired at now and used contexts older
+// than the context retention. Receipts and tokens (redeemed or not) are kept:
+// they are the audit record.
+func (s *Store) Prune(ctx context.Context, now time.Time) error {
+	if err := checkTime("now", now); err != nil {
+		return fmt.Errorf("store: prune: %w", err)
+	}
+	return s.inTx(ctx, "prune", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM receipt_replay WHERE expires_at <= ?`), now.Unix()); err != nil {
+			return fmt.Errorf("store: prune replay cache: %w", err)
+		}
+		cutoff := now.Add(-s.contextRetention).Unix()
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM used_contexts WHERE used_at <= ?`), cutoff); err != nil {
+			return fmt.Errorf("store: prune used contexts: %w", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Defaults for Options fields left zero.
+const (
+	// DefaultBusyTimeout is how long a SQLite connection waits for another
+	// writer (another goroutine or another process on the same file).
+	DefaultBusyTimeout = 10 * time.Second
+	// DefaultContextRetention is how long a used request context is remembered
+	// before Prune may drop it; it must exceed the longest attested connection.
+	DefaultContextRetention = 24 * time.Hour
+	// defaultMaxOpenConns bounds the SQLite pool; SQLite has one writer at a time.
+	defaultMaxOpenConns = 8
+)
+
+// Options tunes OpenSQLiteWithOptions; the zero value means the defaults.
+type Options struct {
+	// BusyTimeout is the SQLite busy_timeout (wait for the write lock).
+	BusyTimeout time.Duration
+	// ContextRetention is how long UseContext entries survive Prune.
+	ContextRetention time.Duration
+}
+
+// Store is the durable receipt store. It is safe for concurrent use, and
+// several Stores (or processes) may open the same SQLite file.
+type Store struct {
+	db               *sql.DB
+	d                dialect
+	contextRetention time.Duration
+}
+
+// sqliteDialect is the default backend: `?` placeholders, STRICT tables.
+var sqliteDialect = dialect{name: "sqlite", migrations: mustSub(sqliteMigrationFiles, "migrations/sqlite")}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic("store: embedded migrations: " + err.Error()) // unreachable: dir is a constant
+	}
+	return sub
+}
+
+// OpenSQLite opens (creating the directory and file if needed) the SQLite
+// store at path with default options and applies pending migrations.
+func OpenSQLite(path string) (*Store, error) {
+	return OpenSQLiteWithOptions(path, Options{})
+}
+
+// OpenSQLiteWithOptions is OpenSQLite with explicit options. Every connection
+// runs with journal_mode=WAL, synchronous=FULL, foreign_keys=ON, the busy
+// timeout, and BEGIN IMMEDIATE transactions (no lock-upgrade deadlocks).
+func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
+	dsn, err := sqliteDSN(path, o)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(defaultMaxOpenConns)
+	db.SetMaxIdleConns(defaultMaxOpenConns)
+	s := &Store{db: db, d: sqliteDialect, contextRetention: o.ContextRetention}
+	if s.contextRetention <= 0 {
+		s.contextRetention = DefaultContextRetention
+	}
+	ctx := context.Background()
+	if err := checkSQLitePragmas(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if _, err := migrate(ctx, db, s.d, time.Now()); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// sqliteDSN creates the parent directory and the file (mode 0600, so the WAL
+// and shm files SQLite derives from it are private too) and builds the DSN.
+func sqliteDSN(path string, o Options) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("%w: empty database path", ErrInvalidInput)
+	}
+	if strings.ContainsAny(path, "?#\x00") {
+		return "", fmt.Errorf("%w: database path %q contains '?', '#' or NUL", ErrInvalidInput, path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("store: database path %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return "", fmt.Errorf("store: create directory for %s: %w", abs, err)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("store: create %s: %w", abs, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("store: create %s: %w", abs, err)
+	}
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	busyMS := max(busy.Milliseconds(), 1)
+	// An absolute path never starts with "file:", so the driver treats it as a
+	// plain file name and reads the parameters after '?'.
+	return abs + "?_pragma=busy_timeout(" + strconv.FormatInt(busyMS, 10) + ")" +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate", nil
+}
+
+// errPragma reports a connection that did not take the durability settings
+// (e.g. a file system on which SQLite cannot use WAL).
+var errPragma = errors.New("sqlite pragma not in effect")
+
+// checkSQLitePragmas fails closed if WAL, synchronous=FULL or foreign keys did
+// not take effect on a pooled connection.
+func checkSQLitePragmas(ctx context.Context, db *sql.DB) error {
+	p, err := sqlitePragmas(ctx, db)
+	if err != nil {
+		return err
+	}
+	if p.journalMode != "wal" || p.synchronous != 2 || p.foreignKeys != 1 {
+		return fmt.Errorf("%w: journal_mode=%s synchronous=%d foreign_keys=%d, want wal/2/1",
+			errPragma, p.journalMode, p.synchronous, p.foreignKeys)
+	}
+	return nil
+}
+
+type pragmas struct {
+	journalMode string
+	synchronous int
+	foreignKeys int
+	busyTimeout int
+}
+
+// sqlitePragmas reads the settings of one pooled connection.
+func sqlitePragmas(ctx context.Context, db *sql.DB) (pragmas, error) {
+	var p pragmas
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return p, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	for _, q := range []struct {
+		name string
+		dst  any
+	}{
+		{"journal_mode", &p.journalMode},
+		{"synchronous", &p.synchronous},
+		{"foreign_keys", &p.foreignKeys},
+		{"busy_timeout", &p.busyTimeout},
+	} {
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+q.name).Scan(q.dst); err != nil {
+			return p, fmt.Errorf("read pragma %s: %w", q.name, err)
+		}
+	}
+	p.journalMode = strings.ToLower(p.journalMode)
+	return p, nil
+}
+
+// Close closes the database; with SQLite the last close checkpoints the WAL.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// q rewrites a portable query for the store's dialect.
+func (s *Store) q(query string) string { return s.d.rebind(query) }
+
+// inTx runs fn in one transaction and commits; the method returns only after
+// COMMIT succeeded (with synchronous=FULL: after the WAL is on stable storage).
+func (s *Store) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %s: begin: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: %s: commit: %w", what, err)
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRedeemTokenSuccess(t *testing.T) {
+	s, _ := openTemp(t)
+	putIssued(t, s, "r", "t")
+	now := t0.Add(30*time.Minute + 400*time.Millisecond)
+	red, err := s.RedeemToken(context.Background(), []byte("t"), testDigest(), testAudience, "peer-1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(red.TokenID) != "t" || string(red.ReceiptID) != "r" || red.By != "peer-1" ||
+		!red.RedeemedAt.Equal(now.Truncate(time.Second)) {
+		t.Errorf("Redemption = %+v", red)
+	}
+	if !tokenRedeemed(t, s, []byte("t")) {
+		t.Error("token not marked redeemed")
+	}
+	var by string
+	if err := s.db.QueryRow(`SELECT redeemed_by FROM execution_tokens WHERE id = ?`, []byte("t")).Scan(&by); err != nil || by != "peer-1" {
+		t.Errorf("redeemed_by = %q, %v", by, err)
+	}
+}
+
+// TestRedeemTokenErrors runs each failing redemption on a fresh token, checks
+// the specific error, then proves the failure did not consume the token (a
+// correct redemption still succeeds) — except for the consumed case.
+func TestRedeemTokenErrors(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	wrong := testDigest()
+	wrong[0] ^= 1
+	type req struct {
+		id, digest []byte
+		aud, by    string
+		now        time.Time
+	}
+	good := func(id string) req {
+		return req{[]byte(id), testDigest(), testAudience, "peer", t0.Add(time.Minute)}
+	}
+	cases := []struct {
+		name    string
+		mod     func(*req)
+		consume bool // redeem correctly first
+		want    error
+		field   string
+	}{
+		{"unknown id", func(r *req) { r.id = []byte("unknown") }, false, ErrNotFound, ""},
+		{"wrong digest", func(r *req) { r.digest = wrong }, false, ErrTokenMismatch, ""},
+		{"short digest", func(r *req) { r.digest = r.digest[:16] }, false, ErrTokenMismatch, ""},
+		{"empty digest", func(r *req) { r.digest = nil }, false, ErrTokenMismatch, ""},
+		{"wrong audience", func(r *req) { r.aud = "https://other.example" }, false, ErrTokenAudience, ""},
+		{"audience prefix", func(r *req) { r.aud = testAudience[:len(testAudience)-1] }, false, ErrTokenAudience, ""},
+		{"before not-before", func(r *req) { r.now = t0.Add(-time.Second) }, false, ErrTokenNotYetValid, ""},
+		{"at expiry", func(r *req) { r.now = t0.Add(time.Hour) }, false, ErrTokenExpired, ""},
+		{"after expiry", func(r *req) { r.now = t0.Add(48 * time.Hour) }, false, ErrTokenExpired, ""},
+		{"already consumed", func(*req) {}, true, ErrTokenConsumed, ""},
+		{"consumed, wrong digest", func(r *req) { r.digest = wrong }, true, ErrTokenMismatch, ""},
+		{"consumed, expired", func(r *req) { r.now = t0.Add(2 * time.Hour) }, true, ErrTokenConsumed, ""},
+		{"empty id", func(r *req) { r.id = nil }, false, ErrInvalidInput, "id"},
+		{"id too long", func(r *req) { r.id = make([]byte, MaxIDLen+1) }, false, ErrInvalidInput, "id"},
+		{"empty audience", func(r *req) { r.aud = "" }, false, ErrInvalidInput, "audience"},
+		{"audience too long", func(r *req) { r.aud = strings.Repeat("a", MaxNameLen+1) }, false, ErrInvalidInput, "audience"},
+		{"by too long", func(r *req) { r.by = strings.Repeat("b", MaxNameLen+1) }, false, ErrInvalidInput, "by"},
+		{"zero now", func(r *req) { r.now = time.Time{} }, false, ErrInvalidInput, ""},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tid := fmt.Sprintf("tok-%d", i)
+			putIssued(t, s, fmt.Sprintf("rcpt-%d", i), tid)
+			if tc.consume {
+				g := good(tid)
+				if _, err := s.RedeemToken(ctx, g.id, g.digest, g.aud, g.by, g.now); err != nil {
+					t.Fatalf("first redemption: %v", err)
+				}
+			}
+			r := good(tid)
+			tc.mod(&r)
+			red, err := s.RedeemToken(ctx, r.id, r.digest, r.aud, r.by, r.now)
+			if red != nil {
+				t.Errorf("Redemption = %+v on error path", red)
+			}
+			wantErr(t, err, tc.want)
+			if tc.field != "" {
+				wantLimit(t, err, tc.field)
+			}
+			if tc.consume {
+				return
+			}
+			if tokenRedeemed(t, s, []byte(tid)) {
+				t.Fatal("failed redemption consumed the token")
+			}
+			g := good(tid)
+			if _, err := s.RedeemToken(ctx, g.id, g.digest, g.aud, g.by, g.now); err != nil {
+				t.Fatalf("correct redemption after failure: %v", err)
+			}
+		})
+	}
+}
+
+func TestRedeemTokenWindowBoundaries(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	putIssued(t, s, "r1", "first-second")
+	putIssued(t, s, "r2", "last-second")
+	if _, err := s.RedeemToken(ctx, []byte("first-second"), testDigest(), testAudience, "", t0); err != nil {
+		t.Errorf("at not-before: %v", err)
+	}
+	last := t0.Add(time.Hour - time.Nanosecond)
+	if _, err := s.RedeemToken(ctx, []byte("last-second"), testDigest(), testAudience, "", last); err != nil {
+		t.Errorf("in the last second: %v", err)
+	}
+}
+
+// redeemConcurrently runs n goroutines redeeming one token, round-robin over
+// stores, released together, and returns the count of each outcome.
+func redeemConcurrently(t *testing.T, stores []*Store, id []byte, n int) (ok, consumed int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			_, errs[i] = stores[i%len(stores)].RedeemToken(context.Background(), id, testDigest(), testAudience,
+				fmt.Sprintf("g%d", i), t0.Add(time.Minute))
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrTokenConsumed):
+			consumed++
+		default:
+			t.Errorf("goroutine %d: unexpected error: %v", i, err)
+		}
+	}
+	return ok, consumed
+}
+
+func TestRedeemConcurrentExactlyOnce(t *testing.T) {
+	s, _ := openTemp(t)
+	putIssued(t, s, "r", "t")
+	ok, consumed := redeemConcurrently(t, []*Store{s}, []byte("t"), 64)
+	if ok != 1 || consumed != 63 {
+		t.Fatalf("successes = %d, ErrTokenConsumed = %d; want 1 and 63", ok, consumed)
+	}
+}
+
+func TestRedeemConcurrentTwoHandlesExactlyOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	var stores []*Store
+	for i := 0; i < 2; i++ {
+		s, err := OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	for round := 0; round < 3; round++ {
+		tid := fmt.Sprintf("t%d", round)
+		putIssued(t, stores[round%2], fmt.Sprintf("r%d", round), tid)
+		ok, consumed := redeemConcurrently(t, stores, []byte(tid), 64)
+		if ok != 1 || consumed != 63 {
+			t.Fatalf("round %d: successes = %d, ErrTokenConsumed = %d; want 1 and 63", round, ok, consumed)
+		}
+	}
+	var by string
+	if err := stores[0].db.QueryRow(`SELECT redeemed_by FROM execution_tokens WHERE id = ?`, []byte("t0")).Scan(&by); err != nil || !strings.HasPrefix(by, "g") {
+		t.Errorf("redeemed_by = %q, %v", by, err)
+	}
+}
+
+func TestRedemptionCopiesID(t *testing.T) {
+	s, _ := openTemp(t)
+	putIssued(t, s, "r", "t")
+	id := []byte("t")
+	red, err := s.RedeemToken(context.Background(), id, testDigest(), testAudience, "p", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id[0] = 'x'
+	if !bytes.Equal(red.TokenID, []byte("t")) {
+		t.Errorf("Redemption.TokenID aliases the caller's slice: %q", red.TokenID)
+	}
+}
