@@ -1,0 +1,436 @@
+// Package snp verifies and appraises AMD SEV-SNP attestation reports for
+// seatrx, and produces them on SEV-SNP hardware.
+//
+// Verification is fully offline unless a Getter is supplied: the VCEK/VLEK
+// comes from the extended report's GHCB certificate table (or the caller),
+// the ARK/ASK come only from the caller's Roots (never from the evidence),
+// and the time is always the caller's. It is built on go-sev-guest v0.15.0
+// (abi, kds, verify) and reports every failure as a *check.Error whose code
+// ("snp.signature", "snp.trust_anchor", ...) callers can branch on.
+package snp
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/go-sev-guest/abi"
+	"github.com/google/go-sev-guest/kds"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+	"github.com/google/go-sev-guest/verify"
+	"github.com/google/go-sev-guest/verify/trust"
+
+	"github.com/seatrx/seatrx/evidence/check"
+)
+
+// ReportSize is the size of an SEV-SNP ATTESTATION_REPORT (abi.ReportSize).
+const ReportSize = abi.ReportSize
+
+// maxCertDER bounds a caller-supplied VCEK (a real one is about 1.4 KB).
+const maxCertDER = 16 << 10
+
+const platform = "snp"
+
+// Errors for misuse of the API (not failures of the evidence); they carry no check code.
+var (
+	// ErrNoTime is returned when VerifyOptions.Now is zero: the verifier never reads the clock itself.
+	ErrNoTime = errors.New("snp: VerifyOptions.Now is required")
+	// ErrNoRoots is returned when VerifyOptions.Roots is nil.
+	ErrNoRoots = errors.New("snp: VerifyOptions.Roots is required")
+	// ErrOffline is what the built-in getter returns when no Getter was given:
+	// no certificate or CRL is ever fetched in that case.
+	ErrOffline = errors.New("snp: network access disabled (no Getter configured)")
+)
+
+// Signer kinds as they appear in Result.SignerKind and Policy.AllowedSigners.
+const (
+	SignerVCEK = "vcek"
+	SignerVLEK = "vlek"
+)
+
+// Result is what a verified report says; the relying party appraises it and records it.
+type Result struct {
+	Version      uint32
+	Product      string // "Milan", "Genoa", "Turin"
+	SignerKind   string // "vcek" or "vlek"
+	Measurement  []byte // 48 bytes
+	ReportData   [64]byte
+	HostData     []byte // 32 bytes
+	ChipID       []byte // 64 bytes (zero if masked)
+	ReportedTCB  uint64
+	CommittedTCB uint64
+	CurrentTCB   uint64
+	GuestPolicy  uint64
+	VMPL         uint32
+	Debug        bool   // guest policy DEBUG bit
+	TrustAnchor  string // fingerprint of the ARK the chain ended at
+	Simulated    bool
+	VCEKDigest   []byte // sha256 of the VCEK/VLEK DER used
+}
+
+// VerifyOptions configures Verify.
+type VerifyOptions struct {
+	// Now is the verification time; required (zero is ErrNoTime, never time.Now()).
+	Now time.Time
+	// Roots are the trusted AMD roots; required.
+	Roots *Roots
+	// VCEK optionally overrides the certificate table's VCEK/VLEK (DER), e.g. the CLI's --vcek.
+	VCEK []byte
+	// Getter enables AMD KDS access (missing VCEK, CRL). nil = fully offline.
+	Getter trust.HTTPSGetter
+	// CheckRevocations checks the ARK-signed CRL for a revoked ASK. It needs a
+	// Getter or a fresh CRL loaded with Roots.SetCRL; otherwise Verify fails
+	// with snp.collateral rather than silently skipping the check.
+	CheckRevocations bool
+	// Cache optionally holds verified VCEK chains; a hit skips the chain walk.
+	Cache *ChainCache
+}
+
+type offlineGetter struct{}
+
+func (offlineGetter) Get(url string) ([]byte, error) {
+	return nil, fmt.Errorf("fetch %s: %w", url, ErrOffline)
+}
+
+func (o *VerifyOptions) getter() trust.HTTPSGetter {
+	if o.Getter == nil {
+		return offlineGetter{}
+	}
+	return o.Getter
+}
+
+// Verify checks an SEV-SNP report and returns what it says.
+//
+// Order (each failure is a *check.Error): sizes and structure (snp.decode);
+// then, if expected != nil, REPORT_DATA == *expected in constant time
+// (snp.report_data) — checked first so that a relayed or replayed report is
+// reported as such, although nothing in the report is trusted until all the
+// later steps pass too; then the report signature against the presented
+// VCEK/VLEK (snp.signature; cheap, so junk costs no chain walk); then that
+// certificate's chain to opts.Roots, which a ChainCache hit skips
+// (snp.trust_anchor for an unknown root or product line, snp.time outside a
+// certificate's validity, snp.chain otherwise); then consistency of the
+// report with the certificate (REPORTED_TCB, CURRENT_TCB, CHIP_ID: snp.chain)
+// and optional revocation (snp.collateral when no fresh CRL can be had).
+// certTable is the GHCB GUID table; it may be empty if opts.VCEK is set or
+// opts.Getter may fetch the VCEK from AMD KDS. The ASK/ARK in the table are
+// ignored: trust comes only from opts.Roots.
+func Verify(report, certTable []byte, expected *[64]byte, opts VerifyOptions) (*Result, error) {
+	if opts.Now.IsZero() {
+		return nil, ErrNoTime
+	}
+	if opts.Roots == nil {
+		return nil, ErrNoRoots
+	}
+	if len(report) != ReportSize {
+		return nil, check.Errorf(platform, check.Decode, "report: %d bytes, want %d", len(report), ReportSize)
+	}
+	if len(certTable) > MaxCertTableSize {
+		return nil, check.Errorf(platform, check.Decode, "cert_table: %d bytes exceeds the %d-byte limit", len(certTable), MaxCertTableSize)
+	}
+	if len(opts.VCEK) > maxCertDER {
+		return nil, check.Errorf(platform, check.Decode, "vcek option: %d bytes exceeds the %d-byte limit", len(opts.VCEK), maxCertDER)
+	}
+	if err := abi.ValidateReportFormat(report); err != nil {
+		return nil, check.Wrap(platform, check.Decode, err, "report: version/policy")
+	}
+	rep, err := abi.ReportToProto(report)
+	if err != nil {
+		return nil, check.Wrap(platform, check.Decode, err, "report: reserved fields")
+	}
+	if expected != nil && subtle.ConstantTimeCompare(rep.GetReportData(), expected[:]) != 1 {
+		return nil, check.Errorf(platform, check.ReportData,
+			"REPORT_DATA %x does not match the value computed for this connection %x", rep.GetReportData(), expected[:])
+	}
+	table, err := ParseCertTable(certTable)
+	if err != nil {
+		return nil, err
+	}
+	info, err := abi.ParseSignerInfo(rep.GetSignerInfo())
+	if err != nil {
+		return nil, check.Wrap(platform, check.Decode, err, "report: signer_info")
+	}
+	if rep.GetSignatureAlgo() != abi.SignEcdsaP384Sha384 {
+		return nil, check.Errorf(platform, check.Decode, "report: signature_algo %d is not ECDSA P-384/SHA-384", rep.GetSignatureAlgo())
+	}
+	var ekDER []byte
+	switch info.SigningKey {
+	case abi.VcekReportSigner:
+		ekDER = table.VCEK
+	case abi.VlekReportSigner:
+		ekDER = table.VLEK
+	default:
+		return nil, check.Errorf(platform, check.Signature, "report: SIGNING_KEY is %v; the report is not signed by a VCEK or VLEK", info.SigningKey)
+	}
+	if len(opts.VCEK) > 0 {
+		ekDER = opts.VCEK
+	}
+	if len(ekDER) == 0 {
+		if opts.Getter == nil {
+			return nil, check.Errorf(platform, check.Chain,
+				"no %v certificate: none in the cert table, none supplied, and fetching is disabled", info.SigningKey)
+		}
+		if ekDER, err = fetchEK(rep, info.SigningKey, &opts); err != nil {
+			return nil, err
+		}
+	}
+	// The product line: from CPUID FMS in v3+ reports, else from the VCEK (below).
+	var line string
+	if fms := rep.GetCpuid1EaxFms(); fms != 0 {
+		line = kds.ProductLineFromFms(fms)
+		if !knownProduct(line) {
+			return nil, check.Errorf(platform, check.TrustAnchor, "report: CPUID family/model 0x%08x is not a known SEV-SNP product", fms)
+		}
+	}
+
+	v := &verifier{rep: rep, raw: report, signer: info.SigningKey, line: line, opts: &opts, digest: sha256.Sum256(ekDER)}
+	key := cacheKey{digest: v.digest, roots: opts.Roots.id}
+	if e := opts.Cache.get(key, opts.Now); e != nil && e.signer == v.signer && (line == "" || line == e.product) {
+		return v.warm(e)
+	}
+	return v.cold(ekDER, table)
+}
+
+// verifier carries one Verify call's state between the cold and warm paths.
+type verifier struct {
+	rep    *spb.Report
+	raw    []byte
+	signer abi.ReportSigner
+	line   string
+	opts   *VerifyOptions
+	digest [32]byte
+}
+
+// warm verifies with a cached chain: only the report signature is checked.
+func (v *verifier) warm(e *cacheEntry) (*Result, error) {
+	if err := verify.SnpReportSignature(v.raw, e.cert); err != nil {
+		return nil, check.Wrap(platform, check.Signature, err, "report signature does not verify with the %v", v.signer)
+	}
+	return v.finish(e)
+}
+
+// cold verifies the chain with go-sev-guest, trying each trusted bundle of the product line.
+func (v *verifier) cold(ekDER []byte, table *CertTable) (*Result, error) {
+	cert, err := x509.ParseCertificate(ekDER)
+	if err != nil {
+		return nil, check.Wrap(platform, check.Chain, err, "%v certificate is not valid DER", v.signer)
+	}
+	// Cheap check first (one P-384 verify) so that forged or corrupted
+	// reports do not cost a full RSA chain walk each.
+	if cert.PublicKeyAlgorithm == x509.ECDSA {
+		if err := verify.SnpReportSignature(v.raw, cert); err != nil {
+			return nil, check.Wrap(platform, check.Signature, err, "report signature does not verify with the %v", v.signer)
+		}
+	}
+	if v.line == "" { // v2 report: the product comes from the certificate.
+		exts, err := kds.CertificateExtensions(cert, v.signer)
+		if err != nil {
+			return nil, check.Wrap(platform, check.Chain, err, "%v certificate extensions", v.signer)
+		}
+		p, err := kds.ParseProductName(exts.ProductName, v.signer)
+		if err != nil {
+			return nil, check.Wrap(platform, check.Chain, err, "%v certificate productName", v.signer)
+		}
+		v.line = kds.ProductLine(p)
+	}
+	chain := table.chain()
+	switch v.signer {
+	case abi.VcekReportSigner:
+		chain.VcekCert = ekDER
+	case abi.VlekReportSigner:
+		chain.VlekCert = ekDER
+	}
+	att := &spb.Attestation{Report: v.rep, CertificateChain: chain}
+	bundles := v.opts.Roots.forProduct(v.line)
+	if len(bundles) == 0 {
+		return nil, check.Errorf(platform, check.TrustAnchor, "no trusted AMD roots for product line %s (trusted: %v)", v.line, v.opts.Roots.Fingerprints())
+	}
+	var root *trust.AMDRootCerts
+	var lastErr error
+	for _, b := range bundles {
+		err := verify.SnpAttestation(att, &verify.Options{
+			DisableCertFetching: true,
+			Now:                 v.opts.Now,
+			TrustedRoots:        map[string][]*trust.AMDRootCerts{b.GetProductLine(): {b}},
+		})
+		if err == nil {
+			root = b
+			break
+		}
+		lastErr = err
+	}
+	if root == nil {
+		return nil, diagnose(lastErr, cert, bundles, v.signer, v.raw, v.opts.Now)
+	}
+	exts, err := kds.CertificateExtensions(cert, v.signer)
+	if err != nil { // verify already checked them; kept for defence in depth
+		return nil, check.Wrap(platform, check.Chain, err, "%v certificate extensions", v.signer)
+	}
+	ica := root.ProductCerts.Ask
+	if v.signer == abi.VlekReportSigner {
+		ica = root.ProductCerts.Asvk
+	}
+	nb, na := chainWindow(cert, ica, root.ProductCerts.Ark)
+	e := &cacheEntry{
+		key:  cacheKey{digest: v.digest, roots: v.opts.Roots.id},
+		cert: cert, exts: exts, signer: v.signer, product: root.GetProductLine(), root: root,
+		anchor: ARKFingerprint(root.ProductCerts.Ark), notBefore: nb, notAfter: na,
+	}
+	res, err := v.finish(e)
+	if err != nil {
+		return nil, err
+	}
+	v.opts.Cache.put(e)
+	return res, nil
+}
+
+// finish runs the checks common to both paths and builds the Result.
+func (v *verifier) finish(e *cacheEntry) (*Result, error) {
+	rep := v.rep
+	if err := consistent(rep, e); err != nil {
+		return nil, err
+	}
+	if v.opts.CheckRevocations {
+		if err := checkRevocation(e.root, v.opts); err != nil {
+			return nil, err
+		}
+	}
+	pol, err := abi.ParseSnpPolicy(rep.GetPolicy())
+	if err != nil { // already validated by ReportToProto
+		return nil, check.Wrap(platform, check.Decode, err, "report: policy")
+	}
+	res := &Result{
+		Version:      rep.GetVersion(),
+		Product:      e.product,
+		SignerKind:   SignerVCEK,
+		Measurement:  bytes.Clone(rep.GetMeasurement()),
+		HostData:     bytes.Clone(rep.GetHostData()),
+		ChipID:       bytes.Clone(rep.GetChipId()),
+		ReportedTCB:  rep.GetReportedTcb(),
+		CommittedTCB: rep.GetCommittedTcb(),
+		CurrentTCB:   rep.GetCurrentTcb(),
+		GuestPolicy:  rep.GetPolicy(),
+		VMPL:         rep.GetVmpl(),
+		Debug:        pol.Debug,
+		TrustAnchor:  e.anchor,
+		Simulated:    v.opts.Roots.Simulated(),
+		VCEKDigest:   bytes.Clone(v.digest[:]),
+	}
+	if v.signer == abi.VlekReportSigner {
+		res.SignerKind = SignerVLEK
+	}
+	copy(res.ReportData[:], rep.GetReportData())
+	return res, nil
+}
+
+// consistent checks that the VCEK/VLEK endorses this report's state, as
+// go-sev-guest's validate package does, but component-wise so that Turin's
+// TCB layout (unknown to kds v0.15.0) is handled: REPORTED_TCB must equal the
+// certificate's TCB, CURRENT_TCB must be at least it, and a non-zero CHIP_ID
+// must equal the VCEK's HWID.
+func consistent(rep *spb.Report, e *cacheEntry) error {
+	cp := kds.DecomposeTCBVersion(e.exts.TCBVersion) // per-OID values, layout-independent
+	certTCB := TCB{BootLoader: cp.BlSpl, TEE: cp.TeeSpl, SNP: cp.SnpSpl, Microcode: cp.UcodeSpl}
+	reported := DecomposeTCB(e.product, rep.GetReportedTcb())
+	current := DecomposeTCB(e.product, rep.GetCurrentTcb())
+	reported.FMC, current.FMC = 0, 0 // no FMC OID in kds v0.15.0
+	if (e.product != ProductTurin && rep.GetReportedTcb() != uint64(e.exts.TCBVersion)) || reported != certTCB {
+		return check.Errorf(platform, check.Chain, "REPORTED_TCB %v (0x%x) is not the TCB %v the %v certifies",
+			reported, rep.GetReportedTcb(), certTCB, e.signer)
+	}
+	if !current.AtLeast(certTCB) {
+		return check.Errorf(platform, check.Chain, "CURRENT_TCB %v is below the %v's TCB %v", current, e.signer, certTCB)
+	}
+	if e.signer == abi.VcekReportSigner && !allZero(rep.GetChipId()) && !bytes.Equal(rep.GetChipId(), e.exts.HWID) {
+		return check.Errorf(platform, check.Chain, "CHIP_ID %x is not the VCEK's HWID %x", rep.GetChipId(), e.exts.HWID)
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// fetchEK gets the VCEK/VLEK from AMD KDS through the caller's Getter (a
+// VLEK can only come from the host, so that fails with snp.collateral).
+func fetchEK(rep *spb.Report, signer abi.ReportSigner, opts *VerifyOptions) ([]byte, error) {
+	att, err := verify.GetAttestationFromReport(rep, &verify.Options{Getter: opts.Getter, Now: opts.Now})
+	if err != nil {
+		return nil, check.Wrap(platform, check.Collateral, err, "could not obtain the %v certificate", signer)
+	}
+	der := att.GetCertificateChain().GetVcekCert()
+	if signer == abi.VlekReportSigner {
+		der = att.GetCertificateChain().GetVlekCert()
+	}
+	if len(der) == 0 || len(der) > maxCertDER {
+		return nil, check.Errorf(platform, check.Collateral, "fetched %v certificate is empty or larger than %d bytes", signer, maxCertDER)
+	}
+	return der, nil
+}
+
+// checkRevocation checks the product CRL (pre-loaded, or fetched with the Getter).
+func checkRevocation(root *trust.AMDRootCerts, opts *VerifyOptions) error {
+	if root.ProductCerts.Ask == nil {
+		return check.Errorf(platform, check.Collateral, "revocation check needs the %s ASK (its CRL link), which the trusted bundle lacks", root.GetProductLine())
+	}
+	_, err := verify.GetCrlAndCheckRoot(root, &verify.Options{Now: opts.Now, Getter: opts.getter()})
+	if err == nil {
+		return nil
+	}
+	var unavailable verify.CRLUnavailableErr
+	if errors.As(err, &unavailable) {
+		return check.Wrap(platform, check.Collateral, err, "no fresh %s CRL (load one with Roots.SetCRL or configure a Getter)", root.GetProductLine())
+	}
+	return check.Wrap(platform, check.Chain, err, "%s CRL check", root.GetProductLine())
+}
+
+// diagnose turns go-sev-guest's string errors into a check code by redoing
+// the cheap classification steps: the X.509 chain against each bundle, then
+// the report signature, then revocation/KDS profile checks.
+func diagnose(libErr error, cert *x509.Certificate, bundles []*trust.AMDRootCerts, signer abi.ReportSigner, report []byte, now time.Time) error {
+	var expired, other error
+	chainOK := false
+	for _, b := range bundles {
+		vo := b.X509Options(now, signer)
+		if vo == nil {
+			continue // this bundle has no intermediate for the signer kind
+		}
+		_, err := cert.Verify(*vo)
+		if err == nil {
+			chainOK = true
+			break
+		}
+		var inv x509.CertificateInvalidError
+		var unk x509.UnknownAuthorityError
+		switch {
+		case errors.As(err, &inv) && inv.Reason == x509.Expired:
+			expired = err
+		case errors.As(err, &unk):
+		default:
+			other = err
+		}
+	}
+	if !chainOK {
+		switch {
+		case expired != nil:
+			return check.Wrap(platform, check.Time, expired, "%v chain is not valid at %s", signer, now.UTC().Format(time.RFC3339))
+		case other != nil:
+			return check.Wrap(platform, check.Chain, other, "%v chain", signer)
+		default:
+			return check.Wrap(platform, check.TrustAnchor, libErr, "%v (issuer %q) does not chain to a trusted AMD root", signer, cert.Issuer.CommonName)
+		}
+	}
+	if err := verify.SnpReportSignature(report, cert); err != nil {
+		return check.Wrap(platform, check.Signature, err, "report signature does not verify with the %v", signer)
+	}
+	return check.Wrap(platform, check.Chain, libErr, "%v certificate rejected", signer)
+}
