@@ -1,0 +1,171 @@
+package receipt
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/google/uuid"
+)
+
+// JSON rendering (reference §3.10): for humans only, never signed and never
+// verified from. Byte strings are base64url without padding.
+
+type jsonHash struct {
+	Alg   string `json:"alg"`
+	Value string `json:"value"`
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func jh(h Hash) jsonHash { return jsonHash{Alg: HashName(h.Alg), Value: b64(h.Value)} }
+
+type jsonApproval struct {
+	Raw     string          `json:"raw"`
+	Decoded json.RawMessage `json:"decoded,omitempty"`
+	Error   string          `json:"decode_error,omitempty"`
+}
+
+// JSON renders the receipt with the draft's field names, for display.
+func (r *Receipt) JSON() ([]byte, error) { return r.render(nil) }
+
+// JSONWithReport renders the receipt and appends rep as "verification".
+func (r *Receipt) JSONWithReport(rep *Report) ([]byte, error) { return r.render(rep) }
+
+func (r *Receipt) render(rep *Report) ([]byte, error) {
+	out := map[string]any{
+		"profile":                r.Profile,
+		"receipt_id":             b64(r.ReceiptID),
+		"action_hash":            jh(r.ActionHash),
+		"policy_hash":            jh(r.PolicyHash),
+		"timestamp":              r.Timestamp,
+		"timestamp_rfc3339":      unix(r.Timestamp).Format(time.RFC3339),
+		"hae_masking_profile_id": r.MaskingProfileID,
+		"issuer":                 r.Issuer,
+		"subject":                r.Subject,
+		"kid":                    b64(r.KeyID),
+	}
+	if u, err := uuid.FromBytes(r.ReceiptID); err == nil {
+		out["receipt_id_uuid"] = u.String()
+	}
+	ids := make([]map[string]string, len(r.ApproverIdentities))
+	for i, a := range r.ApproverIdentities {
+		ids[i] = map[string]string{"id": a.ID, "kid": b64(a.Kid)}
+		if a.Role != "" {
+			ids[i]["role"] = a.Role
+		}
+	}
+	out["approver_identities"] = ids
+	sigs := make([]jsonApproval, len(r.ApproverSignatures))
+	for i, s := range r.ApproverSignatures {
+		sigs[i].Raw = b64(s)
+		if sa, err := ParseApproval(s); err != nil {
+			sigs[i].Error = err.Error()
+		} else {
+			d, _ := json.Marshal(map[string]any{
+				"receipt_id": b64(sa.ReceiptID), "action_hash": jh(sa.ActionHash), "policy_hash": jh(sa.PolicyHash),
+				"attestation_digest": jh(sa.AttestationDigest), "approver": sa.Approver, "decision": sa.Decision,
+				"nonce": b64(sa.Nonce), "iat": sa.IssuedAt, "exp": sa.Expires, "aud": sa.Audience, "kid": b64(sa.KeyID),
+			})
+			sigs[i].Decoded = d
+		}
+	}
+	out["approver_signatures"] = sigs
+	t := r.ExecutionToken
+	tok := map[string]any{"id": b64(t.ID), "digest": jh(t.Digest), "aud": t.Audience, "nbf": t.NotBefore, "exp": t.Expires, "max_uses": t.MaxUses}
+	if t.Cnf != nil {
+		tok["cnf"] = jh(*t.Cnf)
+	}
+	out["execution_token"] = tok
+	att := map[string]any{"type": r.AttestationToken.MediaType, "value": b64(r.AttestationToken.Value)}
+	if r.AttestationToken.MediaType == EARMediaType {
+		att["jwt"] = string(r.AttestationToken.Value)
+	}
+	out["hae_attestation_token"] = att
+	if s := r.ContextSnapshot; s != nil {
+		snap := map[string]any{
+			"tls_version": fmt.Sprintf("0x%04x", s.TLSVersion), "cipher_suite": fmt.Sprintf("0x%04x", s.CipherSuite),
+			"cert_request_context": b64(s.CertRequestContext), "binder": b64(s.Binder),
+			"peer_key": jh(s.PeerKey), "evidence_digest": jh(s.EvidenceDigest),
+			"trust_anchors": s.TrustAnchors, "simulated": s.Simulated,
+		}
+		if s.SNI != "" {
+			snap["sni"] = s.SNI
+		}
+		if s.Platform != "" {
+			snap["platform"] = s.Platform
+		}
+		col := make([]map[string]any, len(s.Collateral))
+		for i, c := range s.Collateral {
+			col[i] = map[string]any{"name": c.Name, "digest": jh(c.Digest)}
+		}
+		snap["collateral"] = col
+		if len(s.Identifiers) > 0 {
+			ids := map[string]string{}
+			for k, v := range s.Identifiers {
+				ids[k] = b64(v)
+			}
+			snap["identifiers"] = ids
+		}
+		if len(s.MaskedIdentifiers) > 0 {
+			m := map[string]jsonHash{}
+			for k, v := range s.MaskedIdentifiers {
+				m[k] = jh(v)
+			}
+			snap["masked_identifiers"] = m
+		}
+		if s.Mutual != nil {
+			snap["mutual"] = map[string]any{"platform": s.Mutual.Platform, "evidence_digest": jh(s.Mutual.EvidenceDigest), "status": s.Mutual.Status}
+		}
+		out["context_snapshot"] = snap
+	}
+	if len(r.Extensions) > 0 {
+		ext := map[string]string{}
+		for k, v := range r.Extensions {
+			enc, err := marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			d, err := cbor.Diagnose(enc)
+			if err != nil {
+				return nil, fmt.Errorf("receipt: diagnose extension %q: %w", k, err)
+			}
+			ext[k] = d
+		}
+		out["extensions"] = ext
+	}
+	if rep != nil {
+		out["verification"] = rep
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("receipt: render JSON: %w", err)
+	}
+	return b, nil
+}
+
+var diagMode cbor.DiagMode
+
+func init() {
+	var err error
+	diagMode, err = cbor.DiagOptions{ByteStringEmbeddedCBOR: true, MaxNestedLevels: 32}.DiagMode()
+	if err != nil {
+		panic(fmt.Sprintf("receipt: diag mode: %v", err))
+	}
+}
+
+// Diagnose renders a COSE receipt (or approval) in CBOR extended diagnostic
+// notation, with embedded CBOR (protected header, payload, approvals) shown
+// as <<...>>. Input is size-limited.
+func Diagnose(coseBytes []byte) (string, error) {
+	if len(coseBytes) > MaxReceiptSize {
+		return "", ferr("cose", CodeTooLarge, "%d bytes exceeds limit %d", len(coseBytes), MaxReceiptSize)
+	}
+	s, err := diagMode.Diagnose(coseBytes)
+	if err != nil {
+		return "", fwrap("cose", CodeMalformed, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,523 @@
+package receipt
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Mode selects how time and replay are judged.
+type Mode int
+
+const (
+	// ModeOnline checks the timestamp against Now (skew, max age) and
+	// records the receipt id in a replay cache.
+	ModeOnline Mode = iota
+	// ModeAudit has no "now": the timestamp must lie inside the issuer key's
+	// validity window, and replay cannot be judged (reported as skipped).
+	ModeAudit
+)
+
+// String returns "online" or "audit".
+func (m Mode) String() string {
+	if m == ModeAudit {
+		return "audit"
+	}
+	return "online"
+}
+
+// Online verification defaults.
+const (
+	DefaultSkew   = 60 * time.Second
+	DefaultMaxAge = 15 * time.Minute
+)
+
+// Check statuses in a Report.
+const (
+	StatusPass        = "pass"
+	StatusFail        = "fail"
+	StatusNotPossible = "not-possible"
+	StatusSkipped     = "skipped"
+)
+
+// Check names in a Report, in verification order.
+const (
+	CheckStructure      = "structure"
+	CheckHeader         = "header"
+	CheckSignature      = "signature"
+	CheckPayload        = "payload"
+	CheckActionHash     = "action_hash"
+	CheckPolicyHash     = "policy_hash"
+	CheckConsistency    = "consistency"
+	CheckApprovals      = "approvals"
+	CheckAttestation    = "attestation"
+	CheckTrustAnchors   = "trust_anchors"
+	CheckMasking        = "masking"
+	CheckTime           = "time"
+	CheckReplay         = "replay"
+	CheckExecutionToken = "execution_token"
+)
+
+// TrustStore is the verifier's configuration, taken from its own policy and
+// never from the receipt: trusted issuer keys, approver keys and threshold,
+// the EAR verifier, and trust-anchor rules.
+type TrustStore struct {
+	Issuers   []TrustedKey
+	Approvers []TrustedKey
+	// Threshold is N of N-of-M; 0 means 1.
+	Threshold int
+	// EARVerify checks hae_attestation_token; nil reports the attestation
+	// check as skipped (never as passed).
+	EARVerify EARVerifyFunc
+	// AllowSimulated accepts receipts whose snapshot says the evidence
+	// chained to a test PKI (simulated TEE).
+	AllowSimulated bool
+	// TrustAnchors, if non-empty, lists the accepted trust-anchor
+	// fingerprints; every fingerprint the receipt names must be in it.
+	TrustAnchors []string
+	// HashAlgs, if non-empty, restricts the accepted hash algorithms.
+	HashAlgs []int64
+}
+
+// VerifyOptions selects the mode and supplies the trust configuration.
+type VerifyOptions struct {
+	Mode   Mode
+	Now    time.Time     // online only; required there
+	Skew   time.Duration // online; default DefaultSkew
+	MaxAge time.Duration // online; default DefaultMaxAge
+	Replay ReplayCache   // online; required there
+	Trust  TrustStore
+}
+
+// CheckResult is the outcome of one verification step.
+type CheckResult struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code,omitempty"`
+}
+
+// Report is the per-check verification outcome. OK means no check failed;
+// Complete additionally means none was skipped or impossible (the
+// execution_token check, which only an executor can run, is not counted).
+type Report struct {
+	OK       bool          `json:"ok"`
+	Complete bool          `json:"complete"`
+	Mode     string        `json:"mode"`
+	Checks   []CheckResult `json:"checks"`
+	Receipt  *Receipt      `json:"-"`
+	Action   *Action       `json:"-"`
+	first    error
+}
+
+func (r *Report) add(name, status, detail string) {
+	r.Checks = append(r.Checks, CheckResult{Name: name, Status: status, Detail: detail})
+}
+
+func (r *Report) fail(name string, err error) {
+	r.Checks = append(r.Checks, CheckResult{Name: name, Status: StatusFail, Detail: err.Error(), Code: Code(err)})
+	if r.first == nil {
+		r.first = err
+	}
+}
+
+// Status returns the status of the named check, or "" if it did not run.
+func (r *Report) Status(name string) string {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func (r *Report) finish() (*Report, error) {
+	r.OK, r.Complete = true, true
+	for _, c := range r.Checks {
+		if c.Status == StatusFail {
+			r.OK = false
+		}
+		if c.Status != StatusPass && c.Name != CheckExecutionToken {
+			r.Complete = false
+		}
+	}
+	return r, r.first
+}
+
+// Verify checks a receipt bundle in the order of reference §3.9 and returns
+// the report and the first failure (a *FieldError). Structural, header and
+// signature failures stop verification; later checks all run and are reported.
+func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
+	rep := &Report{Mode: opts.Mode.String()}
+	if b == nil {
+		rep.fail(CheckStructure, ferr("bundle", CodeMissingField, "nil bundle"))
+		return rep.finish()
+	}
+	if opts.Mode == ModeOnline {
+		if opts.Now.IsZero() {
+			rep.fail(CheckTime, ferr("now", CodeConfig, "online mode requires Now"))
+			return rep.finish()
+		}
+		if opts.Replay == nil {
+			rep.fail(CheckReplay, ferr("replay", CodeConfig, "online mode requires a replay cache"))
+			return rep.finish()
+		}
+	}
+
+	// 1-2. Structure and protected header.
+	e, err := parseEnvelope("cose", b.Receipt, MaxReceiptSize, ReceiptType, true)
+	if err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) && strings.Contains(fe.Field, "protected") {
+			rep.add(CheckStructure, StatusPass, "tagged COSE_Sign1, deterministic")
+			rep.fail(CheckHeader, err)
+		} else {
+			rep.fail(CheckStructure, err)
+		}
+		return rep.finish()
+	}
+	rep.add(CheckStructure, StatusPass, "tagged COSE_Sign1, deterministic")
+	key, err := findKey(opts.Trust.Issuers, e.kid)
+	if err == nil && key == nil {
+		err = ferr("cose.protected.kid", CodeUnknownKid, "kid %x is not a trusted issuer key", e.kid)
+	}
+	if err == nil && key.Issuer != "" && key.Issuer != e.iss {
+		err = ferr("cose.protected.cwt_claims.iss", CodeIssuerMismatch, "iss %q, key is configured for %q", e.iss, key.Issuer)
+	}
+	if err != nil {
+		rep.fail(CheckHeader, err)
+		return rep.finish()
+	}
+	rep.add(CheckHeader, StatusPass, fmt.Sprintf("alg %v, typ %s, iss %s", e.alg, e.typ, e.iss))
+
+	// 3. Signature.
+	if err := e.verifyWith("cose", key.Key); err != nil {
+		rep.fail(CheckSignature, err)
+		return rep.finish()
+	}
+	rep.add(CheckSignature, StatusPass, "issuer signature valid")
+
+	// 4. Payload.
+	r, err := decodeReceiptPayload(e.payload)
+	if err != nil {
+		rep.fail(CheckPayload, err)
+		return rep.finish()
+	}
+	r.Issuer, r.Subject, r.KeyID, r.Alg = e.iss, e.sub, e.kid, int64(e.alg)
+	rep.Receipt = r
+	if err := checkHashAlgs(r, opts.Trust.HashAlgs); err != nil {
+		rep.fail(CheckPayload, err)
+		return rep.finish()
+	}
+	rep.add(CheckPayload, StatusPass, "closed deterministic map, all required fields")
+
+	// 5. Hash recomputation.
+	if b.Action == nil {
+		rep.add(CheckActionHash, StatusNotPossible, "preimage absent")
+	} else if err := verifyPreimage("action_hash", r.ActionHash, b.Action); err != nil {
+		rep.fail(CheckActionHash, err)
+	} else if a, err := ParseAction(b.Action); err != nil {
+		rep.fail(CheckActionHash, err)
+	} else {
+		rep.Action = a
+		rep.add(CheckActionHash, StatusPass, "recomputed: yes")
+	}
+	if b.Policy == nil {
+		rep.add(CheckPolicyHash, StatusNotPossible, "preimage absent")
+	} else if err := verifyPreimage("policy_hash", r.PolicyHash, b.Policy); err != nil {
+		rep.fail(CheckPolicyHash, err)
+	} else {
+		rep.add(CheckPolicyHash, StatusPass, "recomputed: yes")
+	}
+	checkConsistency(rep, r, rep.Action)
+
+	// 6. Approvals.
+	checkApprovals(rep, r, opts)
+
+	// 7. Attestation token, trust anchors, masking.
+	checkAttestation(rep, r, rep.Action, opts.Trust)
+	checkTrustAnchors(rep, r, opts.Trust)
+	checkMasking(rep, r, b)
+
+	// 8. Time and replay.
+	checkTime(rep, r, key, opts)
+	rep.add(CheckExecutionToken, StatusSkipped, "checked by the executor at redemption")
+	return rep.finish()
+}
+
+// VerifyReceipt verifies a bare receipt (no preimages: hash recomputation is
+// reported as not possible).
+func VerifyReceipt(coseBytes []byte, opts VerifyOptions) (*Report, error) {
+	return Verify(&Bundle{Receipt: coseBytes}, opts)
+}
+
+// ParseReceipt decodes a receipt strictly (envelope, header, payload) without
+// verifying its signature or any trust; for rendering and diagnostics.
+func ParseReceipt(coseBytes []byte) (*Receipt, error) {
+	e, err := parseEnvelope("cose", coseBytes, MaxReceiptSize, ReceiptType, true)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeReceiptPayload(e.payload)
+	if err != nil {
+		return nil, err
+	}
+	r.Issuer, r.Subject, r.KeyID, r.Alg = e.iss, e.sub, e.kid, int64(e.alg)
+	return r, nil
+}
+
+func checkHashAlgs(r *Receipt, allowed []int64) error {
+	if len(allowed) == 0 {
+		return nil
+	}
+	hs := map[string]Hash{"action_hash": r.ActionHash, "policy_hash": r.PolicyHash, "execution_token.digest": r.ExecutionToken.Digest}
+	for _, name := range []string{"action_hash", "policy_hash", "execution_token.digest"} {
+		if !slices.Contains(allowed, hs[name].Alg) {
+			return ferr(name, CodeHashAlg, "hash algorithm %d not accepted by policy", hs[name].Alg)
+		}
+	}
+	return nil
+}
+
+// checkConsistency cross-checks the action preimage, the snapshot and the
+// token key binding when they are available.
+func checkConsistency(rep *Report, r *Receipt, a *Action) {
+	if a == nil {
+		rep.add(CheckConsistency, StatusNotPossible, "action preimage absent")
+		return
+	}
+	if c := r.ExecutionToken.Cnf; c != nil && !c.Equal(a.PeerKey) {
+		rep.fail(CheckConsistency, ferr("execution_token.cnf", CodeBadValue, "cnf is not the action's peer_key"))
+		return
+	}
+	if s := r.ContextSnapshot; s != nil {
+		switch {
+		case string(s.Binder) != string(a.Binder):
+			rep.fail(CheckConsistency, ferr("context_snapshot.binder", CodeBadValue, "snapshot binder differs from the action's"))
+			return
+		case string(s.CertRequestContext) != string(a.CertRequestContext):
+			rep.fail(CheckConsistency, ferr("context_snapshot.cert_request_context", CodeBadValue, "differs from the action's"))
+			return
+		case !s.PeerKey.Equal(a.PeerKey):
+			rep.fail(CheckConsistency, ferr("context_snapshot.peer_key", CodeBadValue, "differs from the action's"))
+			return
+		case !s.EvidenceDigest.Equal(a.EvidenceDigest):
+			rep.fail(CheckConsistency, ferr("context_snapshot.evidence_digest", CodeBadValue, "differs from the action's"))
+			return
+		}
+	}
+	rep.add(CheckConsistency, StatusPass, "action, snapshot and token binding agree")
+}
+
+func checkApprovals(rep *Report, r *Receipt, opts VerifyOptions) {
+	threshold := opts.Trust.Threshold
+	if threshold <= 0 {
+		threshold = 1
+	}
+	ids, kids := map[string]bool{}, map[string]bool{}
+	for i, id := range r.ApproverIdentities {
+		if ids[id.ID] || kids[string(id.Kid)] {
+			rep.fail(CheckApprovals, ferr(fmt.Sprintf("approver_identities[%d]", i), CodeDuplicateApprover, "approver %q appears twice", id.ID))
+			return
+		}
+		ids[id.ID], kids[string(id.Kid)] = true, true
+		if string(id.Kid) == string(r.KeyID) {
+			rep.fail(CheckApprovals, ferr(fmt.Sprintf("approver_identities[%d]", i), CodeDuplicateApprover, "the issuer key may not approve"))
+			return
+		}
+	}
+	valid := 0
+	for i, id := range r.ApproverIdentities {
+		path := approvalPath(i)
+		var key *TrustedKey
+		for j := range opts.Trust.Approvers {
+			k := &opts.Trust.Approvers[j]
+			if k.ID != id.ID {
+				continue
+			}
+			if tp, err := Thumbprint(k.Key); err == nil && string(tp) == string(id.Kid) {
+				key = k
+				break
+			}
+		}
+		if key == nil {
+			rep.fail(CheckApprovals, ferr(fmt.Sprintf("approver_identities[%d]", i), CodeUnknownApprover, "approver %q with this kid is not in the policy's approver set", id.ID))
+			return
+		}
+		sa, err := verifyApproval(path, r.ApproverSignatures[i], *key)
+		if err == nil {
+			err = sa.checkAgainst(path+".payload", r, id)
+		}
+		if err == nil && opts.Mode == ModeAudit && !key.covers(unix(sa.IssuedAt)) {
+			err = ferr(path+".payload.iat", CodeOutsideKeyValidity, "approval time outside the approver key's validity")
+		}
+		if err == nil && opts.Mode == ModeOnline && !key.covers(opts.Now) {
+			err = ferr(path, CodeOutsideKeyValidity, "approver key not valid now")
+		}
+		if err != nil {
+			rep.fail(CheckApprovals, err)
+			return
+		}
+		valid++
+	}
+	if valid < threshold {
+		rep.fail(CheckApprovals, ferr("approver_signatures", CodeApprovalsBelow, "%d valid approvals, policy threshold %d", valid, threshold))
+		return
+	}
+	rep.add(CheckApprovals, StatusPass, fmt.Sprintf("%d of %d valid, threshold %d", valid, len(r.ApproverIdentities), threshold))
+}
+
+func checkAttestation(rep *Report, r *Receipt, a *Action, trust TrustStore) {
+	if r.AttestationToken.MediaType != EARMediaType {
+		rep.fail(CheckAttestation, ferr("hae_attestation_token", CodeAttestationMediaType, "media type %q, want %q", r.AttestationToken.MediaType, EARMediaType))
+		return
+	}
+	if trust.EARVerify == nil {
+		rep.add(CheckAttestation, StatusSkipped, "no EAR verifier configured: not checked")
+		return
+	}
+	var binder []byte
+	src := ""
+	switch {
+	case a != nil:
+		binder, src = a.Binder, "action"
+	case r.ContextSnapshot != nil:
+		binder, src = r.ContextSnapshot.Binder, "context_snapshot"
+	}
+	if err := trust.EARVerify(r.AttestationToken.Value, binder, unix(r.Timestamp)); err != nil {
+		if Code(err) == "" {
+			err = fwrap("hae_attestation_token", CodeAttestation, err)
+		}
+		rep.fail(CheckAttestation, err)
+		return
+	}
+	if binder == nil {
+		rep.add(CheckAttestation, StatusNotPossible, "EAR signature, profile, status and iat valid; nonce not checked: binder unavailable")
+		return
+	}
+	rep.add(CheckAttestation, StatusPass, "EAR valid; eat_nonce equals the binder from "+src)
+}
+
+// anchorsOf returns the trust-anchor record from the snapshot and/or the
+// extension mirror, failing if the two disagree.
+func anchorsOf(r *Receipt) (*TrustAnchorsExt, error) {
+	var snap, ext *TrustAnchorsExt
+	if s := r.ContextSnapshot; s != nil {
+		snap = &TrustAnchorsExt{Fingerprints: s.TrustAnchors, Simulated: s.Simulated}
+	}
+	if raw, ok := r.Extensions[ExtTrustAnchors]; ok {
+		enc, err := marshal(raw)
+		if err != nil {
+			return nil, fwrap("extensions."+ExtTrustAnchors, CodeMalformed, err)
+		}
+		var t TrustAnchorsExt
+		if err := decodeObject(enc, "extensions."+ExtTrustAnchors, []fieldSpec{
+			{"fingerprints", true, into(&t.Fingerprints)},
+			{"simulated", true, into(&t.Simulated)},
+		}); err != nil {
+			return nil, err
+		}
+		ext = &t
+	}
+	switch {
+	case snap != nil && ext != nil:
+		if snap.Simulated != ext.Simulated || !slices.Equal(snap.Fingerprints, ext.Fingerprints) {
+			return nil, ferr("extensions."+ExtTrustAnchors, CodeBadValue, "differs from context_snapshot")
+		}
+		return snap, nil
+	case snap != nil:
+		return snap, nil
+	}
+	return ext, nil
+}
+
+func checkTrustAnchors(rep *Report, r *Receipt, trust TrustStore) {
+	ta, err := anchorsOf(r)
+	if err != nil {
+		rep.fail(CheckTrustAnchors, err)
+		return
+	}
+	if ta == nil {
+		rep.add(CheckTrustAnchors, StatusNotPossible, "receipt names no trust anchors")
+		return
+	}
+	if ta.Simulated && !trust.AllowSimulated {
+		rep.fail(CheckTrustAnchors, ferr("context_snapshot.simulated", CodeTestPKI, "evidence chained to a test PKI; this verifier does not accept simulated TEEs"))
+		return
+	}
+	if len(trust.TrustAnchors) == 0 {
+		rep.add(CheckTrustAnchors, StatusSkipped, "no accepted trust-anchor list configured")
+		return
+	}
+	for i, fp := range ta.Fingerprints {
+		if !slices.Contains(trust.TrustAnchors, fp) {
+			rep.fail(CheckTrustAnchors, ferr(fmt.Sprintf("context_snapshot.trust_anchors[%d]", i), CodeUntrustedAnchor, "trust anchor %s not accepted", fp))
+			return
+		}
+	}
+	rep.add(CheckTrustAnchors, StatusPass, fmt.Sprintf("%d trust anchors accepted (simulated=%v)", len(ta.Fingerprints), ta.Simulated))
+}
+
+func checkMasking(rep *Report, r *Receipt, b *Bundle) {
+	var masked map[string]Hash
+	if r.ContextSnapshot != nil {
+		masked = r.ContextSnapshot.MaskedIdentifiers
+	}
+	for _, name := range slices.Sorted(maps.Keys(b.Salts)) {
+		if _, ok := masked[name]; !ok {
+			rep.fail(CheckMasking, ferr("bundle.salts."+name, CodeMaskMismatch, "salt for an identifier the receipt does not mask"))
+			return
+		}
+	}
+	if r.MaskingProfileID == MaskNone || len(masked) == 0 {
+		rep.add(CheckMasking, StatusPass, r.MaskingProfileID+": nothing masked")
+		return
+	}
+	if len(b.Salts) < len(masked) {
+		rep.add(CheckMasking, StatusNotPossible, fmt.Sprintf("%d masked identifiers, %d salts in bundle", len(masked), len(b.Salts)))
+		return
+	}
+	rep.add(CheckMasking, StatusPass, fmt.Sprintf("%d masked identifiers; salts present (check values with Bundle.CheckDisclosure)", len(masked)))
+}
+
+func checkTime(rep *Report, r *Receipt, key *TrustedKey, opts VerifyOptions) {
+	ts := unix(r.Timestamp)
+	if opts.Mode == ModeAudit {
+		if !key.covers(ts) {
+			rep.fail(CheckTime, ferr("timestamp", CodeOutsideKeyValidity, "timestamp %s outside the issuer key's validity", ts.Format(time.RFC3339)))
+		} else {
+			rep.add(CheckTime, StatusPass, "audit: timestamp inside the issuer key's validity window")
+		}
+		rep.add(CheckReplay, StatusSkipped, "audit mode cannot prove non-replay")
+		return
+	}
+	skew, maxAge := opts.Skew, opts.MaxAge
+	if skew <= 0 {
+		skew = DefaultSkew
+	}
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	switch {
+	case ts.After(opts.Now.Add(skew)):
+		rep.fail(CheckTime, ferr("timestamp", CodeFutureTimestamp, "timestamp %s is after now+skew", ts.Format(time.RFC3339)))
+	case opts.Now.Sub(ts) > maxAge:
+		rep.fail(CheckTime, ferr("timestamp", CodeTooOld, "timestamp %s is older than %s", ts.Format(time.RFC3339), maxAge))
+	case !key.covers(opts.Now):
+		rep.fail(CheckTime, ferr("cose.protected.kid", CodeOutsideKeyValidity, "issuer key not valid now"))
+	default:
+		rep.add(CheckTime, StatusPass, fmt.Sprintf("online: within skew %s and max age %s", skew, maxAge))
+	}
+	if rep.first != nil {
+		rep.add(CheckReplay, StatusSkipped, "not recorded: receipt failed other checks")
+		return
+	}
+	if opts.Replay.Seen(r.ReceiptID, ts.Add(maxAge+skew)) {
+		rep.fail(CheckReplay, ferr("receipt_id", CodeReplayed, "receipt_id already seen"))
+		return
+	}
+	rep.add(CheckReplay, StatusPass, "receipt_id recorded")
+}
