@@ -79,7 +79,7 @@ func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
 		s.contextRetention = DefaultContextRetention
 	}
 	ctx := context.Background()
-	if err := checkSQLitePragmas(ctx, db); err != nil {
+	if err := openWithRetry(ctx, db, o.BusyTimeout); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -88,6 +88,30 @@ func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// openWithRetry runs the first connection's pragmas, retrying while another
+// process or handle holds the lock. Switching a fresh file to WAL can return
+// SQLITE_BUSY without SQLite calling the busy handler (it avoids deadlock
+// there), so busy_timeout alone does not cover concurrent first opens.
+func openWithRetry(ctx context.Context, db *sql.DB, busy time.Duration) error {
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	deadline := time.Now().Add(busy)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := checkSQLitePragmas(ctx, db)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(wait)
+	}
+}
+
+// isBusy reports a SQLITE_BUSY (5) or SQLITE_LOCKED (6) failure.
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "SQLITE_LOCKED") || strings.Contains(msg, "database is locked")
 }
 
 // sqliteDSN creates the parent directory and the file (mode 0600, so the WAL
