@@ -1,0 +1,174 @@
+// Package policy loads seatrx's appraisal policy: which TEE evidence is accepted
+// (per platform, plus trust anchors), which external verifiers are trusted in
+// the passport model, and the receipt rules (lifetimes, masking, approvers).
+//
+// A policy file is YAML or JSON (JSON is read as YAML); unknown keys are errors.
+// The canonical CBOR of the loaded policy, defaults filled in, is what a receipt's
+// policy_hash covers, so the same policy written as YAML or JSON has one digest.
+package policy
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
+)
+
+// MaxFileSize bounds a policy file; a policy is a few kilobytes.
+const MaxFileSize = 1 << 20
+
+// Masking profiles a receipt may declare in hae_masking_profile_id.
+const (
+	MaskNone         = "urn:seatrx:mask:none"
+	MaskSaltedDigest = "urn:seatrx:mask:salted-digest"
+)
+
+// EAR statuses a passport-model attestation result may have to be accepted.
+const (
+	StatusAffirming = "affirming"
+	StatusWarning   = "warning"
+)
+
+// Signature algorithms an external verifier may sign EARs with.
+const (
+	AlgES256 = "ES256"
+	AlgES384 = "ES384"
+)
+
+// Defaults filled in by Parse when a key is absent.
+const (
+	DefaultLifetime      = 24 * time.Hour
+	DefaultClockSkew     = 2 * time.Minute
+	DefaultTokenLifetime = 10 * time.Minute
+	DefaultID            = "seatrx-default"
+)
+
+// Policy is a loaded appraisal policy. Field tags give the file keys (YAML,
+// JSON) and the canonical CBOR keys.
+type Policy struct {
+	// ID names the policy in receipts and EARs; required.
+	ID string `yaml:"id" json:"id" cbor:"id"`
+	// SNP is the SEV-SNP appraisal policy; nil refuses SEV-SNP evidence.
+	SNP *snp.Policy `yaml:"snp,omitempty" json:"snp,omitempty" cbor:"snp,omitempty"`
+	// TDX is the TDX appraisal policy; nil refuses TDX evidence.
+	TDX *tdx.Policy `yaml:"tdx,omitempty" json:"tdx,omitempty" cbor:"tdx,omitempty"`
+	// TrustAnchors lists the allowed root fingerprints ("sha256:<64 hex>");
+	// empty allows every configured root.
+	TrustAnchors []string `yaml:"trust_anchors,omitempty" json:"trust_anchors,omitempty" cbor:"trust_anchors,omitempty"`
+	// Passport configures the passport model; nil refuses attestation results.
+	Passport *Passport `yaml:"passport,omitempty" json:"passport,omitempty" cbor:"passport,omitempty"`
+	// Receipts holds the receipt-issuing rules.
+	Receipts Receipts `yaml:"receipts" json:"receipts" cbor:"receipts"`
+}
+
+// Passport lists the external verifiers whose EARs are accepted and how.
+type Passport struct {
+	// Verifiers are the trusted external verifier keys; at least one.
+	Verifiers []Verifier `yaml:"verifiers" json:"verifiers" cbor:"verifiers"`
+	// AcceptedStatuses are the EAR statuses accepted; default ["affirming"].
+	AcceptedStatuses []string `yaml:"accepted_statuses,omitempty" json:"accepted_statuses,omitempty" cbor:"accepted_statuses,omitempty"`
+	// MaxAge bounds the age of an EAR (now - iat); 0 = no bound.
+	MaxAge Duration `yaml:"max_age,omitempty" json:"max_age,omitempty" cbor:"max_age,omitempty"`
+}
+
+// Verifier is one trusted external verifier key.
+type Verifier struct {
+	ID           string `yaml:"id" json:"id" cbor:"id"`
+	PublicKeyPEM string `yaml:"public_key_pem" json:"public_key_pem" cbor:"public_key_pem"`
+	Alg          string `yaml:"alg" json:"alg" cbor:"alg"` // ES256 (P-256) or ES384 (P-384)
+}
+
+// Receipts holds the receipt profile's policy-controlled values.
+type Receipts struct {
+	// Lifetime is how long an issued receipt is valid; default 24h.
+	Lifetime Duration `yaml:"lifetime" json:"lifetime" cbor:"lifetime"`
+	// ClockSkew is the tolerance applied to time checks; default 2m.
+	ClockSkew Duration `yaml:"clock_skew" json:"clock_skew" cbor:"clock_skew"`
+	// MaxAge bounds a receipt's age in online verification; 0 = lifetime only.
+	MaxAge Duration `yaml:"max_age,omitempty" json:"max_age,omitempty" cbor:"max_age,omitempty"`
+	// TokenLifetime is the execution token's redemption window; default 10m.
+	TokenLifetime Duration `yaml:"token_lifetime" json:"token_lifetime" cbor:"token_lifetime"`
+	// MaskingProfile is MaskNone (default) or MaskSaltedDigest.
+	MaskingProfile string `yaml:"masking_profile" json:"masking_profile" cbor:"masking_profile"`
+	// Approvers are the keys whose approvals count; empty = the server's own
+	// appraiser key alone (1-of-1).
+	Approvers []Approver `yaml:"approvers,omitempty" json:"approvers,omitempty" cbor:"approvers,omitempty"`
+	// Threshold is how many distinct approvers must sign; default 1.
+	Threshold int `yaml:"threshold" json:"threshold" cbor:"threshold"`
+}
+
+// Approver is one approver key.
+type Approver struct {
+	ID           string `yaml:"id" json:"id" cbor:"id"`
+	PublicKeyPEM string `yaml:"public_key_pem" json:"public_key_pem" cbor:"public_key_pem"`
+}
+
+// Default returns the built-in policy: SEV-SNP and TDX accepted with debug
+// forbidden, no allow-lists, TDX TCB status UpToDate only, every configured
+// root, no passport model, 1-of-1 approval by the appraiser key.
+func Default() *Policy {
+	p := &Policy{ID: DefaultID, SNP: &snp.Policy{}, TDX: &tdx.Policy{}}
+	p.ApplyDefaults()
+	return p
+}
+
+// ApplyDefaults fills absent values (Parse and Default call it) so that the
+// canonical form, and so the digest, is the effective policy whatever was
+// spelt out in the file. Call it before Validate on a policy built in code.
+func (p *Policy) ApplyDefaults() {
+	r := &p.Receipts
+	if r.Lifetime == 0 {
+		r.Lifetime = Duration(DefaultLifetime)
+	}
+	if r.ClockSkew == 0 {
+		r.ClockSkew = Duration(DefaultClockSkew)
+	}
+	if r.TokenLifetime == 0 {
+		r.TokenLifetime = Duration(DefaultTokenLifetime)
+	}
+	if r.MaskingProfile == "" {
+		r.MaskingProfile = MaskNone
+	}
+	if r.Threshold == 0 {
+		r.Threshold = 1
+	}
+	if p.TDX != nil && len(p.TDX.AcceptedTCBStatuses) == 0 {
+		p.TDX.AcceptedTCBStatuses = []string{"UpToDate"}
+	}
+	if p.Passport != nil && len(p.Passport.AcceptedStatuses) == 0 {
+		p.Passport.AcceptedStatuses = []string{StatusAffirming}
+	}
+}
+
+var canonicalEnc = func() cbor.EncMode {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic("policy: CBOR options: " + err.Error())
+	}
+	return em
+}()
+
+// CanonicalCBOR encodes the policy as deterministic CBOR (RFC 8949 core
+// deterministic encoding, snake_case text keys, durations as integer seconds).
+// It is the preimage of a receipt's policy_hash.
+func (p *Policy) CanonicalCBOR() ([]byte, error) {
+	b, err := canonicalEnc.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("policy: canonical CBOR: %w", err)
+	}
+	return b, nil
+}
+
+// Digest is the SHA-256 of CanonicalCBOR. Encoding cannot fail for a policy of
+// these types; should it, the digest of nothing would be ambiguous, so it panics.
+func (p *Policy) Digest() [32]byte {
+	b, err := p.CanonicalCBOR()
+	if err != nil {
+		panic(err)
+	}
+	return sha256.Sum256(b)
+}

@@ -1,0 +1,332 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/seatrx/seatrx/evidence/tdx"
+)
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestExampleYAMLAndJSONSameDigest(t *testing.T) {
+	py, err := Load(filepath.Join("testdata", "example.yaml"))
+	if err != nil {
+		t.Fatalf("yaml: %v", err)
+	}
+	pj, err := Load(filepath.Join("testdata", "example.json"))
+	if err != nil {
+		t.Fatalf("json: %v", err)
+	}
+	if py.Digest() != pj.Digest() {
+		cy, _ := py.CanonicalCBOR()
+		cj, _ := pj.CanonicalCBOR()
+		dy, _ := cbor.Diagnose(cy)
+		dj, _ := cbor.Diagnose(cj)
+		t.Fatalf("digests differ:\nyaml %s\njson %s", dy, dj)
+	}
+	// Spot-check that the file's values arrived.
+	if py.ID != "example-prod-2026" || py.SNP.MinTCB.Microcode != 115 || py.Receipts.Threshold != 2 ||
+		py.Receipts.Lifetime.D() != 24*time.Hour || py.Passport.MaxAge.D() != 5*time.Minute ||
+		len(py.TDX.RTMRs) != 2 || py.Receipts.MaskingProfile != MaskSaltedDigest {
+		t.Fatalf("unexpected values: %+v", py)
+	}
+}
+
+func TestCanonicalCBOR(t *testing.T) {
+	p := Default()
+	b, err := p.CanonicalCBOR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := cbor.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := m["receipts"].(map[any]any)
+	if !ok {
+		t.Fatalf("receipts = %T", m["receipts"])
+	}
+	// Durations are integer seconds in the canonical form.
+	if r["lifetime"] != uint64(86400) || r["clock_skew"] != uint64(120) || r["token_lifetime"] != uint64(600) {
+		t.Fatalf("receipts = %v", r)
+	}
+	if m["id"] != DefaultID {
+		t.Fatalf("id = %v", m["id"])
+	}
+	// Deterministic: re-encoding the decoded form gives the same bytes, and key order
+	// in the source file does not matter.
+	reordered := []byte("receipts: {threshold: 1}\ntdx: {}\nsnp: {allow_debug: false}\nid: seatrx-default\n")
+	q, err := Parse(reordered, "reordered.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Digest() != p.Digest() {
+		t.Fatalf("explicit defaults changed the digest")
+	}
+	// Any change changes the digest.
+	q.SNP.AllowDebug = true
+	if q.Digest() == p.Digest() {
+		t.Fatalf("allow_debug did not change the digest")
+	}
+}
+
+func TestDefault(t *testing.T) {
+	p := Default()
+	if err := p.Validate(); err != nil {
+		t.Fatalf("Default does not validate: %v", err)
+	}
+	if p.SNP == nil || p.SNP.AllowDebug || p.TDX == nil || p.TDX.AllowDebug {
+		t.Fatalf("default must accept SNP and TDX with debug forbidden: %+v", p)
+	}
+	if got := p.TDX.AcceptedTCBStatuses; len(got) != 1 || got[0] != "UpToDate" {
+		t.Fatalf("TDX statuses = %v", got)
+	}
+	if p.Receipts.Threshold != 1 || len(p.Receipts.Approvers) != 0 || p.Passport != nil || len(p.TrustAnchors) != 0 {
+		t.Fatalf("default receipts/passport/anchors = %+v", p)
+	}
+}
+
+// example returns the example policy as text with old replaced by new.
+func example(t *testing.T, old, new string) []byte {
+	t.Helper()
+	b := readFile(t, "example.yaml")
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("example.yaml has no %q", old)
+	}
+	return bytes.Replace(b, []byte(old), []byte(new), 1)
+}
+
+func lineOf(t *testing.T, b []byte, needle string) int {
+	t.Helper()
+	i := bytes.Index(b, []byte(needle))
+	if i < 0 {
+		t.Fatalf("no %q", needle)
+	}
+	return bytes.Count(b[:i], []byte("\n")) + 1
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		data   func(t *testing.T) []byte
+		needle string // the line the error must point at (its first occurrence)
+		key    string
+		msg    string
+	}{
+		{"unknown-key", func(t *testing.T) []byte { return example(t, "  allow_smt: true", "  allow_smtt: true") },
+			"allow_smtt", "snp.allow_smtt", "unknown key"},
+		{"unknown-top-key", func(t *testing.T) []byte { return example(t, "id: example", "colour: blue\nid: example") },
+			"colour", "colour", "unknown key"},
+		{"tcb-out-of-range", func(t *testing.T) []byte { return example(t, "    snp: 8", "    snp: 300") },
+			"snp: 300", "snp.min_tcb.snp", "cannot unmarshal"},
+		{"bad-measurement-hex", func(t *testing.T) []byte { return example(t, `"6f0e2d`, `"zz0e2d`) },
+			"zz0e2d", "snp.measurements[0]", "lowercase hex"},
+		{"short-mrtd", func(t *testing.T) []byte { return example(t, `"a1b2c3d4e5f6071829`, `"a1b2`) },
+			`"a1b2`, "tdx.mrtds[0]", "want 96 hex chars"},
+		{"bad-rtmr", func(t *testing.T) []byte { return example(t, `["0000`, `["x000`) },
+			`["x000`, "tdx.rtmrs[1][0]", "not hex"},
+		{"threshold-too-high", func(t *testing.T) []byte { return example(t, "threshold: 2", "threshold: 3") },
+			"threshold: 3", "receipts.threshold", "3 exceeds the 2 approvers"},
+		{"bad-masking", func(t *testing.T) []byte {
+			return example(t, `"urn:seatrx:mask:salted-digest"`, `"urn:x"`)
+		}, `"urn:x"`, "receipts.masking_profile", `unknown profile "urn:x"`},
+		{"bad-duration", func(t *testing.T) []byte { return example(t, "lifetime: 24h", "lifetime: 24 hours") },
+			"lifetime: 24 hours", "receipts.lifetime", `bad duration "24 hours"`},
+		{"fractional-duration", func(t *testing.T) []byte { return example(t, "clock_skew: 2m", "clock_skew: 1.5s") },
+			"clock_skew: 1.5s", "receipts.clock_skew", "not a whole number of seconds"},
+		{"bad-anchor", func(t *testing.T) []byte { return example(t, `"sha256:1a2b`, `"sha1:1a2b`) },
+			`"sha1:1a2b`, "trust_anchors[0]", `want "sha256:<64 hex chars>"`},
+		{"bad-pem", func(t *testing.T) []byte {
+			return example(t, "MCowBQYDK2VwAyEAXPZoWkRcMnnupi2xkTxdwq39V81oeVtIfxVeSunfDvI=", "AAAA")
+		}, "public_key_pem: |\n        -----BEGIN PUBLIC KEY-----\n        AAAA", "receipts.approvers[1].public_key_pem", "parse public key"},
+		{"alg-key-mismatch", func(t *testing.T) []byte { return example(t, "alg: ES256", "alg: ES384") },
+			"public_key_pem", "passport.verifiers[0].public_key_pem", "ES384 needs an ECDSA P-384 key, got ECDSA P-256"},
+		{"bad-alg", func(t *testing.T) []byte { return example(t, "alg: ES256", "alg: RS256") },
+			"alg: RS256", "passport.verifiers[0].alg", `"RS256" is not ES256 or ES384`},
+		{"duplicate-approver", func(t *testing.T) []byte { return example(t, "id: bob", "id: alice") },
+			"- id: alice\n      public_key_pem: |\n        -----BEGIN PUBLIC KEY-----\n        MCow", "receipts.approvers[1].id", `"alice" duplicates entry 0`},
+		{"bad-status", func(t *testing.T) []byte {
+			return example(t, "accepted_statuses: [affirming]", "accepted_statuses: [contraindicated]")
+		},
+			"[contraindicated]", "passport.accepted_statuses[0]", `"contraindicated" is not`},
+		{"revoked-tcb", func(t *testing.T) []byte { return example(t, "[UpToDate, SWHardeningNeeded]", "[Revoked]") },
+			"[Revoked]", "tdx.accepted_tcb_statuses[0]", "Revoked can never be accepted"},
+		{"duplicate-key", func(t *testing.T) []byte { return example(t, "id: example-prod-2026", "id: a\nid: b") },
+			"id: b", "id", `mapping key "id" already defined`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := tc.data(t)
+			_, err := Parse(data, "policy.yaml")
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v (%T), want *Error", err, err)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("errors.Is(err, ErrInvalid) = false")
+			}
+			wantLine := lineOf(t, data, tc.needle)
+			if pe.File != "policy.yaml" || pe.Line != wantLine || pe.Key != tc.key || !strings.Contains(pe.Msg, tc.msg) {
+				t.Fatalf("got %s:%d key %q msg %q\nwant policy.yaml:%d key %q msg containing %q",
+					pe.File, pe.Line, pe.Key, pe.Msg, wantLine, tc.key, tc.msg)
+			}
+			prefix := "policy.yaml:" + strconv.Itoa(wantLine) + ": "
+			if !strings.HasPrefix(err.Error(), prefix) {
+				t.Fatalf("Error() = %q, want prefix %q", err.Error(), prefix)
+			}
+		})
+	}
+}
+
+func TestParseWholeFileErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		msg  string
+	}{
+		{"empty", nil, "empty policy"},
+		{"scalar", []byte("hello"), "must be a mapping"},
+		{"two-documents", []byte("id: a\nsnp: {}\n---\nid: b\n"), "more than one YAML document"},
+		{"too-large", bytes.Repeat([]byte("#"), MaxFileSize+1), "file exceeds"},
+		{"syntax", []byte("id: [a\n"), "did not find expected"},
+		{"missing-id", []byte("snp: {}\n"), "id: required"},
+		{"nothing-accepted", []byte("id: x\n"), "accepts nothing"},
+		{"json-unknown-key", []byte(`{"id":"x","snp":{"allow_debugg":true}}`), "snp.allow_debugg: unknown key"},
+		{"threshold-no-approvers", []byte("id: x\nsnp: {}\nreceipts: {threshold: 2}\n"), "single implicit approver"},
+		{"negative-threshold", []byte("id: x\nsnp: {}\nreceipts: {threshold: -1}\n"), "must be at least 1"},
+		{"skew-over-lifetime", []byte("id: x\nsnp: {}\nreceipts: {lifetime: 1m, clock_skew: 2m}\n"), "exceeds the receipt lifetime"},
+		{"no-verifiers", []byte("id: x\npassport: {}\n"), "at least one verifier"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.data, "p.yaml")
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v, want ErrInvalid containing %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestValidateWrapsPlatformError(t *testing.T) {
+	p := Default()
+	p.TDX.MRTDs = []string{"00"}
+	err := p.Validate()
+	if !errors.Is(err, tdx.ErrPolicy) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want tdx.ErrPolicy and ErrInvalid", err)
+	}
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Key != "tdx.mrtds[0]" {
+		t.Fatalf("key = %+v", pe)
+	}
+}
+
+func TestLoadLimits(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("#"), MaxFileSize+10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "file exceeds") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want ErrNotExist", err)
+	}
+}
+
+func TestDurationForms(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"90s", 90 * time.Second, ""},
+		{"3600", time.Hour, ""},
+		{"1h30m", 90 * time.Minute, ""},
+		{"-1s", 0, "negative"},
+		{"-5", 0, "out of range"},
+		{"1ms", 0, "whole number of seconds"},
+		{"1000000h", 0, "exceeds 100 years"},
+		{"soon", 0, "bad duration"},
+	}
+	for _, tc := range tests {
+		d, err := parseDuration(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("%s: err = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || d.D() != tc.want {
+			t.Fatalf("%s: got %v, %v", tc.in, d, err)
+		}
+	}
+	// JSON and CBOR carry integer seconds and round-trip.
+	d := Duration(2 * time.Hour)
+	j, _ := d.MarshalJSON()
+	c, _ := d.MarshalCBOR()
+	if string(j) != "7200" {
+		t.Fatalf("JSON = %s", j)
+	}
+	var dj, dc Duration
+	if err := dj.UnmarshalJSON(j); err != nil || dj != d {
+		t.Fatalf("JSON round trip: %v %v", dj, err)
+	}
+	if err := dc.UnmarshalCBOR(c); err != nil || dc != d {
+		t.Fatalf("CBOR round trip: %v %v", dc, err)
+	}
+	if err := dj.UnmarshalJSON([]byte(`"2h"`)); err != nil || dj != d {
+		t.Fatalf("JSON string form: %v %v", dj, err)
+	}
+	if err := dc.UnmarshalCBOR([]byte{0x20}); err == nil { // -1
+		t.Fatalf("CBOR -1 accepted")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(readFile(f, "example.yaml"))
+	f.Add(readFile(f, "example.json"))
+	f.Add([]byte("id: x\nsnp: {min_tcb: {snp: 3}}\nreceipts: {lifetime: 1h}\n"))
+	f.Add([]byte("id: &a x\nsnp: *a\n"))
+	f.Add([]byte(`{"id":"x","tdx":{"rtmrs":[[],["00"]]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse(data, "fuzz.yaml")
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not match ErrInvalid: %v", err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("parsed policy does not validate: %v", err)
+		}
+		b, err := p.CanonicalCBOR()
+		if err != nil {
+			t.Fatalf("CanonicalCBOR: %v", err)
+		}
+		// The canonical form decodes back to a policy with the same digest.
+		var q Policy
+		if err := cbor.Unmarshal(b, &q); err != nil {
+			t.Fatalf("canonical CBOR does not decode: %v", err)
+		}
+		if q.Digest() != p.Digest() {
+			t.Fatalf("canonical CBOR round trip changed the digest")
+		}
+	})
+}

@@ -1,0 +1,387 @@
+package evidence_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
+)
+
+// now is inside the validity of both the simulated PKIs (made at start-up)
+// and the real samples (VCEK and PCK valid until 2029-09).
+var now = time.Now()
+
+var (
+	simOnce sync.Once
+	simSNP  *sim.SNPAuthority
+	simTDX  *sim.TDXAuthority
+	simErr  error
+)
+
+// authorities generates the simulated PKIs once per test binary (RSA key
+// generation is the slow part).
+func authorities(t testing.TB) (*sim.SNPAuthority, *sim.TDXAuthority) {
+	t.Helper()
+	simOnce.Do(func() {
+		simSNP, simErr = sim.GenerateSNP(sim.SNPOptions{Now: now.Add(-time.Hour)})
+		if simErr == nil {
+			simTDX, simErr = sim.GenerateTDX(sim.TDXOptions{Now: now})
+		}
+	})
+	if simErr != nil {
+		t.Fatalf("generate simulated PKIs: %v", simErr)
+	}
+	return simSNP, simTDX
+}
+
+func rd(b byte) [64]byte {
+	var r [64]byte
+	for i := range r {
+		r[i] = b + byte(i)
+	}
+	return r
+}
+
+type setup struct {
+	pol   *policy.Policy
+	snp   []*snp.Roots
+	tdx   []*tdx.Roots
+	coll  *tdx.Collateral
+	cache bool
+}
+
+func newVerifier(t testing.TB, s setup) *evidence.Verifier {
+	t.Helper()
+	a, b := authorities(t)
+	if s.pol == nil {
+		s.pol = policy.Default()
+	}
+	if s.snp == nil {
+		s.snp = []*snp.Roots{a.Roots(), snp.ProductionRoots()} // deliberately simulated first
+	}
+	if s.tdx == nil {
+		s.tdx = []*tdx.Roots{tdx.ProductionRoots(), b.Roots()}
+	}
+	cfg := evidence.Config{Policy: s.pol, SNPRoots: s.snp, TDXRoots: s.tdx, TDXCollateral: s.coll}
+	if s.cache {
+		cfg.SNPCache, cfg.TDXCache = snp.NewChainCache(16), tdx.NewChainCache(16)
+	}
+	v, err := evidence.NewVerifier(cfg)
+	if err != nil {
+		t.Fatalf("NewVerifier: %v", err)
+	}
+	return v
+}
+
+func attest(t testing.TB, at evidence.Attester, r [64]byte) []byte {
+	t.Helper()
+	b, err := at.Attest(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	return b
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := check.Code(err); got != code {
+		t.Fatalf("code = %q, want %q (err: %v)", got, code, err)
+	}
+}
+
+func TestVerifySimulatedSNP(t *testing.T) {
+	a, _ := authorities(t)
+	v := newVerifier(t, setup{})
+	r := rd(1)
+	at := evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{}))
+	if at.Platform() != evidence.PlatformSNP {
+		t.Fatalf("platform %s", at.Platform())
+	}
+	cmwBytes := attest(t, at, r)
+	ap, err := v.Verify(context.Background(), cmwBytes, &r, now)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if ap.Platform != evidence.PlatformSNP || ap.SNP == nil || ap.TDX != nil || ap.SNP.ReportData != r {
+		t.Fatalf("appraisal %+v", ap)
+	}
+	if !ap.Simulated || ap.TrustAnchor != a.Roots().Fingerprints()[0] {
+		t.Fatalf("anchor %s simulated %v, want %s", ap.TrustAnchor, ap.Simulated, a.Roots().Fingerprints()[0])
+	}
+	// Simulated hardware gives no protection: the status says so.
+	if ap.Status != evidence.StatusWarning || ap.TrustVector[evidence.ClaimHardware] != 32 ||
+		ap.TrustVector[evidence.ClaimInstanceIdentity] != 2 || ap.TrustVector[evidence.ClaimConfiguration] != 2 {
+		t.Fatalf("status %s vector %v", ap.Status, ap.TrustVector)
+	}
+	sum := sha256.Sum256(cmwBytes)
+	d := policy.Default().Digest()
+	if !bytes.Equal(ap.EvidenceDigest, sum[:]) || !bytes.Equal(ap.PolicyDigest, d[:]) || ap.PolicyID != policy.DefaultID {
+		t.Fatalf("digests/policy id wrong: %+v", ap)
+	}
+}
+
+func TestVerifySimulatedTDX(t *testing.T) {
+	_, b := authorities(t)
+	coll, err := b.Collateral(now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	collJSON, err := coll.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rd(2)
+	guest := b.Guest(sim.TDXGuestConfig{})
+	quote, err := guest.Quote(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withColl, err := evidence.EncodeTDX(quote, collJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noColl := attest(t, evidence.NewTDXAttester(guest), r)
+
+	tests := []struct {
+		name       string
+		s          setup
+		in         []byte
+		wantStatus string // TCBStatus
+	}{
+		{"no-collateral", setup{}, noColl, ""},
+		{"configured-collateral", setup{coll: coll}, noColl, "UpToDate"},
+		{"collateral-in-cmw", setup{}, withColl, "UpToDate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ap, err := newVerifier(t, tc.s).Verify(context.Background(), tc.in, &r, now)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if ap.Platform != evidence.PlatformTDX || ap.TDX == nil || ap.TDX.ReportData != r || !ap.Simulated {
+				t.Fatalf("appraisal %+v", ap)
+			}
+			if ap.TDX.TCBStatus != tc.wantStatus {
+				t.Fatalf("TCB status %q, want %q", ap.TDX.TCBStatus, tc.wantStatus)
+			}
+			if ap.TrustAnchor != b.Roots().Fingerprints()[0] {
+				t.Fatalf("anchor %s", ap.TrustAnchor)
+			}
+		})
+	}
+
+	// Collateral that does not parse is reported as such.
+	bad, err := evidence.EncodeTDX(quote, []byte(`{"tcb_info":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newVerifier(t, setup{}).Verify(context.Background(), bad, &r, now)
+	wantCode(t, err, "tdx.collateral")
+}
+
+func TestVerifyFailures(t *testing.T) {
+	a, b := authorities(t)
+	r := rd(3)
+	good := attest(t, evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{})), r)
+	debug := attest(t, evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{Debug: true})), r)
+	tdxGood := attest(t, evidence.NewTDXAttester(b.Guest(sim.TDXGuestConfig{})), r)
+	tdxDebug := attest(t, evidence.NewTDXAttester(b.Guest(sim.TDXGuestConfig{Debug: true})), r)
+	ear, err := evidence.EncodeEAR([]byte("eyJ.eyJ.sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := rd(4)
+
+	onlySNP := policy.Default()
+	onlySNP.TDX = nil
+	pinned := policy.Default()
+	pinned.TrustAnchors = snp.ProductionRoots().Fingerprints() // the simulated ARK is not allowed
+	measured := policy.Default()
+	measured.SNP.Measurements = []string{"01" + string(bytes.Repeat([]byte("00"), 47))}
+
+	tests := []struct {
+		name     string
+		s        setup
+		in       []byte
+		expected *[64]byte
+		code     string
+		claim    string // the trust-vector claim a contraindicated appraisal must flag ("" = no appraisal)
+		value    int
+	}{
+		{"report-data", setup{}, good, &other, "snp.report_data", "", 0},
+		{"production-only", setup{snp: []*snp.Roots{snp.ProductionRoots()}}, good, &r, "snp.trust_anchor", "", 0},
+		{"no-snp-roots", setup{snp: []*snp.Roots{}}, good, &r, "snp.trust_anchor", "", 0},
+		{"debug", setup{}, debug, &r, "snp.debug", evidence.ClaimRuntimeOpaque, 96},
+		{"measurement", setup{pol: measured}, good, &r, "snp.measurement", evidence.ClaimExecutables, 96},
+		{"anchor-not-in-policy", setup{pol: pinned}, good, &r, "snp.trust_anchor", evidence.ClaimHardware, 97},
+		{"tdx-refused-by-policy", setup{pol: onlySNP}, tdxGood, &r, "tdx.policy", "", 0},
+		{"tdx-debug", setup{}, tdxDebug, &r, "tdx.debug", evidence.ClaimConfiguration, 96},
+		{"tdx-report-data", setup{}, tdxGood, &other, "tdx.report_data", "", 0},
+		{"tdx-production-only", setup{tdx: []*tdx.Roots{tdx.ProductionRoots()}}, tdxGood, &r, "tdx.trust_anchor", "", 0},
+		{"passport-cmw", setup{}, ear, &r, "cmw.format", "", 0},
+		{"garbage", setup{}, []byte{0xff}, &r, "cmw.decode", "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ap, err := newVerifier(t, tc.s).Verify(context.Background(), tc.in, tc.expected, now)
+			wantCode(t, err, tc.code)
+			if tc.claim == "" {
+				if ap != nil {
+					t.Fatalf("appraisal returned for a verification failure: %+v", ap)
+				}
+				return
+			}
+			if ap == nil || ap.Status != evidence.StatusContraindicated || ap.TrustVector[tc.claim] != tc.value {
+				t.Fatalf("appraisal %+v, want contraindicated with %s=%d", ap, tc.claim, tc.value)
+			}
+		})
+	}
+}
+
+func TestVerifyMisuse(t *testing.T) {
+	a, _ := authorities(t)
+	v := newVerifier(t, setup{})
+	r := rd(5)
+	in := attest(t, evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{})), r)
+	if _, err := v.Verify(context.Background(), in, &r, time.Time{}); !errors.Is(err, evidence.ErrNoTime) {
+		t.Fatalf("zero time: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := v.Verify(ctx, in, &r, now); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	if _, err := evidence.NewVerifier(evidence.Config{}); !errors.Is(err, evidence.ErrConfig) {
+		t.Fatalf("no policy: %v", err)
+	}
+	bad := policy.Default()
+	bad.SNP.Measurements = []string{"xyz"}
+	if _, err := evidence.NewVerifier(evidence.Config{Policy: bad}); !errors.Is(err, evidence.ErrConfig) || !errors.Is(err, policy.ErrInvalid) {
+		t.Fatalf("invalid policy: %v", err)
+	}
+	if _, err := evidence.NewVerifier(evidence.Config{Policy: policy.Default(), SNPRoots: []*snp.Roots{nil}}); !errors.Is(err, evidence.ErrConfig) {
+		t.Fatalf("nil roots: %v", err)
+	}
+	if _, err := v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindAttestationResult}, nil, now); check.Code(err) != "cmw.format" {
+		t.Fatalf("raw attestation result: %v", err)
+	}
+}
+
+func readTestdata(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The real recorded samples verify through the dispatcher against production roots.
+func TestVerifyRawRealSamples(t *testing.T) {
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	report := readTestdata(t, "evidence/snp/testdata/attestation.bin")
+	vcek := readTestdata(t, "evidence/snp/testdata/vcek.testcer")
+	quote := readTestdata(t, "evidence/tdx/testdata/tdx_prod_quote_SPR_E4.dat")
+
+	debugOK := policy.Default()
+	debugOK.SNP.AllowDebug = true
+	debugOK.SNP.AllowSMT = true // the sample's guest policy allows SMT
+	v, err := evidence.NewVerifier(evidence.Config{
+		Policy: debugOK, VCEK: vcek,
+		SNPRoots: []*snp.Roots{snp.ProductionRoots()}, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP, Report: report}, nil, at)
+	if err != nil {
+		t.Fatalf("SNP sample: %v", err)
+	}
+	// Debug allowed by policy: accepted, but only as a warning.
+	if ap.Simulated || ap.SNP.Product != "Milan" || ap.Status != evidence.StatusWarning || ap.TrustVector[evidence.ClaimRuntimeOpaque] != 32 {
+		t.Fatalf("SNP appraisal %+v", ap)
+	}
+	ap, err = v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Quote: quote}, nil, at)
+	if err != nil {
+		t.Fatalf("TDX sample: %v", err)
+	}
+	sum := sha256.Sum256(quote)
+	if ap.Simulated || ap.Status != evidence.StatusAffirming || !bytes.Equal(ap.EvidenceDigest, sum[:]) ||
+		ap.TrustAnchor != tdx.ProductionRoots().Fingerprints()[0] {
+		t.Fatalf("TDX appraisal %+v", ap)
+	}
+}
+
+func TestVerifyConcurrent(t *testing.T) {
+	a, b := authorities(t)
+	v := newVerifier(t, setup{cache: true})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rd(byte(10 + i))
+			var at evidence.Attester = evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{}))
+			if i%2 == 1 {
+				at = evidence.NewTDXAttester(b.Guest(sim.TDXGuestConfig{}))
+			}
+			in, err := at.Attest(context.Background(), r)
+			if err == nil {
+				_, err = v.Verify(context.Background(), in, &r, now)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type failingQuoter struct{ err error }
+
+func (f failingQuoter) Quote([64]byte) ([]byte, []byte, error) { return nil, nil, f.err }
+
+type tdxFunc func([64]byte) ([]byte, error)
+
+func (f tdxFunc) Quote(r [64]byte) ([]byte, error) { return f(r) }
+
+func TestAttesterErrors(t *testing.T) {
+	boom := errors.New("device gone")
+	if _, err := evidence.NewSNPAttester(failingQuoter{boom}).Attest(context.Background(), rd(0)); !errors.Is(err, boom) {
+		t.Fatalf("quoter error: %v", err)
+	}
+	if _, err := evidence.NewSNPAttester(nil).Attest(context.Background(), rd(0)); !errors.Is(err, evidence.ErrNoQuoter) {
+		t.Fatalf("nil quoter: %v", err)
+	}
+	if _, err := evidence.NewTDXAttester(nil).Attest(context.Background(), rd(0)); !errors.Is(err, evidence.ErrNoQuoter) {
+		t.Fatalf("nil TDX quoter: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	called := false
+	q := tdxFunc(func([64]byte) ([]byte, error) { called = true; cancel(); return []byte{1}, nil })
+	if _, err := evidence.NewTDXAttester(q).Attest(ctx, rd(0)); !errors.Is(err, context.Canceled) || !called {
+		t.Fatalf("cancel during quote: %v (called %v)", err, called)
+	}
+	empty := tdxFunc(func([64]byte) ([]byte, error) { return nil, nil })
+	_, err := evidence.NewTDXAttester(empty).Attest(context.Background(), rd(0))
+	if check.Code(err) != "cmw.format" {
+		t.Fatalf("empty quote: %v", err)
+	}
+}
