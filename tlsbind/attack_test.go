@@ -1,0 +1,175 @@
+package tlsbind
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"testing"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/expat"
+)
+
+// rdAttester lets a test choose the REPORTDATA the TEE signs.
+type rdAttester struct {
+	inner evidence.Attester
+	remap func([64]byte) [64]byte
+}
+
+func (r rdAttester) Platform() evidence.Platform { return r.inner.Platform() }
+func (r rdAttester) Attest(ctx context.Context, rd [64]byte) ([]byte, error) {
+	return r.inner.Attest(ctx, r.remap(rd))
+}
+
+func attest(t *testing.T, p *Prover, c *Checker) error {
+	t.Helper()
+	client, server := sessions(t)
+	req, err := server.Challenge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := client.Respond(context.Background(), p, req.Raw)
+	if err != nil {
+		return err
+	}
+	_, err = server.Accept(context.Background(), c, proof.Authenticator)
+	if err == nil {
+		if _, aerr := server.Attested(); aerr != nil {
+			t.Fatalf("accepted but not attested: %v", aerr)
+		}
+	} else if _, aerr := server.Attested(); CodeOf(aerr) != CodeNotAttested {
+		t.Fatalf("failed attestation left the session attested: %v", aerr)
+	}
+	return err
+}
+
+func TestAttacksRefused(t *testing.T) {
+	pol := policy.Default()
+	pol.SNP.Measurements = []string{repeatHex("aa", 48)}
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherSPKI, _ := x509.MarshalPKIXPublicKey(otherKey.Public())
+	otherHash := sha256.Sum256(otherSPKI)
+	good := snpProver(t, sim.SNPGuestConfig{})
+
+	tests := []struct {
+		name   string
+		prover *Prover
+		check  *Checker
+		code   string
+	}{
+		{"wrong binder label", &Prover{Attester: good.Attester, Profile: Profile{Label: "Attestation Binding"}}, checker(t, true, policy.Default()), CodeBindingConnection},
+		{"report data of another connection", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { rd[0] ^= 0xff; return rd }}}, checker(t, true, policy.Default()), CodeBindingConnection},
+		{"report data of another key", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { copy(rd[32:], otherHash[:]); return rd }}}, checker(t, true, policy.Default()), CodeBindingKey},
+		{"debug SNP guest", snpProver(t, sim.SNPGuestConfig{Debug: true}), checker(t, true, policy.Default()), "snp.debug"},
+		{"debug TDX guest", tdxProver(t, sim.TDXGuestConfig{Debug: true}), checker(t, true, policy.Default()), "tdx.debug"},
+		{"measurement not allowed", good, checker(t, true, pol), "snp.measurement"},
+		{"simulated SNP against production roots", good, checker(t, false, policy.Default()), "snp.trust_anchor"},
+		{"simulated TDX against production roots", tdxProver(t, sim.TDXGuestConfig{}), checker(t, false, policy.Default()), "tdx.trust_anchor"},
+		{"passport result not accepted", passportProver(t, good), checker(t, true, policy.Default()), CodeModelNotAllowed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := attest(t, tc.prover, tc.check)
+			if CodeOf(err) != tc.code {
+				t.Fatalf("got %v (code %q), want code %q", err, CodeOf(err), tc.code)
+			}
+			t.Logf("refused as expected: %v", err)
+		})
+	}
+}
+
+func repeatHex(h string, n int) string {
+	out := ""
+	for i := 0; i < n; i++ {
+		out += h
+	}
+	return out
+}
+
+// passportProver asks an in-process external Verifier for an EAR.
+func passportProver(t *testing.T, base *Prover) *Prover {
+	c := checker(t, true, policy.Default())
+	return &Prover{Attester: base.Attester, Passport: &LocalPassport{Verifier: c.Verifier, Issuer: c.Issuer}}
+}
+
+func TestPassportModel(t *testing.T) {
+	p := passportProver(t, snpProver(t, sim.SNPGuestConfig{}))
+	lp := p.Passport.(*LocalPassport)
+	trusted := ear.TrustedVerifier{ID: "external", Key: lp.Issuer.Public()}
+	rp := &Checker{Passport: &PassportPolicy{Trusted: []ear.TrustedVerifier{trusted}, AcceptedStatuses: []string{"affirming", "warning"}}}
+	client, server := sessions(t)
+	req, _ := server.Challenge()
+	proof, err := client.Respond(context.Background(), p, req.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := server.Accept(context.Background(), rp, proof.Authenticator)
+	if err != nil {
+		t.Fatalf("passport: %v", err)
+	}
+	if res.Model != ModelPassport || !res.Claims.Simulated || res.Claims.Verifier != "external" {
+		t.Fatalf("model %s claims %+v", res.Model, res.Claims)
+	}
+	// An EAR from an untrusted verifier is refused.
+	other := checker(t, true, policy.Default())
+	rp2 := &Checker{Passport: &PassportPolicy{Trusted: []ear.TrustedVerifier{{ID: "other", Key: other.Issuer.Public()}}, AcceptedStatuses: []string{"warning"}}}
+	if err := attest(t, p, rp2); CodeOf(err) != ear.CodeKey && CodeOf(err) != ear.CodeSignature {
+		t.Fatalf("untrusted verifier: %v", err)
+	}
+	// Default statuses (affirming only) refuse a simulated passport.
+	rp3 := &Checker{Passport: &PassportPolicy{Trusted: []ear.TrustedVerifier{trusted}}}
+	if err := attest(t, p, rp3); CodeOf(err) != ear.CodeStatus {
+		t.Fatalf("warning status accepted by default: %v", err)
+	}
+}
+
+func TestSessionRules(t *testing.T) {
+	client, server := sessions(t)
+	// A request that does not offer cmw_attestation: the prover refuses.
+	req, err := expat.NewRequest(expat.Server, expat.RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), req.Raw); CodeOf(err) != CodeNotOffered {
+		t.Fatalf("not offered: %v", err)
+	}
+	// An authenticator answering no request of ours.
+	auth, err := expat.Authenticate(client.Channel(), expat.Client, req, nil, nil)
+	_ = auth
+	if err == nil {
+		t.Fatal("authenticate with nil identity succeeded")
+	}
+	c2, s2 := sessions(t)
+	r2, _ := s2.Challenge()
+	proof, err := c2.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), r2.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); CodeOf(err) != "context_unknown" {
+		t.Fatalf("authenticator without our request: %v", err)
+	}
+	// The failure is fatal for the session.
+	if _, err := server.Challenge(); err == nil {
+		t.Fatal("challenge after failure")
+	}
+	// Answering the same peer request twice is refused.
+	if _, err := c2.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), r2.Raw); CodeOf(err) != "context_reused" {
+		t.Fatalf("second answer: %v", err)
+	}
+	// Attempts are bounded.
+	_, s3 := sessions(t)
+	for i := 0; i < DefaultMaxAttempts; i++ {
+		if _, err := s3.Challenge(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s3.Challenge(); CodeOf(err) != CodeTooManyAttempts {
+		t.Fatalf("attempt %d: %v", DefaultMaxAttempts+1, err)
+	}
+}

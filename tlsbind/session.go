@@ -1,0 +1,158 @@
+package tlsbind
+
+import (
+	"context"
+	"crypto/tls"
+	"sync"
+
+	"github.com/seatrx/seatrx/expat"
+)
+
+// DefaultMaxAttempts bounds the authenticator requests one connection may
+// ask for (first attestation plus re-attestations).
+const DefaultMaxAttempts = 4
+
+// Session is the attestation state of one TLS connection, on either side:
+// the requests we sent and which contexts are used (via expat.Tracker), and
+// the peer's newest successful attestation. Nothing may use the connection
+// for application data until Attested returns a result. A failed attestation
+// is fatal for the session (draft-fossati-seat-expat: failures SHOULD be
+// fatal): the peer must open a new connection. Safe for concurrent use (HTTP/2
+// serves requests of one connection concurrently).
+type Session struct {
+	ch          expat.Channel
+	self        expat.Role
+	profile     Profile
+	maxAttempts int
+
+	mu       sync.Mutex
+	tracker  *expat.Tracker
+	pending  map[string]*expat.Request
+	attempts int
+	peer     *Result
+	failed   *Error
+}
+
+// NewSession starts the attestation state of a completed TLS 1.3 connection
+// on which we play self. maxAttempts <= 0 means DefaultMaxAttempts.
+func NewSession(cs *tls.ConnectionState, self expat.Role, p Profile, maxAttempts int) (*Session, error) {
+	ch, err := Channel(cs)
+	if err != nil {
+		return nil, err
+	}
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	return &Session{ch: ch, self: self, profile: p, maxAttempts: maxAttempts, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}, nil
+}
+
+// Channel returns the session's connection view.
+func (s *Session) Channel() expat.Channel { return s.ch }
+
+// Challenge makes a new Authenticator Request offering cmw_attestation,
+// recorded as outstanding. It fails once the attempts are exhausted or the
+// session has failed.
+func (s *Session) Challenge() (*expat.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return nil, s.failed
+	}
+	if s.attempts >= s.maxAttempts {
+		return nil, fail(StepRequest, CodeTooManyAttempts, nil, "%d authenticator requests already issued on this connection", s.attempts)
+	}
+	req, err := expat.NewRequest(s.self, expat.RequestOptions{OfferCMW: true, CMWType: s.profile.CMWType})
+	if err != nil {
+		return nil, classify(StepRequest, err)
+	}
+	if err := s.tracker.Issue(req.Context); err != nil {
+		return nil, classify(StepRequest, err)
+	}
+	s.attempts++
+	s.pending[string(req.Context)] = req
+	return req, nil
+}
+
+// Accept checks the peer's authenticator against the outstanding request it
+// answers (found by its context; a lone empty authenticator is matched to the
+// only outstanding request). The request is consumed before checking, so it
+// gets exactly one attempt; any failure fails the session.
+func (s *Session) Accept(ctx context.Context, c *Checker, auth []byte) (*Result, error) {
+	req, err := s.take(auth)
+	if err != nil {
+		return nil, s.markFailed(err)
+	}
+	res, err := c.Check(ctx, s.ch, s.self.Peer(), req, auth)
+	if err != nil {
+		return nil, s.markFailed(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return nil, s.failed
+	}
+	s.peer = res
+	return res, nil
+}
+
+func (s *Session) take(auth []byte) (*expat.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return nil, s.failed
+	}
+	ctx, err := expat.AuthenticatorContext(auth)
+	if expat.CodeOf(err) == expat.ErrEmptyAuthenticator.Code && len(s.pending) == 1 {
+		for k := range s.pending {
+			ctx = []byte(k)
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, classify(StepAuthenticator, err)
+	}
+	if err := s.tracker.Consume(ctx); err != nil {
+		return nil, classify(StepAuthenticator, err)
+	}
+	req := s.pending[string(ctx)]
+	delete(s.pending, string(ctx))
+	return req, nil
+}
+
+func (s *Session) markFailed(err error) error {
+	e := classify(StepAuthenticator, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = e
+	}
+	return e
+}
+
+// Attested returns the peer's newest successful attestation, or an error
+// saying why the connection is not attested.
+func (s *Session) Attested() (*Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.failed != nil:
+		return nil, fail(StepConnection, CodeNotAttested, s.failed, "attestation failed on this connection")
+	case s.peer == nil:
+		return nil, fail(StepConnection, CodeNotAttested, nil, "the peer has not attested on this connection")
+	}
+	return s.peer, nil
+}
+
+// Respond answers the peer's Authenticator Request (raw bytes) with
+// attestation from p. Each peer request is answered at most once, and its
+// context must not collide with any context used on this connection.
+func (s *Session) Respond(ctx context.Context, p *Prover, raw []byte) (*Proof, error) {
+	req, err := expat.ParseRequest(raw, s.self.Peer(), s.profile.CMWType)
+	if err != nil {
+		return nil, classify(StepRequest, err)
+	}
+	if err := s.tracker.Answer(req.Context); err != nil {
+		return nil, classify(StepRequest, err)
+	}
+	return p.Respond(ctx, s.ch, s.self, req)
+}

@@ -1,0 +1,159 @@
+package tlsbind
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/expat"
+)
+
+var (
+	pkiOnce sync.Once
+	testPKI *sim.PKI
+)
+
+func simPKI(t testing.TB) *sim.PKI {
+	t.Helper()
+	pkiOnce.Do(func() {
+		p, err := sim.Generate(time.Now().Add(-time.Hour))
+		if err != nil {
+			panic(err)
+		}
+		testPKI = p
+	})
+	return testPKI
+}
+
+// pair returns the client and server ends of a real TLS 1.3 loopback connection.
+func pair(t testing.TB) (c, s *tls.Conn) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tlsbind.test"},
+		DNSNames: []string{"tlsbind.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	leaf, _ := x509.ParseCertificate(der)
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan *tls.Conn, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		sc := tls.Server(raw, ServerConfig([]tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, nil))
+		if sc.Handshake() != nil {
+			ch <- nil
+			return
+		}
+		ch <- sc
+	}()
+	c, err = tls.Dial("tcp", ln.Addr().String(), ClientConfig(roots, "tlsbind.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s = <-ch; s == nil {
+		t.Fatal("server handshake failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
+func sessions(t testing.TB) (client, server *Session) {
+	c, s := pair(t)
+	cs, ss := c.ConnectionState(), s.ConnectionState()
+	var err error
+	if client, err = NewSession(&cs, expat.Client, Profile{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if server, err = NewSession(&ss, expat.Server, Profile{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	return client, server
+}
+
+func checker(t testing.TB, trustSim bool, pol *policy.Policy) *Checker {
+	t.Helper()
+	p := simPKI(t)
+	cfg := evidence.Config{SNPRoots: []*snp.Roots{snp.ProductionRoots()}, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()}, Policy: pol}
+	if trustSim {
+		cfg.SNPRoots = append(cfg.SNPRoots, p.SNP.Roots())
+		cfg.TDXRoots = append(cfg.TDXRoots, p.TDX.Roots())
+	}
+	v, err := evidence.NewVerifier(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	iss, err := ear.NewIssuer(k, "seatrx", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Checker{Verifier: v, Issuer: iss}
+}
+
+func snpProver(t testing.TB, cfg sim.SNPGuestConfig) *Prover {
+	return &Prover{Attester: evidence.NewSNPAttester(simPKI(t).SNP.Guest(cfg))}
+}
+
+func tdxProver(t testing.TB, cfg sim.TDXGuestConfig) *Prover {
+	return &Prover{Attester: evidence.NewTDXAttester(simPKI(t).TDX.Guest(cfg))}
+}
+
+func TestAttestSNPAndTDX(t *testing.T) {
+	for name, prover := range map[string]*Prover{"snp": snpProver(t, sim.SNPGuestConfig{}), "tdx": tdxProver(t, sim.TDXGuestConfig{})} {
+		t.Run(name, func(t *testing.T) {
+			client, server := sessions(t)
+			if _, err := server.Attested(); CodeOf(err) != CodeNotAttested {
+				t.Fatalf("fresh session attested? %v", err)
+			}
+			req, err := server.Challenge()
+			if err != nil {
+				t.Fatal(err)
+			}
+			proof, err := client.Respond(context.Background(), prover, req.Raw)
+			if err != nil {
+				t.Fatalf("Respond: %v", err)
+			}
+			res, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator)
+			if err != nil {
+				t.Fatalf("Accept: %v", err)
+			}
+			// Simulated evidence is never "affirming": its hardware claim says
+			// there is no hardware protection, so the best it gets is "warning".
+			if res.Model != ModelBackgroundCheck || res.Appraisal.Status != "warning" || !res.Appraisal.Simulated ||
+				len(res.EAR) == 0 || res.Claims.Status != "warning" || !res.Claims.Simulated {
+				t.Fatalf("model %s status %s simulated %v EAR %d bytes", res.Model, res.Appraisal.Status, res.Appraisal.Simulated, len(res.EAR))
+			}
+			got, err := server.Attested()
+			if err != nil || got != res {
+				t.Fatalf("Attested() = %v, %v", got, err)
+			}
+			// The same authenticator again: the request was consumed.
+			if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); CodeOf(err) != "context_reused" {
+				t.Fatalf("replay: %v", err)
+			}
+		})
+	}
+}
