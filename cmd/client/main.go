@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/seatrx/seatrx/internal/evidencecli"
 )
 
 // command is one subcommand: it returns the process exit code (0 ok, 1 a
@@ -22,6 +24,9 @@ type command func(args []string, stdout, stderr io.Writer) int
 
 var commands = map[string]command{
 	"conformance": runConformance,
+	"demo":        runDemo,
+	"evidence":    evidencecli.Run,
+	"receipt":     runReceipt,
 }
 
 func main() {
@@ -46,6 +51,11 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: client COMMAND [ARGS]
 
 commands:
+  demo                          run the whole flow locally on simulated TEEs (no hardware, no network)
+  receipt request ...           attest to a server over one TLS 1.3 connection and obtain a receipt
+  receipt verify ...            verify a receipt bundle offline (online or audit mode)
+  receipt show FILE             render a receipt as JSON and CBOR diagnostic notation
+  evidence verify ...           verify SEV-SNP / TDX evidence offline and print the appraisal
   conformance vectors FILE...   run seatrx-vectors/v1 files, one PASS/FAIL line per case
 `)
 }

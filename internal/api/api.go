@@ -1,0 +1,107 @@
+// Package api holds the wire types of seatrx's HTTP API (DESIGN.md §4), shared
+// by the server and the client so that both sides encode the same thing.
+package api
+
+import (
+	"fmt"
+	"time"
+)
+
+// Media types (application/vnd.seatrx.* where none is registered).
+const (
+	MediaRequest         = "application/vnd.seatrx.authenticator-request"
+	MediaAuthenticator   = "application/vnd.seatrx.authenticator"
+	MediaEAR             = "application/eat+jwt"
+	MediaReceiptRequest  = "application/vnd.seatrx.receipt-request+cbor"
+	MediaReceiptResponse = "application/vnd.seatrx.receipt-response+cbor"
+	MediaBundle          = "application/vnd.seatrx.receipt-bundle+cbor"
+	MediaKeys            = "application/vnd.seatrx.keys+cbor"
+	MediaProblem         = "application/problem+json"
+)
+
+// Paths of the API.
+const (
+	PathWellKnown   = "/.well-known/seatrx"
+	PathChallenge   = "/v1/attest/challenge"
+	PathAttest      = "/v1/attest"
+	PathAttestServe = "/v1/attest/server"
+	PathReceipts    = "/v1/receipts"
+	PathRedeem      = "/v1/tokens/redeem"
+	PathKeys        = "/v1/keys"
+)
+
+// ProblemTypePrefix starts every problem "type": a stable URN per failed
+// check, e.g. urn:seatrx:problem:binding.connection.
+const ProblemTypePrefix = "urn:seatrx:problem:"
+
+// Problem is an RFC 9457 problem details object; it is also the error the
+// client returns for a refusal.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Step   string `json:"step,omitempty"` // attestation step that failed
+	Code   string `json:"code"`           // stable code (the type's suffix)
+}
+
+func (p *Problem) Error() string {
+	return fmt.Sprintf("server refused (%d %s): %s: %s", p.Status, p.Type, p.Title, p.Detail)
+}
+
+// Capabilities is the body of GET /.well-known/seatrx.
+type Capabilities struct {
+	EvidenceTypes    []string `json:"evidence_types"`
+	Models           []string `json:"models"`
+	SignatureSchemes []string `json:"signature_schemes"`
+	CMWExtensionType uint16   `json:"cmw_extension_type"`
+	BinderLabel      string   `json:"binder_label"`
+	PolicyID         string   `json:"policy_id"`
+	PolicyDigest     string   `json:"policy_digest"`
+	ReceiptProfile   string   `json:"receipt_profile"`
+	Issuer           string   `json:"issuer"`
+	ServerAttester   bool     `json:"server_attestation"`
+	Simulated        bool     `json:"simulated_roots_trusted"`
+}
+
+// ReceiptRequest is the body of POST /v1/receipts (CBOR, or JSON).
+type ReceiptRequest struct {
+	// Requested describes the operation being authorized; it becomes the
+	// action object's "requested" member, in deterministic CBOR.
+	Requested any `json:"requested" cbor:"requested"`
+	// Audience is the executor that will redeem the execution token;
+	// default the issuer itself.
+	Audience string `json:"audience,omitempty" cbor:"audience,omitempty"`
+}
+
+// ReceiptResponse is the body of a successful POST /v1/receipts (CBOR).
+type ReceiptResponse struct {
+	ReceiptID   []byte `cbor:"receipt_id"`
+	Bundle      []byte `cbor:"bundle"`       // receipt bundle (CBOR)
+	TokenSecret []byte `cbor:"token_secret"` // execution token secret: returned once, never stored
+}
+
+// RedeemRequest is the body of POST /v1/tokens/redeem (JSON, hex strings).
+type RedeemRequest struct {
+	ReceiptID string `json:"receipt_id"`
+	Secret    string `json:"secret"`
+}
+
+// RedeemResponse is the consumption record of a redeemed execution token.
+type RedeemResponse struct {
+	TokenID    string    `json:"token_id"`
+	ReceiptID  string    `json:"receipt_id"`
+	RedeemedAt time.Time `json:"redeemed_at"`
+	By         string    `json:"by"`
+}
+
+// Keys is the body of GET /v1/keys: what a third party needs to verify the
+// server's receipts and EARs offline: COSE_Keys and the canonical policy.
+type Keys struct {
+	Issuer     string `cbor:"issuer"`
+	IssuerKey  []byte `cbor:"issuer_key"`
+	Appraiser  []byte `cbor:"appraiser_key"`
+	Verifier   []byte `cbor:"verifier_key"`
+	PolicyCBOR []byte `cbor:"policy"`
+	Simulated  bool   `cbor:"simulated_roots_trusted"`
+}

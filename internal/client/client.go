@@ -1,0 +1,275 @@
+// Package client is the seatrx client: it opens one TLS 1.3 connection to a
+// seatrx server, attests over it with RFC 9261 exported authenticators (and,
+// for mutual attestation, verifies the server's evidence), then requests,
+// verifies and redeems receipts, all on that same connection.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/net/http2"
+
+	"github.com/seatrx/seatrx/expat"
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// MaxResponse bounds any response body the client reads.
+const MaxResponse = 4 << 20
+
+// Config configures Dial.
+type Config struct {
+	// Server is the base URL, e.g. https://localhost:8443.
+	Server string
+	// Roots verify the server's TLS certificate (never skipped).
+	Roots *x509.CertPool
+	// Prover answers the server's challenge with this client's attestation.
+	Prover *tlsbind.Prover
+	// Checker verifies the server's evidence in mutual attestation; nil
+	// disables AttestServer.
+	Checker *tlsbind.Checker
+}
+
+// Timings are the client-measured durations of one attested session.
+type Timings struct {
+	Handshake, Challenge, Attest, ServerAttest, Receipt time.Duration
+}
+
+// Conn is one attested connection to a seatrx server.
+type Conn struct {
+	cfg     Config
+	base    *url.URL
+	tls     *tls.Conn
+	rt      http.RoundTripper
+	session *tlsbind.Session
+	Timings Timings
+
+	mu     sync.Mutex
+	server *tlsbind.Result
+}
+
+// Dial opens the TLS 1.3 connection and binds an HTTP client to it alone
+// (HTTP/2 when negotiated, else HTTP/1.1 on the same connection).
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	u, err := url.Parse(cfg.Server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("client: server URL %q: want https://host:port", cfg.Server)
+	}
+	start := time.Now()
+	d := tls.Dialer{Config: tlsbind.ClientConfig(cfg.Roots, u.Hostname())}
+	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, fmt.Errorf("client: TLS connect to %s: %w", u.Host, err)
+	}
+	tc := nc.(*tls.Conn)
+	c := &Conn{cfg: cfg, base: u, tls: tc}
+	c.Timings.Handshake = time.Since(start)
+	cs := tc.ConnectionState()
+	if c.session, err = tlsbind.NewSession(&cs, expat.Client, cfg.Prover.Profile, 0); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	if cs.NegotiatedProtocol == "h2" {
+		cc, err := (&http2.Transport{}).NewClientConn(tc)
+		if err != nil {
+			tc.Close()
+			return nil, fmt.Errorf("client: HTTP/2: %w", err)
+		}
+		c.rt = cc
+	} else {
+		c.rt = &http1Conn{conn: tc, br: bufio.NewReader(tc)}
+	}
+	return c, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.tls.Close() }
+
+// ConnectionState returns the TLS state of the connection.
+func (c *Conn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
+
+// Attest answers a fresh server challenge with this client's attestation
+// and returns the server's EAR.
+func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
+	t := time.Now()
+	req, err := c.do(ctx, http.MethodPost, api.PathChallenge, "", nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: challenge: %w", err)
+	}
+	c.Timings.Challenge = time.Since(t)
+	t = time.Now()
+	proof, err := c.session.Respond(ctx, c.cfg.Prover, req)
+	if err != nil {
+		return nil, fmt.Errorf("client: answer challenge: %w", err)
+	}
+	earJWT, err := c.do(ctx, http.MethodPost, api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
+	c.Timings.Attest = time.Since(t)
+	if err != nil {
+		return nil, fmt.Errorf("client: attest: %w", err)
+	}
+	return earJWT, nil
+}
+
+// AttestServer sends a ClientCertificateRequest and verifies the server's
+// authenticator and evidence (mutual attestation, same connection).
+func (c *Conn) AttestServer(ctx context.Context) (*tlsbind.Result, error) {
+	if c.cfg.Checker == nil {
+		return nil, errors.New("client: no verifier configured for server attestation")
+	}
+	t := time.Now()
+	req, err := c.session.Challenge()
+	if err != nil {
+		return nil, err
+	}
+	auth, err := c.do(ctx, http.MethodPost, api.PathAttestServe, api.MediaRequest, req.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("client: server attestation: %w", err)
+	}
+	res, err := c.session.Accept(ctx, c.cfg.Checker, auth)
+	c.Timings.ServerAttest = time.Since(t)
+	if err != nil {
+		return nil, fmt.Errorf("client: server evidence refused: %w", err)
+	}
+	c.mu.Lock()
+	c.server = res
+	c.mu.Unlock()
+	return res, nil
+}
+
+// RequestReceipt asks for a receipt authorizing requested (any value that
+// encodes as CBOR) for audience ("" = the issuer).
+func (c *Conn) RequestReceipt(ctx context.Context, requested any, audience string) (*api.ReceiptResponse, error) {
+	body, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	if err != nil {
+		return nil, fmt.Errorf("client: receipt request: %w", err)
+	}
+	t := time.Now()
+	out, err := c.do(ctx, http.MethodPost, api.PathReceipts, api.MediaReceiptRequest, body)
+	c.Timings.Receipt = time.Since(t)
+	if err != nil {
+		return nil, fmt.Errorf("client: receipt: %w", err)
+	}
+	var rr api.ReceiptResponse
+	if err := cbor.Unmarshal(out, &rr); err != nil {
+		return nil, fmt.Errorf("client: receipt response: %w", err)
+	}
+	return &rr, nil
+}
+
+// Redeem consumes the execution token of receipt id with its secret.
+func (c *Conn) Redeem(ctx context.Context, receiptID, secret []byte) (*api.RedeemResponse, error) {
+	body, _ := json.Marshal(api.RedeemRequest{ReceiptID: hex.EncodeToString(receiptID), Secret: hex.EncodeToString(secret)})
+	out, err := c.do(ctx, http.MethodPost, api.PathRedeem, "application/json", body)
+	if err != nil {
+		return nil, fmt.Errorf("client: redeem: %w", err)
+	}
+	var rr api.RedeemResponse
+	if err := json.Unmarshal(out, &rr); err != nil {
+		return nil, fmt.Errorf("client: redeem response: %w", err)
+	}
+	return &rr, nil
+}
+
+// Keys fetches the server's public keys and policy.
+func (c *Conn) Keys(ctx context.Context) (*api.Keys, []byte, error) {
+	out, err := c.do(ctx, http.MethodGet, api.PathKeys, "", nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: keys: %w", err)
+	}
+	var k api.Keys
+	if err := cbor.Unmarshal(out, &k); err != nil {
+		return nil, nil, fmt.Errorf("client: keys: %w", err)
+	}
+	return &k, out, nil
+}
+
+// Capabilities fetches /.well-known/seatrx.
+func (c *Conn) Capabilities(ctx context.Context) (*api.Capabilities, error) {
+	out, err := c.do(ctx, http.MethodGet, api.PathWellKnown, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	var caps api.Capabilities
+	return &caps, json.Unmarshal(out, &caps)
+}
+
+// Do sends a raw request on the connection; tests use it to send what a
+// well-behaved client never would.
+func (c *Conn) Do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
+	return c.do(ctx, method, path, contentType, body)
+}
+
+func (c *Conn) do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
+	u := *c.base
+	u.Path = path
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > MaxResponse {
+		return nil, fmt.Errorf("response exceeds %d bytes", MaxResponse)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var p api.Problem
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), api.MediaProblem) && json.Unmarshal(out, &p) == nil {
+			return nil, &p
+		}
+		return nil, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, out)
+	}
+	return out, nil
+}
+
+// http1Conn is an HTTP/1.1 round tripper bound to one connection; requests
+// are serialised.
+type http1Conn struct {
+	mu   sync.Mutex
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (h *http1Conn) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := req.Write(h.conn); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(h.br, req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}

@@ -1,0 +1,90 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// Flow describes one attested session from handshake to verified receipt.
+type Flow struct {
+	Server    string
+	Roots     *x509.CertPool
+	Prover    *tlsbind.Prover
+	Checker   *tlsbind.Checker // for Mutual
+	Mutual    bool             // demand the server's evidence first
+	Requested any              // the operation to authorize
+	Audience  string
+	// Redeem consumes the execution token on the same connection, then tries
+	// a second time to show that the server refuses it.
+	Redeem bool
+	// AllowSimulated accepts simulated evidence in the receipt's verification;
+	// SimulatedPKI pins which simulated roots.
+	AllowSimulated bool
+	SimulatedPKI   *sim.PKI
+}
+
+// Outcome is what a Flow produced; fields are set as far as the flow got.
+type Outcome struct {
+	TLS          tls.ConnectionState
+	Server       *tlsbind.Result // the server's attestation (Mutual)
+	EAR          []byte          // the server's EAR about us
+	Receipt      *api.ReceiptResponse
+	KeysDoc      []byte
+	Keys         *api.Keys
+	Report       *receipt.Report // offline verification of the receipt (audit mode)
+	Redemption   *api.RedeemResponse
+	SecondRedeem error // the refusal of the second redemption
+	Timings      Timings
+	Total        time.Duration
+}
+
+// Run performs f on one new connection.
+func Run(ctx context.Context, f Flow) (*Outcome, error) {
+	start := time.Now()
+	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	o := &Outcome{TLS: c.ConnectionState()}
+	defer func() { o.Timings = c.Timings; o.Total = time.Since(start) }()
+	if f.Mutual {
+		if o.Server, err = c.AttestServer(ctx); err != nil {
+			return o, err
+		}
+	}
+	if o.EAR, err = c.Attest(ctx); err != nil {
+		return o, err
+	}
+	if o.Receipt, err = c.RequestReceipt(ctx, f.Requested, f.Audience); err != nil {
+		return o, err
+	}
+	if o.Keys, o.KeysDoc, err = c.Keys(ctx); err != nil {
+		return o, err
+	}
+	o.Report, err = VerifyBundle(o.Receipt.Bundle, o.Keys, receipt.ModeAudit, time.Now(), TrustOptions{AllowSimulated: f.AllowSimulated, SimulatedPKI: f.SimulatedPKI})
+	if err != nil {
+		return o, fmt.Errorf("client: the issued receipt does not verify: %w", err)
+	}
+	if !o.Report.OK {
+		return o, fmt.Errorf("client: the issued receipt does not verify")
+	}
+	if f.Redeem {
+		if o.Redemption, err = c.Redeem(ctx, o.Receipt.ReceiptID, o.Receipt.TokenSecret); err != nil {
+			return o, err
+		}
+		_, o.SecondRedeem = c.Redeem(ctx, o.Receipt.ReceiptID, o.Receipt.TokenSecret)
+		if o.SecondRedeem == nil {
+			return o, fmt.Errorf("client: the server accepted an execution token twice")
+		}
+	}
+	return o, nil
+}

@@ -1,0 +1,147 @@
+package client
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// MaxKeysSize bounds a keys document.
+const MaxKeysSize = 1 << 20
+
+// ParseKeys decodes a keys document (the body of GET /v1/keys).
+func ParseKeys(b []byte) (*api.Keys, error) {
+	if len(b) > MaxKeysSize {
+		return nil, fmt.Errorf("keys document is %d bytes, limit %d", len(b), MaxKeysSize)
+	}
+	dm, err := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, ExtraReturnErrors: cbor.ExtraDecErrorUnknownField}.DecMode()
+	if err != nil {
+		return nil, err
+	}
+	var k api.Keys
+	if err := dm.Unmarshal(b, &k); err != nil {
+		return nil, fmt.Errorf("keys document: %w", err)
+	}
+	return &k, nil
+}
+
+// TrustOptions says what a receipt verifier accepts beyond the server's keys.
+type TrustOptions struct {
+	// AllowSimulated accepts receipts whose evidence chained to a simulated
+	// PKI (and their "warning" EARs). Only for dev servers.
+	AllowSimulated bool
+	// SimulatedPKI, if set with AllowSimulated, pins which simulated roots are
+	// acceptable; without it any simulated root is (the trust_anchors check
+	// then reports "skipped", never "pass").
+	SimulatedPKI *sim.PKI
+}
+
+// anchors lists the acceptable trust-anchor fingerprints: the vendors' roots
+// embedded in go-sev-guest and go-tdx-guest, plus the simulated PKI's when
+// explicitly trusted. nil means "not pinned".
+func (o TrustOptions) anchors() []string {
+	if o.AllowSimulated && o.SimulatedPKI == nil {
+		return nil
+	}
+	fps := append(snp.ProductionRoots().Fingerprints(), tdx.ProductionRoots().Fingerprints()...)
+	if o.AllowSimulated {
+		fps = append(fps, o.SimulatedPKI.SNP.Roots().Fingerprints()...)
+		fps = append(fps, o.SimulatedPKI.TDX.Roots().Fingerprints()...)
+	}
+	return fps
+}
+
+// ReceiptTrust builds the receipt trust store from a server's keys document:
+// the issuer key for its issuer name, the appraiser as the 1-of-1 approver,
+// and the EAR verifier key. These come from the verifier's configuration,
+// never from the receipt itself.
+func ReceiptTrust(k *api.Keys, o TrustOptions) (receipt.TrustStore, error) {
+	ik, err := receipt.ParseCOSEKey(k.IssuerKey)
+	if err != nil {
+		return receipt.TrustStore{}, fmt.Errorf("issuer key: %w", err)
+	}
+	ak, err := receipt.ParseCOSEKey(k.Appraiser)
+	if err != nil {
+		return receipt.TrustStore{}, fmt.Errorf("appraiser key: %w", err)
+	}
+	vk, err := receipt.ParseCOSEKey(k.Verifier)
+	if err != nil {
+		return receipt.TrustStore{}, fmt.Errorf("verifier key: %w", err)
+	}
+	accepted := []string{ear.StatusAffirming}
+	if o.AllowSimulated {
+		accepted = append(accepted, ear.StatusWarning)
+	}
+	earVerify, err := receipt.NewEARVerifier(vk, receipt.EAROptions{Accepted: accepted, MaxAge: 10 * time.Minute})
+	if err != nil {
+		return receipt.TrustStore{}, err
+	}
+	return receipt.TrustStore{
+		Issuers:        []receipt.TrustedKey{{ID: "issuer", Key: ik, Issuer: k.Issuer}},
+		Approvers:      []receipt.TrustedKey{{ID: "appraiser", Key: ak}},
+		Threshold:      1,
+		EARVerify:      earVerify,
+		AllowSimulated: o.AllowSimulated,
+		TrustAnchors:   o.anchors(),
+	}, nil
+}
+
+// VerifyBundle verifies a receipt bundle against a keys document in mode.
+// Online mode uses now and a fresh replay cache (a long-running verifier
+// should keep its own); audit mode ignores now.
+func VerifyBundle(bundle []byte, k *api.Keys, mode receipt.Mode, now time.Time, o TrustOptions) (*receipt.Report, error) {
+	b, err := receipt.UnmarshalBundle(bundle)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := ReceiptTrust(k, o)
+	if err != nil {
+		return nil, err
+	}
+	opts := receipt.VerifyOptions{Mode: mode, Trust: ts}
+	if mode == receipt.ModeOnline {
+		opts.Now, opts.Replay = now, receipt.NewMemoryReplayCache()
+	}
+	return receipt.Verify(b, opts)
+}
+
+// NewChecker returns a Checker that verifies a peer's (the server's) evidence
+// against the vendors' roots and, only if simPKI is given, the simulated ones.
+// Its EARs are signed with a throwaway key: they record what this client saw.
+func NewChecker(simPKI *sim.PKI, pol *policy.Policy) (*tlsbind.Checker, error) {
+	if pol == nil {
+		pol = policy.Default()
+	}
+	cfg := evidence.Config{SNPRoots: []*snp.Roots{snp.ProductionRoots()}, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()}, Policy: pol}
+	if simPKI != nil {
+		cfg.SNPRoots = append(cfg.SNPRoots, simPKI.SNP.Roots())
+		cfg.TDXRoots = append(cfg.TDXRoots, simPKI.TDX.Roots())
+	}
+	v, err := evidence.NewVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	iss, err := ear.NewIssuer(k, "seatrx", "seatrx-client")
+	if err != nil {
+		return nil, err
+	}
+	return &tlsbind.Checker{Verifier: v, Issuer: iss}, nil
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/seatrx/seatrx/expat"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+type connKey struct{}
+
+// conn is the per-connection state attached by http.Server.ConnContext: the
+// attestation session lives here, never in a cookie or token, so a request on
+// another connection sees nothing.
+type conn struct {
+	id  string
+	tls *tls.Conn
+	lc  *limitedConn
+
+	once    sync.Once
+	session *tlsbind.Session
+	err     error
+
+	mu           sync.Mutex
+	receiptFor   []byte // context of the attestation a receipt was issued for
+	serverProved *tlsbind.Proof
+}
+
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return ctx
+	}
+	lc, _ := tc.NetConn().(*limitedConn)
+	return context.WithValue(ctx, connKey{}, &conn{id: "c" + strconv.FormatUint(s.connSeq.Add(1), 10), tls: tc, lc: lc})
+}
+
+// sessionOf returns the attestation session of the request's connection,
+// creating it on first use (the handshake is complete once a handler runs).
+func (s *Server) sessionOf(r *http.Request) (*conn, *tlsbind.Session, error) {
+	c, ok := r.Context().Value(connKey{}).(*conn)
+	if !ok {
+		return nil, nil, errors.New("request without a TLS connection")
+	}
+	c.once.Do(func() {
+		cs := c.tls.ConnectionState()
+		c.session, c.err = tlsbind.NewSession(&cs, expat.Server, tlsbind.Profile{}, s.cfg.MaxAttempts)
+	})
+	return c, c.session, c.err
+}
+
+// limitListener bounds the connections that have not (yet) attested: one
+// past the limit is closed at accept, so unauthenticated peers cannot exhaust
+// the server.
+type limitListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.s.unattested.Add(1) > int64(l.s.cfg.MaxUnattestedConns) {
+			l.s.unattested.Add(-1)
+			l.s.metrics.refusedConns.Inc()
+			c.Close()
+			continue
+		}
+		return &limitedConn{Conn: c, s: l.s}, nil
+	}
+}
+
+type limitedConn struct {
+	net.Conn
+	s    *Server
+	once sync.Once // releases the un-attested slot exactly once
+}
+
+// attested releases the connection's un-attested slot.
+func (c *limitedConn) attested() { c.once.Do(func() { c.s.unattested.Add(-1) }) }
+
+func (c *limitedConn) Close() error {
+	c.attested()
+	return c.Conn.Close()
+}
+
+func parsePublicKeyPEM(s string) (crypto.PublicKey, error) {
+	blk, _ := pem.Decode([]byte(s))
+	if blk == nil || blk.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("no PUBLIC KEY PEM block")
+	}
+	return x509.ParsePKIXPublicKey(blk.Bytes)
+}

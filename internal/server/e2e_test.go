@@ -1,0 +1,507 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/client"
+	"github.com/seatrx/seatrx/internal/keyfile"
+	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// clock is a movable test clock.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
+
+type env struct {
+	srv   *server.Server
+	addr  string
+	data  string
+	roots *x509.CertPool
+	pki   *sim.PKI
+	clock *clock
+}
+
+func start(t *testing.T, mod func(*server.Config)) *env {
+	t.Helper()
+	data := t.TempDir()
+	clk := &clock{}
+	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	e := &env{srv: srv, addr: addr.String(), data: data, pki: srv.SimulatedPKI(), clock: clk, roots: x509.NewCertPool()}
+	if cfg.Dev {
+		cas, err := keyfile.LoadCertificates(filepath.Join(server.DevDir(data), "ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.roots.AddCert(cas[0])
+	}
+	return e
+}
+
+func (e *env) dial(t *testing.T, p *tlsbind.Prover) *client.Conn {
+	t.Helper()
+	checker, err := client.NewChecker(e.pki, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(context.Background(), client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: p, Checker: checker})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (e *env) snp(cfg sim.SNPGuestConfig) *tlsbind.Prover {
+	return &tlsbind.Prover{Attester: evidence.NewSNPAttester(e.pki.SNP.Guest(cfg))}
+}
+
+func (e *env) tdx(cfg sim.TDXGuestConfig) *tlsbind.Prover {
+	return &tlsbind.Prover{Attester: evidence.NewTDXAttester(e.pki.TDX.Guest(cfg))}
+}
+
+// wantProblem asserts err is the server's refusal with code.
+func wantProblem(t *testing.T, err error, code string) {
+	t.Helper()
+	var p *api.Problem
+	if !errors.As(err, &p) {
+		t.Fatalf("got %v, want a problem %q", err, code)
+	}
+	if p.Code != code || p.Type != api.ProblemTypePrefix+code {
+		t.Fatalf("got problem %q (%s), want %q", p.Code, p.Detail, code)
+	}
+}
+
+func TestEndToEndMutualSNPAndTDX(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	for name, p := range map[string]*tlsbind.Prover{"snp": e.snp(sim.SNPGuestConfig{}), "tdx": e.tdx(sim.TDXGuestConfig{})} {
+		t.Run(name, func(t *testing.T) {
+			c := e.dial(t, p)
+			if st := c.ConnectionState(); st.Version != tls.VersionTLS13 || st.NegotiatedProtocol != "h2" || st.DidResume {
+				t.Fatalf("TLS %x %q resumed=%v", st.Version, st.NegotiatedProtocol, st.DidResume)
+			}
+			srvRes, err := c.AttestServer(ctx)
+			if err != nil {
+				t.Fatalf("server attestation: %v", err)
+			}
+			if !srvRes.Appraisal.Simulated {
+				t.Fatal("server evidence not marked simulated")
+			}
+			earJWT, err := c.Attest(ctx)
+			if err != nil {
+				t.Fatalf("attest: %v", err)
+			}
+			if len(earJWT) == 0 {
+				t.Fatal("empty EAR")
+			}
+			rr, err := c.RequestReceipt(ctx, map[string]any{"op": "deploy", "artifact": "sha256:abcd"}, "")
+			if err != nil {
+				t.Fatalf("receipt: %v", err)
+			}
+			_, keysDoc, err := c.Keys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := client.ParseKeys(keysDoc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mode := range []receipt.Mode{receipt.ModeOnline, receipt.ModeAudit} {
+				rep, err := client.VerifyBundle(rr.Bundle, keys, mode, e.clock.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: e.pki})
+				if err != nil || !rep.OK || rep.Status(receipt.CheckTrustAnchors) != receipt.StatusPass {
+					t.Fatalf("mode %d: report %+v err %v", mode, rep, err)
+				}
+			}
+			// Simulated roots of another PKI are not these.
+			if rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, e.clock.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: otherPKI(t)}); err == nil && rep.OK {
+				t.Fatal("receipt verified against another simulated PKI")
+			}
+			// Without explicit trust in simulated evidence the receipt fails.
+			if rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, e.clock.Now(), client.TrustOptions{}); err == nil && rep.OK {
+				t.Fatal("simulated receipt verified without AllowSimulated")
+			}
+			r, err := receipt.ParseReceipt(mustBundle(t, rr.Bundle).Receipt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ContextSnapshot == nil || !r.ContextSnapshot.Simulated || len(r.ContextSnapshot.TrustAnchors) == 0 || r.ContextSnapshot.Mutual == nil {
+				t.Fatalf("snapshot %+v", r.ContextSnapshot)
+			}
+			if _, err := c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret); err != nil {
+				t.Fatalf("redeem: %v", err)
+			}
+			_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
+			wantProblem(t, err, "token_consumed")
+			// One receipt per attestation.
+			_, err = c.RequestReceipt(ctx, map[string]any{"op": "again"}, "")
+			wantProblem(t, err, "attestation_used")
+			// Re-attest on the same connection, then a second receipt is fine.
+			if _, err := c.Attest(ctx); err != nil {
+				t.Fatalf("re-attest: %v", err)
+			}
+			if _, err := c.RequestReceipt(ctx, map[string]any{"op": "again"}, ""); err != nil {
+				t.Fatalf("receipt after re-attestation: %v", err)
+			}
+		})
+	}
+}
+
+var (
+	otherOnce sync.Once
+	other     *sim.PKI
+)
+
+func otherPKI(t *testing.T) *sim.PKI {
+	otherOnce.Do(func() {
+		p, err := sim.Generate(time.Now().Add(-time.Hour))
+		if err != nil {
+			panic(err)
+		}
+		other = p
+	})
+	return other
+}
+
+func mustBundle(t *testing.T, b []byte) *receipt.Bundle {
+	t.Helper()
+	bb, err := receipt.UnmarshalBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bb
+}
+
+// fixedAttester replays captured evidence whatever REPORTDATA it is asked for.
+type fixedAttester struct {
+	platform evidence.Platform
+	cmw      []byte
+}
+
+func (f fixedAttester) Platform() evidence.Platform                      { return f.platform }
+func (f fixedAttester) Attest(context.Context, [64]byte) ([]byte, error) { return f.cmw, nil }
+
+type remapAttester struct {
+	inner evidence.Attester
+	remap func([64]byte) [64]byte
+}
+
+func (r remapAttester) Platform() evidence.Platform { return r.inner.Platform() }
+func (r remapAttester) Attest(ctx context.Context, rd [64]byte) ([]byte, error) {
+	return r.inner.Attest(ctx, r.remap(rd))
+}
+
+func TestEndToEndAttacks(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+
+	t.Run("evidence relayed from another connection", func(t *testing.T) {
+		// The victim attests on its own connection; the attacker captures its
+		// evidence and presents it, with its own key, on another connection.
+		var captured []byte
+		victim := e.dial(t, &tlsbind.Prover{Attester: captureAttester{e.snp(sim.SNPGuestConfig{}).Attester, &captured}})
+		if _, err := victim.Attest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		attacker := e.dial(t, &tlsbind.Prover{Attester: fixedAttester{evidence.PlatformSNP, captured}})
+		_, err := attacker.Attest(ctx)
+		wantProblem(t, err, tlsbind.CodeBindingConnection)
+	})
+	t.Run("authenticator relayed from another connection", func(t *testing.T) {
+		a, b := e.dial(t, e.snp(sim.SNPGuestConfig{})), e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		reqB, err := b.Do(ctx, "POST", api.PathChallenge, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The honest client answers B's request, but on connection A's channel.
+		sess := newClientSession(t, a)
+		proof, err := sess.Respond(ctx, e.snp(sim.SNPGuestConfig{}), reqB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
+		wantProblem(t, err, "bad_signature")
+	})
+	t.Run("replayed request context", func(t *testing.T) {
+		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		req, _ := c.Do(ctx, "POST", api.PathChallenge, "", nil)
+		sess := newClientSession(t, c)
+		proof, err := sess.Respond(ctx, e.snp(sim.SNPGuestConfig{}), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, proof.Authenticator); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
+		wantProblem(t, err, "context_reused")
+	})
+	t.Run("authenticator without a request", func(t *testing.T) {
+		other := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		req, _ := other.Do(ctx, "POST", api.PathChallenge, "", nil)
+		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		proof, err := newClientSession(t, c).Respond(ctx, e.snp(sim.SNPGuestConfig{}), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
+		wantProblem(t, err, "context_unknown")
+	})
+	t.Run("cmw_attestation not offered", func(t *testing.T) {
+		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		req, err := expatRequestWithoutCMW()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Do(ctx, "POST", api.PathAttestServe, api.MediaRequest, req)
+		wantProblem(t, err, tlsbind.CodeNotOffered)
+	})
+	t.Run("wrong binder label", func(t *testing.T) {
+		p := e.snp(sim.SNPGuestConfig{})
+		p.Profile.Label = "Attestation Binding"
+		_, err := e.dial(t, p).Attest(ctx)
+		wantProblem(t, err, tlsbind.CodeBindingConnection)
+	})
+	t.Run("REPORTDATA of another key", func(t *testing.T) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		spki, _ := x509.MarshalPKIXPublicKey(k.Public())
+		h := sha256.Sum256(spki)
+		p := &tlsbind.Prover{Attester: remapAttester{e.snp(sim.SNPGuestConfig{}).Attester, func(rd [64]byte) [64]byte { copy(rd[32:], h[:]); return rd }}}
+		_, err := e.dial(t, p).Attest(ctx)
+		wantProblem(t, err, tlsbind.CodeBindingKey)
+	})
+	t.Run("debug TEE", func(t *testing.T) {
+		_, err := e.dial(t, e.snp(sim.SNPGuestConfig{Debug: true})).Attest(ctx)
+		wantProblem(t, err, "snp.debug")
+		_, err = e.dial(t, e.tdx(sim.TDXGuestConfig{Debug: true})).Attest(ctx)
+		wantProblem(t, err, "tdx.debug")
+	})
+	t.Run("receipt on an un-attested connection", func(t *testing.T) {
+		_, err := e.dial(t, e.snp(sim.SNPGuestConfig{})).RequestReceipt(ctx, map[string]any{"op": "x"}, "")
+		wantProblem(t, err, tlsbind.CodeNotAttested)
+	})
+	t.Run("request on a second connection of the same client", func(t *testing.T) {
+		p := e.snp(sim.SNPGuestConfig{})
+		first := e.dial(t, p)
+		if _, err := first.Attest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.dial(t, p).RequestReceipt(ctx, map[string]any{"op": "x"}, "")
+		wantProblem(t, err, tlsbind.CodeNotAttested)
+	})
+	t.Run("expired and reused execution token", func(t *testing.T) {
+		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		if _, err := c.Attest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rr, err := c.RequestReceipt(ctx, map[string]any{"op": "x"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong := append([]byte{}, rr.TokenSecret...)
+		wrong[0] ^= 1
+		_, err = c.Redeem(ctx, rr.ReceiptID, wrong)
+		wantProblem(t, err, "token_mismatch")
+		e.clock.Add(time.Hour)
+		defer e.clock.Add(-time.Hour)
+		_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
+		wantProblem(t, err, "token_expired")
+	})
+	t.Run("session resumption", func(t *testing.T) {
+		// The server never issues tickets, so a client that offers to resume
+		// still gets a full handshake, and tlsbind refuses resumed sessions.
+		cfg := tlsbind.ClientConfig(e.roots, "127.0.0.1")
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		for i := 0; i < 2; i++ {
+			c, err := tls.Dial("tcp", e.addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, io.LimitReader(c, 0))
+			if c.ConnectionState().DidResume {
+				t.Fatal("session resumed")
+			}
+			c.Close()
+		}
+		st := tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true, DidResume: true, CipherSuite: tls.TLS_AES_128_GCM_SHA256}
+		if _, err := tlsbind.Channel(&st); tlsbind.CodeOf(err) != tlsbind.CodeResumed {
+			t.Fatalf("resumed state accepted: %v", err)
+		}
+	})
+}
+
+type captureAttester struct {
+	inner evidence.Attester
+	out   *[]byte
+}
+
+func (c captureAttester) Platform() evidence.Platform { return c.inner.Platform() }
+func (c captureAttester) Attest(ctx context.Context, rd [64]byte) ([]byte, error) {
+	b, err := c.inner.Attest(ctx, rd)
+	*c.out = b
+	return b, err
+}
+
+func TestEndToEndPolicyAndTrust(t *testing.T) {
+	ctx := context.Background()
+	t.Run("measurement not allowed", func(t *testing.T) {
+		pol := filepath.Join(t.TempDir(), "policy.yaml")
+		os.WriteFile(pol, []byte("id: strict\nsnp:\n  measurements: ["+repeat("ab", 48)+"]\ntdx: {}\n"), 0o600)
+		e := start(t, func(c *server.Config) { c.PolicyFile = pol })
+		_, err := e.dial(t, e.snp(sim.SNPGuestConfig{})).Attest(ctx)
+		wantProblem(t, err, "snp.measurement")
+	})
+	t.Run("simulated evidence against a production trust store", func(t *testing.T) {
+		dev := start(t, nil) // only to make a simulated PKI and a CA
+		dir := t.TempDir()
+		certFile, keyFile, roots := serverCert(t, dir)
+		prod := start(t, func(c *server.Config) { c.Dev = false; c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+		prod.roots, prod.pki = roots, dev.pki
+		_, err := prod.dial(t, prod.snp(sim.SNPGuestConfig{})).Attest(ctx)
+		wantProblem(t, err, "snp.trust_anchor")
+		_, err = prod.dial(t, prod.tdx(sim.TDXGuestConfig{})).Attest(ctx)
+		wantProblem(t, err, "tdx.trust_anchor")
+	})
+	t.Run("production refuses simulated roots unless forced", func(t *testing.T) {
+		dev := start(t, nil)
+		certFile, keyFile, _ := serverCert(t, t.TempDir())
+		_, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), TLSCertFile: certFile, TLSKeyFile: keyFile,
+			TrustSimulated: filepath.Join(server.DevDir(dev.data), "sim-pki")})
+		if err == nil {
+			t.Fatal("production server started with simulated roots")
+		}
+	})
+	t.Run("passport model", func(t *testing.T) {
+		vk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, _ := x509.MarshalPKIXPublicKey(vk.Public())
+		pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		pol := filepath.Join(t.TempDir(), "policy.yaml")
+		os.WriteFile(pol, []byte("id: passport\nsnp: {}\ntdx: {}\npassport:\n  accepted_statuses: [affirming, warning]\n  verifiers:\n    - id: external\n      alg: ES256\n      public_key_pem: |\n"+indent(pemKey, "        ")), 0o600)
+		e := start(t, func(c *server.Config) { c.PolicyFile = pol })
+		checker, err := client.NewChecker(e.pki, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		iss, err := ear.NewIssuer(vk, "external", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := e.snp(sim.SNPGuestConfig{})
+		p.Passport = &tlsbind.LocalPassport{Verifier: checker.Verifier, Issuer: iss}
+		c := e.dial(t, p)
+		if _, err := c.Attest(ctx); err != nil {
+			t.Fatalf("passport attest: %v", err)
+		}
+		if _, err := c.RequestReceipt(ctx, map[string]any{"op": "x"}, ""); err != nil {
+			t.Fatalf("receipt: %v", err)
+		}
+		// An EAR from an unknown verifier is refused.
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		iss2, _ := ear.NewIssuer(other, "rogue", "test")
+		p2 := e.snp(sim.SNPGuestConfig{})
+		p2.Passport = &tlsbind.LocalPassport{Verifier: checker.Verifier, Issuer: iss2}
+		_, err = e.dial(t, p2).Attest(ctx)
+		var prob *api.Problem
+		if !errors.As(err, &prob) || (prob.Code != ear.CodeKey && prob.Code != ear.CodeSignature) {
+			t.Fatalf("rogue verifier: %v", err)
+		}
+	})
+}
+
+func repeat(s string, n int) string {
+	out := ""
+	for i := 0; i < n; i++ {
+		out += s
+	}
+	return out
+}
+
+func indent(s, pre string) string {
+	out := ""
+	for _, line := range splitLines(s) {
+		out += pre + line + "\n"
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+
+// serverCert writes a CA-signed certificate for 127.0.0.1 and returns the files and the CA pool.
+func serverCert(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	ca, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caT := &x509.Certificate{SerialNumber: bigOne(), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caT.Subject.CommonName = "test CA"
+	caDER, _ := x509.CreateCertificate(rand.Reader, caT, caT, ca.Public(), ca)
+	caCert, _ := x509.ParseCertificate(caDER)
+	lT := &x509.Certificate{SerialNumber: bigOne(), DNSNames: []string{"localhost"}, IPAddresses: ipLoopback(),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	lDER, _ := x509.CreateCertificate(rand.Reader, lT, caCert, leaf.Public(), ca)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	keyfile.WriteCertificate(certFile, lDER)
+	keyfile.WriteKey(keyFile, leaf)
+	roots = x509.NewCertPool()
+	roots.AddCert(caCert)
+	return certFile, keyFile, roots
+}

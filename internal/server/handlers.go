@@ -1,0 +1,493 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/expat"
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/receipt/store"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// Body size limits per endpoint.
+const (
+	maxRequestBody = expat.MaxRequestSize
+	maxAuthBody    = expat.MaxAuthenticatorSize
+	maxJSONBody    = 64 << 10
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+api.PathWellKnown, s.handleWellKnown)
+	mux.HandleFunc("POST /v1/attest/challenge", s.handleChallenge)
+	mux.HandleFunc("POST /v1/attest", s.handleAttest)
+	mux.HandleFunc("POST /v1/attest/server", s.handleAttestServer)
+	mux.HandleFunc("POST /v1/receipts", s.attested(s.handleIssue))
+	mux.HandleFunc("GET /v1/receipts/{id}", s.attested(s.handleGetReceipt))
+	mux.HandleFunc("POST /v1/tokens/redeem", s.attested(s.handleRedeem))
+	mux.HandleFunc("GET /v1/keys", s.handleKeys)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (s *Server) handleWellKnown(w http.ResponseWriter, _ *http.Request) {
+	c := api.Capabilities{
+		EvidenceTypes: []string{evidence.MediaTypeSNPReport, evidence.MediaTypeTDXQuote},
+		Models:        []string{tlsbind.ModelBackgroundCheck}, CMWExtensionType: expat.DefaultCMWExtensionType,
+		BinderLabel: tlsbind.DefaultLabel, PolicyID: s.pol.ID, ReceiptProfile: receipt.ProfileID,
+		Issuer: s.issuer.Name(), ServerAttester: s.prover != nil, Simulated: s.simPKI != nil,
+	}
+	d := s.pol.Digest()
+	c.PolicyDigest = "sha256:" + hex.EncodeToString(d[:])
+	if s.checker.Passport != nil {
+		c.Models = append(c.Models, tlsbind.ModelPassport)
+	}
+	for _, sc := range expat.DefaultSchemes {
+		c.SignatureSchemes = append(c.SignatureSchemes, sc.String())
+	}
+	writeJSON(w, c)
+}
+
+func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	_, sess, err := s.sessionOf(r)
+	if err != nil {
+		s.refuse(w, err, http.StatusBadRequest)
+		return
+	}
+	req, err := sess.Challenge()
+	if err != nil {
+		s.refuse(w, err, http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", api.MediaRequest)
+	w.Write(req.Raw)
+}
+
+func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
+	c, sess, err := s.sessionOf(r)
+	if err != nil {
+		s.refuse(w, err, http.StatusBadRequest)
+		return
+	}
+	body, ok := readBody(w, r, maxAuthBody)
+	if !ok {
+		return
+	}
+	start := time.Now()
+	res, err := sess.Accept(r.Context(), s.checker, body)
+	s.metrics.attestDur.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.metrics.attestations.WithLabelValues("refused", tlsbind.CodeOf(err), "").Inc()
+		s.log.Info("attestation refused", "conn", c.id, "code", tlsbind.CodeOf(err), "err", err)
+		s.refuse(w, err, http.StatusForbidden)
+		return
+	}
+	if err := s.store.UseContext(r.Context(), res.Context, c.id, res.At); err != nil {
+		s.refuse(w, fmt.Errorf("record request context: %w", err), http.StatusConflict)
+		return
+	}
+	if c.lc != nil {
+		c.lc.attested()
+	}
+	s.metrics.attestations.WithLabelValues("ok", "", res.Model).Inc()
+	s.log.Info("peer attested", "conn", c.id, "model", res.Model, "status", res.Claims.Status, "simulated", res.Claims.Simulated)
+	w.Header().Set("Content-Type", api.MediaEAR)
+	w.Write(res.EAR)
+}
+
+// handleAttestServer answers the client's ClientCertificateRequest with the
+// server's own evidence (mutual attestation).
+func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
+	c, sess, err := s.sessionOf(r)
+	if err != nil {
+		s.refuse(w, err, http.StatusBadRequest)
+		return
+	}
+	if s.prover == nil {
+		writeProblem(w, http.StatusNotImplemented, "server_attestation_unavailable", "Server attestation unavailable",
+			"this server has no attester configured (--attester)", tlsbind.StepRequest)
+		return
+	}
+	body, ok := readBody(w, r, maxRequestBody)
+	if !ok {
+		return
+	}
+	proof, err := sess.Respond(r.Context(), s.prover, body)
+	if err != nil {
+		s.refuse(w, err, http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	c.serverProved = proof
+	c.mu.Unlock()
+	w.Header().Set("Content-Type", api.MediaAuthenticator)
+	w.Write(proof.Authenticator)
+}
+
+// attested wraps handlers that need an attested connection (403 otherwise).
+func (s *Server) attested(h func(http.ResponseWriter, *http.Request, *conn, *tlsbind.Result)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, sess, err := s.sessionOf(r)
+		if err != nil {
+			s.refuse(w, err, http.StatusBadRequest)
+			return
+		}
+		res, err := sess.Attested()
+		if err != nil {
+			s.refuse(w, err, http.StatusForbidden)
+			return
+		}
+		h(w, r, c, res)
+	}
+}
+
+func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, res *tlsbind.Result) {
+	start := time.Now()
+	if !s.accepted[res.Claims.Status] {
+		writeProblem(w, http.StatusForbidden, "attestation_status", "Attestation result not accepted for receipts",
+			fmt.Sprintf("EAR status %q is not accepted by this server's issuing policy", res.Claims.Status), tlsbind.StepResult)
+		return
+	}
+	if age := s.now().Sub(res.At); age > s.cfg.AttestationMaxAge {
+		writeProblem(w, http.StatusForbidden, "attestation_stale", "Attestation too old",
+			fmt.Sprintf("the attestation on this connection is %s old (limit %s); re-attest", age.Round(time.Second), s.cfg.AttestationMaxAge), tlsbind.StepResult)
+		return
+	}
+	c.mu.Lock()
+	used := bytes.Equal(c.receiptFor, res.Context)
+	c.mu.Unlock()
+	if used {
+		writeProblem(w, http.StatusForbidden, "attestation_used", "Attestation already used",
+			"one receipt per attestation: request a new challenge and re-attest on this connection", tlsbind.StepResult)
+		return
+	}
+	body, ok := readBody(w, r, maxJSONBody)
+	if !ok {
+		return
+	}
+	rr, err := decodeReceiptRequest(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_receipt_request", "Malformed receipt request", err.Error(), "")
+		return
+	}
+	requested, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		s.refuse(w, err, http.StatusInternalServerError)
+		return
+	}
+	reqBytes, err := requested.Marshal(rr.Requested)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_receipt_request", "Malformed receipt request", "requested: "+err.Error(), "")
+		return
+	}
+	in := s.issueInput(c, res, reqBytes, rr.Audience)
+	bundle, secret, err := receipt.Issue(s.issuer, in)
+	if err != nil {
+		s.refuse(w, fmt.Errorf("issue receipt: %w", err), http.StatusInternalServerError)
+		return
+	}
+	rc, err := receipt.ParseReceipt(bundle.Receipt)
+	if err != nil {
+		s.refuse(w, fmt.Errorf("re-parse issued receipt: %w", err), http.StatusInternalServerError)
+		return
+	}
+	bb, err := bundle.MarshalCBOR()
+	if err != nil {
+		s.refuse(w, err, http.StatusInternalServerError)
+		return
+	}
+	tok := rc.ExecutionToken
+	var kb []byte
+	if tok.Cnf != nil {
+		kb = tok.Cnf.Value
+	}
+	err = s.store.PutReceiptWithToken(r.Context(),
+		store.Receipt{ID: rc.ReceiptID, IssuedAt: time.Unix(int64(rc.Timestamp), 0), Subject: rc.Subject, COSE: bundle.Receipt, Bundle: bb},
+		store.Token{ID: tok.ID, ReceiptID: rc.ReceiptID, Digest: tok.Digest.Value, Audience: tok.Audience,
+			NotBefore: time.Unix(int64(tok.NotBefore), 0), Expires: time.Unix(int64(tok.Expires), 0), KeyBinding: kb})
+	if err != nil {
+		s.refuse(w, fmt.Errorf("store receipt: %w", err), http.StatusInternalServerError)
+		return
+	}
+	c.mu.Lock()
+	c.receiptFor = res.Context
+	c.mu.Unlock()
+	out, err := cbor.Marshal(api.ReceiptResponse{ReceiptID: rc.ReceiptID, Bundle: bb, TokenSecret: secret})
+	if err != nil {
+		s.refuse(w, err, http.StatusInternalServerError)
+		return
+	}
+	s.metrics.receipts.Inc()
+	s.metrics.receiptDur.Observe(time.Since(start).Seconds())
+	s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(rc.ReceiptID), "simulated", res.Claims.Simulated)
+	w.Header().Set("Content-Type", api.MediaReceiptResponse)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(out)
+}
+
+func decodeReceiptRequest(ct string, body []byte) (*api.ReceiptRequest, error) {
+	var rr api.ReceiptRequest
+	if ct == "application/json" {
+		if err := decodeJSONStrict(body, &rr); err != nil {
+			return nil, err
+		}
+		v, err := jsonToCBORValue(rr.Requested)
+		if err != nil {
+			return nil, err
+		}
+		rr.Requested = v
+	} else {
+		dm, _ := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, IndefLength: cbor.IndefLengthForbidden,
+			MaxNestedLevels: 16, MaxArrayElements: 1024, MaxMapPairs: 1024, ExtraReturnErrors: cbor.ExtraDecErrorUnknownField}.DecMode()
+		if err := dm.Unmarshal(body, &rr); err != nil {
+			return nil, fmt.Errorf("CBOR receipt request: %w", err)
+		}
+	}
+	if rr.Requested == nil {
+		return nil, errors.New(`"requested" is required: describe the operation being authorized`)
+	}
+	return &rr, nil
+}
+
+// issueInput assembles what the receipt records about this connection.
+func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audience string) receipt.IssueInput {
+	cs := c.tls.ConnectionState()
+	var serverLeaf []byte
+	if len(cs.PeerCertificates) > 0 {
+		serverLeaf = cs.PeerCertificates[0].Raw
+	}
+	if crt := s.tlsCfg.Certificates; len(crt) > 0 && len(crt[0].Certificate) > 0 {
+		serverLeaf = crt[0].Certificate[0]
+	}
+	evDigest := receipt.SHA256(res.CMW)
+	peerKey := receipt.SHA256(res.AIK)
+	snap := &receipt.ContextSnapshot{
+		TLSVersion: cs.Version, CipherSuite: cs.CipherSuite, SNI: cs.ServerName,
+		CertRequestContext: res.Context, Binder: res.Binder.Binding, PeerKey: peerKey, EvidenceDigest: evDigest,
+		TrustAnchors: res.Claims.TrustAnchors, Simulated: res.Claims.Simulated, Platform: res.Claims.Submod,
+	}
+	if a := res.Appraisal; a != nil {
+		if a.SNP != nil {
+			snap.Collateral = append(snap.Collateral, receipt.Collateral{Name: "vcek", Digest: receipt.Hash{Alg: receipt.HashSHA256, Value: a.SNP.VCEKDigest}})
+			snap.Identifiers = map[string][]byte{"chip_id": a.SNP.ChipID}
+		}
+		if a.TDX != nil {
+			snap.Collateral = append(snap.Collateral, receipt.Collateral{Name: "pck", Digest: receipt.Hash{Alg: receipt.HashSHA256, Value: a.TDX.PCKDigest}})
+		}
+	}
+	c.mu.Lock()
+	if p := c.serverProved; p != nil {
+		snap.Mutual = &receipt.MutualResult{Platform: string(s.prover.Attester.Platform()), EvidenceDigest: receipt.SHA256(p.CMW), Status: "provided"}
+	}
+	c.mu.Unlock()
+	if audience == "" {
+		audience = s.issuer.Name()
+	}
+	return receipt.IssueInput{
+		Action: receipt.Action{
+			Type: "seatrx/attested-session/v1", PeerKey: peerKey, Binder: res.Binder.Binding,
+			CertRequestContext: res.Context, ServerCert: receipt.SHA256(serverLeaf), EvidenceDigest: evDigest,
+			Requested: requested,
+		},
+		PolicyCBOR: s.polCBOR, EAR: res.EAR, Audience: audience,
+		TokenLifetime: time.Duration(s.pol.Receipts.TokenLifetime), Masking: s.pol.Receipts.MaskingProfile,
+		Snapshot: snap, Approvers: []*receipt.Signer{s.approver}, Now: s.now(),
+	}
+}
+
+func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *conn, _ *tlsbind.Result) {
+	id, err := hex.DecodeString(r.PathValue("id"))
+	if err != nil || len(id) == 0 || len(id) > store.MaxIDLen {
+		writeProblem(w, http.StatusBadRequest, "bad_receipt_id", "Malformed receipt id", "the id is the receipt_id in lowercase hex", "")
+		return
+	}
+	rec, err := s.store.GetReceipt(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeProblem(w, http.StatusNotFound, "receipt_not_found", "No such receipt", "", "")
+		return
+	} else if err != nil {
+		s.refuse(w, err, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", api.MediaBundle)
+	w.Write(rec.Bundle)
+}
+
+func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, res *tlsbind.Result) {
+	body, ok := readBody(w, r, maxJSONBody)
+	if !ok {
+		return
+	}
+	var rq api.RedeemRequest
+	if err := decodeJSONStrict(body, &rq); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_redeem_request", "Malformed redemption request", err.Error(), "")
+		return
+	}
+	id, err1 := hex.DecodeString(rq.ReceiptID)
+	secret, err2 := hex.DecodeString(rq.Secret)
+	if err1 != nil || err2 != nil || len(id) == 0 || len(id) > store.MaxIDLen || len(secret) != receipt.TokenSecretSize {
+		writeProblem(w, http.StatusBadRequest, "bad_redeem_request", "Malformed redemption request",
+			fmt.Sprintf("receipt_id and secret are lowercase hex; the secret is %d bytes", receipt.TokenSecretSize), "")
+		return
+	}
+	rec, err := s.store.GetReceipt(r.Context(), id)
+	if err != nil {
+		s.redeemRefused(w, "token_unknown", http.StatusNotFound, "no receipt with this id")
+		return
+	}
+	rc, err := receipt.ParseReceipt(rec.COSE)
+	if err != nil {
+		s.refuse(w, err, http.StatusInternalServerError)
+		return
+	}
+	now := s.now()
+	peer := sha256.Sum256(res.AIK)
+	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.issuer.Name(), now, peer[:]); err != nil {
+		s.redeemRefused(w, receipt.Code(err), http.StatusForbidden, err.Error())
+		return
+	}
+	digest := sha256.Sum256(secret)
+	red, err := s.store.RedeemToken(r.Context(), rc.ExecutionToken.ID, digest[:], s.issuer.Name(), c.id, now)
+	switch {
+	case errors.Is(err, store.ErrTokenConsumed):
+		s.redeemRefused(w, "token_consumed", http.StatusConflict, "this execution token was already redeemed")
+		return
+	case errors.Is(err, store.ErrTokenExpired), errors.Is(err, store.ErrTokenNotYetValid):
+		s.redeemRefused(w, "token_expired", http.StatusForbidden, err.Error())
+		return
+	case err != nil:
+		s.redeemRefused(w, "token_mismatch", http.StatusForbidden, err.Error())
+		return
+	}
+	s.metrics.redemptions.WithLabelValues("ok").Inc()
+	writeJSON(w, api.RedeemResponse{TokenID: hex.EncodeToString(red.TokenID), ReceiptID: hex.EncodeToString(red.ReceiptID), RedeemedAt: red.RedeemedAt, By: red.By})
+}
+
+func (s *Server) redeemRefused(w http.ResponseWriter, code string, status int, detail string) {
+	s.metrics.redemptions.WithLabelValues(code).Inc()
+	writeProblem(w, status, code, "Execution token refused", detail, "")
+}
+
+func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
+	k, err := s.keys()
+	if err != nil {
+		s.refuse(w, err, http.StatusInternalServerError)
+		return
+	}
+	out, err := cbor.Marshal(k)
+	if err != nil {
+		s.refuse(w, err, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", api.MediaKeys)
+	w.Write(out)
+}
+
+func (s *Server) keys() (*api.Keys, error) {
+	ik, err := receipt.COSEKey(s.issuer.Public())
+	if err != nil {
+		return nil, err
+	}
+	ak, err := receipt.COSEKey(s.approver.Public())
+	if err != nil {
+		return nil, err
+	}
+	vk, err := receipt.COSEKey(s.earKey.Public())
+	if err != nil {
+		return nil, err
+	}
+	return &api.Keys{Simulated: s.simPKI != nil, Issuer: s.issuer.Name(), IssuerKey: ik, Appraiser: ak, Verifier: vk, PolicyCBOR: s.polCBOR}, nil
+}
+
+// refuse writes err as a problem, with the stable code of the failed check.
+func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
+	var te *tlsbind.Error
+	if errors.As(err, &te) {
+		writeProblem(w, status, te.Code, "Attestation refused", err.Error(), te.Step)
+		return
+	}
+	if code := tlsbind.CodeOf(err); code != "" {
+		writeProblem(w, status, code, "Request refused", err.Error(), "")
+		return
+	}
+	s.log.Error("internal error", "err", err)
+	writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "", "")
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large",
+			fmt.Sprintf("limit %d bytes: %v", limit, err), "")
+		return nil, false
+	}
+	return b, true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func decodeJSONStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("JSON: %w", err)
+	}
+	if dec.More() {
+		return errors.New("JSON: trailing data")
+	}
+	return nil
+}
+
+// jsonToCBORValue maps decoded JSON (with json.Number) to values whose
+// deterministic CBOR encoding is stable: integers as integers, other numbers
+// as float64.
+func jsonToCBORValue(v any) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i, nil
+		}
+		return x.Float64()
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			c, err := jsonToCBORValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = c
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			c, err := jsonToCBORValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
+		}
+		return out, nil
+	}
+	return v, nil
+}

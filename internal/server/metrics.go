@@ -1,0 +1,47 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus metrics, on a registry of its own so
+// that several servers (tests, the demo) can live in one process.
+type metrics struct {
+	reg          *prometheus.Registry
+	attestations *prometheus.CounterVec
+	receipts     prometheus.Counter
+	redemptions  *prometheus.CounterVec
+	refusedConns prometheus.Counter
+	attestDur    prometheus.Histogram
+	receiptDur   prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		attestations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seatrx_attestations_total", Help: "Peer attestations by result (ok, refused), reason code and model.",
+		}, []string{"result", "reason", "model"}),
+		receipts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seatrx_receipts_issued_total", Help: "Receipts issued (durably stored before returned).",
+		}),
+		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seatrx_token_redemptions_total", Help: "Execution-token redemptions by result.",
+		}, []string{"result"}),
+		refusedConns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seatrx_unattested_connections_refused_total", Help: "Connections closed at accept because too many were un-attested.",
+		}),
+		attestDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "seatrx_attestation_duration_seconds", Help: "Time to check one authenticator with its evidence.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		receiptDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "seatrx_receipt_issue_duration_seconds", Help: "Time to issue and durably store one receipt.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	m.reg.MustRegister(m.attestations, m.receipts, m.redemptions, m.refusedConns, m.attestDur, m.receiptDur,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
