@@ -28,6 +28,7 @@ type Error struct {
 	Err  error
 }
 
+// Error renders "file:line: key: message", leaving out what is unknown.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
