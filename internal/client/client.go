@@ -51,17 +51,32 @@ type Timings struct {
 	Handshake, Challenge, Attest, ServerAttest, Receipt time.Duration
 }
 
-// Conn is one attested connection to a seatrx server.
+// Conn is one attested connection to a seatrx server. It is safe for
+// concurrent use (requests are multiplexed over HTTP/2).
 type Conn struct {
 	cfg     Config
 	base    *url.URL
 	tls     *tls.Conn
 	rt      http.RoundTripper
 	session *tlsbind.Session
-	Timings Timings
 
-	mu     sync.Mutex
-	server *tlsbind.Result
+	mu      sync.Mutex
+	timings Timings
+	server  *tlsbind.Result
+}
+
+// Timings returns the durations measured so far on this connection.
+func (c *Conn) Timings() Timings {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timings
+}
+
+// record stores one measured duration.
+func (c *Conn) record(set func(*Timings)) {
+	c.mu.Lock()
+	set(&c.timings)
+	c.mu.Unlock()
 }
 
 // Dial opens the TLS 1.3 connection and binds an HTTP client to it alone
@@ -79,7 +94,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	tc := nc.(*tls.Conn)
 	c := &Conn{cfg: cfg, base: u, tls: tc}
-	c.Timings.Handshake = time.Since(start)
+	c.timings.Handshake = time.Since(start)
 	cs := tc.ConnectionState()
 	if c.session, err = tlsbind.NewSession(&cs, expat.Client, cfg.Prover.Profile, 0); err != nil {
 		tc.Close()
@@ -112,14 +127,14 @@ func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: challenge: %w", err)
 	}
-	c.Timings.Challenge = time.Since(t)
+	c.record(func(x *Timings) { x.Challenge = time.Since(t) })
 	t = time.Now()
 	proof, err := c.session.Respond(ctx, c.cfg.Prover, req)
 	if err != nil {
 		return nil, fmt.Errorf("client: answer challenge: %w", err)
 	}
 	earJWT, err := c.do(ctx, http.MethodPost, api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
-	c.Timings.Attest = time.Since(t)
+	c.record(func(x *Timings) { x.Attest = time.Since(t) })
 	if err != nil {
 		return nil, fmt.Errorf("client: attest: %w", err)
 	}
@@ -142,7 +157,7 @@ func (c *Conn) AttestServer(ctx context.Context) (*tlsbind.Result, error) {
 		return nil, fmt.Errorf("client: server attestation: %w", err)
 	}
 	res, err := c.session.Accept(ctx, c.cfg.Checker, auth)
-	c.Timings.ServerAttest = time.Since(t)
+	c.record(func(x *Timings) { x.ServerAttest = time.Since(t) })
 	if err != nil {
 		return nil, fmt.Errorf("client: server evidence refused: %w", err)
 	}
@@ -161,7 +176,7 @@ func (c *Conn) RequestReceipt(ctx context.Context, requested any, audience strin
 	}
 	t := time.Now()
 	out, err := c.do(ctx, http.MethodPost, api.PathReceipts, api.MediaReceiptRequest, body)
-	c.Timings.Receipt = time.Since(t)
+	c.record(func(x *Timings) { x.Receipt = time.Since(t) })
 	if err != nil {
 		return nil, fmt.Errorf("client: receipt: %w", err)
 	}

@@ -55,7 +55,7 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	}
 	defer c.Close()
 	o := &Outcome{TLS: c.ConnectionState()}
-	defer func() { o.Timings = c.Timings; o.Total = time.Since(start) }()
+	defer func() { o.Timings = c.Timings(); o.Total = time.Since(start) }()
 	if f.Mutual {
 		if o.Server, err = c.AttestServer(ctx); err != nil {
 			return o, err

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -34,6 +35,27 @@ type conn struct {
 	mu           sync.Mutex
 	receiptFor   []byte // context of the attestation a receipt was issued for
 	serverProved *tlsbind.Proof
+}
+
+// claim marks the attestation with context ctx as used for a receipt; it
+// reports false if it already was.
+func (c *conn) claim(ctx []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes.Equal(c.receiptFor, ctx) {
+		return false
+	}
+	c.receiptFor = ctx
+	return true
+}
+
+// release undoes claim after a failed issuance.
+func (c *conn) release(ctx []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes.Equal(c.receiptFor, ctx) {
+		c.receiptFor = nil
+	}
 }
 
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {

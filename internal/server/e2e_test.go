@@ -505,3 +505,38 @@ func serverCert(t *testing.T, dir string) (certFile, keyFile string, roots *x509
 	roots.AddCert(caCert)
 	return certFile, keyFile, roots
 }
+
+// Concurrent receipt requests on one attested HTTP/2 connection: exactly
+// one attestation, so exactly one receipt.
+func TestEndToEndOneReceiptPerAttestationUnderConcurrency(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, err := c.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, err := c.RequestReceipt(ctx, map[string]any{"op": "race", "i": i}, "")
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		wantProblem(t, err, "attestation_used")
+	}
+	if ok != 1 {
+		t.Fatalf("%d receipts from one attestation, want 1", ok)
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -167,14 +168,19 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 			fmt.Sprintf("the attestation on this connection is %s old (limit %s); re-attest", age.Round(time.Second), s.cfg.AttestationMaxAge), tlsbind.StepResult)
 		return
 	}
-	c.mu.Lock()
-	used := bytes.Equal(c.receiptFor, res.Context)
-	c.mu.Unlock()
-	if used {
+	// Claim the attestation before issuing, atomically: concurrent HTTP/2
+	// requests on one connection must not get two receipts from it.
+	if !c.claim(res.Context) {
 		writeProblem(w, http.StatusForbidden, "attestation_used", "Attestation already used",
 			"one receipt per attestation: request a new challenge and re-attest on this connection", tlsbind.StepResult)
 		return
 	}
+	issued := false
+	defer func() {
+		if !issued {
+			c.release(res.Context)
+		}
+	}()
 	body, ok := readBody(w, r, maxJSONBody)
 	if !ok {
 		return
@@ -184,59 +190,62 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 		writeProblem(w, http.StatusBadRequest, "bad_receipt_request", "Malformed receipt request", err.Error(), "")
 		return
 	}
-	requested, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		s.refuse(w, err, http.StatusInternalServerError)
-		return
-	}
-	reqBytes, err := requested.Marshal(rr.Requested)
+	reqBytes, err := detEnc.Marshal(rr.Requested)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "bad_receipt_request", "Malformed receipt request", "requested: "+err.Error(), "")
 		return
 	}
-	in := s.issueInput(c, res, reqBytes, rr.Audience)
-	bundle, secret, err := receipt.Issue(s.issuer, in)
-	if err != nil {
-		s.refuse(w, fmt.Errorf("issue receipt: %w", err), http.StatusInternalServerError)
-		return
-	}
-	rc, err := receipt.ParseReceipt(bundle.Receipt)
-	if err != nil {
-		s.refuse(w, fmt.Errorf("re-parse issued receipt: %w", err), http.StatusInternalServerError)
-		return
-	}
-	bb, err := bundle.MarshalCBOR()
+	out, rc, err := s.issue(r.Context(), c, res, reqBytes, rr.Audience)
 	if err != nil {
 		s.refuse(w, err, http.StatusInternalServerError)
 		return
+	}
+	issued = true
+	s.metrics.receipts.Inc()
+	s.metrics.receiptDur.Observe(time.Since(start).Seconds())
+	s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(rc), "simulated", res.Claims.Simulated)
+	w.Header().Set("Content-Type", api.MediaReceiptResponse)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(out)
+}
+
+// detEnc encodes the requested operation deterministically (RFC 8949 §4.2),
+// so a client can precompute the action hash.
+var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
+
+// issue signs a receipt (with its approval) for the attested result res,
+// stores it with its execution token durably, and returns the CBOR response
+// and the receipt id. It is the whole issuing path minus HTTP.
+func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, requested []byte, audience string) ([]byte, []byte, error) {
+	bundle, secret, err := receipt.Issue(s.issuer, s.issueInput(c, res, requested, audience))
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue receipt: %w", err)
+	}
+	rc, err := receipt.ParseReceipt(bundle.Receipt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("re-parse issued receipt: %w", err)
+	}
+	bb, err := bundle.MarshalCBOR()
+	if err != nil {
+		return nil, nil, err
 	}
 	tok := rc.ExecutionToken
 	var kb []byte
 	if tok.Cnf != nil {
 		kb = tok.Cnf.Value
 	}
-	err = s.store.PutReceiptWithToken(r.Context(),
+	err = s.store.PutReceiptWithToken(ctx,
 		store.Receipt{ID: rc.ReceiptID, IssuedAt: time.Unix(int64(rc.Timestamp), 0), Subject: rc.Subject, COSE: bundle.Receipt, Bundle: bb},
 		store.Token{ID: tok.ID, ReceiptID: rc.ReceiptID, Digest: tok.Digest.Value, Audience: tok.Audience,
 			NotBefore: time.Unix(int64(tok.NotBefore), 0), Expires: time.Unix(int64(tok.Expires), 0), KeyBinding: kb})
 	if err != nil {
-		s.refuse(w, fmt.Errorf("store receipt: %w", err), http.StatusInternalServerError)
-		return
+		return nil, nil, fmt.Errorf("store receipt: %w", err)
 	}
-	c.mu.Lock()
-	c.receiptFor = res.Context
-	c.mu.Unlock()
 	out, err := cbor.Marshal(api.ReceiptResponse{ReceiptID: rc.ReceiptID, Bundle: bb, TokenSecret: secret})
 	if err != nil {
-		s.refuse(w, err, http.StatusInternalServerError)
-		return
+		return nil, nil, err
 	}
-	s.metrics.receipts.Inc()
-	s.metrics.receiptDur.Observe(time.Since(start).Seconds())
-	s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(rc.ReceiptID), "simulated", res.Claims.Simulated)
-	w.Header().Set("Content-Type", api.MediaReceiptResponse)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Write(out)
+	return out, rc.ReceiptID, nil
 }
 
 func decodeReceiptRequest(ct string, body []byte) (*api.ReceiptRequest, error) {
