@@ -92,6 +92,16 @@ func (c common) channel(role expat.Role) (expat.Channel, error) {
 	return expat.Channel{Exporter: fixedExporter{role, c.HandshakeContext, c.FinishedKey}, Suite: suite}, nil
 }
 
+// roleAndChannel parses role and builds the channel the vectors describe.
+func (c common) roleAndChannel() (expat.Role, expat.Channel, error) {
+	role, err := parseRole(c.Role)
+	if err != nil {
+		return 0, expat.Channel{}, err
+	}
+	ch, err := c.channel(role)
+	return role, ch, err
+}
+
 // --- request ---------------------------------------------------------------
 
 type requestInputs struct {
@@ -194,11 +204,7 @@ func runAuthenticator(in, exp json.RawMessage) error {
 	if err := decodeStrict(in, &i); err != nil {
 		return err
 	}
-	role, err := parseRole(i.Role)
-	if err != nil {
-		return err
-	}
-	ch, err := i.channel(role)
+	role, ch, err := i.roleAndChannel()
 	if err != nil {
 		return err
 	}
@@ -256,11 +262,7 @@ func runEmptyAuthenticator(in, exp json.RawMessage) error {
 	if err := decodeStrict(in, &i); err != nil {
 		return err
 	}
-	role, err := parseRole(i.Role)
-	if err != nil {
-		return err
-	}
-	ch, err := i.channel(role)
+	role, ch, err := i.roleAndChannel()
 	if err != nil {
 		return err
 	}
@@ -309,11 +311,7 @@ func runValidate(in, exp json.RawMessage) error {
 	if err := decodeStrict(in, &i); err != nil {
 		return err
 	}
-	role, err := parseRole(i.Role)
-	if err != nil {
-		return err
-	}
-	ch, err := i.channel(role)
+	role, ch, err := i.roleAndChannel()
 	if err != nil {
 		return err
 	}
