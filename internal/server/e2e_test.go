@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -538,5 +539,49 @@ func TestEndToEndOneReceiptPerAttestationUnderConcurrency(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Fatalf("%d receipts from one attestation, want 1", ok)
+	}
+}
+
+func TestEndToEndLimitsMetricsWellKnown(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.MaxUnattestedConns = 2 })
+	ctx := context.Background()
+	// Two un-attested connections fill the limit; a third is closed at accept.
+	a := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	b := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, err := client.Dial(ctx, client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: e.snp(sim.SNPGuestConfig{})}); err == nil {
+		t.Fatal("third un-attested connection accepted")
+	}
+	// Attesting frees a slot.
+	if _, err := a.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.CMWExtensionType != 0xFF00 || caps.BinderLabel != "Attestation" || !caps.Simulated || !caps.ServerAttester {
+		t.Fatalf("capabilities %+v", caps)
+	}
+	_, _ = b.Attest(ctx)
+	if _, err := e.dial(t, e.snp(sim.SNPGuestConfig{Debug: true})).Attest(ctx); err == nil {
+		t.Fatal("debug guest attested")
+	}
+	m, err := c.Do(ctx, "GET", "/metrics", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`seatrx_attestations_total{model="background-check",reason="",result="ok"} 2`,
+		`seatrx_attestations_total{model="",reason="snp.debug",result="refused"} 1`,
+		`seatrx_unattested_connections_refused_total 1`,
+		`seatrx_attestation_duration_seconds_count 3`,
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if h, err := c.Do(ctx, "GET", "/healthz", "", nil); err != nil || string(h) != "ok\n" {
+		t.Fatalf("healthz %q %v", h, err)
 	}
 }
