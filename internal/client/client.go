@@ -44,6 +44,8 @@ type Config struct {
 	// Checker verifies the server's evidence in mutual attestation; nil
 	// disables AttestServer.
 	Checker *tlsbind.Checker
+	// ForceHTTP1 offers only http/1.1 in ALPN (for HTTP/1.1-only paths).
+	ForceHTTP1 bool
 }
 
 // Timings are the client-measured durations of one attested session.
@@ -87,7 +89,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("client: server URL %q: want https://host:port", cfg.Server)
 	}
 	start := time.Now()
-	d := tls.Dialer{Config: tlsbind.ClientConfig(cfg.Roots, u.Hostname())}
+	tc0 := tlsbind.ClientConfig(cfg.Roots, u.Hostname())
+	if cfg.ForceHTTP1 {
+		tc0.NextProtos = []string{"http/1.1"}
+	}
+	d := tls.Dialer{Config: tc0}
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, fmt.Errorf("client: TLS connect to %s: %w", u.Host, err)

@@ -585,3 +585,35 @@ func TestEndToEndLimitsMetricsWellKnown(t *testing.T) {
 		t.Fatalf("healthz %q %v", h, err)
 	}
 }
+
+func TestEndToEndHTTP1(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	checker, err := client.NewChecker(e.pki, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: e.tdx(sim.TDXGuestConfig{}), Checker: checker, ForceHTTP1: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		t.Fatalf("ALPN %q", p)
+	}
+	if _, err := c.AttestServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := c.RequestReceipt(ctx, map[string]any{"op": "h1"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.RequestReceipt(ctx, map[string]any{"op": "h1"}, "")
+	wantProblem(t, err, "attestation_used")
+}
