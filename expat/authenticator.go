@@ -85,12 +85,25 @@ func Authenticate(ch Channel, sender Role, req *Request, id *Identity, opts *Aut
 	if err != nil {
 		return nil, err
 	}
+	out, err := assemble(ch, sender, req, cert, id.Signer, scheme, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > MaxAuthenticatorSize {
+		return nil, ErrTooLarge.with("authenticator is %d bytes, limit %d", len(out), MaxAuthenticatorSize)
+	}
+	return out, nil
+}
+
+// assemble signs the Certificate message cert as sender under scheme and
+// returns Certificate || CertificateVerify || Finished.
+func assemble(ch Channel, sender Role, req *Request, cert []byte, key crypto.Signer, scheme SignatureScheme, rnd io.Reader) ([]byte, error) {
 	h, hc, fk, err := ch.keys(sender)
 	if err != nil {
 		return nil, err
 	}
 	reqRaw := requestRaw(req)
-	sig, err := scheme.sign(id.Signer, cvMessage(h, hc, reqRaw, cert), opts.Rand)
+	sig, err := scheme.sign(key, cvMessage(h, hc, reqRaw, cert), rnd)
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +119,7 @@ func Authenticate(ch Channel, sender Role, req *Request, id *Identity, opts *Aut
 		return nil, err
 	}
 	out := make([]byte, 0, len(cert)+len(cv)+len(fin))
-	out = append(append(append(out, cert...), cv...), fin...)
-	if len(out) > MaxAuthenticatorSize {
-		return nil, ErrTooLarge.with("authenticator is %d bytes, limit %d", len(out), MaxAuthenticatorSize)
-	}
-	return out, nil
+	return append(append(append(out, cert...), cv...), fin...), nil
 }
 
 // AuthenticateEmpty builds the empty authenticator (a lone Finished) with which

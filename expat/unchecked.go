@@ -13,27 +13,7 @@ import (
 // conformance suites can send a peer well-signed but malformed authenticators
 // and see which rule the peer enforces; applications use Authenticate.
 func AssembleUnchecked(ch Channel, sender Role, req *Request, certificate []byte, key crypto.Signer, scheme SignatureScheme) ([]byte, error) {
-	h, hc, fk, err := ch.keys(sender)
-	if err != nil {
-		return nil, err
-	}
-	reqRaw := requestRaw(req)
-	sig, err := scheme.sign(key, cvMessage(h, hc, reqRaw, certificate), nil)
-	if err != nil {
-		return nil, err
-	}
-	cv, err := marshalMessage(TypeCertificateVerify, func(b *cryptobyte.Builder) {
-		b.AddUint16(uint16(scheme))
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(sig) })
-	})
-	if err != nil {
-		return nil, err
-	}
-	fin, err := finishedMessage(h, fk, hc, reqRaw, certificate, cv)
-	if err != nil {
-		return nil, err
-	}
-	return append(append(append([]byte{}, certificate...), cv...), fin...), nil
+	return assemble(ch, sender, req, certificate, key, scheme, nil)
 }
 
 // CertificateEntrySpec describes one CertificateEntry for EncodeCertificate.
