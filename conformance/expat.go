@@ -133,15 +133,9 @@ func runRequest(in, exp json.RawMessage) error {
 	} else {
 		r, err = expat.EncodeRequest(role, i.Context, toExtensions(i.Extensions), i.CMWExtensionType)
 	}
-	if want := wantError(exp); want != "" {
-		return checkError(want, string(expat.CodeOf(err)), err)
-	}
-	if err != nil {
-		return err
-	}
 	var e requestExpected
-	if err := decodeStrict(exp, &e); err != nil {
-		return err
+	if done, res := settle(exp, string(expat.CodeOf(err)), err, &e); done {
+		return res
 	}
 	if e.Request != nil && !bytes.Equal(r.Raw, e.Request) {
 		return fmt.Errorf("%w: request\n got %x\nwant %x", errMismatch, r.Raw, []byte(e.Request))
@@ -226,15 +220,9 @@ func runAuthenticator(in, exp json.RawMessage) error {
 	}
 	opts := &expat.AuthOptions{CMWType: i.CMWExtensionType, Context: i.Context, Schemes: schemeValues(i.OfferedSchemes), OfferedExtensions: i.OfferedExtensions}
 	got, err := expat.Authenticate(ch, role, req, id, opts)
-	if want := wantError(exp); want != "" {
-		return checkError(want, string(expat.CodeOf(err)), err)
-	}
-	if err != nil {
-		return err
-	}
 	var e authExpected
-	if err := decodeStrict(exp, &e); err != nil {
-		return err
+	if done, res := settle(exp, string(expat.CodeOf(err)), err, &e); done {
+		return res
 	}
 	vopts := &expat.ValidateOptions{CMWType: i.CMWExtensionType, Schemes: opts.Schemes, OfferedExtensions: i.OfferedExtensions}
 	for what, a := range map[string][]byte{"produced": got, "expected": e.Authenticator} {
@@ -271,15 +259,9 @@ func runEmptyAuthenticator(in, exp json.RawMessage) error {
 		return fmt.Errorf("request input: %w", err)
 	}
 	got, err := expat.AuthenticateEmpty(ch, role, req)
-	if want := wantError(exp); want != "" {
-		return checkError(want, string(expat.CodeOf(err)), err)
-	}
-	if err != nil {
-		return err
-	}
 	var e authExpected
-	if err := decodeStrict(exp, &e); err != nil {
-		return err
+	if done, res := settle(exp, string(expat.CodeOf(err)), err, &e); done {
+		return res
 	}
 	if !bytes.Equal(got, e.Authenticator) {
 		return fmt.Errorf("%w: empty authenticator\n got %x\nwant %x", errMismatch, got, []byte(e.Authenticator))
@@ -330,15 +312,9 @@ func runValidate(in, exp json.RawMessage) error {
 	res, err := expat.Validate(ch, role, req, i.Authenticator, &expat.ValidateOptions{
 		CMWType: i.CMWExtensionType, Schemes: schemeValues(i.OfferedSchemes), OfferedExtensions: i.OfferedExtensions,
 	})
-	if want := wantError(exp); want != "" {
-		return checkError(want, string(expat.CodeOf(err)), err)
-	}
-	if err != nil {
-		return err
-	}
 	var e validateExpected
-	if err := decodeStrict(exp, &e); err != nil {
-		return err
+	if done, res := settle(exp, string(expat.CodeOf(err)), err, &e); done {
+		return res
 	}
 	if len(res.Entries) != len(e.CertificateChain) {
 		return fmt.Errorf("%w: %d certificates, want %d", errMismatch, len(res.Entries), len(e.CertificateChain))

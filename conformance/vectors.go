@@ -195,3 +195,20 @@ func checkError(want string, code string, err error) error {
 }
 
 var errMismatch = errors.New("output differs from expected")
+
+// settle handles the two forms of "expected": with {"error": CODE} it decides
+// the case from the operation's error and code; otherwise a failed operation
+// fails the case, and the expected outputs are decoded into e for the caller
+// to compare. done reports whether the case is already decided (by res).
+func settle[T any](expected json.RawMessage, code string, err error, e *T) (done bool, res error) {
+	if want := wantError(expected); want != "" {
+		return true, checkError(want, code, err)
+	}
+	if err != nil {
+		return true, err
+	}
+	if derr := decodeStrict(expected, e); derr != nil {
+		return true, derr
+	}
+	return false, nil
+}
