@@ -48,7 +48,7 @@ type env struct {
 	clock *clock
 }
 
-func start(t *testing.T, mod func(*server.Config)) *env {
+func start(t testing.TB, mod func(*server.Config)) *env {
 	t.Helper()
 	data := t.TempDir()
 	clk := &clock{}
@@ -352,6 +352,16 @@ func TestEndToEndAttacks(t *testing.T) {
 		defer e.clock.Add(-time.Hour)
 		_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
 		wantProblem(t, err, "token_expired")
+	})
+	t.Run("stale attestation", func(t *testing.T) {
+		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		if _, err := c.Attest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(10 * time.Minute)
+		defer e.clock.Add(-10 * time.Minute)
+		_, err := c.RequestReceipt(ctx, map[string]any{"op": "late"}, "")
+		wantProblem(t, err, "attestation_stale")
 	})
 	t.Run("session resumption", func(t *testing.T) {
 		// The server never issues tickets, so a client that offers to resume
