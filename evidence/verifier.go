@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/fetch"
 	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
@@ -42,6 +43,12 @@ type Config struct {
 	// VCEK optionally overrides the VCEK/VLEK of the certificate table (DER),
 	// e.g. the CLI's --vcek.
 	VCEK []byte
+	// Getter enables online collateral (nil = fully offline, the default):
+	// a VCEK missing from the SNP certificate table is fetched from AMD KDS,
+	// and TDX collateral is fetched from Intel PCS for the verified PCK's
+	// FMSPC when neither TDXCollateral nor the CMW provides any. Requests go
+	// through the Getter's cache, so repeat peers cost no request.
+	Getter *fetch.Getter
 }
 
 // Verifier verifies and appraises TEE evidence. It is immutable after
@@ -155,10 +162,12 @@ func (v *Verifier) verifySNP(ctx context.Context, d *Decoded, digest []byte, exp
 	}
 	var res *snp.Result
 	err := tryRoots(ctx, v.cfg.SNPRoots, func(r *snp.Roots) error {
+		opts := snp.VerifyOptions{Now: now, Roots: r, VCEK: v.cfg.VCEK, Cache: v.cfg.SNPCache}
+		if v.cfg.Getter != nil { // never a typed nil in the interface
+			opts.Getter = snpGetter{ctx: ctx, g: v.cfg.Getter}
+		}
 		var err error
-		res, err = snp.Verify(d.Report, d.CertTable, expected, snp.VerifyOptions{
-			Now: now, Roots: r, VCEK: v.cfg.VCEK, Cache: v.cfg.SNPCache,
-		})
+		res, err = snp.Verify(d.Report, d.CertTable, expected, opts)
 		return err
 	})
 	if err != nil {
@@ -195,10 +204,14 @@ func (v *Verifier) verifyTDX(ctx context.Context, d *Decoded, digest []byte, exp
 	}
 	var res *tdx.Result
 	err := tryRoots(ctx, v.cfg.TDXRoots, func(r *tdx.Roots) error {
+		opts := tdx.VerifyOptions{Now: now, Roots: r, Collateral: coll, Cache: v.cfg.TDXCache}
+		if coll == nil && v.cfg.Getter != nil {
+			opts.FetchCollateral = func(fmspc string) (*tdx.Collateral, error) {
+				return tdx.FetchCollateral(ctx, v.cfg.Getter.TDX(), fmspc)
+			}
+		}
 		var err error
-		res, err = tdx.Verify(d.Quote, expected, tdx.VerifyOptions{
-			Now: now, Roots: r, Collateral: coll, Cache: v.cfg.TDXCache,
-		})
+		res, err = tdx.Verify(d.Quote, expected, opts)
 		return err
 	})
 	if err != nil {
@@ -264,3 +277,13 @@ func (v *Verifier) newAppraisal(p Platform, anchor string, simulated bool, diges
 		EvidenceDigest: slices.Clone(digest),
 	}
 }
+
+// snpGetter binds a fetch.Getter to the verification's context, so that a
+// cancelled Verify also abandons its KDS requests (go-sev-guest calls Get
+// without one).
+type snpGetter struct {
+	ctx context.Context
+	g   *fetch.Getter
+}
+
+func (s snpGetter) Get(url string) ([]byte, error) { return s.g.GetContext(s.ctx, url) }

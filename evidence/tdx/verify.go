@@ -70,6 +70,12 @@ type VerifyOptions struct {
 	// Collateral, if set, is checked (signatures, CRLs, freshness) and used to
 	// compute Result.TCBStatus. nil verifies without collateral.
 	Collateral *Collateral
+	// FetchCollateral, if set and Collateral is nil, is called with the FMSPC
+	// of the verified PCK certificate to obtain collateral (e.g. FetchCollateral
+	// through a fetch.Getter). It runs only after the PCK chain and the quote
+	// and QE report signatures verified, so a forged quote cannot make the
+	// verifier fetch anything; its errors are reported as tdx.collateral.
+	FetchCollateral func(fmspc string) (*Collateral, error)
 	// Cache, if set, remembers PCK chains already verified against Roots so
 	// that repeated quotes from one platform skip the x509 chain walk.
 	Cache *ChainCache
@@ -89,8 +95,9 @@ type chainEntry struct {
 // tdx.report_data), that the PCK chain ends in a root of opts.Roots
 // (tdx.trust_anchor) and is valid at opts.Now (tdx.time), the chain itself
 // (tdx.chain), the quote and QE report signatures and the attestation key
-// binding (tdx.signature), and, with collateral, the collateral and TCB status
-// (tdx.collateral, tdx.tcb). Debug TDs and measurements are left to Appraise.
+// binding (tdx.signature), and, with collateral (given, or obtained through
+// opts.FetchCollateral), the collateral and TCB status (tdx.collateral,
+// tdx.tcb). Debug TDs and measurements are left to Appraise.
 func Verify(quote []byte, expected *[64]byte, opts VerifyOptions) (*Result, error) {
 	if opts.Now.IsZero() {
 		return nil, fmt.Errorf("%w: Now is zero", ErrOptions)
@@ -130,8 +137,17 @@ func Verify(quote []byte, expected *[64]byte, opts VerifyOptions) (*Result, erro
 	}
 
 	res := newResult(v, ent, opts.Roots)
-	if opts.Collateral != nil {
-		status, err := opts.Collateral.evaluate(v, ent, opts)
+	coll := opts.Collateral
+	if coll == nil && opts.FetchCollateral != nil {
+		if coll, err = opts.FetchCollateral(res.FMSPC); err != nil {
+			return nil, check.Wrap(platform, check.Collateral, err, "collateral for FMSPC %s", res.FMSPC)
+		}
+		if coll == nil {
+			return nil, check.Errorf(platform, check.Collateral, "no collateral for FMSPC %s", res.FMSPC)
+		}
+	}
+	if coll != nil {
+		status, err := coll.evaluate(v, ent, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/fetch"
 	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
@@ -55,6 +56,14 @@ type Config struct {
 	Attester string
 	// TDXCollateralDir is a cache of Intel PCS collateral; "" = none.
 	TDXCollateralDir string
+	// FetchCacheDir enables online collateral fetching (AMD KDS for missing
+	// VCEKs, Intel PCS for TDX collateral) through this cache directory
+	// (created 0700); "" = fully offline, the default.
+	FetchCacheDir string
+	// FetchTimeout bounds one KDS/PCS request; 0 = fetch.DefaultTimeout.
+	FetchTimeout time.Duration
+	// FetchMaxAge bounds how long a fetched response is reused; 0 = fetch.DefaultMaxAge.
+	FetchMaxAge time.Duration
 	// Issuer is the receipt issuer URI (CWT iss); default "urn:seatrx:issuer:<host>".
 	Issuer string
 	// Limits.
@@ -232,6 +241,13 @@ func (s *Server) setupVerifier() error {
 			return fmt.Errorf("server: TDX collateral: %w", err)
 		}
 		cfg.TDXCollateral = c
+	}
+	if s.cfg.FetchCacheDir != "" {
+		g, err := fetch.New(s.cfg.FetchCacheDir, s.cfg.FetchTimeout, s.cfg.FetchMaxAge)
+		if err != nil {
+			return fmt.Errorf("server: collateral fetch cache: %w", err)
+		}
+		cfg.Getter = g
 	}
 	v, err := evidence.NewVerifier(cfg)
 	if err != nil {
