@@ -40,6 +40,8 @@ type fileConfig struct {
 	AllowSimulated     bool          `yaml:"allow_simulated"`
 	Attester           string        `yaml:"attester"`
 	TDXCollateral      string        `yaml:"tdx_collateral"`
+	FetchCache         string        `yaml:"fetch_cache"`
+	FetchTimeout       time.Duration `yaml:"fetch_timeout"`
 	Issuer             string        `yaml:"issuer"`
 	MaxUnattestedConns int           `yaml:"max_unattested_conns"`
 	MaxAttempts        int           `yaml:"max_attempts"`
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&fc.AllowSimulated, "allow-simulated", false, "permit --trust-simulated on a non-dev server")
 	fs.StringVar(&fc.Attester, "attester", "", "server's own evidence for mutual attestation: snp, tdx, sim-snp, sim-tdx")
 	fs.StringVar(&fc.TDXCollateral, "tdx-collateral", "", "directory of cached Intel PCS collateral")
+	fs.StringVar(&fc.FetchCache, "fetch-cache", "", "enable ONLINE collateral fetching (AMD KDS, Intel PCS) through this cache directory; default offline")
+	fs.DurationVar(&fc.FetchTimeout, "fetch-timeout", 10*time.Second, "timeout of one KDS/PCS request")
 	fs.StringVar(&fc.Issuer, "issuer", "", "receipt issuer URI (default urn:seatrx:issuer:<host>)")
 	fs.IntVar(&fc.MaxUnattestedConns, "max-unattested-conns", 256, "maximum concurrent connections not yet attested")
 	fs.IntVar(&fc.MaxAttempts, "max-attempts", 0, "authenticator requests per connection (0 = default 4)")
@@ -99,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Addr: fc.Addr, DataDir: fc.Data, Dev: fc.Dev, TLSCertFile: fc.TLSCert, TLSKeyFile: fc.TLSKey,
 		PolicyFile: fc.Policy, TrustSimulated: fc.TrustSimulated, AllowSimulated: fc.AllowSimulated,
 		Attester: fc.Attester, TDXCollateralDir: fc.TDXCollateral, Issuer: fc.Issuer,
+		FetchCacheDir: fc.FetchCache, FetchTimeout: fc.FetchTimeout,
 		MaxUnattestedConns: fc.MaxUnattestedConns, MaxAttempts: fc.MaxAttempts, AttestationMaxAge: fc.AttestationMaxAge,
 		Logger: log,
 	})
@@ -190,6 +195,8 @@ func mergeFile(path string, fs *flag.FlagSet, fc *fileConfig) error {
 	apply("attester", &fc.Attester, &file.Attester)
 	apply("tdx-collateral", &fc.TDXCollateral, &file.TDXCollateral)
 	apply("issuer", &fc.Issuer, &file.Issuer)
+	apply("fetch-cache", &fc.FetchCache, &file.FetchCache)
+	apply("fetch-timeout", &fc.FetchTimeout, &file.FetchTimeout)
 	apply("max-unattested-conns", &fc.MaxUnattestedConns, &file.MaxUnattestedConns)
 	apply("max-attempts", &fc.MaxAttempts, &file.MaxAttempts)
 	apply("attestation-max-age", &fc.AttestationMaxAge, &file.AttestationMaxAge)
