@@ -291,6 +291,7 @@ func (t tdxGetter) Get(url string) (map[string][]string, []byte, error) {
 	return t.GetContext(context.Background(), url)
 }
 
+// GetContext is Get bound to ctx (go-tdx-guest trust.ContextHTTPSGetter).
 func (t tdxGetter) GetContext(ctx context.Context, url string) (map[string][]string, []byte, error) {
 	h, b, err := t.g.GetHeader(ctx, url)
 	return h, b, err

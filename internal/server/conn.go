@@ -89,6 +89,7 @@ type limitListener struct {
 	s *Server
 }
 
+// Accept returns the next connection, closing those past the un-attested limit.
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
