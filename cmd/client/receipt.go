@@ -1,8 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/hex"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/client"
@@ -20,8 +22,6 @@ import (
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
-
-	"crypto/x509"
 )
 
 // maxInputFile bounds files the CLI reads (bundles, keys, actions).
@@ -186,7 +186,7 @@ func receiptVerify(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	bundleFile := fs.String("bundle", "", "receipt bundle (CBOR)")
 	keysFile := fs.String("keys", "", "the issuing server's keys document (GET /v1/keys; written as BUNDLE.keys by receipt request)")
-	policyFile := fs.String("policy", "", "policy file: if given, the bundle's policy preimage must be this policy")
+	policyFile := fs.String("policy", "", "your policy file: the bundle's policy preimage must be this policy, and its approvers, threshold, trust anchors and time windows are used (never the receipt's)")
 	mode := fs.String("mode", "audit", "online (now, skew, max age, replay) or audit (no now; key validity)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	allowSim := fs.Bool("allow-simulated", false, "accept receipts whose evidence chained to a simulated (test) PKI")
@@ -222,13 +222,14 @@ func receiptVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "client: %v\n", err)
 		return 1
 	}
+	var pol *policy.Policy
 	if *policyFile != "" {
-		if err := checkPolicyPreimage(bundle, *policyFile); err != nil {
+		if pol, err = checkPolicyPreimage(bundle, *policyFile); err != nil {
 			fmt.Fprintf(stdout, "FAIL policy: %v\n", err)
 			return 1
 		}
 	}
-	topts := client.TrustOptions{AllowSimulated: *allowSim}
+	topts := client.TrustOptions{AllowSimulated: *allowSim, Policy: pol}
 	if *simDir != "" {
 		if topts.SimulatedPKI, err = sim.Load(*simDir); err != nil {
 			fmt.Fprintf(stderr, "client: --trust-simulated: %v\n", err)
@@ -264,19 +265,25 @@ func receiptVerify(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func checkPolicyPreimage(bundle []byte, path string) error {
+// checkPolicyPreimage loads the verifier's policy and checks that the
+// bundle's policy preimage is its canonical form.
+func checkPolicyPreimage(bundle []byte, path string) (*policy.Policy, error) {
 	b, err := receipt.UnmarshalBundle(bundle)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := loadPolicyCBOR(path)
+	p, err := policy.Load(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if hex.EncodeToString(p) != hex.EncodeToString(b.Policy) {
-		return fmt.Errorf("the bundle's policy is not the canonical form of %s", path)
+	c, err := p.CanonicalCBOR()
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if !bytes.Equal(c, b.Policy) {
+		return nil, fmt.Errorf("the bundle's policy is not the canonical form of %s", path)
+	}
+	return p, nil
 }
 
 func receiptShow(args []string, stdout, stderr io.Writer) int {

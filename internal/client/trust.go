@@ -48,6 +48,11 @@ type TrustOptions struct {
 	// acceptable; without it any simulated root is (the trust_anchors check
 	// then reports "skipped", never "pass").
 	SimulatedPKI *sim.PKI
+	// Policy, if set, is the verifier's own policy: its approvers and
+	// threshold replace the server's appraiser-only default, its trust
+	// anchors (if any) restrict the acceptable roots, and its clock skew and
+	// max age drive online verification. Never taken from the receipt.
+	Policy *policy.Policy
 }
 
 // anchors lists the acceptable trust-anchor fingerprints: the vendors' roots
@@ -90,14 +95,31 @@ func ReceiptTrust(k *api.Keys, o TrustOptions) (receipt.TrustStore, error) {
 	if err != nil {
 		return receipt.TrustStore{}, err
 	}
-	return receipt.TrustStore{
+	ts := receipt.TrustStore{
 		Issuers:        []receipt.TrustedKey{{ID: "issuer", Key: ik, Issuer: k.Issuer}},
 		Approvers:      []receipt.TrustedKey{{ID: "appraiser", Key: ak}},
 		Threshold:      1,
 		EARVerify:      earVerify,
 		AllowSimulated: o.AllowSimulated,
 		TrustAnchors:   o.anchors(),
-	}, nil
+	}
+	if p := o.Policy; p != nil {
+		if len(p.Receipts.Approvers) > 0 {
+			ts.Approvers = nil
+			for _, a := range p.Receipts.Approvers {
+				key, err := policy.ParsePublicKey(a.PublicKeyPEM)
+				if err != nil {
+					return receipt.TrustStore{}, fmt.Errorf("policy approver %q: %w", a.ID, err)
+				}
+				ts.Approvers = append(ts.Approvers, receipt.TrustedKey{ID: a.ID, Key: key})
+			}
+			ts.Threshold = p.Receipts.Threshold
+		}
+		if len(p.TrustAnchors) > 0 {
+			ts.TrustAnchors = p.TrustAnchors
+		}
+	}
+	return ts, nil
 }
 
 // VerifyBundle verifies a receipt bundle against a keys document in mode.
@@ -115,6 +137,9 @@ func VerifyBundle(bundle []byte, k *api.Keys, mode receipt.Mode, now time.Time, 
 	opts := receipt.VerifyOptions{Mode: mode, Trust: ts}
 	if mode == receipt.ModeOnline {
 		opts.Now, opts.Replay = now, receipt.NewMemoryReplayCache()
+		if p := o.Policy; p != nil {
+			opts.Skew, opts.MaxAge = time.Duration(p.Receipts.ClockSkew), time.Duration(p.Receipts.MaxAge)
+		}
 	}
 	return receipt.Verify(b, opts)
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/client"
@@ -73,9 +75,9 @@ func start(t testing.TB, mod func(*server.Config)) *env {
 		srv.Shutdown(ctx)
 		<-done
 	})
-	e := &env{srv: srv, addr: addr.String(), data: data, pki: srv.SimulatedPKI(), clock: clk, roots: x509.NewCertPool()}
+	e := &env{srv: srv, addr: addr.String(), data: cfg.DataDir, pki: srv.SimulatedPKI(), clock: clk, roots: x509.NewCertPool()}
 	if cfg.Dev {
-		cas, err := keyfile.LoadCertificates(filepath.Join(server.DevDir(data), "ca.pem"))
+		cas, err := keyfile.LoadCertificates(filepath.Join(server.DevDir(cfg.DataDir), "ca.pem"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -626,4 +628,67 @@ func TestEndToEndHTTP1(t *testing.T) {
 	}
 	_, err = c.RequestReceipt(ctx, map[string]any{"op": "h1"}, "")
 	wantProblem(t, err, "attestation_used")
+}
+
+func pemPublic(t *testing.T, pub any) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// Approvers and threshold come from the verifier's policy, never from the receipt.
+func TestEndToEndPolicyApprovers(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	appr, err := keyfile.LoadOrCreateP256(filepath.Join(data, "keys", "appraiser.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	writePolicy := func(approvers map[string]any, threshold int) string {
+		y := "id: approvers\nsnp: {}\ntdx: {}\nreceipts:\n  threshold: " + fmt.Sprint(threshold) + "\n  approvers:\n"
+		for id, k := range approvers {
+			y += "    - id: " + id + "\n      public_key_pem: |\n" + indent(pemPublic(t, k), "        ")
+		}
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		os.WriteFile(p, []byte(y), 0o600)
+		return p
+	}
+	good := writePolicy(map[string]any{"security-officer": appr.Public(), "cfo": other.Public()}, 1)
+	e := start(t, func(c *server.Config) { c.DataDir = data; c.PolicyFile = good })
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, err := c.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := c.RequestReceipt(ctx, map[string]any{"op": "x"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, kd, _ := c.Keys(ctx)
+	keys, _ := client.ParseKeys(kd)
+	pol, err := policy.Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, time.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: e.pki, Policy: pol})
+	if err != nil || !rep.OK {
+		t.Fatalf("verify under the policy: %+v %v", rep, err)
+	}
+	// A verifier whose policy trusts only another approver rejects it.
+	strict, _ := policy.Load(writePolicy(map[string]any{"cfo": other.Public()}, 1))
+	if rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, time.Now(), client.TrustOptions{AllowSimulated: true, Policy: strict}); err == nil && rep.OK {
+		t.Fatal("receipt verified without an approval from the policy's approvers")
+	}
+	// A server whose policy it cannot satisfy does not start.
+	for name, p := range map[string]string{
+		"key not listed":  writePolicy(map[string]any{"cfo": other.Public()}, 1),
+		"threshold above": writePolicy(map[string]any{"security-officer": appr.Public(), "cfo": other.Public()}, 2),
+	} {
+		if _, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, PolicyFile: p}); err == nil {
+			t.Fatalf("%s: server started", name)
+		}
+	}
 }

@@ -216,11 +216,42 @@ func (s *Server) loadKeys() error {
 	if s.issuer, err = receipt.NewSigner(iss, name); err != nil {
 		return fmt.Errorf("server: issuer key: %w", err)
 	}
-	if s.approver, err = receipt.NewSigner(appr, "appraiser"); err != nil {
+	id, err := s.approverID(appr.Public())
+	if err != nil {
+		return err
+	}
+	if s.approver, err = receipt.NewSigner(appr, id); err != nil {
 		return fmt.Errorf("server: appraiser key: %w", err)
 	}
 	s.approver = s.approver.WithRole("appraiser")
 	return nil
+}
+
+// approverID returns the approver id under which this server's appraiser key
+// signs approvals. With no approvers in the policy it is "appraiser" (1-of-1).
+// A policy that lists approvers must list this key and need one approval:
+// the server cannot collect approvals from remote approvers yet, and issuing
+// receipts that a verifier with this policy would reject is worse than not
+// starting.
+func (s *Server) approverID(pub crypto.PublicKey) (string, error) {
+	r := s.pol.Receipts
+	if len(r.Approvers) == 0 {
+		return "appraiser", nil
+	}
+	for _, a := range r.Approvers {
+		k, err := parsePublicKeyPEM(a.PublicKeyPEM)
+		if err != nil {
+			return "", fmt.Errorf("server: policy approver %q: %w", a.ID, err)
+		}
+		if eq, ok := k.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(pub) {
+			if r.Threshold > 1 {
+				return "", fmt.Errorf("server: the policy requires %d approvals but this server can collect only its own (remote approvers are not supported yet)", r.Threshold)
+			}
+			return a.ID, nil
+		}
+	}
+	return "", fmt.Errorf("server: the policy lists approvers but not this server's appraiser key (%s); add it, or remove the approver list for 1-of-1 by the appraiser",
+		filepath.Join(s.cfg.DataDir, "keys", "appraiser.pem"))
 }
 
 func (s *Server) setupVerifier() error {
