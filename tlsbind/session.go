@@ -129,6 +129,18 @@ func (s *Session) markFailed(err error) error {
 	return e
 }
 
+// Fail marks the session failed for a reason found outside it (for example,
+// the server could not durably record the attestation): the peer is no
+// longer attested and no further request is issued on this connection.
+func (s *Session) Fail(err error) {
+	e := classify(StepConnection, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = e
+	}
+}
+
 // Attested returns the peer's newest successful attestation, or an error
 // saying why the connection is not attested.
 func (s *Session) Attested() (*Result, error) {

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"sync"
@@ -155,5 +156,24 @@ func TestAttestSNPAndTDX(t *testing.T) {
 				t.Fatalf("replay: %v", err)
 			}
 		})
+	}
+}
+
+func TestSessionFail(t *testing.T) {
+	client, server := sessions(t)
+	req, _ := server.Challenge()
+	proof, err := client.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), req.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); err != nil {
+		t.Fatal(err)
+	}
+	server.Fail(errors.New("store unavailable"))
+	if _, err := server.Attested(); CodeOf(err) != CodeNotAttested {
+		t.Fatalf("attested after Fail: %v", err)
+	}
+	if _, err := server.Challenge(); err == nil {
+		t.Fatal("challenge after Fail")
 	}
 }

@@ -98,7 +98,10 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.store.UseContext(r.Context(), res.Context, c.id, res.At); err != nil {
-		s.refuse(w, fmt.Errorf("record request context: %w", err), http.StatusConflict)
+		// Fail closed: an attestation we could not record is no attestation.
+		err = fmt.Errorf("record request context: %w", err)
+		sess.Fail(err)
+		s.refuse(w, err, http.StatusInternalServerError)
 		return
 	}
 	if c.lc != nil {
