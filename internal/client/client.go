@@ -65,6 +65,15 @@ type Conn struct {
 	mu      sync.Mutex
 	timings Timings
 	server  *tlsbind.Result
+	proof   *tlsbind.Proof // our newest accepted attestation
+}
+
+// LastProof returns the attestation this client made most recently and the
+// server accepted (nil before that).
+func (c *Conn) LastProof() *tlsbind.Proof {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proof
 }
 
 // Timings returns the durations measured so far on this connection.
@@ -144,6 +153,9 @@ func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: attest: %w", err)
 	}
+	c.mu.Lock()
+	c.proof = proof
+	c.mu.Unlock()
 	return earJWT, nil
 }
 

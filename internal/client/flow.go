@@ -1,11 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
@@ -46,6 +49,30 @@ type Outcome struct {
 	Total        time.Duration
 }
 
+// CheckOwnReceipt checks that a verified receipt's action is about this
+// client's own attestation (binder and request context of its proof) and
+// operation (requested, in deterministic CBOR): a valid receipt issued to
+// someone else, or for something else, is refused.
+func CheckOwnReceipt(a *receipt.Action, p *tlsbind.Proof, requested any) error {
+	if a == nil || p == nil {
+		return fmt.Errorf("client: cannot match the receipt to our attestation")
+	}
+	if !bytes.Equal(a.Binder, p.Binder.Binding) {
+		return fmt.Errorf("client: the receipt's binder %x is not our attestation's %x", a.Binder, p.Binder.Binding)
+	}
+	want, err := detEnc.Marshal(requested)
+	if err != nil {
+		return fmt.Errorf("client: encode requested: %w", err)
+	}
+	if !bytes.Equal(a.Requested, want) {
+		return fmt.Errorf("client: the receipt authorizes another operation than the one requested")
+	}
+	return nil
+}
+
+// detEnc is the deterministic CBOR encoding the server applies to "requested".
+var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
+
 // Run performs f on one new connection.
 func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	start := time.Now()
@@ -76,6 +103,9 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	}
 	if !o.Report.OK {
 		return o, fmt.Errorf("client: the issued receipt does not verify")
+	}
+	if err := CheckOwnReceipt(o.Report.Action, c.LastProof(), f.Requested); err != nil {
+		return o, err
 	}
 	if f.Redeem {
 		if o.Redemption, err = c.Redeem(ctx, o.Receipt.ReceiptID, o.Receipt.TokenSecret); err != nil {
