@@ -104,4 +104,7 @@ type Keys struct {
 	Verifier   []byte `cbor:"verifier_key"`
 	PolicyCBOR []byte `cbor:"policy"`
 	Simulated  bool   `cbor:"simulated_roots_trusted"`
+	// PassportVerifiers are the external verifiers whose EARs the server
+	// accepts (passport model); their EARs end up in receipts.
+	PassportVerifiers [][]byte `cbor:"passport_verifiers,omitempty"`
 }

@@ -91,9 +91,46 @@ func ReceiptTrust(k *api.Keys, o TrustOptions) (receipt.TrustStore, error) {
 	if o.AllowSimulated {
 		accepted = append(accepted, ear.StatusWarning)
 	}
-	earVerify, err := receipt.NewEARVerifier(vk, receipt.EAROptions{Accepted: accepted, MaxAge: 10 * time.Minute})
-	if err != nil {
-		return receipt.TrustStore{}, err
+	// The EAR in a receipt is the server's own (background check) or a
+	// trusted external verifier's (passport model): accept either signer.
+	signers := []any{vk}
+	if p := o.Policy; p != nil && p.Passport != nil {
+		for _, v := range p.Passport.Verifiers {
+			key, err := policy.ParsePublicKey(v.PublicKeyPEM)
+			if err != nil {
+				return receipt.TrustStore{}, fmt.Errorf("policy passport verifier %q: %w", v.ID, err)
+			}
+			signers = append(signers, key)
+		}
+	} else {
+		for i, b := range k.PassportVerifiers {
+			key, err := receipt.ParseCOSEKey(b)
+			if err != nil {
+				return receipt.TrustStore{}, fmt.Errorf("passport verifier %d: %w", i, err)
+			}
+			signers = append(signers, key)
+		}
+	}
+	var funcs []receipt.EARVerifyFunc
+	for _, key := range signers {
+		f, err := receipt.NewEARVerifier(key, receipt.EAROptions{Accepted: accepted, MaxAge: 10 * time.Minute})
+		if err != nil {
+			return receipt.TrustStore{}, err
+		}
+		funcs = append(funcs, f)
+	}
+	earVerify := func(token, binder []byte, at time.Time) error {
+		var first error
+		for _, f := range funcs {
+			err := f(token, binder, at)
+			if err == nil {
+				return nil
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		return first
 	}
 	ts := receipt.TrustStore{
 		Issuers:        []receipt.TrustedKey{{ID: "issuer", Key: ik, Issuer: k.Issuer}},

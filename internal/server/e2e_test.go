@@ -450,8 +450,18 @@ func TestEndToEndPolicyAndTrust(t *testing.T) {
 		if _, err := c.Attest(ctx); err != nil {
 			t.Fatalf("passport attest: %v", err)
 		}
-		if _, err := c.RequestReceipt(ctx, map[string]any{"op": "x"}, ""); err != nil {
+		rr, err := c.RequestReceipt(ctx, map[string]any{"op": "x"}, "")
+		if err != nil {
 			t.Fatalf("receipt: %v", err)
+		}
+		// The receipt carries the external verifier's EAR; anyone with the
+		// server's keys document (which lists the trusted passport verifiers)
+		// can verify it offline.
+		_, kd, _ := c.Keys(ctx)
+		keys, _ := client.ParseKeys(kd)
+		rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, time.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: e.pki})
+		if err != nil || !rep.OK {
+			t.Fatalf("passport receipt does not verify offline: %+v %v", rep, err)
 		}
 		// An EAR from an unknown verifier is refused.
 		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -422,7 +422,17 @@ func (s *Server) keys() (*api.Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api.Keys{Simulated: s.simPKI != nil, Issuer: s.issuer.Name(), IssuerKey: ik, Appraiser: ak, Verifier: vk, PolicyCBOR: s.polCBOR}, nil
+	k := &api.Keys{Simulated: s.simPKI != nil, Issuer: s.issuer.Name(), IssuerKey: ik, Appraiser: ak, Verifier: vk, PolicyCBOR: s.polCBOR}
+	if pp := s.checker.Passport; pp != nil {
+		for _, t := range pp.Trusted {
+			ck, err := receipt.COSEKey(t.Key)
+			if err != nil {
+				return nil, fmt.Errorf("passport verifier %q: %w", t.ID, err)
+			}
+			k.PassportVerifiers = append(k.PassportVerifiers, ck)
+		}
+	}
+	return k, nil
 }
 
 // refuse writes err as a problem, with the stable code of the failed check.
