@@ -28,6 +28,9 @@ var (
 	// ErrInvalidInput reports an argument rejected before the database is touched
 	// (size limits, missing times); *LimitError matches it too.
 	ErrInvalidInput = errors.New("store: invalid input")
+	// ErrClosed reports an insert on a closed Store, or one still queued for a group
+	// commit when Close was called (it was not stored).
+	ErrClosed = errors.New("store: closed")
 	// ErrSchemaTooNew reports a database migrated by a newer seatrx; the store refuses
 	// to open it rather than risk misreading it.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")

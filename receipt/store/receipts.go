@@ -38,38 +38,39 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
 // PutReceipt durably stores r. It returns ErrDuplicate if a receipt with the
-// same id exists, and returns only after the insert is committed.
+// same id exists, and returns only after the insert is committed. Concurrent
+// inserts share one COMMIT (group commit, see PutReceiptWithToken for the
+// context and Close rules).
 func (s *Store) PutReceipt(ctx context.Context, r Receipt) error {
 	if err := r.validate(); err != nil {
 		return fmt.Errorf("store: put receipt: %w", err)
 	}
-	return s.inTx(ctx, "put receipt", func(tx *sql.Tx) error {
-		return s.putReceiptTx(ctx, tx, &r)
-	})
+	return s.groupPut(&putReq{ctx: ctx, what: "put receipt", r: &r})
 }
 
 // PutToken durably stores t for an already stored receipt (ErrNotFound
 // otherwise); ErrDuplicate if the token id exists. Prefer PutReceiptWithToken.
+// It goes through the group committer like PutReceiptWithToken.
 func (s *Store) PutToken(ctx context.Context, t Token) error {
 	if err := t.validate(); err != nil {
 		return fmt.Errorf("store: put token: %w", err)
 	}
-	return s.inTx(ctx, "put token", func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM receipts WHERE id = ?`), t.ReceiptID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: put token %x: receipt %x: %w", t.ID, t.ReceiptID, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("store: put token %x: look up receipt: %w", t.ID, err)
-		}
-		return s.putTokenTx(ctx, tx, &t)
-	})
+	return s.groupPut(&putReq{ctx: ctx, what: "put token", t: &t})
 }
 
-// PutReceiptWithToken stores a receipt and its execution token in one
-// transaction: both or neither. An empty t.ReceiptID means r.ID; any other
-// value must equal r.ID.
+// PutReceiptWithToken stores a receipt and its execution token atomically:
+// both or neither. An empty t.ReceiptID means r.ID; any other value must equal
+// r.ID. A duplicate receipt id is ErrDuplicate and its token is not stored; a
+// duplicate token id is ErrDuplicate and the receipt is not stored either.
+//
+// It returns only after the COMMIT that carries the rows succeeded. Concurrent
+// calls are group-committed: while one transaction commits, newly arriving
+// inserts queue, and the next transaction carries up to 64 of them (a lone
+// call commits at once). Each caller gets its own outcome. If ctx ends while
+// the call is still queued, it is withdrawn and returns ctx.Err() (wrapped);
+// once its rows are in a running transaction, the call waits for that
+// transaction's outcome regardless of ctx. Calls queued when Close runs get
+// ErrClosed and are not stored.
 func (s *Store) PutReceiptWithToken(ctx context.Context, r Receipt, t Token) error {
 	if len(t.ReceiptID) == 0 {
 		t.ReceiptID = r.ID
@@ -84,25 +85,47 @@ func (s *Store) PutReceiptWithToken(ctx context.Context, r Receipt, t Token) err
 		return fmt.Errorf("store: put receipt with token: %w: Token.ReceiptID %x differs from Receipt.ID %x",
 			ErrInvalidInput, t.ReceiptID, r.ID)
 	}
-	return s.inTx(ctx, "put receipt with token", func(tx *sql.Tx) error {
-		if err := s.putReceiptTx(ctx, tx, &r); err != nil {
-			return err
-		}
-		return s.putTokenTx(ctx, tx, &t)
-	})
+	return s.groupPut(&putReq{ctx: ctx, what: "put receipt with token", r: &r, t: &t})
 }
 
 func (s *Store) putReceiptTx(ctx context.Context, tx *sql.Tx, r *Receipt) error {
-	res, err := tx.ExecContext(ctx, s.q(insertReceipt), r.ID, r.IssuedAt.Unix(), r.Subject, r.COSE, nonNil(r.Bundle))
+	res, err := tx.ExecContext(ctx, s.q(insertReceipt), receiptArgs(r)...)
+	return receiptInserted(res, err, r)
+}
+
+func (s *Store) putTokenTx(ctx context.Context, tx *sql.Tx, t *Token) error {
+	res, err := tx.ExecContext(ctx, s.q(insertToken), tokenArgs(t)...)
+	return tokenInserted(res, err, t)
+}
+
+// putReceiptStmt is putReceiptTx through insertReceipt prepared on the transaction.
+func putReceiptStmt(ctx context.Context, st *sql.Stmt, r *Receipt) error {
+	res, err := st.ExecContext(ctx, receiptArgs(r)...)
+	return receiptInserted(res, err, r)
+}
+
+// putTokenStmt is putTokenTx through insertToken prepared on the transaction.
+func putTokenStmt(ctx context.Context, st *sql.Stmt, t *Token) error {
+	res, err := st.ExecContext(ctx, tokenArgs(t)...)
+	return tokenInserted(res, err, t)
+}
+
+func receiptArgs(r *Receipt) []any {
+	return []any{r.ID, r.IssuedAt.Unix(), r.Subject, r.COSE, nonNil(r.Bundle)}
+}
+
+func tokenArgs(t *Token) []any {
+	return []any{t.ID, t.ReceiptID, t.Digest, t.Audience, t.NotBefore.Unix(), t.Expires.Unix(), nonNil(t.KeyBinding)}
+}
+
+func receiptInserted(res sql.Result, err error, r *Receipt) error {
 	if err != nil {
 		return fmt.Errorf("store: put receipt %x: %w", r.ID, err)
 	}
 	return insertedOne(res, "receipt", r.ID)
 }
 
-func (s *Store) putTokenTx(ctx context.Context, tx *sql.Tx, t *Token) error {
-	res, err := tx.ExecContext(ctx, s.q(insertToken), t.ID, t.ReceiptID, t.Digest, t.Audience,
-		t.NotBefore.Unix(), t.Expires.Unix(), nonNil(t.KeyBinding))
+func tokenInserted(res sql.Result, err error, t *Token) error {
 	if err != nil {
 		return fmt.Errorf("store: put token %x: %w", t.ID, err)
 	}

@@ -41,6 +41,7 @@ type Store struct {
 	db               *sql.DB
 	d                dialect
 	contextRetention time.Duration
+	gc               *committer // group commit of Put* inserts
 }
 
 // sqliteDialect is the default backend: `?` placeholders, STRICT tables.
@@ -74,7 +75,7 @@ func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(defaultMaxOpenConns)
 	db.SetMaxIdleConns(defaultMaxOpenConns)
-	s := &Store{db: db, d: sqliteDialect, contextRetention: o.ContextRetention}
+	s := &Store{db: db, d: sqliteDialect, contextRetention: o.ContextRetention, gc: newCommitter()}
 	if s.contextRetention <= 0 {
 		s.contextRetention = DefaultContextRetention
 	}
@@ -199,7 +200,11 @@ func sqlitePragmas(ctx context.Context, db *sql.DB) (pragmas, error) {
 }
 
 // Close closes the database; with SQLite the last close checkpoints the WAL.
+// Inserts still queued for a group commit fail with ErrClosed (they are not
+// stored); Close first waits for the group commit in flight, whose callers get
+// its real outcome.
 func (s *Store) Close() error {
+	s.gc.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
