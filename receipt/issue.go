@@ -52,6 +52,22 @@ type IssueInput struct {
 // plus preimages and salts) and the execution-token secret, which the caller
 // must hand to the peer exactly once and never store.
 func Issue(issuer *Signer, in IssueInput) (*Bundle, []byte, error) {
+	return issue(issuer, in, nil)
+}
+
+// IssueReceipt is Issue that also returns the decoded receipt it signed
+// (with Issuer, Subject, KeyID and Alg filled), so that a caller that needs
+// its fields (id, token) does not re-parse its own output.
+func IssueReceipt(issuer *Signer, in IssueInput) (*Bundle, *Receipt, []byte, error) {
+	var r *Receipt
+	b, secret, err := issue(issuer, in, &r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return b, r, secret, nil
+}
+
+func issue(issuer *Signer, in IssueInput, out **Receipt) (*Bundle, []byte, error) {
 	if issuer == nil {
 		return nil, nil, ferr("issuer", CodeConfig, "nil issuer")
 	}
@@ -185,6 +201,10 @@ func Issue(issuer *Signer, in IssueInput) (*Bundle, []byte, error) {
 	cose, err := signEnvelope(issuer, ReceiptType, in.Subject, payload)
 	if err != nil {
 		return nil, nil, err
+	}
+	if out != nil {
+		r.KeyID, r.Alg = issuer.kid, int64(issuer.alg)
+		*out = r
 	}
 	return &Bundle{Receipt: cose, Action: action, Policy: in.PolicyCBOR, Salts: salts}, secret, nil
 }

@@ -309,3 +309,21 @@ func TestJSONAndDiagnose(t *testing.T) {
 		t.Fatalf("Diagnose(garbage) = %v", err)
 	}
 }
+
+// IssueReceipt returns exactly the receipt that parsing the signed bytes gives.
+func TestIssueReceiptMatchesParse(t *testing.T) {
+	f := newFixture(t, "ES256", 1)
+	b, r, _, err := IssueReceipt(f.issuer, f.in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseReceipt(b.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rj, _ := r.JSON()
+	pj, _ := p.JSON()
+	if string(rj) != string(pj) {
+		t.Fatalf("IssueReceipt's model differs from the parsed receipt:\n%s\n%s", rj, pj)
+	}
+}

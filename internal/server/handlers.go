@@ -220,13 +220,9 @@ var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
 // stores it with its execution token durably, and returns the CBOR response
 // and the receipt id. It is the whole issuing path minus HTTP.
 func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, requested []byte, audience string) ([]byte, []byte, error) {
-	bundle, secret, err := receipt.Issue(s.issuer, s.issueInput(c, res, requested, audience))
+	bundle, rc, secret, err := receipt.IssueReceipt(s.issuer, s.issueInput(c, res, requested, audience))
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue receipt: %w", err)
-	}
-	rc, err := receipt.ParseReceipt(bundle.Receipt)
-	if err != nil {
-		return nil, nil, fmt.Errorf("re-parse issued receipt: %w", err)
 	}
 	bb, err := bundle.MarshalCBOR()
 	if err != nil {
