@@ -1,7 +1,7 @@
 package evidence
 
 import (
-	"strings"
+	"errors"
 
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/snp"
@@ -96,8 +96,11 @@ func (a *Appraisal) contraindicate(err error) *Appraisal {
 	} else {
 		tv[ClaimHardware] = valGenuineHardware
 	}
-	code := check.Code(err)
-	switch code[strings.IndexByte(code, '.')+1:] {
+	var failed check.Check
+	if ce := (*check.Error)(nil); errors.As(err, &ce) {
+		failed = ce.Check
+	}
+	switch failed {
 	case check.Debug:
 		tv[ClaimConfiguration] = valUnsupportableConfig
 		tv[ClaimRuntimeOpaque] = valVisibleMemory

@@ -131,7 +131,7 @@ func Decode(b []byte) (*Decoded, error) {
 func libDeserialize(b []byte) (c *cmw.CMW, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c, err = nil, check.Errorf("cmw", check.Decode, "CMW library panicked: %v", r)
+			c, err = nil, check.Errorf(check.CMW, check.Decode, "CMW library panicked: %v", r)
 		}
 	}()
 	var out cmw.CMW
@@ -146,7 +146,7 @@ func libDeserialize(b []byte) (c *cmw.CMW, err error) {
 func libRecord(c *cmw.CMW, w string) (mt string, val []byte, ind cmw.Indicator, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = check.Errorf("cmw", check.Decode, "%s: CMW library panicked: %v", w, r)
+			err = check.Errorf(check.CMW, check.Decode, "%s: CMW library panicked: %v", w, r)
 		}
 	}()
 	if c.GetKind() != cmw.KindMonad {
@@ -201,7 +201,7 @@ func decodeRecord(c *cmw.CMW) (*Decoded, error) {
 
 func decodeCollection(c *cmw.CMW, sh *shape) (*Decoded, error) {
 	if c.GetKind() != cmw.KindCollection { // the pre-check and library disagree
-		return nil, check.Errorf("cmw", check.Decode, "library decoded a %s where a collection was seen", c.GetKind())
+		return nil, check.Errorf(check.CMW, check.Decode, "library decoded a %s where a collection was seen", c.GetKind())
 	}
 	if sh.ctype != CollectionType {
 		return nil, formatErr("collection: %s %q, want %q", cmw.CmwCType, sh.ctype, CollectionType)

@@ -30,7 +30,7 @@ func FuzzDecode(f *testing.F) {
 		d, err := Decode(b)
 		if err != nil {
 			var ce *check.Error
-			if !errors.As(err, &ce) || (ce.Code != "cmw.decode" && ce.Code != "cmw.format") {
+			if !errors.As(err, &ce) || ce.Platform != check.CMW || (ce.Check != check.Decode && ce.Check != check.Format) {
 				t.Fatalf("error is not a cmw check error: %v", err)
 			}
 			return

@@ -57,11 +57,11 @@ var preDM = func() cbor.DecMode {
 }()
 
 func formatErr(format string, args ...any) error {
-	return check.Errorf("cmw", check.Format, format, args...)
+	return check.Errorf(check.CMW, check.Format, format, args...)
 }
 
 func decodeErr(err error, format string, args ...any) error {
-	return check.Wrap("cmw", check.Decode, err, format, args...)
+	return check.Wrap(check.CMW, check.Decode, err, format, args...)
 }
 
 // where names a node in error details.

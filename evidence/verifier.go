@@ -152,7 +152,7 @@ func (v *Verifier) verify(ctx context.Context, d *Decoded, digest []byte, expect
 }
 
 func (v *Verifier) verifySNP(ctx context.Context, d *Decoded, digest []byte, expected *[64]byte, now time.Time) (*Appraisal, error) {
-	const plat = "snp"
+	const plat = check.SNP
 	pol := v.cfg.Policy.SNP
 	if pol == nil {
 		return nil, check.Errorf(plat, check.Policy, "policy %q does not accept SEV-SNP evidence", v.cfg.Policy.ID)
@@ -186,7 +186,7 @@ func (v *Verifier) verifySNP(ctx context.Context, d *Decoded, digest []byte, exp
 }
 
 func (v *Verifier) verifyTDX(ctx context.Context, d *Decoded, digest []byte, expected *[64]byte, now time.Time) (*Appraisal, error) {
-	const plat = "tdx"
+	const plat = check.TDX
 	pol := v.cfg.Policy.TDX
 	if pol == nil {
 		return nil, check.Errorf(plat, check.Policy, "policy %q does not accept TDX evidence", v.cfg.Policy.ID)
@@ -243,7 +243,7 @@ func tryRoots[R any](ctx context.Context, roots []R, verify func(R) error) error
 		if err == nil {
 			return nil
 		}
-		if c := check.Code(err); c == "" || !isTrustAnchor(c) {
+		if ce := (*check.Error)(nil); !errors.As(err, &ce) || ce.Check != check.TrustAnchor {
 			return err
 		}
 		if first == nil {
@@ -253,12 +253,8 @@ func tryRoots[R any](ctx context.Context, roots []R, verify func(R) error) error
 	return first
 }
 
-func isTrustAnchor(code string) bool {
-	return code == "snp."+check.TrustAnchor || code == "tdx."+check.TrustAnchor
-}
-
 // checkAnchor applies the policy's trust_anchors allow-list.
-func (v *Verifier) checkAnchor(plat, anchor string) error {
+func (v *Verifier) checkAnchor(plat check.Platform, anchor string) error {
 	allowed := v.cfg.Policy.TrustAnchors
 	if len(allowed) == 0 || slices.Contains(allowed, anchor) {
 		return nil

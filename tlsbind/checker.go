@@ -3,8 +3,8 @@ package tlsbind
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/seatrx/seatrx/evidence"
@@ -105,7 +105,7 @@ func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, 
 		})
 		if err != nil {
 			step := StepResult
-			if check.Code(err) == ear.CodeNonce {
+			if ce := (*check.Error)(nil); errors.As(err, &ce) && ce.Platform == check.EAR && ce.Check == check.Nonce {
 				step = StepBinding
 			}
 			return nil, classify(step, err)
@@ -120,7 +120,7 @@ func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, 
 // bindingOrEvidence turns a REPORTDATA failure into a binding error that says
 // which part of the binder differs; other failures keep their evidence code.
 func bindingOrEvidence(err error, dec *evidence.Decoded, b *Binder) error {
-	if !strings.HasSuffix(check.Code(err), "."+check.ReportData) {
+	if ce := (*check.Error)(nil); !errors.As(err, &ce) || ce.Check != check.ReportData {
 		return classify(StepEvidence, err)
 	}
 	got, rerr := dec.UnverifiedReportData()

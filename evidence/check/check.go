@@ -2,9 +2,12 @@
 // check fails, so that callers (the server, the CLI, an interop tester) can
 // tell which check failed without parsing strings.
 //
-// A check is named by a stable dotted code such as "snp.report_data" or
-// "tdx.debug". Codes are part of seatrx's public contract: they appear in
-// problem-details responses, EAR annotations and conformance vectors.
+// A failure names its namespace (the platform or format: snp, tdx, cmw, ear)
+// and the check; together they form a stable dotted wire code such as
+// "snp.report_data" or "tdx.debug". Codes are part of seatrx's public
+// contract: they appear in problem-details responses, EAR annotations and
+// conformance vectors. Callers branch on the typed fields (errors.As, then
+// Platform and Check), never on the code string or the message.
 package check
 
 import (
@@ -12,73 +15,94 @@ import (
 	"fmt"
 )
 
-// Stable check codes shared by all platforms. Platform packages prefix them
-// with their platform name ("snp.", "tdx.", "ear.", "cmw.") when they report.
+// Platform is the namespace of a check code: a TEE platform whose evidence
+// is verified, or an evidence format.
+type Platform string
+
+// Namespaces of the evidence layer.
 const (
-	// Decode: the evidence bytes could not be parsed (size, structure, version).
-	Decode = "decode"
-	// Signature: a signature over the report/quote or a certificate failed.
-	Signature = "signature"
-	// Chain: the certificate chain does not lead to a trusted root.
-	Chain = "chain"
-	// ReportData: the 64-byte REPORTDATA differs from the value the relying
-	// party computed for this connection (relay/replay defence).
-	ReportData = "report_data"
-	// Debug: the TEE runs with debugging enabled and policy forbids it.
-	Debug = "debug"
-	// Measurement: the launch measurement / MRTD / RTMR is not allowed.
-	Measurement = "measurement"
-	// TCB: the TCB version or status is below policy.
-	TCB = "tcb"
-	// Policy: another policy rule failed (VMPL, guest policy bits, ...).
-	Policy = "policy"
-	// Collateral: collateral is missing, stale, revoked or inconsistent.
-	Collateral = "collateral"
-	// Time: a certificate or collateral is outside its validity window.
-	Time = "time"
-	// TrustAnchor: the evidence chains to a root that is not trusted here,
-	// e.g. simulated evidence presented to a production verifier.
-	TrustAnchor = "trust_anchor"
-	// Nonce: an attestation result does not carry the expected nonce.
-	Nonce = "nonce"
-	// Format: the CMW or media type is not acceptable.
-	Format = "format"
+	SNP Platform = "snp" // AMD SEV-SNP reports and their certificates
+	TDX Platform = "tdx" // Intel TDX quotes, their certificates and collateral
+	CMW Platform = "cmw" // the cmw_attestation payload (RATS CMW)
+	EAR Platform = "ear" // attestation results (EAR JWTs)
 )
 
-// Error reports one failed check. Code is "<platform>.<check>", e.g.
-// "snp.report_data"; Detail says what was wrong in words an operator can act
-// on; Err, if set, is the underlying library error.
+// Check names a check; the same name means the same kind of failure on every
+// platform.
+type Check string
+
+// Stable check names shared by all platforms.
+const (
+	// Decode: the evidence bytes could not be parsed (size, structure, version).
+	Decode Check = "decode"
+	// Signature: a signature over the report/quote or a certificate failed.
+	Signature Check = "signature"
+	// Chain: the certificate chain does not lead to a trusted root.
+	Chain Check = "chain"
+	// ReportData: the 64-byte REPORTDATA differs from the value the relying
+	// party computed for this connection (relay/replay defence).
+	ReportData Check = "report_data"
+	// Debug: the TEE runs with debugging enabled and policy forbids it.
+	Debug Check = "debug"
+	// Measurement: the launch measurement / MRTD / RTMR is not allowed.
+	Measurement Check = "measurement"
+	// TCB: the TCB version or status is below policy.
+	TCB Check = "tcb"
+	// Policy: another policy rule failed (VMPL, guest policy bits, ...).
+	Policy Check = "policy"
+	// Collateral: collateral is missing, stale, revoked or inconsistent.
+	Collateral Check = "collateral"
+	// Time: a certificate or collateral is outside its validity window.
+	Time Check = "time"
+	// TrustAnchor: the evidence chains to a root that is not trusted here,
+	// e.g. simulated evidence presented to a production verifier.
+	TrustAnchor Check = "trust_anchor"
+	// Nonce: an attestation result does not carry the expected nonce.
+	Nonce Check = "nonce"
+	// Format: the CMW or media type is not acceptable.
+	Format Check = "format"
+)
+
+// Error reports one failed check: Platform and Check say which (the wire code
+// is ProblemCode), Detail says what was wrong in words an operator can act
+// on, and Err, if set, is the underlying (library) error.
 type Error struct {
-	Code   string
-	Detail string
-	Err    error
+	Platform Platform
+	Check    Check
+	Detail   string
+	Err      error
 }
 
-// Errorf returns an *Error for platform and check with a formatted detail.
-func Errorf(platform, chk string, format string, args ...any) *Error {
-	return &Error{Code: platform + "." + chk, Detail: fmt.Sprintf(format, args...)}
+// Errorf returns an *Error for platform and chk with a formatted detail.
+func Errorf(platform Platform, chk Check, format string, args ...any) *Error {
+	return &Error{Platform: platform, Check: chk, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Wrap returns an *Error for platform and check that wraps err.
-func Wrap(platform, chk string, err error, format string, args ...any) *Error {
-	return &Error{Code: platform + "." + chk, Detail: fmt.Sprintf(format, args...), Err: err}
+// Wrap returns an *Error for platform and chk that wraps err.
+func Wrap(platform Platform, chk Check, err error, format string, args ...any) *Error {
+	return &Error{Platform: platform, Check: chk, Detail: fmt.Sprintf(format, args...), Err: err}
 }
+
+// ProblemCode returns the stable wire code "<platform>.<check>", e.g.
+// "snp.report_data".
+func (e *Error) ProblemCode() string { return string(e.Platform) + "." + string(e.Check) }
 
 func (e *Error) Error() string {
 	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Detail, e.Err)
+		return fmt.Sprintf("%s: %s: %v", e.ProblemCode(), e.Detail, e.Err)
 	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Detail)
+	return fmt.Sprintf("%s: %s", e.ProblemCode(), e.Detail)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Code returns the check code of the first *Error in err's chain, or "" if
-// there is none.
+// Code returns the wire code of the first *Error in err's chain, or "" if
+// there is none. It is for reporting (logs, problem documents, vectors);
+// decisions use errors.As and the typed fields.
 func Code(err error) string {
 	var ce *Error
 	if errors.As(err, &ce) {
-		return ce.Code
+		return ce.ProblemCode()
 	}
 	return ""
 }

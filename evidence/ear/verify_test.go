@@ -442,8 +442,8 @@ func TestVerifyFailures(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %v is not a *check.Error", err)
 			}
-			if ce.Code != tc.code {
-				t.Fatalf("code = %s, want %s (err: %v)", ce.Code, tc.code, err)
+			if ce.ProblemCode() != tc.code {
+				t.Fatalf("code = %s, want %s (err: %v)", ce.ProblemCode(), tc.code, err)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Fatalf("errors.Is(%v, %v) = false", err, tc.is)

@@ -45,7 +45,7 @@ func ParseCertTable(b []byte) (*CertTable, error) {
 		return t, nil
 	}
 	if len(b) > MaxCertTableSize {
-		return nil, check.Errorf("snp", check.Decode, "cert_table: %d bytes exceeds the %d-byte limit", len(b), MaxCertTableSize)
+		return nil, check.Errorf(platform, check.Decode, "cert_table: %d bytes exceeds the %d-byte limit", len(b), MaxCertTableSize)
 	}
 	type hdr struct {
 		guid        uuid.UUID
@@ -55,7 +55,7 @@ func ParseCertTable(b []byte) (*CertTable, error) {
 	pos := 0
 	for {
 		if len(b)-pos < abi.CertTableEntrySize {
-			return nil, check.Errorf("snp", check.Decode, "cert_table: entry %d header truncated (no all-zero terminator)", len(hdrs))
+			return nil, check.Errorf(platform, check.Decode, "cert_table: entry %d header truncated (no all-zero terminator)", len(hdrs))
 		}
 		var h hdr
 		copy(h.guid[:], b[pos:pos+16])
@@ -66,19 +66,19 @@ func ParseCertTable(b []byte) (*CertTable, error) {
 			break
 		}
 		if len(hdrs) == MaxCertTableEntries {
-			return nil, check.Errorf("snp", check.Decode, "cert_table: more than %d entries", MaxCertTableEntries)
+			return nil, check.Errorf(platform, check.Decode, "cert_table: more than %d entries", MaxCertTableEntries)
 		}
 		hdrs = append(hdrs, h)
 	}
 	seen := make(map[uuid.UUID]bool, len(hdrs))
 	for i, h := range hdrs {
 		if seen[h.guid] {
-			return nil, check.Errorf("snp", check.Decode, "cert_table: entry %d: duplicate GUID %s", i, h.guid)
+			return nil, check.Errorf(platform, check.Decode, "cert_table: entry %d: duplicate GUID %s", i, h.guid)
 		}
 		seen[h.guid] = true
 		end := uint64(h.off) + uint64(h.length)
 		if uint64(h.off) < uint64(pos) || end > uint64(len(b)) {
-			return nil, check.Errorf("snp", check.Decode, "cert_table: entry %d (%s): range [%d,%d) outside data area [%d,%d)", i, h.guid, h.off, end, pos, len(b))
+			return nil, check.Errorf(platform, check.Decode, "cert_table: entry %d (%s): range [%d,%d) outside data area [%d,%d)", i, h.guid, h.off, end, pos, len(b))
 		}
 		blob := b[h.off:end:end]
 		switch h.guid {

@@ -33,7 +33,7 @@ const ReportSize = abi.ReportSize
 // maxCertDER bounds a caller-supplied VCEK (a real one is about 1.4 KB).
 const maxCertDER = 16 << 10
 
-const platform = "snp"
+const platform = check.SNP
 
 // Errors for misuse of the API (not failures of the evidence); they carry no check code.
 var (

@@ -31,7 +31,7 @@ import (
 )
 
 // platform is the prefix of every check code this package reports.
-const platform = "tdx"
+const platform = check.TDX
 
 // ErrOptions is returned (wrapped) when VerifyOptions are unusable; it is a
 // caller bug, not a property of the evidence, so it carries no check code.

@@ -85,7 +85,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		if ce.Err != nil {
 			detail += ": " + ce.Err.Error()
 		}
-		fmt.Fprintf(stderr, "FAIL %s: %s\n", ce.Code, detail)
+		fmt.Fprintf(stderr, "FAIL %s: %s\n", ce.ProblemCode(), detail)
 		return ExitFail
 	default:
 		fmt.Fprintf(stderr, "FAIL: %v\n", err)

@@ -49,7 +49,7 @@ func split(format string, in []byte) (*evidence.Decoded, error) {
 		return &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP, Report: in}, nil
 	case FormatSNPExtended:
 		if len(in) <= snp.ReportSize {
-			return nil, check.Errorf("snp", check.Decode, "extended report: %d bytes, want the %d-byte report followed by a certificate table",
+			return nil, check.Errorf(check.SNP, check.Decode, "extended report: %d bytes, want the %d-byte report followed by a certificate table",
 				len(in), snp.ReportSize)
 		}
 		return &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP,
