@@ -1,5 +1,6 @@
 // Package snp verifies and appraises AMD SEV-SNP attestation reports for
-// seatrx, and produces them on SEV-SNP hardware.
+// seatrx. Producing reports inside a guest is evidence/attest/snp's job; this
+// package never links the guest device client.
 //
 // Verification is fully offline unless a Getter is supplied: the VCEK/VLEK
 // comes from the extended report's GHCB certificate table (or the caller),
@@ -433,4 +434,19 @@ func diagnose(libErr error, cert *x509.Certificate, bundles []*trust.AMDRootCert
 		return check.Wrap(platform, check.Signature, err, "report signature does not verify with the %v", signer)
 	}
 	return check.Wrap(platform, check.Chain, libErr, "%v certificate rejected", signer)
+}
+
+// ReportDataOffset is the offset of REPORT_DATA in an ATTESTATION_REPORT
+// (AMD SEV-SNP ABI, table "ATTESTATION_REPORT Structure").
+const ReportDataOffset = 0x50
+
+// UnverifiedReportData returns the REPORT_DATA of a report of the right size
+// WITHOUT verifying anything: for a guest checking its own driver's output,
+// or to explain a failed binding check. Never base a trust decision on it.
+func UnverifiedReportData(report []byte) (rd [64]byte, ok bool) {
+	if len(report) != ReportSize {
+		return rd, false
+	}
+	copy(rd[:], report[ReportDataOffset:])
+	return rd, true
 }

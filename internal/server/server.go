@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/evidence"
+	snpattest "github.com/seatrx/seatrx/evidence/attest/snp"
+	tdxattest "github.com/seatrx/seatrx/evidence/attest/tdx"
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/fetch"
 	"github.com/seatrx/seatrx/evidence/policy"
@@ -327,13 +329,13 @@ func NewAttester(kind string, p *sim.PKI) (evidence.Attester, error) {
 		}
 		return evidence.NewTDXAttester(p.TDX.Guest(sim.TDXGuestConfig{})), nil
 	case "snp":
-		a, err := snp.OpenAttester()
+		a, err := snpattest.OpenAttester()
 		if err != nil {
 			return nil, fmt.Errorf("SEV-SNP attester: %w", err)
 		}
 		return evidence.NewSNPAttester(a), nil
 	case "tdx":
-		a, err := tdx.OpenAttester()
+		a, err := tdxattest.OpenAttester()
 		if err != nil {
 			return nil, fmt.Errorf("TDX attester: %w", err)
 		}

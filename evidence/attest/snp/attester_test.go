@@ -3,12 +3,41 @@ package snp
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
+	"github.com/google/go-sev-guest/abi"
+	"github.com/google/uuid"
+
+	"github.com/seatrx/seatrx/evidence/snp"
 )
+
+const (
+	reportDataOffset = snp.ReportDataOffset
+	ReportSize       = snp.ReportSize
+	MaxCertTableSize = snp.MaxCertTableSize
+)
+
+// loadSample reads the recorded report and VCEK kept beside the verifier.
+func loadSample(t testing.TB) (report, vcek []byte) {
+	t.Helper()
+	report, err := os.ReadFile("../../snp/testdata/attestation.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcek, err = os.ReadFile("../../snp/testdata/vcek.testcer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report, vcek
+}
+
+func vcekTable(vcek []byte) []byte {
+	return (&abi.CertTable{Entries: []abi.CertTableEntry{{GUID: uuid.MustParse(abi.VcekGUID), RawCert: vcek}}}).Marshal()
+}
 
 // fakeTSM is a configfs-tsm whose provider and output are ours: provider
 // names the driver, outblob is a report template with the written inblob

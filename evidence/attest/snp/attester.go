@@ -1,7 +1,10 @@
+// Package snp obtains SEV-SNP attestation reports inside an SEV-SNP guest
+// (configfs-tsm or /dev/sev-guest). It is the guest side only: verification
+// lives in evidence/snp, which does not link the guest device clients. Only
+// the binaries (cmd/..., internal/server's attester selection) import it.
 package snp
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +12,8 @@ import (
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/report"
+
+	"github.com/seatrx/seatrx/evidence/snp"
 )
 
 // ErrNoSNP is returned by OpenAttester when this machine offers no usable
@@ -101,22 +106,19 @@ func (a *Attester) Quote(reportData [64]byte) (rep, certTable []byte, err error)
 		if err != nil {
 			return nil, nil, fmt.Errorf("snp: /dev/sev-guest extended report: %w", err)
 		}
-		if len(raw) < ReportSize {
-			return nil, nil, fmt.Errorf("snp: /dev/sev-guest returned %d bytes, want at least %d", len(raw), ReportSize)
+		if len(raw) < snp.ReportSize {
+			return nil, nil, fmt.Errorf("snp: /dev/sev-guest returned %d bytes, want at least %d", len(raw), snp.ReportSize)
 		}
-		rep, certTable = raw[:ReportSize:ReportSize], raw[ReportSize:]
+		rep, certTable = raw[:snp.ReportSize:snp.ReportSize], raw[snp.ReportSize:]
 	}
-	if len(rep) != ReportSize {
-		return nil, nil, fmt.Errorf("snp: report is %d bytes, want %d", len(rep), ReportSize)
+	if len(rep) != snp.ReportSize {
+		return nil, nil, fmt.Errorf("snp: report is %d bytes, want %d", len(rep), snp.ReportSize)
 	}
-	if len(certTable) > MaxCertTableSize {
-		return nil, nil, fmt.Errorf("snp: cert table is %d bytes, over the %d-byte limit", len(certTable), MaxCertTableSize)
+	if len(certTable) > snp.MaxCertTableSize {
+		return nil, nil, fmt.Errorf("snp: cert table is %d bytes, over the %d-byte limit", len(certTable), snp.MaxCertTableSize)
 	}
-	if !bytes.Equal(rep[reportDataOffset:reportDataOffset+64], reportData[:]) {
+	if got, ok := snp.UnverifiedReportData(rep); !ok || got != reportData {
 		return nil, nil, errors.New("snp: report does not carry the requested REPORT_DATA")
 	}
 	return rep, certTable, nil
 }
-
-// reportDataOffset is REPORT_DATA's offset in the report (SEV-SNP ABI table 22).
-const reportDataOffset = 0x50

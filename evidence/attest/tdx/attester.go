@@ -1,3 +1,7 @@
+// Package tdx obtains TDX quotes inside a TD (configfs-tsm or
+// /dev/tdx_guest). It is the guest side only: verification lives in
+// evidence/tdx, which does not link the guest device clients. Only the
+// binaries (cmd/..., internal/server's attester selection) import it.
 package tdx
 
 import (
@@ -9,6 +13,8 @@ import (
 	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
 	"github.com/google/go-configfs-tsm/report"
 	"github.com/google/go-tdx-guest/client"
+
+	"github.com/seatrx/seatrx/evidence/tdx"
 )
 
 // tsmProviderTDX is the configfs-tsm provider name of the Linux TDX guest driver.
@@ -73,7 +79,7 @@ func quoteViaTSM(c configfsi.Client, reportData [64]byte) ([]byte, error) {
 	if strings.TrimSpace(resp.Provider) != tsmProviderTDX {
 		return nil, fmt.Errorf("%w: got %q", ErrWrongProvider, resp.Provider)
 	}
-	if len(resp.OutBlob) == 0 || len(resp.OutBlob) > MaxQuoteSize {
+	if len(resp.OutBlob) == 0 || len(resp.OutBlob) > tdx.MaxQuoteSize {
 		return nil, fmt.Errorf("tdx: quote via configfs-tsm: %d-byte outblob", len(resp.OutBlob))
 	}
 	return resp.OutBlob, nil
