@@ -244,8 +244,13 @@ func TestSNPSimulatedRejections(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, table := snpQuote(t, b.Guest(SNPGuestConfig{}), rd)
-		_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+		// b's VCEK is trusted (b's roots) but did not sign a's report.
+		_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: b.Roots()})
 		snpWantCode(t, err, "snp.signature")
+		// Against a's roots, b's VCEK is refused before the report signature
+		// is looked at: the trust anchor is chosen from the chain first.
+		_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+		snpWantCode(t, err, "snp.trust_anchor")
 	})
 }
 

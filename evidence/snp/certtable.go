@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 
 	"github.com/google/go-sev-guest/abi"
-	spb "github.com/google/go-sev-guest/proto/sevsnp"
 	"github.com/google/uuid"
 
 	"github.com/seatrx/seatrx/evidence/check"
@@ -100,17 +99,4 @@ func ParseCertTable(b []byte) (*CertTable, error) {
 		}
 	}
 	return t, nil
-}
-
-// chain returns the go-sev-guest representation used by verify.SnpAttestation.
-// Only the endorsement key matters there: the library ignores the table's ASK/ARK.
-func (t *CertTable) chain() *spb.CertificateChain {
-	c := &spb.CertificateChain{VcekCert: t.VCEK, VlekCert: t.VLEK, AskCert: t.ASK, ArkCert: t.ARK, Extras: map[string][]byte{}}
-	for g, v := range t.Extras {
-		c.Extras[g.String()] = v
-	}
-	if t.ASVK != nil {
-		c.Extras[guidASVK.String()] = t.ASVK
-	}
-	return c
 }

@@ -16,13 +16,11 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/go-sev-guest/kds"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
-	"github.com/google/go-sev-guest/verify"
 	"github.com/google/go-sev-guest/verify/trust"
 
 	"github.com/seatrx/seatrx/evidence/check"
@@ -42,8 +40,8 @@ var (
 	ErrNoTime = errors.New("snp: VerifyOptions.Now is required")
 	// ErrNoRoots is returned when VerifyOptions.Roots is nil.
 	ErrNoRoots = errors.New("snp: VerifyOptions.Roots is required")
-	// ErrOffline is what the built-in getter returns when no Getter was given:
-	// no certificate or CRL is ever fetched in that case.
+	// ErrOffline is wrapped when a CRL would have to be fetched and no Getter
+	// was given: nothing is ever fetched in that case.
 	ErrOffline = errors.New("snp: network access disabled (no Getter configured)")
 )
 
@@ -91,32 +89,20 @@ type VerifyOptions struct {
 	Cache *ChainCache
 }
 
-type offlineGetter struct{}
-
-func (offlineGetter) Get(url string) ([]byte, error) {
-	return nil, fmt.Errorf("fetch %s: %w", url, ErrOffline)
-}
-
-func (o *VerifyOptions) getter() trust.HTTPSGetter {
-	if o.Getter == nil {
-		return offlineGetter{}
-	}
-	return o.Getter
-}
-
 // Verify checks an SEV-SNP report and returns what it says.
 //
 // Order (each failure is a *check.Error): sizes and structure (snp.decode);
 // then, if expected != nil, REPORT_DATA == *expected in constant time
 // (snp.report_data) — checked first so that a relayed or replayed report is
 // reported as such, although nothing in the report is trusted until all the
-// later steps pass too; then the report signature against the presented
-// VCEK/VLEK (snp.signature; cheap, so junk costs no chain walk); then that
-// certificate's chain to opts.Roots, which a ChainCache hit skips
-// (snp.trust_anchor for an unknown root or product line, snp.time outside a
-// certificate's validity, snp.chain otherwise); then consistency of the
-// report with the certificate (REPORTED_TCB, CURRENT_TCB, CHIP_ID: snp.chain)
-// and optional revocation (snp.collateral when no fresh CRL can be had).
+// later steps pass too; then the VCEK/VLEK: unless a ChainCache entry holds
+// it already, its AMD KDS profile (snp.chain), the trusted bundle whose
+// intermediate issued it (snp.trust_anchor for an unknown root or product
+// line; chosen before the report signature is checked), every certificate's
+// validity at opts.Now (snp.time) and the X.509 path (snp.chain); then the
+// report signature (snp.signature); then consistency of the report with the
+// certificate (REPORTED_TCB, CURRENT_TCB, CHIP_ID: snp.chain) and optional
+// revocation (snp.collateral when no fresh CRL can be had).
 // certTable is the GHCB GUID table; it may be empty if opts.VCEK is set or
 // opts.Getter may fetch the VCEK from AMD KDS. The ASK/ARK in the table are
 // ignored: trust comes only from opts.Roots.
@@ -158,6 +144,15 @@ func Verify(report, certTable []byte, expected *[64]byte, opts VerifyOptions) (*
 	if rep.GetSignatureAlgo() != abi.SignEcdsaP384Sha384 {
 		return nil, check.Errorf(platform, check.Decode, "report: signature_algo %d is not ECDSA P-384/SHA-384", rep.GetSignatureAlgo())
 	}
+	// The product line: from CPUID FMS in v3+ reports, else from the VCEK (below).
+	var line string
+	if fms := rep.GetCpuid1EaxFms(); fms != 0 {
+		line = kds.ProductLineFromFms(fms)
+		if !knownProduct(line) {
+			return nil, check.Errorf(platform, check.TrustAnchor, "report: CPUID family/model 0x%08x is not a known SEV-SNP product", fms)
+		}
+	}
+
 	var ekDER []byte
 	switch info.SigningKey {
 	case abi.VcekReportSigner:
@@ -175,25 +170,16 @@ func Verify(report, certTable []byte, expected *[64]byte, opts VerifyOptions) (*
 			return nil, check.Errorf(platform, check.Chain,
 				"no %v certificate: none in the cert table, none supplied, and fetching is disabled", info.SigningKey)
 		}
-		if ekDER, err = fetchEK(rep, info.SigningKey, &opts); err != nil {
+		if ekDER, err = fetchEK(rep, info.SigningKey, line, &opts); err != nil {
 			return nil, err
 		}
 	}
-	// The product line: from CPUID FMS in v3+ reports, else from the VCEK (below).
-	var line string
-	if fms := rep.GetCpuid1EaxFms(); fms != 0 {
-		line = kds.ProductLineFromFms(fms)
-		if !knownProduct(line) {
-			return nil, check.Errorf(platform, check.TrustAnchor, "report: CPUID family/model 0x%08x is not a known SEV-SNP product", fms)
-		}
-	}
-
 	v := &verifier{rep: rep, raw: report, signer: info.SigningKey, line: line, opts: &opts, digest: sha256.Sum256(ekDER)}
 	key := cacheKey{digest: v.digest, roots: opts.Roots.id}
 	if e := opts.Cache.get(key, opts.Now); e != nil && e.signer == v.signer && (line == "" || line == e.product) {
 		return v.warm(e)
 	}
-	return v.cold(ekDER, table)
+	return v.cold(ekDER)
 }
 
 // verifier carries one Verify call's state between the cold and warm paths.
@@ -208,74 +194,49 @@ type verifier struct {
 
 // warm verifies with a cached chain: only the report signature is checked.
 func (v *verifier) warm(e *cacheEntry) (*Result, error) {
-	if err := verify.SnpReportSignature(v.raw, e.cert); err != nil {
-		return nil, check.Wrap(platform, check.Signature, err, "report signature does not verify with the %v", v.signer)
+	if err := reportSignature(v.raw, e.cert, v.signer); err != nil {
+		return nil, err
 	}
 	return v.finish(e)
 }
 
-// cold verifies the chain with go-sev-guest, trying each trusted bundle of the product line.
-func (v *verifier) cold(ekDER []byte, table *CertTable) (*Result, error) {
+// cold verifies the endorsement key: its KDS profile, the bundle that issued
+// it (chosen before any report signature is checked), its chain, and then
+// the report signature. Each signature is verified once.
+func (v *verifier) cold(ekDER []byte) (*Result, error) {
 	cert, err := x509.ParseCertificate(ekDER)
 	if err != nil {
 		return nil, check.Wrap(platform, check.Chain, err, "%v certificate is not valid DER", v.signer)
 	}
-	// Cheap check first (one P-384 verify) so that forged or corrupted
-	// reports do not cost a full RSA chain walk each.
-	if cert.PublicKeyAlgorithm == x509.ECDSA {
-		if err := verify.SnpReportSignature(v.raw, cert); err != nil {
-			return nil, check.Wrap(platform, check.Signature, err, "report signature does not verify with the %v", v.signer)
-		}
+	exts, err := checkEKProfile(cert, v.signer)
+	if err != nil {
+		return nil, err
 	}
 	if v.line == "" { // v2 report: the product comes from the certificate.
-		exts, err := kds.CertificateExtensions(cert, v.signer)
-		if err != nil {
-			return nil, check.Wrap(platform, check.Chain, err, "%v certificate extensions", v.signer)
-		}
 		p, err := kds.ParseProductName(exts.ProductName, v.signer)
 		if err != nil {
 			return nil, check.Wrap(platform, check.Chain, err, "%v certificate productName", v.signer)
 		}
 		v.line = kds.ProductLine(p)
 	}
-	chain := table.chain()
-	switch v.signer {
-	case abi.VcekReportSigner:
-		chain.VcekCert = ekDER
-	case abi.VlekReportSigner:
-		chain.VlekCert = ekDER
+	if err := checkAMDName("issuer", &cert.Issuer, icaName(v.line, v.signer)); err != nil {
+		return nil, check.Wrap(platform, check.Chain, err, "%v certificate does not follow the AMD KDS profile", v.signer)
 	}
-	att := &spb.Attestation{Report: v.rep, CertificateChain: chain}
 	bundles := v.opts.Roots.forProduct(v.line)
 	if len(bundles) == 0 {
 		return nil, check.Errorf(platform, check.TrustAnchor, "no trusted AMD roots for product line %s (trusted: %v)", v.line, v.opts.Roots.Fingerprints())
 	}
-	var root *trust.AMDRootCerts
-	var lastErr error
-	for _, b := range bundles {
-		err := verify.SnpAttestation(att, &verify.Options{
-			DisableCertFetching: true,
-			Now:                 v.opts.Now,
-			TrustedRoots:        map[string][]*trust.AMDRootCerts{b.GetProductLine(): {b}},
-		})
-		if err == nil {
-			root = b
-			break
-		}
-		lastErr = err
+	root, err := selectBundle(cert, bundles, v.signer, v.opts.Roots)
+	if err != nil {
+		return nil, err
 	}
-	if root == nil {
-		return nil, diagnose(lastErr, cert, bundles, v.signer, v.raw, v.opts.Now)
+	if err := verifyChain(cert, root, v.signer, v.opts.Now); err != nil {
+		return nil, err
 	}
-	exts, err := kds.CertificateExtensions(cert, v.signer)
-	if err != nil { // verify already checked them; kept for defence in depth
-		return nil, check.Wrap(platform, check.Chain, err, "%v certificate extensions", v.signer)
+	if err := reportSignature(v.raw, cert, v.signer); err != nil {
+		return nil, err
 	}
-	ica := root.ProductCerts.Ask
-	if v.signer == abi.VlekReportSigner {
-		ica = root.ProductCerts.Asvk
-	}
-	nb, na := chainWindow(cert, ica, root.ProductCerts.Ark)
+	nb, na := chainWindow(cert, intermediate(root, v.signer), root.ProductCerts.Ark)
 	e := &cacheEntry{
 		key:  cacheKey{digest: v.digest, roots: v.opts.Roots.id},
 		cert: cert, exts: exts, signer: v.signer, product: root.GetProductLine(), root: root,
@@ -359,81 +320,6 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// fetchEK gets the VCEK/VLEK from AMD KDS through the caller's Getter (a
-// VLEK can only come from the host, so that fails with snp.collateral).
-func fetchEK(rep *spb.Report, signer abi.ReportSigner, opts *VerifyOptions) ([]byte, error) {
-	att, err := verify.GetAttestationFromReport(rep, &verify.Options{Getter: opts.Getter, Now: opts.Now})
-	if err != nil {
-		return nil, check.Wrap(platform, check.Collateral, err, "could not obtain the %v certificate", signer)
-	}
-	der := att.GetCertificateChain().GetVcekCert()
-	if signer == abi.VlekReportSigner {
-		der = att.GetCertificateChain().GetVlekCert()
-	}
-	if len(der) == 0 || len(der) > maxCertDER {
-		return nil, check.Errorf(platform, check.Collateral, "fetched %v certificate is empty or larger than %d bytes", signer, maxCertDER)
-	}
-	return der, nil
-}
-
-// checkRevocation checks the product CRL (pre-loaded, or fetched with the Getter).
-func checkRevocation(root *trust.AMDRootCerts, opts *VerifyOptions) error {
-	if root.ProductCerts.Ask == nil {
-		return check.Errorf(platform, check.Collateral, "revocation check needs the %s ASK (its CRL link), which the trusted bundle lacks", root.GetProductLine())
-	}
-	_, err := verify.GetCrlAndCheckRoot(root, &verify.Options{Now: opts.Now, Getter: opts.getter()})
-	if err == nil {
-		return nil
-	}
-	var unavailable verify.CRLUnavailableErr
-	if errors.As(err, &unavailable) {
-		return check.Wrap(platform, check.Collateral, err, "no fresh %s CRL (load one with Roots.SetCRL or configure a Getter)", root.GetProductLine())
-	}
-	return check.Wrap(platform, check.Chain, err, "%s CRL check", root.GetProductLine())
-}
-
-// diagnose turns go-sev-guest's string errors into a check code by redoing
-// the cheap classification steps: the X.509 chain against each bundle, then
-// the report signature, then revocation/KDS profile checks.
-func diagnose(libErr error, cert *x509.Certificate, bundles []*trust.AMDRootCerts, signer abi.ReportSigner, report []byte, now time.Time) error {
-	var expired, other error
-	chainOK := false
-	for _, b := range bundles {
-		vo := b.X509Options(now, signer)
-		if vo == nil {
-			continue // this bundle has no intermediate for the signer kind
-		}
-		_, err := cert.Verify(*vo)
-		if err == nil {
-			chainOK = true
-			break
-		}
-		var inv x509.CertificateInvalidError
-		var unk x509.UnknownAuthorityError
-		switch {
-		case errors.As(err, &inv) && inv.Reason == x509.Expired:
-			expired = err
-		case errors.As(err, &unk):
-		default:
-			other = err
-		}
-	}
-	if !chainOK {
-		switch {
-		case expired != nil:
-			return check.Wrap(platform, check.Time, expired, "%v chain is not valid at %s", signer, now.UTC().Format(time.RFC3339))
-		case other != nil:
-			return check.Wrap(platform, check.Chain, other, "%v chain", signer)
-		default:
-			return check.Wrap(platform, check.TrustAnchor, libErr, "%v (issuer %q) does not chain to a trusted AMD root", signer, cert.Issuer.CommonName)
-		}
-	}
-	if err := verify.SnpReportSignature(report, cert); err != nil {
-		return check.Wrap(platform, check.Signature, err, "report signature does not verify with the %v", signer)
-	}
-	return check.Wrap(platform, check.Chain, libErr, "%v certificate rejected", signer)
 }
 
 // ReportDataOffset is the offset of REPORT_DATA in an ATTESTATION_REPORT
