@@ -9,6 +9,7 @@
 package tdx
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -22,10 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-tdx-guest/abi"
 	"github.com/google/go-tdx-guest/pcs"
-	pb "github.com/google/go-tdx-guest/proto/tdx"
-	"github.com/google/go-tdx-guest/verify"
 
 	"github.com/seatrx/seatrx/evidence/check"
 )
@@ -156,9 +154,13 @@ func Verify(quote []byte, expected *[64]byte, opts VerifyOptions) (*Result, erro
 	return res, nil
 }
 
-// verifyCold verifies the PCK chain, the QE report and the quote signature
-// with go-tdx-guest (fresh verify.Options, explicit roots and time), after our
-// own pre-checks that name the trust anchor and time failures precisely.
+// verifyCold verifies the PCK chain and the quote's signatures. It does not
+// call go-tdx-guest's verifier: that one reports failures as text only, so
+// each step here is ours and names its check, and each signature is verified
+// once: the trust anchor (tdx.trust_anchor, chosen by the quote's own root
+// before any signature is checked), validity windows (tdx.time), the Intel
+// PCK certificate profile and X.509 path (tdx.chain), then the signatures
+// (tdx.signature, shared with the warm path).
 func verifyCold(v *quoteView, opts VerifyOptions) (*chainEntry, error) {
 	certs, err := parseChain(v.pckChain)
 	if err != nil {
@@ -189,41 +191,55 @@ func verifyCold(v *quoteView, opts VerifyOptions) (*chainEntry, error) {
 			ent.notAfter = c.NotAfter
 		}
 	}
-	q, err := abi.QuoteToProto(v.raw)
-	if err != nil {
-		return nil, check.Wrap(platform, check.Decode, err, "quote")
+	for i, c := range certs {
+		parent := root
+		if i < 2 {
+			parent = certs[i+1]
+		}
+		if err := checkPCKProfile(c, parent, chainCNs[i]); err != nil {
+			return nil, check.Wrap(platform, check.Chain, err, "%s certificate does not follow the Intel SGX PCK profile", chainNames[i])
+		}
 	}
-	qv4, ok := q.(*pb.QuoteV4)
-	if !ok {
-		return nil, check.Errorf(platform, check.Decode, "quote: unexpected type %T", q)
+	inters := x509.NewCertPool()
+	inters.AddCert(inter)
+	vo := x509.VerifyOptions{Roots: opts.Roots.pool, Intermediates: inters, CurrentTime: opts.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+	if _, err := pck.Verify(vo); err != nil {
+		return nil, check.Wrap(platform, check.Chain, err, "PCK certificate chain")
 	}
-	lopts := &verify.Options{TrustedRoots: opts.Roots.pool, Now: opts.Now}
-	if err := verify.TdxQuote(qv4, lopts); err != nil {
-		return nil, classifyLibraryError(err)
-	}
-	ent.exts, err = pcs.PckCertificateExtensions(pck)
-	if err != nil {
+	if ent.exts, err = pcs.PckCertificateExtensions(pck); err != nil {
 		return nil, check.Wrap(platform, check.Chain, err, "PCK certificate SGX extension")
+	}
+	if err := verifySignatures(v, pck); err != nil {
+		return nil, err
 	}
 	return ent, nil
 }
 
 var chainNames = [3]string{"PCK leaf", "PCK intermediate CA", "root CA"}
 
-// classifyLibraryError maps a go-tdx-guest verify error to a check code. The
-// library wraps with %v, so only ErrHashVerificationFail survives errors.Is;
-// the other signature failures are recognised by their stable message prefix.
-func classifyLibraryError(err error) error {
-	msg := err.Error()
+// chainCNs are the subject common names Intel's PCK chains carry (the Intel
+// SGX PCK certificate profile, as go-tdx-guest checks them).
+var chainCNs = [3]string{"Intel SGX PCK Certificate", "Intel SGX PCK Platform CA", "Intel SGX Root CA"}
+
+// checkPCKProfile checks one certificate of a PCK chain against the Intel
+// profile: X.509 v3, ECDSA-SHA256 signature, an ECDSA P-256 key, subject
+// common name cn, issued under parent's name. Signatures are left to X.509
+// path validation.
+func checkPCKProfile(c, parent *x509.Certificate, cn string) error {
 	switch {
-	case errors.Is(err, verify.ErrHashVerificationFail):
-		return check.Wrap(platform, check.Signature, err, "quote signature by the attestation key")
-	case strings.Contains(msg, "QE report"), strings.Contains(msg, "attestation key in the quote"),
-		strings.Contains(msg, "QuoteV4's signature"):
-		return check.Wrap(platform, check.Signature, err, "QE report or attestation key")
-	default:
-		return check.Wrap(platform, check.Chain, err, "PCK certificate chain")
+	case c.Version != 3:
+		return fmt.Errorf("X.509 version %d, want 3", c.Version)
+	case c.SignatureAlgorithm != x509.ECDSAWithSHA256:
+		return fmt.Errorf("signature algorithm %v, want %v", c.SignatureAlgorithm, x509.ECDSAWithSHA256)
+	case c.Subject.CommonName != cn:
+		return fmt.Errorf("subject common name %q, want %q", c.Subject.CommonName, cn)
+	case !bytes.Equal(c.RawIssuer, parent.RawSubject):
+		return fmt.Errorf("issuer %q is not the subject %q of the next certificate", c.Issuer, parent.Subject)
 	}
+	if pub, ok := c.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
+		return fmt.Errorf("public key is %v, want ECDSA P-256", c.PublicKeyAlgorithm)
+	}
+	return nil
 }
 
 // maxChainPEM bounds the PEM chain parsed from a quote (already bounded by
@@ -256,8 +272,8 @@ func parseChain(b []byte) ([3]*x509.Certificate, error) {
 	return out, nil
 }
 
-// verifySignatures is the warm path (PCK chain already verified and cached):
-// the quote signature by the attestation key, the QE report signature by the
+// verifySignatures checks, for both paths (the warm one has the PCK chain
+// from the cache), the quote signature by the attestation key, the QE report signature by the
 // PCK key, and QE REPORTDATA == SHA-256(attestation key || QE auth data) || 0^32.
 func verifySignatures(v *quoteView, pck *x509.Certificate) error {
 	ak, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append([]byte{4}, v.attKey...))
@@ -265,7 +281,7 @@ func verifySignatures(v *quoteView, pck *x509.Certificate) error {
 		return check.Wrap(platform, check.Signature, err, "attestation key is not a P-256 point")
 	}
 	if !verifyRaw(ak, v.signedMsg, v.signature) {
-		return check.Wrap(platform, check.Signature, verify.ErrHashVerificationFail, "quote signature by the attestation key")
+		return check.Errorf(platform, check.Signature, "quote signature by the attestation key is invalid")
 	}
 	pk, ok := pck.PublicKey.(*ecdsa.PublicKey)
 	if !ok {
