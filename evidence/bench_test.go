@@ -37,14 +37,14 @@ func BenchmarkVerifySNPWarm(b *testing.B) {
 	}
 	v := newVerifier(b, setup{snp: []*snp.Roots{a.Roots()}, cache: true})
 	cache := snp.NewChainCache(4)
-	opts := snp.VerifyOptions{Now: now, Roots: a.Roots(), Cache: cache}
+	opts := snp.VerifyOptions{Now: now, ReportData: r, Roots: a.Roots(), Cache: cache}
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, in, &r, now); err != nil { // warm the cache
+	if _, err := v.Verify(ctx, in, evidence.VerifyOptions{Now: now, ReportData: r}); err != nil { // warm the cache
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := v.Verify(ctx, in, &r, now); err != nil {
+		if _, err := v.Verify(ctx, in, evidence.VerifyOptions{Now: now, ReportData: r}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -54,7 +54,7 @@ func BenchmarkVerifySNPWarm(b *testing.B) {
 	b.StopTimer()
 	start := time.Now()
 	for range b.N {
-		if _, err := snp.Verify(report, table, &r, opts); err != nil {
+		if _, err := snp.Verify(report, table, opts); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -27,15 +27,21 @@ const (
 	KindAttestationResult Kind = "attestation-result"
 )
 
-// Decoded is the content of a validated cmw_attestation payload. Exactly one of
-// (Report[, CertTable]), (Quote[, Collateral]) or EAR is set, per Kind/Platform.
+// Decoded is the content of a validated cmw_attestation payload: evidence of
+// one platform with its optional endorsements (KindEvidence), or an EAR
+// (KindAttestationResult).
 type Decoded struct {
 	Kind     Kind
 	Platform Platform // "" for an attestation result
 
-	Report, CertTable []byte // SEV-SNP report and GHCB certificate table (may be nil)
-	Quote, Collateral []byte // TDX quote v4 and collateral JSON (may be nil)
-	EAR               []byte // JWT of the EAR
+	// Evidence is the platform's signed evidence: the SEV-SNP report or the
+	// TDX quote.
+	Evidence []byte
+	// Endorsements is what the attester sent to help verify it (may be nil):
+	// the SEV-SNP GHCB certificate table or the TDX collateral JSON.
+	Endorsements []byte
+	// EAR is the JWT of an attestation result.
+	EAR []byte
 }
 
 // EncodeSNP wraps an SEV-SNP report and its optional GHCB certificate table in
@@ -222,8 +228,7 @@ func decodeCollection(c *cmw.CMW, sh *shape) (*Decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Decoded{Kind: KindEvidence, Platform: evRow.platform}
-	var end []byte
+	d := &Decoded{Kind: KindEvidence, Platform: evRow.platform, Evidence: ev}
 	if _, ok := sh.items[LabelEndorsements]; ok {
 		endItem, err := c.GetCollectionItem(LabelEndorsements)
 		if err != nil {
@@ -236,13 +241,7 @@ func decodeCollection(c *cmw.CMW, sh *shape) (*Decoded, error) {
 		if endRow.platform != evRow.platform {
 			return nil, formatErr("collection label %q: %s endorsements with %s evidence", LabelEndorsements, endRow.platform, evRow.platform)
 		}
-		end = v
-	}
-	switch d.Platform {
-	case PlatformSNP:
-		d.Report, d.CertTable = ev, end
-	case PlatformTDX:
-		d.Quote, d.Collateral = ev, end
+		d.Endorsements = v
 	}
 	return d, nil
 }

@@ -48,13 +48,13 @@ func TestRoundTrip(t *testing.T) {
 		want Decoded
 	}{
 		{"snp", func() ([]byte, error) { return EncodeSNP(report, table) },
-			Decoded{Kind: KindEvidence, Platform: PlatformSNP, Report: report, CertTable: table}},
+			Decoded{Kind: KindEvidence, Platform: PlatformSNP, Evidence: report, Endorsements: table}},
 		{"snp-no-table", func() ([]byte, error) { return EncodeSNP(report, nil) },
-			Decoded{Kind: KindEvidence, Platform: PlatformSNP, Report: report}},
+			Decoded{Kind: KindEvidence, Platform: PlatformSNP, Evidence: report}},
 		{"tdx", func() ([]byte, error) { return EncodeTDX(quote, coll) },
-			Decoded{Kind: KindEvidence, Platform: PlatformTDX, Quote: quote, Collateral: coll}},
+			Decoded{Kind: KindEvidence, Platform: PlatformTDX, Evidence: quote, Endorsements: coll}},
 		{"tdx-no-collateral", func() ([]byte, error) { return EncodeTDX(quote, nil) },
-			Decoded{Kind: KindEvidence, Platform: PlatformTDX, Quote: quote}},
+			Decoded{Kind: KindEvidence, Platform: PlatformTDX, Evidence: quote}},
 		{"ear", func() ([]byte, error) { return EncodeEAR(jwt) },
 			Decoded{Kind: KindAttestationResult, EAR: jwt}},
 	}
@@ -100,8 +100,7 @@ func assertDecoded(t *testing.T, got, want *Decoded) {
 		name      string
 		got, want []byte
 	}{
-		{"Report", got.Report, want.Report}, {"CertTable", got.CertTable, want.CertTable},
-		{"Quote", got.Quote, want.Quote}, {"Collateral", got.Collateral, want.Collateral},
+		{"Evidence", got.Evidence, want.Evidence}, {"Endorsements", got.Endorsements, want.Endorsements},
 		{"EAR", got.EAR, want.EAR},
 	} {
 		if !bytes.Equal(f.got, f.want) {
@@ -120,7 +119,7 @@ func TestDecodeMediaTypeEquivalence(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	if d.Platform != PlatformTDX || !bytes.Equal(d.Quote, []byte{1, 2, 3}) {
+	if d.Platform != PlatformTDX || !bytes.Equal(d.Evidence, []byte{1, 2, 3}) {
 		t.Fatalf("decoded %+v", d)
 	}
 }
@@ -253,7 +252,7 @@ func TestDecodeJSONDetail(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	if d.Platform != PlatformSNP || !bytes.Equal(d.Report, []byte{1}) {
+	if d.Platform != PlatformSNP || !bytes.Equal(d.Evidence, []byte{1}) {
 		t.Fatalf("decoded %+v", d)
 	}
 }

@@ -1,8 +1,15 @@
 // Package evidence turns TEE evidence into appraisals: it encodes and decodes the
 // cmw_attestation payload (a RATS Conceptual Message Wrapper, seatrx profile),
-// wraps the platform attesters so that they emit that payload, and dispatches
-// verification to the SEV-SNP and TDX verifiers before appraising the result
+// wraps quoters (the guest attesters of evidence/attest, or the simulator) so
+// that they emit that payload, and verifies evidence through one platform
+// verifier per TEE (evidence/snp, evidence/tdx) before appraising the result
 // against the loaded policy.
 //
-// Every failure is a *check.Error whose Code names the failed check.
+// An Appraisal describes verified evidence in platform-neutral Claims
+// (measurements, identifiers and collateral digests by name, trust anchor,
+// simulated, debug, TCB status), so that callers handle every TEE alike.
+// Verify returns an Appraisal or an error, never both: a failed check is a
+// *check.Error; evidence that verified but that the policy refused is an
+// *AppraisalError carrying the contraindicated Appraisal and wrapping the
+// *check.Error.
 package evidence

@@ -160,12 +160,12 @@ func TestOnlineSNPFetchesVCEK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ap, err := v.Verify(context.Background(), cmwBytes, &r, now)
+		ap, err := v.Verify(context.Background(), cmwBytes, evidence.VerifyOptions{Now: now, ReportData: r})
 		if err != nil {
 			t.Fatalf("Verify #%d with a KDS getter: %v", i, err)
 		}
 		digest := sha256.Sum256(sa.VCEK().Raw)
-		if ap.SNP == nil || !bytes.Equal(ap.SNP.VCEKDigest, digest[:]) || ap.TrustAnchor != sa.Roots().Fingerprints()[0] {
+		if !bytes.Equal(snpDetail(t, ap).VCEKDigest, digest[:]) || ap.TrustAnchor != sa.Roots().Fingerprints()[0] {
 			t.Fatalf("appraisal %+v", ap)
 		}
 		if n := vs.count(vcekURI); n != 1 {
@@ -183,7 +183,7 @@ func TestOnlineSNPFetchesVCEK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = onlineVerifier(t, nil, nil).Verify(context.Background(), cmwBytes, &r, now)
+	_, err = onlineVerifier(t, nil, nil).Verify(context.Background(), cmwBytes, evidence.VerifyOptions{Now: now, ReportData: r})
 	wantCode(t, err, "snp.chain")
 }
 
@@ -198,11 +198,11 @@ func TestOnlineTDXFetchesCollateral(t *testing.T) {
 	v := onlineVerifier(t, g, nil)
 	for i := range 2 {
 		r := rd(byte(30 + i))
-		ap, err := v.Verify(context.Background(), attest(t, evidence.NewTDXAttester(guest), r), &r, now)
+		ap, err := v.Verify(context.Background(), attest(t, evidence.NewTDXAttester(guest), r), evidence.VerifyOptions{Now: now, ReportData: r})
 		if err != nil {
 			t.Fatalf("Verify #%d: %v", i, err)
 		}
-		if ap.TDX == nil || ap.TDX.TCBStatus != "UpToDate" {
+		if ap.TCBStatus != "UpToDate" {
 			t.Fatalf("Verify #%d: appraisal %+v", i, ap)
 		}
 		if n := vs.total(); n != 4 {
@@ -217,8 +217,8 @@ func TestOnlineTDXFetchesCollateral(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rd(40)
-	ap, err := onlineVerifier(t, g2, coll).Verify(context.Background(), attest(t, evidence.NewTDXAttester(guest), r), &r, now)
-	if err != nil || ap.TDX.TCBStatus != "UpToDate" {
+	ap, err := onlineVerifier(t, g2, coll).Verify(context.Background(), attest(t, evidence.NewTDXAttester(guest), r), evidence.VerifyOptions{Now: now, ReportData: r})
+	if err != nil || ap.TCBStatus != "UpToDate" {
 		t.Fatalf("configured collateral: %+v, %v", ap, err)
 	}
 	collJSON, err := coll.MarshalJSON()
@@ -233,7 +233,7 @@ func TestOnlineTDXFetchesCollateral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ap, err := onlineVerifier(t, g2, nil).Verify(context.Background(), withColl, &r, now); err != nil || ap.TDX.TCBStatus != "UpToDate" {
+	if ap, err := onlineVerifier(t, g2, nil).Verify(context.Background(), withColl, evidence.VerifyOptions{Now: now, ReportData: r}); err != nil || ap.TCBStatus != "UpToDate" {
 		t.Fatalf("collateral in the CMW: %+v, %v", ap, err)
 	}
 	if entries, _ := filepath.Glob(filepath.Join(g2.Dir, "*")); len(entries) != 0 {
@@ -248,6 +248,6 @@ func TestOnlineTDXPCSDown(t *testing.T) {
 	vs, g := newVendorServer(t)
 	vs.srv.Close()
 	r := rd(50)
-	_, err := onlineVerifier(t, g, nil).Verify(context.Background(), attest(t, evidence.NewTDXAttester(ta.Guest(sim.TDXGuestConfig{})), r), &r, now)
+	_, err := onlineVerifier(t, g, nil).Verify(context.Background(), attest(t, evidence.NewTDXAttester(ta.Guest(sim.TDXGuestConfig{})), r), evidence.VerifyOptions{Now: now, ReportData: r})
 	wantCode(t, err, "tdx.collateral")
 }

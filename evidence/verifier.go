@@ -20,9 +20,13 @@ import (
 var (
 	// ErrConfig is wrapped by NewVerifier errors.
 	ErrConfig = errors.New("evidence: invalid verifier configuration")
-	// ErrNoTime is returned when Verify is called with a zero time: the
-	// verifier never reads the clock itself.
+	// ErrNoTime is returned when VerifyOptions.Now is zero: the verifier never
+	// reads the clock itself.
 	ErrNoTime = errors.New("evidence: verification time is required")
+	// ErrNoReportData is returned when VerifyOptions has neither a ReportData
+	// (all zero) nor SkipReportData: a forgotten binder must not turn into
+	// accepting evidence whose REPORTDATA is zero.
+	ErrNoReportData = errors.New("evidence: no expected REPORTDATA (set VerifyOptions.ReportData, or SkipReportData to inspect unbound evidence)")
 )
 
 // Config configures a Verifier.
@@ -51,11 +55,35 @@ type Config struct {
 	Getter *fetch.Getter
 }
 
+// VerifyOptions are the inputs of one Verify or VerifyRaw call.
+type VerifyOptions struct {
+	// Now is the verification time; required (zero is ErrNoTime).
+	Now time.Time
+	// ReportData is the value the evidence's 64-byte REPORTDATA must equal:
+	// the binder of the connection it was presented on.
+	ReportData [64]byte
+	// SkipReportData skips that check, for inspecting evidence bound to
+	// nothing the caller knows (the offline evidence CLI). Such evidence
+	// proves nothing about who presented it.
+	SkipReportData bool
+}
+
+func (o *VerifyOptions) check() error {
+	if o.Now.IsZero() {
+		return ErrNoTime
+	}
+	if !o.SkipReportData && o.ReportData == ([64]byte{}) {
+		return ErrNoReportData
+	}
+	return nil
+}
+
 // Verifier verifies and appraises TEE evidence. It is immutable after
 // NewVerifier and safe for concurrent use.
 type Verifier struct {
-	cfg          Config
+	pol          *policy.Policy
 	policyDigest []byte
+	platforms    map[Platform]platform
 }
 
 // NewVerifier checks cfg and returns a Verifier. The root lists are copied
@@ -77,7 +105,11 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	slices.SortStableFunc(cfg.TDXRoots, func(a, b *tdx.Roots) int { return boolOrder(a.Simulated(), b.Simulated()) })
 	cfg.VCEK = slices.Clone(cfg.VCEK)
 	d := cfg.Policy.Digest()
-	return &Verifier{cfg: cfg, policyDigest: d[:]}, nil
+	v := &Verifier{pol: cfg.Policy, policyDigest: d[:], platforms: map[Platform]platform{}}
+	for _, k := range platforms {
+		v.platforms[k.name] = k.build(&cfg)
+	}
+	return v, nil
 }
 
 func boolOrder(a, b bool) int {
@@ -91,19 +123,32 @@ func boolOrder(a, b bool) int {
 	}
 }
 
-// Verify decodes the CMW, verifies the evidence against each configured root
-// set in turn (a trust_anchor failure moves to the next set; any other
-// failure is final), checks REPORTDATA == *expected (nil skips the check: CLI
-// only), checks that the root is allowed by the policy's trust_anchors, and
-// appraises the result against the policy.
-//
-// Errors are *check.Error (ErrNoTime and context errors excepted). When the
-// evidence verified but the appraisal failed, Verify returns the error AND
-// an Appraisal with Status "contraindicated" describing the verified
-// evidence, so that a caller may record or report it; on any other error the
-// Appraisal is nil. Passport CMWs (attestation results) are refused with
-// cmw.format: they are verified by evidence/ear; use Decode first.
-func (v *Verifier) Verify(ctx context.Context, cmwBytes []byte, expected *[64]byte, now time.Time) (*Appraisal, error) {
+// AppraisalError is the error of evidence that verified but that the policy
+// refused. Appraisal describes the verified evidence (Status
+// "contraindicated", the trust vector flags the failed rule), so that a
+// caller may record or report it; Err is the *check.Error of the failed rule,
+// which errors.As and check.Code find through Unwrap.
+type AppraisalError struct {
+	Appraisal *Appraisal
+	Err       error
+}
+
+func (e *AppraisalError) Error() string { return e.Err.Error() }
+func (e *AppraisalError) Unwrap() error { return e.Err }
+
+// Verify decodes the CMW, verifies its evidence against the configured roots
+// of its platform, checks REPORTDATA (opts), checks that the root is allowed
+// by the policy's trust_anchors, and appraises the evidence against the
+// policy. It returns the Appraisal, or nil and an error: *check.Error for
+// evidence that failed verification, *AppraisalError (wrapping the
+// *check.Error) for verified evidence the policy refused, and ErrNoTime,
+// ErrNoReportData or a context error for misuse. Passport CMWs (attestation
+// results) are refused with cmw.format: they are verified by evidence/ear;
+// use Decode first.
+func (v *Verifier) Verify(ctx context.Context, cmwBytes []byte, opts VerifyOptions) (*Appraisal, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	d, err := Decode(cmwBytes)
 	if err != nil {
 		return nil, err
@@ -112,174 +157,60 @@ func (v *Verifier) Verify(ctx context.Context, cmwBytes []byte, expected *[64]by
 		return nil, formatErr("the CMW carries an attestation result (passport model); verify it with evidence/ear, not as evidence")
 	}
 	digest := sha256.Sum256(cmwBytes)
-	return v.verify(ctx, d, digest[:], expected, now)
+	return v.verify(ctx, d, digest[:], opts)
 }
 
 // VerifyRaw is Verify for platform evidence that did not come in a CMW (the
 // CLI's snp-report, snp-extended and tdx-quote formats). ev.Kind must be
-// KindEvidence; EvidenceDigest is the SHA-256 of the report or quote.
-func (v *Verifier) VerifyRaw(ctx context.Context, ev *Decoded, expected *[64]byte, now time.Time) (*Appraisal, error) {
+// KindEvidence; EvidenceDigest is the SHA-256 of ev.Evidence.
+func (v *Verifier) VerifyRaw(ctx context.Context, ev *Decoded, opts VerifyOptions) (*Appraisal, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	if ev == nil || ev.Kind != KindEvidence {
 		return nil, formatErr("raw evidence: want kind %q", KindEvidence)
 	}
-	var digest [32]byte
-	switch ev.Platform {
-	case PlatformSNP:
-		digest = sha256.Sum256(ev.Report)
-	case PlatformTDX:
-		digest = sha256.Sum256(ev.Quote)
-	default:
-		return nil, formatErr("raw evidence: unknown platform %q", ev.Platform)
-	}
-	return v.verify(ctx, ev, digest[:], expected, now)
+	digest := sha256.Sum256(ev.Evidence)
+	return v.verify(ctx, ev, digest[:], opts)
 }
 
-func (v *Verifier) verify(ctx context.Context, d *Decoded, digest []byte, expected *[64]byte, now time.Time) (*Appraisal, error) {
-	if now.IsZero() {
-		return nil, ErrNoTime
-	}
+func (v *Verifier) verify(ctx context.Context, d *Decoded, digest []byte, opts VerifyOptions) (*Appraisal, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	switch d.Platform {
-	case PlatformSNP:
-		return v.verifySNP(ctx, d, digest, expected, now)
-	case PlatformTDX:
-		return v.verifyTDX(ctx, d, digest, expected, now)
-	default:
+	k, ok := kindOf(d.Platform)
+	if !ok {
 		return nil, formatErr("unknown platform %q", d.Platform)
 	}
-}
-
-func (v *Verifier) verifySNP(ctx context.Context, d *Decoded, digest []byte, expected *[64]byte, now time.Time) (*Appraisal, error) {
-	const plat = check.SNP
-	pol := v.cfg.Policy.SNP
-	if pol == nil {
-		return nil, check.Errorf(plat, check.Policy, "policy %q does not accept SEV-SNP evidence", v.cfg.Policy.ID)
-	}
-	if len(v.cfg.SNPRoots) == 0 {
-		return nil, check.Errorf(plat, check.TrustAnchor, "no SEV-SNP roots are configured")
-	}
-	var res *snp.Result
-	err := tryRoots(ctx, v.cfg.SNPRoots, func(r *snp.Roots) error {
-		opts := snp.VerifyOptions{Now: now, Roots: r, VCEK: v.cfg.VCEK, Cache: v.cfg.SNPCache}
-		if v.cfg.Getter != nil { // never a typed nil in the interface
-			opts.Getter = snpGetter{ctx: ctx, g: v.cfg.Getter}
-		}
-		var err error
-		res, err = snp.Verify(d.Report, d.CertTable, expected, opts)
-		return err
-	})
+	ver, err := v.platforms[d.Platform].verify(ctx, d, opts)
 	if err != nil {
 		return nil, err
 	}
-	a := v.newAppraisal(PlatformSNP, res.TrustAnchor, res.Simulated, digest)
-	a.SNP = res
-	if err := v.checkAnchor(plat, res.TrustAnchor); err != nil {
-		return a.contraindicate(err), err
+	a := &Appraisal{
+		Platform:       d.Platform,
+		Claims:         ver.claims(),
+		PolicyID:       v.pol.ID,
+		PolicyDigest:   slices.Clone(v.policyDigest),
+		EvidenceDigest: slices.Clone(digest),
+		Detail:         ver.detail(),
 	}
-	if err := snp.Appraise(res, pol); err != nil {
-		return a.contraindicate(err), err
+	if err := v.checkAnchor(k.ns, a.TrustAnchor); err != nil {
+		return nil, &AppraisalError{Appraisal: a.contraindicate(err), Err: err}
 	}
-	a.affirm(res.Debug, len(pol.Measurements) > 0, "")
-	return a, nil
-}
-
-func (v *Verifier) verifyTDX(ctx context.Context, d *Decoded, digest []byte, expected *[64]byte, now time.Time) (*Appraisal, error) {
-	const plat = check.TDX
-	pol := v.cfg.Policy.TDX
-	if pol == nil {
-		return nil, check.Errorf(plat, check.Policy, "policy %q does not accept TDX evidence", v.cfg.Policy.ID)
-	}
-	if len(v.cfg.TDXRoots) == 0 {
-		return nil, check.Errorf(plat, check.TrustAnchor, "no TDX roots are configured")
-	}
-	coll := v.cfg.TDXCollateral
-	if coll == nil && len(d.Collateral) > 0 {
-		c, err := tdx.ParseCollateralJSON(d.Collateral)
-		if err != nil {
-			return nil, check.Wrap(plat, check.Collateral, err, "collateral carried in the CMW")
-		}
-		coll = c
-	}
-	var res *tdx.Result
-	err := tryRoots(ctx, v.cfg.TDXRoots, func(r *tdx.Roots) error {
-		opts := tdx.VerifyOptions{Now: now, Roots: r, Collateral: coll, Cache: v.cfg.TDXCache}
-		if coll == nil && v.cfg.Getter != nil {
-			opts.FetchCollateral = func(fmspc string) (*tdx.Collateral, error) {
-				return tdx.FetchCollateral(ctx, v.cfg.Getter.TDX(), fmspc)
-			}
-		}
-		var err error
-		res, err = tdx.Verify(d.Quote, expected, opts)
-		return err
-	})
+	o, err := ver.appraise(v.pol)
 	if err != nil {
-		return nil, err
+		return nil, &AppraisalError{Appraisal: a.contraindicate(err), Err: err}
 	}
-	a := v.newAppraisal(PlatformTDX, res.TrustAnchor, res.Simulated, digest)
-	a.TDX = res
-	if err := v.checkAnchor(plat, res.TrustAnchor); err != nil {
-		return a.contraindicate(err), err
-	}
-	if err := tdx.Appraise(res, pol); err != nil {
-		return a.contraindicate(err), err
-	}
-	allowListed := len(pol.MRTDs) > 0 || len(pol.MRSeams) > 0 || slices.ContainsFunc(pol.RTMRs, func(l []string) bool { return len(l) > 0 })
-	a.affirm(res.Debug, allowListed, res.TCBStatus)
+	a.affirm(o)
 	return a, nil
-}
-
-// tryRoots runs verify with each root set until one succeeds or fails with
-// something other than trust_anchor. If every set fails with trust_anchor,
-// the first set's error is returned (it names the production roots).
-func tryRoots[R any](ctx context.Context, roots []R, verify func(R) error) error {
-	var first error
-	for _, r := range roots {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := verify(r)
-		if err == nil {
-			return nil
-		}
-		if ce := (*check.Error)(nil); !errors.As(err, &ce) || ce.Check != check.TrustAnchor {
-			return err
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return first
 }
 
 // checkAnchor applies the policy's trust_anchors allow-list.
-func (v *Verifier) checkAnchor(plat check.Platform, anchor string) error {
-	allowed := v.cfg.Policy.TrustAnchors
+func (v *Verifier) checkAnchor(ns check.Platform, anchor string) error {
+	allowed := v.pol.TrustAnchors
 	if len(allowed) == 0 || slices.Contains(allowed, anchor) {
 		return nil
 	}
-	return check.Errorf(plat, check.TrustAnchor, "root %s is trusted by configuration but not allowed by policy %q (%d trust_anchors)",
-		anchor, v.cfg.Policy.ID, len(allowed))
+	return check.Errorf(ns, check.TrustAnchor, "root %s is trusted by configuration but not allowed by policy %q (%d trust_anchors)",
+		anchor, v.pol.ID, len(allowed))
 }
-
-func (v *Verifier) newAppraisal(p Platform, anchor string, simulated bool, digest []byte) *Appraisal {
-	return &Appraisal{
-		Platform:       p,
-		PolicyID:       v.cfg.Policy.ID,
-		PolicyDigest:   slices.Clone(v.policyDigest),
-		TrustAnchor:    anchor,
-		Simulated:      simulated,
-		EvidenceDigest: slices.Clone(digest),
-	}
-}
-
-// snpGetter binds a fetch.Getter to the verification's context, so that a
-// cancelled Verify also abandons its KDS requests (go-sev-guest calls Get
-// without one).
-type snpGetter struct {
-	ctx context.Context
-	g   *fetch.Getter
-}
-
-func (s snpGetter) Get(url string) ([]byte, error) { return s.g.GetContext(s.ctx, url) }

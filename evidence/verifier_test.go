@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,6 +95,34 @@ func attest(t testing.TB, at evidence.Attester, r [64]byte) []byte {
 	return b
 }
 
+func snpDetail(t *testing.T, ap *evidence.Appraisal) *snp.Result {
+	t.Helper()
+	r, ok := ap.Detail.(*snp.Result)
+	if !ok {
+		t.Fatalf("Detail is %T, want *snp.Result", ap.Detail)
+	}
+	return r
+}
+
+func tdxDetail(t *testing.T, ap *evidence.Appraisal) *tdx.Result {
+	t.Helper()
+	r, ok := ap.Detail.(*tdx.Result)
+	if !ok {
+		t.Fatalf("Detail is %T, want *tdx.Result", ap.Detail)
+	}
+	return r
+}
+
+// value returns the named value of vs, or nil.
+func value(vs []evidence.Value, name string) []byte {
+	for _, v := range vs {
+		if v.Name == name {
+			return v.Value
+		}
+	}
+	return nil
+}
+
 func wantCode(t *testing.T, err error, code string) {
 	t.Helper()
 	if got := check.Code(err); got != code {
@@ -110,12 +139,19 @@ func TestVerifySimulatedSNP(t *testing.T) {
 		t.Fatalf("platform %s", at.Platform())
 	}
 	cmwBytes := attest(t, at, r)
-	ap, err := v.Verify(context.Background(), cmwBytes, &r, now)
+	ap, err := v.Verify(context.Background(), cmwBytes, evidence.VerifyOptions{Now: now, ReportData: r})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if ap.Platform != evidence.PlatformSNP || ap.SNP == nil || ap.TDX != nil || ap.SNP.ReportData != r {
+	res := snpDetail(t, ap)
+	if ap.Platform != evidence.PlatformSNP || res.ReportData != r || ap.ReportData != r {
 		t.Fatalf("appraisal %+v", ap)
+	}
+	// The platform-neutral claims carry what the SNP result says.
+	if !bytes.Equal(value(ap.Measurements, "measurement"), res.Measurement) || !bytes.Equal(value(ap.Measurements, "host_data"), res.HostData) ||
+		!bytes.Equal(value(ap.Identifiers, "chip_id"), res.ChipID) || len(ap.Collateral) != 1 ||
+		ap.Collateral[0].Name != "vcek" || !bytes.Equal(ap.Collateral[0].Value, res.VCEKDigest) || ap.Debug || ap.TCBStatus != "" {
+		t.Fatalf("claims %+v", ap.Claims)
 	}
 	if !ap.Simulated || ap.TrustAnchor != a.Roots().Fingerprints()[0] {
 		t.Fatalf("anchor %s simulated %v, want %s", ap.TrustAnchor, ap.Simulated, a.Roots().Fingerprints()[0])
@@ -166,15 +202,27 @@ func TestVerifySimulatedTDX(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ap, err := newVerifier(t, tc.s).Verify(context.Background(), tc.in, &r, now)
+			ap, err := newVerifier(t, tc.s).Verify(context.Background(), tc.in, evidence.VerifyOptions{Now: now, ReportData: r})
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if ap.Platform != evidence.PlatformTDX || ap.TDX == nil || ap.TDX.ReportData != r || !ap.Simulated {
+			res := tdxDetail(t, ap)
+			if ap.Platform != evidence.PlatformTDX || res.ReportData != r || ap.ReportData != r || !ap.Simulated {
 				t.Fatalf("appraisal %+v", ap)
 			}
-			if ap.TDX.TCBStatus != tc.wantStatus {
-				t.Fatalf("TCB status %q, want %q", ap.TDX.TCBStatus, tc.wantStatus)
+			if res.TCBStatus != tc.wantStatus || ap.TCBStatus != tc.wantStatus {
+				t.Fatalf("TCB status %q (claims %q), want %q", res.TCBStatus, ap.TCBStatus, tc.wantStatus)
+			}
+			names := make([]string, len(ap.Measurements))
+			for i, m := range ap.Measurements {
+				names[i] = m.Name
+			}
+			if got := strings.Join(names, ","); got != "mrtd,rtmr0,rtmr1,rtmr2,rtmr3,mrseam,mrconfigid,mrowner,mrownerconfig" ||
+				!bytes.Equal(value(ap.Measurements, "rtmr2"), res.RTMRs[2]) || !bytes.Equal(value(ap.Measurements, "mrconfigid"), res.MRConfigID) {
+				t.Fatalf("measurements %v", names)
+			}
+			if len(ap.Identifiers) != 0 || len(ap.Collateral) != 1 || ap.Collateral[0].Name != "pck" || !bytes.Equal(ap.Collateral[0].Value, res.PCKDigest) {
+				t.Fatalf("identifiers %v collateral %v", ap.Identifiers, ap.Collateral)
 			}
 			if ap.TrustAnchor != b.Roots().Fingerprints()[0] {
 				t.Fatalf("anchor %s", ap.TrustAnchor)
@@ -187,7 +235,7 @@ func TestVerifySimulatedTDX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = newVerifier(t, setup{}).Verify(context.Background(), bad, &r, now)
+	_, err = newVerifier(t, setup{}).Verify(context.Background(), bad, evidence.VerifyOptions{Now: now, ReportData: r})
 	wantCode(t, err, "tdx.collateral")
 }
 
@@ -215,36 +263,43 @@ func TestVerifyFailures(t *testing.T) {
 		name     string
 		s        setup
 		in       []byte
-		expected *[64]byte
+		expected [64]byte
 		code     string
 		claim    string // the trust-vector claim a contraindicated appraisal must flag ("" = no appraisal)
 		value    int
 	}{
-		{"report-data", setup{}, good, &other, "snp.report_data", "", 0},
-		{"production-only", setup{snp: []*snp.Roots{snp.ProductionRoots()}}, good, &r, "snp.trust_anchor", "", 0},
-		{"no-snp-roots", setup{snp: []*snp.Roots{}}, good, &r, "snp.trust_anchor", "", 0},
-		{"debug", setup{}, debug, &r, "snp.debug", evidence.ClaimRuntimeOpaque, 96},
-		{"measurement", setup{pol: measured}, good, &r, "snp.measurement", evidence.ClaimExecutables, 96},
-		{"anchor-not-in-policy", setup{pol: pinned}, good, &r, "snp.trust_anchor", evidence.ClaimHardware, 97},
-		{"tdx-refused-by-policy", setup{pol: onlySNP}, tdxGood, &r, "tdx.policy", "", 0},
-		{"tdx-debug", setup{}, tdxDebug, &r, "tdx.debug", evidence.ClaimConfiguration, 96},
-		{"tdx-report-data", setup{}, tdxGood, &other, "tdx.report_data", "", 0},
-		{"tdx-production-only", setup{tdx: []*tdx.Roots{tdx.ProductionRoots()}}, tdxGood, &r, "tdx.trust_anchor", "", 0},
-		{"passport-cmw", setup{}, ear, &r, "cmw.format", "", 0},
-		{"garbage", setup{}, []byte{0xff}, &r, "cmw.decode", "", 0},
+		{"report-data", setup{}, good, other, "snp.report_data", "", 0},
+		{"production-only", setup{snp: []*snp.Roots{snp.ProductionRoots()}}, good, r, "snp.trust_anchor", "", 0},
+		{"no-snp-roots", setup{snp: []*snp.Roots{}}, good, r, "snp.trust_anchor", "", 0},
+		{"debug", setup{}, debug, r, "snp.debug", evidence.ClaimRuntimeOpaque, 96},
+		{"measurement", setup{pol: measured}, good, r, "snp.measurement", evidence.ClaimExecutables, 96},
+		{"anchor-not-in-policy", setup{pol: pinned}, good, r, "snp.trust_anchor", evidence.ClaimHardware, 97},
+		{"tdx-refused-by-policy", setup{pol: onlySNP}, tdxGood, r, "tdx.policy", "", 0},
+		{"tdx-debug", setup{}, tdxDebug, r, "tdx.debug", evidence.ClaimConfiguration, 96},
+		{"tdx-report-data", setup{}, tdxGood, other, "tdx.report_data", "", 0},
+		{"tdx-production-only", setup{tdx: []*tdx.Roots{tdx.ProductionRoots()}}, tdxGood, r, "tdx.trust_anchor", "", 0},
+		{"passport-cmw", setup{}, ear, r, "cmw.format", "", 0},
+		{"garbage", setup{}, []byte{0xff}, r, "cmw.decode", "", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ap, err := newVerifier(t, tc.s).Verify(context.Background(), tc.in, tc.expected, now)
+			ap, err := newVerifier(t, tc.s).Verify(context.Background(), tc.in, evidence.VerifyOptions{Now: now, ReportData: tc.expected})
 			wantCode(t, err, tc.code)
+			if ap != nil {
+				t.Fatalf("appraisal returned with an error: %+v", ap)
+			}
+			var ae *evidence.AppraisalError
 			if tc.claim == "" {
-				if ap != nil {
-					t.Fatalf("appraisal returned for a verification failure: %+v", ap)
+				if errors.As(err, &ae) {
+					t.Fatalf("AppraisalError for a verification failure: %+v", ae.Appraisal)
 				}
 				return
 			}
-			if ap == nil || ap.Status != evidence.StatusContraindicated || ap.TrustVector[tc.claim] != tc.value {
-				t.Fatalf("appraisal %+v, want contraindicated with %s=%d", ap, tc.claim, tc.value)
+			if !errors.As(err, &ae) || ae.Appraisal == nil {
+				t.Fatalf("err %v is not an *AppraisalError", err)
+			}
+			if a := ae.Appraisal; a.Status != evidence.StatusContraindicated || a.TrustVector[tc.claim] != tc.value || a.TrustAnchor == "" {
+				t.Fatalf("appraisal %+v, want contraindicated with %s=%d", a, tc.claim, tc.value)
 			}
 		})
 	}
@@ -255,12 +310,12 @@ func TestVerifyMisuse(t *testing.T) {
 	v := newVerifier(t, setup{})
 	r := rd(5)
 	in := attest(t, evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{})), r)
-	if _, err := v.Verify(context.Background(), in, &r, time.Time{}); !errors.Is(err, evidence.ErrNoTime) {
+	if _, err := v.Verify(context.Background(), in, evidence.VerifyOptions{Now: time.Time{}, ReportData: r}); !errors.Is(err, evidence.ErrNoTime) {
 		t.Fatalf("zero time: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := v.Verify(ctx, in, &r, now); !errors.Is(err, context.Canceled) {
+	if _, err := v.Verify(ctx, in, evidence.VerifyOptions{Now: now, ReportData: r}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
 	if _, err := evidence.NewVerifier(evidence.Config{}); !errors.Is(err, evidence.ErrConfig) {
@@ -274,8 +329,33 @@ func TestVerifyMisuse(t *testing.T) {
 	if _, err := evidence.NewVerifier(evidence.Config{Policy: policy.Default(), SNPRoots: []*snp.Roots{nil}}); !errors.Is(err, evidence.ErrConfig) {
 		t.Fatalf("nil roots: %v", err)
 	}
-	if _, err := v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindAttestationResult}, nil, now); check.Code(err) != "cmw.format" {
+	if _, err := v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindAttestationResult}, evidence.VerifyOptions{Now: now, SkipReportData: true}); check.Code(err) != "cmw.format" {
 		t.Fatalf("raw attestation result: %v", err)
+	}
+}
+
+// The REPORTDATA check is skipped only on request: options that name no
+// expected value are refused rather than read as "expect zero" or "skip".
+func TestVerifyReportDataOption(t *testing.T) {
+	a, _ := authorities(t)
+	v := newVerifier(t, setup{})
+	zero := attest(t, evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{})), [64]byte{})
+	for _, in := range [][]byte{zero, attest(t, evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{})), rd(6))} {
+		if ap, err := v.Verify(context.Background(), in, evidence.VerifyOptions{Now: now}); !errors.Is(err, evidence.ErrNoReportData) || ap != nil {
+			t.Fatalf("no ReportData, no SkipReportData: %+v, %v", ap, err)
+		}
+		ev, err := evidence.Decode(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.VerifyRaw(context.Background(), ev, evidence.VerifyOptions{Now: now}); !errors.Is(err, evidence.ErrNoReportData) {
+			t.Fatalf("VerifyRaw without ReportData: %v", err)
+		}
+		// Explicitly unbound: verified whatever REPORTDATA it carries.
+		ap, err := v.Verify(context.Background(), in, evidence.VerifyOptions{Now: now, SkipReportData: true})
+		if err != nil || ap.ReportData != [64]byte(ev.Evidence[snp.ReportDataOffset:]) {
+			t.Fatalf("SkipReportData: %+v, %v", ap, err)
+		}
 	}
 }
 
@@ -305,15 +385,16 @@ func TestVerifyRawRealSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP, Report: report}, nil, at)
+	unbound := evidence.VerifyOptions{Now: at, SkipReportData: true}
+	ap, err := v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP, Evidence: report}, unbound)
 	if err != nil {
 		t.Fatalf("SNP sample: %v", err)
 	}
 	// Debug allowed by policy: accepted, but only as a warning.
-	if ap.Simulated || ap.SNP.Product != "Milan" || ap.Status != evidence.StatusWarning || ap.TrustVector[evidence.ClaimRuntimeOpaque] != 32 {
+	if ap.Simulated || snpDetail(t, ap).Product != "Milan" || ap.Status != evidence.StatusWarning || ap.TrustVector[evidence.ClaimRuntimeOpaque] != 32 {
 		t.Fatalf("SNP appraisal %+v", ap)
 	}
-	ap, err = v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Quote: quote}, nil, at)
+	ap, err = v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Evidence: quote}, unbound)
 	if err != nil {
 		t.Fatalf("TDX sample: %v", err)
 	}
@@ -340,7 +421,7 @@ func TestVerifyConcurrent(t *testing.T) {
 			}
 			in, err := at.Attest(context.Background(), r)
 			if err == nil {
-				_, err = v.Verify(context.Background(), in, &r, now)
+				_, err = v.Verify(context.Background(), in, evidence.VerifyOptions{Now: now, ReportData: r})
 			}
 			errs <- err
 		}()
@@ -383,5 +464,23 @@ func TestAttesterErrors(t *testing.T) {
 	_, err := evidence.NewTDXAttester(empty).Attest(context.Background(), rd(0))
 	if check.Code(err) != "cmw.format" {
 		t.Fatalf("empty quote: %v", err)
+	}
+}
+
+// A VLEK-signed report names its endorsement key "vlek" in the claims.
+func TestVerifyVLEKCollateralName(t *testing.T) {
+	a, err := sim.GenerateSNP(sim.SNPOptions{VLEK: true, Now: now.Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVerifier(t, setup{snp: []*snp.Roots{a.Roots()}})
+	r := rd(7)
+	ap, err := v.Verify(context.Background(), attest(t, evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{Signer: snp.SignerVLEK})), r),
+		evidence.VerifyOptions{Now: now, ReportData: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := snpDetail(t, ap); len(ap.Collateral) != 1 || ap.Collateral[0].Name != "vlek" || !bytes.Equal(ap.Collateral[0].Value, res.VCEKDigest) {
+		t.Fatalf("collateral %+v", ap.Collateral)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/seatrx/seatrx/evidence"
@@ -85,7 +84,7 @@ func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, 
 			return nil, fail(StepCMW, CodeModelNotAllowed, nil, "this relying party does not verify evidence (background-check model disabled)")
 		}
 		res.Model = ModelBackgroundCheck
-		app, err := c.Verifier.Verify(ctx, a.CMW, &b.ReportData, now)
+		app, err := c.Verifier.Verify(ctx, a.CMW, evidence.VerifyOptions{Now: now, ReportData: b.ReportData})
 		if err != nil {
 			return nil, bindingOrEvidence(err, dec, b)
 		}
@@ -137,17 +136,12 @@ func bindingOrEvidence(err error, dec *evidence.Decoded, b *Binder) error {
 	}
 }
 
-// claimsFor maps an appraisal to the EAR claims seatrx issues.
+// claimsFor maps an appraisal to the EAR claims seatrx issues; every
+// measurement the platform reports is carried, by name, as hex.
 func claimsFor(app *evidence.Appraisal, b *Binder, spki []byte, now time.Time) *ear.Claims {
-	m := map[string]string{}
-	if app.SNP != nil {
-		m["measurement"] = hex.EncodeToString(app.SNP.Measurement)
-	}
-	if app.TDX != nil {
-		m["mrtd"] = hex.EncodeToString(app.TDX.MRTD)
-		for i, r := range app.TDX.RTMRs {
-			m[fmt.Sprintf("rtmr%d", i)] = hex.EncodeToString(r)
-		}
+	m := make(map[string]string, len(app.Measurements))
+	for _, v := range app.Measurements {
+		m[v.Name] = hex.EncodeToString(v.Value)
 	}
 	return &ear.Claims{
 		Submod: string(app.Platform), Status: app.Status, TrustVector: app.TrustVector,

@@ -26,7 +26,7 @@ func (l *LocalPassport) AttestationResult(ctx context.Context, cmw []byte, b *Bi
 	if l.Now != nil {
 		now = l.Now()
 	}
-	app, err := l.Verifier.Verify(ctx, cmw, &b.ReportData, now)
+	app, err := l.Verifier.Verify(ctx, cmw, evidence.VerifyOptions{Now: now, ReportData: b.ReportData})
 	if err != nil {
 		return nil, fmt.Errorf("passport verifier: %w", err)
 	}

@@ -79,7 +79,7 @@ func TestSNPEKProfileMatchesLibrary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			der := issue(t, tc.edit)
 			table := (&abi.CertTable{Entries: []abi.CertTableEntry{{GUID: uuid.MustParse(abi.VcekGUID), RawCert: der}}}).Marshal()
-			_, ours := snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+			_, ours := snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots()})
 			att, err := abi.ReportCertsToProto(append(bytes.Clone(report), table...))
 			if err != nil {
 				t.Fatal(err)
@@ -129,14 +129,14 @@ func TestSNPRevocationFetched(t *testing.T) {
 	g := &crlGetter{url: a.ASK().CRLDistributionPoints[0]}
 	opts := snp.VerifyOptions{Now: snpNow, Roots: a.Roots(), CheckRevocations: true, Getter: g}
 
-	_, err = snp.Verify(report, table, &rd, opts)
+	_, err = snp.Verify(report, table, snpBound(opts, rd))
 	snpWantCode(t, err, "snp.collateral")
 
 	if g.body, err = a.CRL(snpCreated, snpNow.Add(24*time.Hour), false); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := snp.Verify(report, table, &rd, opts); err != nil {
+		if _, err := snp.Verify(report, table, snpBound(opts, rd)); err != nil {
 			t.Fatalf("Verify %d with a fetched CRL: %v", i, err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestSNPRevocationFetched(t *testing.T) {
 	if g.body, err = b.CRL(snpCreated, snpNow.Add(24*time.Hour), true); err != nil {
 		t.Fatal(err)
 	}
-	_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: b.Roots(), CheckRevocations: true, Getter: g})
+	_, err = snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: b.Roots(), CheckRevocations: true, Getter: g})
 	snpWantCode(t, err, "snp.chain")
 	// A CRL signed by another ARK is not trusted.
 	if g.body, err = a.CRL(snpCreated, snpNow.Add(24*time.Hour), false); err != nil {
@@ -165,6 +165,6 @@ func TestSNPRevocationFetched(t *testing.T) {
 	}
 	report, table = snpQuote(t, c.Guest(SNPGuestConfig{}), rd)
 	g.url = c.ASK().CRLDistributionPoints[0]
-	_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: c.Roots(), CheckRevocations: true, Getter: g})
+	_, err = snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: c.Roots(), CheckRevocations: true, Getter: g})
 	snpWantCode(t, err, "snp.chain")
 }

@@ -76,7 +76,7 @@ func TestSNPSimulatedVerify(t *testing.T) {
 		t.Fatalf("report is %d bytes", len(report))
 	}
 	opts := snp.VerifyOptions{Now: snpNow, Roots: a.Roots()}
-	res, err := snp.Verify(report, table, &rd, opts)
+	res, err := snp.Verify(report, table, snpBound(opts, rd))
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -99,21 +99,21 @@ func TestSNPSimulatedVerify(t *testing.T) {
 	}
 
 	// The same evidence means nothing to a production verifier.
-	_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: snp.ProductionRoots()})
+	_, err = snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: snp.ProductionRoots()})
 	snpWantCode(t, err, "snp.trust_anchor")
 	// Replayed onto another connection (other REPORT_DATA).
 	other := snpRD("another connection")
-	_, err = snp.Verify(report, table, &other, opts)
+	_, err = snp.Verify(report, table, snpBound(opts, other))
 	snpWantCode(t, err, "snp.report_data")
 	// Before the simulated chain exists.
-	_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpCreated.Add(-time.Hour), Roots: a.Roots()})
+	_, err = snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpCreated.Add(-time.Hour), Roots: a.Roots()})
 	snpWantCode(t, err, "snp.time")
 	// A second, unrelated simulated PKI is a different trust anchor.
 	b, err := GenerateSNP(SNPOptions{Now: snpCreated})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: b.Roots()})
+	_, err = snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: b.Roots()})
 	snpWantCode(t, err, "snp.trust_anchor")
 }
 
@@ -154,7 +154,7 @@ func TestSNPSimulatedVariants(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			report, table := snpQuote(t, a.Guest(tc.cfg), rd)
-			res, err := snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+			res, err := snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots()})
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -182,7 +182,7 @@ func TestSNPSimulatedProducts(t *testing.T) {
 			}
 			rd := snpRD(product)
 			report, table := snpQuote(t, a.Guest(SNPGuestConfig{}), rd)
-			res, err := snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+			res, err := snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots()})
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -205,7 +205,7 @@ func TestSNPSimulatedRejections(t *testing.T) {
 	verifyOK := func(t *testing.T, cfg SNPGuestConfig) *snp.Result {
 		t.Helper()
 		report, table := snpQuote(t, a.Guest(cfg), rd)
-		res, err := snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+		res, err := snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots()})
 		if err != nil {
 			t.Fatalf("Verify: %v", err)
 		}
@@ -234,7 +234,7 @@ func TestSNPSimulatedRejections(t *testing.T) {
 		stale := SNPDefaultTCB
 		stale.SNP--
 		report, table := snpQuote(t, a.Guest(SNPGuestConfig{ReportedTCB: &stale}), rd)
-		_, err := snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+		_, err := snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots()})
 		snpWantCode(t, err, "snp.chain")
 	})
 	t.Run("VCEK of another chip", func(t *testing.T) {
@@ -245,11 +245,11 @@ func TestSNPSimulatedRejections(t *testing.T) {
 		}
 		_, table := snpQuote(t, b.Guest(SNPGuestConfig{}), rd)
 		// b's VCEK is trusted (b's roots) but did not sign a's report.
-		_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: b.Roots()})
+		_, err = snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: b.Roots()})
 		snpWantCode(t, err, "snp.signature")
 		// Against a's roots, b's VCEK is refused before the report signature
 		// is looked at: the trust anchor is chosen from the chain first.
-		_, err = snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()})
+		_, err = snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots()})
 		snpWantCode(t, err, "snp.trust_anchor")
 	})
 }
@@ -263,7 +263,7 @@ func TestSNPRevocation(t *testing.T) {
 	report, table := snpQuote(t, a.Guest(SNPGuestConfig{}), rd)
 	cache := snp.NewChainCache(4)
 	opts := snp.VerifyOptions{Now: snpNow, Roots: a.Roots(), CheckRevocations: true, Cache: cache}
-	_, err = snp.Verify(report, table, &rd, opts)
+	_, err = snp.Verify(report, table, snpBound(opts, rd))
 	snpWantCode(t, err, "snp.collateral")
 
 	fresh, err := a.CRL(snpCreated, snpNow.Add(24*time.Hour), false)
@@ -274,13 +274,13 @@ func TestSNPRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ { // cold, then warm: both check the CRL
-		if _, err := snp.Verify(report, table, &rd, opts); err != nil {
+		if _, err := snp.Verify(report, table, snpBound(opts, rd)); err != nil {
 			t.Fatalf("Verify %d with fresh CRL: %v", i, err)
 		}
 	}
 	late := opts
 	late.Now = snpNow.Add(48 * time.Hour) // CRL is past NextUpdate and cannot be refreshed offline
-	_, err = snp.Verify(report, table, &rd, late)
+	_, err = snp.Verify(report, table, snpBound(late, rd))
 	snpWantCode(t, err, "snp.collateral")
 
 	revoked, err := a.CRL(snpCreated, snpNow.Add(24*time.Hour), true)
@@ -290,7 +290,7 @@ func TestSNPRevocation(t *testing.T) {
 	if err := a.Roots().SetCRL(snp.ProductGenoa, revoked); err != nil {
 		t.Fatal(err)
 	}
-	_, err = snp.Verify(report, table, &rd, opts)
+	_, err = snp.Verify(report, table, snpBound(opts, rd))
 	snpWantCode(t, err, "snp.chain")
 
 	b := testSNPAuthority(t)
@@ -312,7 +312,7 @@ func TestSNPConcurrentQuotes(t *testing.T) {
 			rd := [64]byte{byte(i)}
 			report, table, err := g.Quote(rd)
 			if err == nil {
-				_, err = snp.Verify(report, table, &rd, opts)
+				_, err = snp.Verify(report, table, snpBound(opts, rd))
 			}
 			errs <- err
 		}(i)
@@ -354,7 +354,7 @@ func TestSNPSaveLoad(t *testing.T) {
 	rd := snpRD("after load")
 	for _, signer := range []string{snp.SignerVCEK, snp.SignerVLEK} {
 		report, table := snpQuote(t, b.Guest(SNPGuestConfig{Signer: signer}), rd)
-		if _, err := snp.Verify(report, table, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots()}); err != nil {
+		if _, err := snp.Verify(report, table, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots()}); err != nil {
 			t.Fatalf("%s evidence of the loaded authority rejected by the original roots: %v", signer, err)
 		}
 	}
@@ -484,9 +484,15 @@ func TestSNPMisissuedVCEK(t *testing.T) {
 	}
 	rd := snpRD("misissued")
 	report, _ := snpQuote(t, a.Guest(SNPGuestConfig{}), rd)
-	_, err = snp.Verify(report, nil, &rd, snp.VerifyOptions{Now: snpNow, Roots: a.Roots(), VCEK: bad.Raw})
+	_, err = snp.Verify(report, nil, snp.VerifyOptions{ReportData: rd, Now: snpNow, Roots: a.Roots(), VCEK: bad.Raw})
 	snpWantCode(t, err, "snp.chain")
 	if !bytes.Contains([]byte(err.Error()), []byte("SEV-NOT-A-VCEK")) {
 		t.Errorf("error %v does not name the bad subject", err)
 	}
+}
+
+// snpBound returns opts expecting REPORT_DATA rd.
+func snpBound(opts snp.VerifyOptions, rd [64]byte) snp.VerifyOptions {
+	opts.ReportData = rd
+	return opts
 }

@@ -72,7 +72,7 @@ func TestTDXPCKProfileMatchesLibrary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, ours := tdx.Verify(q, &rd, tdx.VerifyOptions{Now: tdxNow, Roots: a.Roots()})
+			_, ours := tdx.Verify(q, tdx.VerifyOptions{ReportData: rd, Now: tdxNow, Roots: a.Roots()})
 			lib := verify.RawTdxQuote(q, &verify.Options{TrustedRoots: pool, Now: tdxNow})
 			if tc.ok {
 				if ours != nil || lib != nil {

@@ -89,7 +89,7 @@ func TestTDXSimulatedVerify(t *testing.T) {
 		if withColl {
 			opts.Collateral, want = coll, "UpToDate"
 		}
-		res, err := tdx.Verify(q, &rd, opts)
+		res, err := tdx.Verify(q, tdxBound(opts, rd))
 		if err != nil {
 			t.Fatalf("Verify (collateral %v): %v", withColl, err)
 		}
@@ -104,7 +104,7 @@ func TestTDXSimulatedVerify(t *testing.T) {
 		}
 	}
 	// Production roots must not accept simulated evidence.
-	_, err = tdx.Verify(q, &rd, tdx.VerifyOptions{Now: tdxNow, Roots: tdx.ProductionRoots()})
+	_, err = tdx.Verify(q, tdx.VerifyOptions{ReportData: rd, Now: tdxNow, Roots: tdx.ProductionRoots()})
 	tdxWantCode(t, err, "tdx.trust_anchor")
 }
 
@@ -121,7 +121,7 @@ func TestTDXSimulatedAppraisal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tdx.Verify(q, &rd, tdx.VerifyOptions{Now: tdxNow, Roots: a.Roots(), Collateral: coll})
+		return tdx.Verify(q, tdx.VerifyOptions{ReportData: rd, Now: tdxNow, Roots: a.Roots(), Collateral: coll})
 	}
 
 	t.Run("debug TD", func(t *testing.T) {
@@ -205,7 +205,7 @@ func TestTDXSimulatedCollateralFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tdx.Verify(q, &rd, tdx.VerifyOptions{Now: tc.now, Roots: a.Roots(), Collateral: tc.coll})
+			_, err := tdx.Verify(q, tdx.VerifyOptions{ReportData: rd, Now: tc.now, Roots: a.Roots(), Collateral: tc.coll})
 			tdxWantCode(t, err, "tdx.collateral")
 			if !strings.Contains(err.Error(), tc.detail) {
 				t.Fatalf("error %q does not say %q", err, tc.detail)
@@ -238,7 +238,7 @@ func TestTDXSaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tdx.Verify(q, &rd, tdx.VerifyOptions{Now: tdxNow, Roots: a.Roots(), Collateral: coll}); err != nil {
+	if _, err := tdx.Verify(q, tdx.VerifyOptions{ReportData: rd, Now: tdxNow, Roots: a.Roots(), Collateral: coll}); err != nil {
 		t.Fatalf("loaded authority: %v", err)
 	}
 	if _, err := LoadTDX(t.TempDir()); err == nil {
@@ -292,4 +292,10 @@ func tdxRootsPool(certs []*x509.Certificate) *x509.CertPool {
 		p.AddCert(c)
 	}
 	return p
+}
+
+// tdxBound returns opts expecting REPORTDATA rd.
+func tdxBound(opts tdx.VerifyOptions, rd [64]byte) tdx.VerifyOptions {
+	opts.ReportData = rd
+	return opts
 }

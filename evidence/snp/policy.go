@@ -38,6 +38,10 @@ type Policy struct {
 	AllowedSigners []string `json:"allowed_signers,omitempty" yaml:"allowed_signers,omitempty" cbor:"allowed_signers,omitempty"`
 }
 
+// AllowListsMeasurements reports whether p restricts the launch measurement
+// to an allow-list, so that passing it says which code runs.
+func (p *Policy) AllowListsMeasurements() bool { return len(p.Measurements) > 0 }
+
 // maxVMPL is the highest VMPL SEV-SNP defines.
 const maxVMPL = 3
 

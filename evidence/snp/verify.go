@@ -75,6 +75,12 @@ type Result struct {
 type VerifyOptions struct {
 	// Now is the verification time; required (zero is ErrNoTime, never time.Now()).
 	Now time.Time
+	// ReportData is the value REPORT_DATA must equal: the relying party's
+	// binder for this connection.
+	ReportData [64]byte
+	// SkipReportData skips the REPORT_DATA comparison, for inspecting
+	// evidence bound to nothing the caller knows (the offline CLI).
+	SkipReportData bool
 	// Roots are the trusted AMD roots; required.
 	Roots *Roots
 	// VCEK optionally overrides the certificate table's VCEK/VLEK (DER), e.g. the CLI's --vcek.
@@ -92,7 +98,7 @@ type VerifyOptions struct {
 // Verify checks an SEV-SNP report and returns what it says.
 //
 // Order (each failure is a *check.Error): sizes and structure (snp.decode);
-// then, if expected != nil, REPORT_DATA == *expected in constant time
+// then, unless opts.SkipReportData, REPORT_DATA == opts.ReportData in constant time
 // (snp.report_data) — checked first so that a relayed or replayed report is
 // reported as such, although nothing in the report is trusted until all the
 // later steps pass too; then the VCEK/VLEK: unless a ChainCache entry holds
@@ -106,7 +112,7 @@ type VerifyOptions struct {
 // certTable is the GHCB GUID table; it may be empty if opts.VCEK is set or
 // opts.Getter may fetch the VCEK from AMD KDS. The ASK/ARK in the table are
 // ignored: trust comes only from opts.Roots.
-func Verify(report, certTable []byte, expected *[64]byte, opts VerifyOptions) (*Result, error) {
+func Verify(report, certTable []byte, opts VerifyOptions) (*Result, error) {
 	if opts.Now.IsZero() {
 		return nil, ErrNoTime
 	}
@@ -129,9 +135,9 @@ func Verify(report, certTable []byte, expected *[64]byte, opts VerifyOptions) (*
 	if err != nil {
 		return nil, check.Wrap(platform, check.Decode, err, "report: reserved fields")
 	}
-	if expected != nil && subtle.ConstantTimeCompare(rep.GetReportData(), expected[:]) != 1 {
+	if !opts.SkipReportData && subtle.ConstantTimeCompare(rep.GetReportData(), opts.ReportData[:]) != 1 {
 		return nil, check.Errorf(platform, check.ReportData,
-			"REPORT_DATA %x does not match the value computed for this connection %x", rep.GetReportData(), expected[:])
+			"REPORT_DATA %x does not match the value computed for this connection %x", rep.GetReportData(), opts.ReportData[:])
 	}
 	table, err := ParseCertTable(certTable)
 	if err != nil {

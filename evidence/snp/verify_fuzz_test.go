@@ -18,7 +18,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(report, badTable(0xFFFFFFF0, 0x20))
 	opts := VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), Cache: NewChainCache(4)}
 	f.Fuzz(func(t *testing.T, rep, tab []byte) {
-		res, err := Verify(rep, tab, nil, opts)
+		res, err := Verify(rep, tab, unbound(opts))
 		if err != nil {
 			if res != nil {
 				t.Fatal("result returned with an error")

@@ -72,7 +72,7 @@ func milanARK(t testing.TB) *x509.Certificate {
 func TestVerifyRealSample(t *testing.T) {
 	report, vcek := loadSample(t)
 	opts := VerifyOptions{Now: sampleNow, Roots: ProductionRoots()}
-	res, err := Verify(report, vcekTable(vcek), &sampleReportData, opts)
+	res, err := Verify(report, vcekTable(vcek), bound(opts, sampleReportData))
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -103,9 +103,9 @@ func TestVerifyRealSample(t *testing.T) {
 		t.Errorf("reported TCB = %v, want bl=2 snp=5 ucode=68", got)
 	}
 
-	// The VCEK may come from the caller instead of the table; expected may be nil.
+	// The VCEK may come from the caller instead of the table; REPORT_DATA may go unchecked.
 	opts.VCEK = vcek
-	if _, err := Verify(report, nil, nil, opts); err != nil {
+	if _, err := Verify(report, nil, unbound(opts)); err != nil {
 		t.Fatalf("Verify with VerifyOptions.VCEK: %v", err)
 	}
 
@@ -132,23 +132,23 @@ func TestVerifyRealSampleFailures(t *testing.T) {
 		name     string
 		report   []byte
 		table    []byte
-		expected *[64]byte
+		expected [64]byte
 		now      time.Time
 		roots    *Roots
 		code     string
 		detail   string
 	}{
-		{"signature byte flipped", flip(0x2A0), table, &sampleReportData, sampleNow, nil, "snp.signature", "signature"},
-		{"measurement byte flipped", flip(0x90), table, &sampleReportData, sampleNow, nil, "snp.signature", "signature"},
-		{"chip id byte flipped", flip(0x1A0), table, &sampleReportData, sampleNow, nil, "snp.signature", ""},
-		{"report data flipped", flip(0x50), table, &sampleReportData, sampleNow, nil, "snp.report_data", "REPORT_DATA"},
-		{"wrong expected report data", report, table, &[64]byte{9}, sampleNow, nil, "snp.report_data", ""},
-		{"after VCEK expiry", report, table, &sampleReportData, time.Date(2029, 9, 25, 0, 0, 0, 0, time.UTC), nil, "snp.time", "not valid at 2029-09-25"},
-		{"before VCEK issuance", report, table, &sampleReportData, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC), nil, "snp.time", ""},
-		{"untrusted root for product", report, table, &sampleReportData, sampleNow, wrongRoots, "snp.trust_anchor", "does not chain"},
-		{"no VCEK offline", report, nil, &sampleReportData, sampleNow, nil, "snp.chain", "no VCEK certificate"},
-		{"ASK posing as VCEK", report, vcekTable(genoa.Ask.Raw), &sampleReportData, sampleNow, nil, "snp.chain", ""},
-		{"VCEK not DER", report, vcekTable([]byte("not a certificate")), &sampleReportData, sampleNow, nil, "snp.chain", "DER"},
+		{"signature byte flipped", flip(0x2A0), table, sampleReportData, sampleNow, nil, "snp.signature", "signature"},
+		{"measurement byte flipped", flip(0x90), table, sampleReportData, sampleNow, nil, "snp.signature", "signature"},
+		{"chip id byte flipped", flip(0x1A0), table, sampleReportData, sampleNow, nil, "snp.signature", ""},
+		{"report data flipped", flip(0x50), table, sampleReportData, sampleNow, nil, "snp.report_data", "REPORT_DATA"},
+		{"wrong expected report data", report, table, [64]byte{9}, sampleNow, nil, "snp.report_data", ""},
+		{"after VCEK expiry", report, table, sampleReportData, time.Date(2029, 9, 25, 0, 0, 0, 0, time.UTC), nil, "snp.time", "not valid at 2029-09-25"},
+		{"before VCEK issuance", report, table, sampleReportData, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC), nil, "snp.time", ""},
+		{"untrusted root for product", report, table, sampleReportData, sampleNow, wrongRoots, "snp.trust_anchor", "does not chain"},
+		{"no VCEK offline", report, nil, sampleReportData, sampleNow, nil, "snp.chain", "no VCEK certificate"},
+		{"ASK posing as VCEK", report, vcekTable(genoa.Ask.Raw), sampleReportData, sampleNow, nil, "snp.chain", ""},
+		{"VCEK not DER", report, vcekTable([]byte("not a certificate")), sampleReportData, sampleNow, nil, "snp.chain", "DER"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,7 +156,7 @@ func TestVerifyRealSampleFailures(t *testing.T) {
 			if roots == nil {
 				roots = ProductionRoots()
 			}
-			res, err := Verify(tc.report, tc.table, tc.expected, VerifyOptions{Now: tc.now, Roots: roots})
+			res, err := Verify(tc.report, tc.table, VerifyOptions{ReportData: tc.expected, Now: tc.now, Roots: roots})
 			if res != nil {
 				t.Errorf("result %+v returned with error", res)
 			}
@@ -196,19 +196,19 @@ func TestVerifyMalformed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Verify(tc.report, tc.table, &sampleReportData, VerifyOptions{Now: sampleNow, Roots: ProductionRoots()})
+			_, err := Verify(tc.report, tc.table, VerifyOptions{ReportData: sampleReportData, Now: sampleNow, Roots: ProductionRoots()})
 			wantCode(t, err, "snp.decode", tc.detail)
 		})
 	}
 	t.Run("oversized VCEK option", func(t *testing.T) {
-		_, err := Verify(report, nil, nil, VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), VCEK: make([]byte, maxCertDER+1)})
+		_, err := Verify(report, nil, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots(), VCEK: make([]byte, maxCertDER+1)})
 		wantCode(t, err, "snp.decode", "vcek option")
 	})
 	t.Run("options", func(t *testing.T) {
-		if _, err := Verify(report, table, nil, VerifyOptions{Roots: ProductionRoots()}); !errors.Is(err, ErrNoTime) {
+		if _, err := Verify(report, table, VerifyOptions{SkipReportData: true, Roots: ProductionRoots()}); !errors.Is(err, ErrNoTime) {
 			t.Errorf("zero Now: err = %v, want ErrNoTime", err)
 		}
-		if _, err := Verify(report, table, nil, VerifyOptions{Now: sampleNow}); !errors.Is(err, ErrNoRoots) {
+		if _, err := Verify(report, table, VerifyOptions{SkipReportData: true, Now: sampleNow}); !errors.Is(err, ErrNoRoots) {
 			t.Errorf("nil Roots: err = %v, want ErrNoRoots", err)
 		}
 	})
@@ -229,14 +229,14 @@ func TestVerifyCache(t *testing.T) {
 	table := vcekTable(vcek)
 	cache := NewChainCache(4)
 	opts := VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), Cache: cache}
-	cold, err := Verify(report, table, &sampleReportData, opts)
+	cold, err := Verify(report, table, bound(opts, sampleReportData))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cache.Len() != 1 {
 		t.Fatalf("cache.Len() = %d after a successful verify, want 1", cache.Len())
 	}
-	warm, err := Verify(report, table, &sampleReportData, opts)
+	warm, err := Verify(report, table, bound(opts, sampleReportData))
 	if err != nil {
 		t.Fatalf("warm Verify: %v", err)
 	}
@@ -246,12 +246,12 @@ func TestVerifyCache(t *testing.T) {
 	// The warm path still checks the report signature.
 	bad := bytes.Clone(report)
 	bad[0x90] ^= 1
-	_, err = Verify(bad, table, nil, opts)
+	_, err = Verify(bad, table, unbound(opts))
 	wantCode(t, err, "snp.signature", "")
 	// A cached chain is not used outside its validity window.
 	late := opts
 	late.Now = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	_, err = Verify(report, table, nil, late)
+	_, err = Verify(report, table, unbound(late))
 	wantCode(t, err, "snp.time", "")
 	// Another trust store does not see the entry: the sample fails against it.
 	genoa := ProductionRoots().forProduct(ProductGenoa)[0].ProductCerts
@@ -261,7 +261,7 @@ func TestVerifyCache(t *testing.T) {
 	}
 	other2 := opts
 	other2.Roots = other
-	_, err = Verify(report, table, nil, other2)
+	_, err = Verify(report, table, unbound(other2))
 	wantCode(t, err, "snp.trust_anchor", "")
 }
 
@@ -275,7 +275,7 @@ func TestVerifyConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := Verify(report, table, &sampleReportData, opts)
+			_, err := Verify(report, table, bound(opts, sampleReportData))
 			errs <- err
 		}()
 	}
@@ -291,7 +291,7 @@ func TestVerifyConcurrent(t *testing.T) {
 func TestCheckRevocationsOffline(t *testing.T) {
 	report, vcek := loadSample(t)
 	// No Getter and no CRL loaded: the check cannot be done, so it fails closed.
-	_, err := Verify(report, vcekTable(vcek), nil, VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), CheckRevocations: true})
+	_, err := Verify(report, vcekTable(vcek), VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots(), CheckRevocations: true})
 	wantCode(t, err, "snp.collateral", "no fresh Milan CRL")
 	// Nothing was fetched: the refusal says the verifier is offline.
 	if !errors.Is(err, ErrOffline) {
@@ -407,7 +407,7 @@ func TestVerifyFetchesVCEKWithGetter(t *testing.T) {
 		kds.ProductCertChainURL(abi.VcekReportSigner, ProductMilan): trust.AskArkMilanVcekBytes,
 	}
 	cache := NewChainCache(2)
-	res, err := Verify(report, nil, &sampleReportData, VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), Getter: getter, Cache: cache})
+	res, err := Verify(report, nil, VerifyOptions{ReportData: sampleReportData, Now: sampleNow, Roots: ProductionRoots(), Getter: getter, Cache: cache})
 	if err != nil {
 		t.Fatalf("Verify with a KDS getter: %v", err)
 	}
@@ -416,6 +416,18 @@ func TestVerifyFetchesVCEKWithGetter(t *testing.T) {
 		t.Fatalf("product %s digest %x cache %d", res.Product, res.VCEKDigest, cache.Len())
 	}
 	// A getter that cannot deliver the VCEK yields snp.collateral.
-	_, err = Verify(report, nil, nil, VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), Getter: mapGetter{}})
+	_, err = Verify(report, nil, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots(), Getter: mapGetter{}})
 	wantCode(t, err, "snp.collateral", "could not obtain the VCEK")
+}
+
+// bound returns opts expecting REPORTDATA rd.
+func bound(opts VerifyOptions, rd [64]byte) VerifyOptions {
+	opts.ReportData = rd
+	return opts
+}
+
+// unbound returns opts that skip the REPORTDATA check.
+func unbound(opts VerifyOptions) VerifyOptions {
+	opts.SkipReportData = true
+	return opts
 }

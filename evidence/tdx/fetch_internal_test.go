@@ -101,7 +101,7 @@ func TestFetchCollateralReal(t *testing.T) {
 	if len(g.hits) != 4 {
 		t.Fatalf("requests %v, want the 4 collateral URLs once each", g.hits)
 	}
-	_, err = Verify(sampleQuote(t), nil, VerifyOptions{Now: collateralNow, Roots: ProductionRoots(), Collateral: got})
+	_, err = Verify(sampleQuote(t), VerifyOptions{SkipReportData: true, Now: collateralNow, Roots: ProductionRoots(), Collateral: got})
 	wantCode(t, err, "tdx.tcb") // as TestRealCollateral: every signature passes, no level matches
 }
 
@@ -190,18 +190,18 @@ func TestVerifyFetchHook(t *testing.T) {
 		asked = append(asked, fmspc)
 		return nil, errNotServed
 	}
-	_, err := Verify(q, nil, VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), FetchCollateral: hook})
+	_, err := Verify(q, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots(), FetchCollateral: hook})
 	wantCode(t, err, "tdx.collateral")
 	if !errors.Is(err, errNotServed) || len(asked) != 1 || asked[0] != realFMSPC {
 		t.Fatalf("err %v, hook asked for %v", err, asked)
 	}
 	forged := bytes.Clone(q)
 	forged[0x30+0x208] ^= 1 // REPORTDATA: the quote signature no longer verifies
-	if _, err := Verify(forged, nil, VerifyOptions{Now: sampleNow, Roots: ProductionRoots(), FetchCollateral: hook}); check.Code(err) != "tdx.signature" || len(asked) != 1 {
+	if _, err := Verify(forged, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots(), FetchCollateral: hook}); check.Code(err) != "tdx.signature" || len(asked) != 1 {
 		t.Fatalf("forged quote: %v, hook asked %d times", err, len(asked))
 	}
 	// A hook returning nothing is an error too, never a silent no-collateral pass.
-	_, err = Verify(q, nil, VerifyOptions{Now: sampleNow, Roots: ProductionRoots(),
+	_, err = Verify(q, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots(),
 		FetchCollateral: func(string) (*Collateral, error) { return nil, nil }})
 	wantCode(t, err, "tdx.collateral")
 	// Configured collateral wins: the hook is not called.
@@ -210,7 +210,7 @@ func TestVerifyFetchHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Verify(q, nil, VerifyOptions{Now: collateralNow, Roots: ProductionRoots(), Collateral: c, FetchCollateral: hook})
+	_, err = Verify(q, VerifyOptions{SkipReportData: true, Now: collateralNow, Roots: ProductionRoots(), Collateral: c, FetchCollateral: hook})
 	wantCode(t, err, "tdx.tcb")
 	if len(asked) != 1 {
 		t.Fatalf("hook called despite configured collateral")

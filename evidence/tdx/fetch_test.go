@@ -99,7 +99,7 @@ func TestFetchCollateralSimulatedPCS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FetchCollateral: %v", err)
 	}
-	res, err := tdx.Verify(quote, &rd, tdx.VerifyOptions{Now: now, Roots: a.Roots(), Collateral: c})
+	res, err := tdx.Verify(quote, tdx.VerifyOptions{ReportData: rd, Now: now, Roots: a.Roots(), Collateral: c})
 	if err != nil {
 		t.Fatalf("Verify with fetched collateral: %v", err)
 	}
@@ -110,7 +110,7 @@ func TestFetchCollateralSimulatedPCS(t *testing.T) {
 		t.Fatalf("PCS requests %d, want 4", n)
 	}
 	// Through the Verify hook, a second time: everything comes from the cache.
-	res, err = tdx.Verify(quote, &rd, tdx.VerifyOptions{Now: now, Roots: a.Roots(),
+	res, err = tdx.Verify(quote, tdx.VerifyOptions{ReportData: rd, Now: now, Roots: a.Roots(),
 		FetchCollateral: func(f string) (*tdx.Collateral, error) {
 			return tdx.FetchCollateral(context.Background(), p.g.TDX(), f)
 		}})
@@ -141,7 +141,7 @@ func TestFetchCollateralPCSDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tdx.Verify(quote, &rd, tdx.VerifyOptions{Now: now, Roots: a.Roots(),
+	_, err = tdx.Verify(quote, tdx.VerifyOptions{ReportData: rd, Now: now, Roots: a.Roots(),
 		FetchCollateral: func(f string) (*tdx.Collateral, error) {
 			return tdx.FetchCollateral(context.Background(), p.g.TDX(), f)
 		}})

@@ -164,3 +164,15 @@ func (v *quoteView) field(off, n int) []byte { return v.body[off : off+n] }
 
 // reportData returns the TD's 64-byte REPORTDATA.
 func (v *quoteView) reportData() []byte { return v.field(bReportData, 64) }
+
+// UnverifiedReportData returns the REPORTDATA of a TDX quote WITHOUT
+// verifying anything, to explain a failed binding check. Never base a trust
+// decision on it.
+func UnverifiedReportData(quote []byte) (rd [64]byte, ok bool) {
+	const off = bodyStart + bReportData
+	if len(quote) < off+64 {
+		return rd, false
+	}
+	copy(rd[:], quote[off:])
+	return rd, true
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/go-tdx-guest/pcs"
 
@@ -151,6 +152,18 @@ func Appraise(r *Result, p *Policy) error {
 		}
 	}
 	return check.Errorf(platform, check.TCB, "TCB status %s is not accepted (accepted: %v)", r.TCBStatus, accepted)
+}
+
+// AllowListsMeasurements reports whether p restricts any measurement (MRTD,
+// an RTMR or MRSEAM) to an allow-list, so that passing it says which code runs.
+func (p *Policy) AllowListsMeasurements() bool {
+	return len(p.MRTDs) > 0 || len(p.MRSeams) > 0 || slices.ContainsFunc(p.RTMRs, func(l []string) bool { return len(l) > 0 })
+}
+
+// TCBBehind reports whether r carries an Intel TCB status other than
+// UpToDate (a policy may still accept it, e.g. SWHardeningNeeded).
+func (r *Result) TCBBehind() bool {
+	return r.TCBStatus != "" && r.TCBStatus != string(pcs.TcbComponentStatusUpToDate)
 }
 
 // inList reports whether v is in the hex allow-list l; an empty list allows all.

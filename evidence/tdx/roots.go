@@ -96,17 +96,6 @@ func (r *Roots) find(der []byte) (*x509.Certificate, string, bool) {
 	return nil, "", false
 }
 
-// findIssuer returns a trusted root that signed cert (used for CRLs and
-// collateral issuer chains whose root travels beside the data).
-func (r *Roots) findIssuer(cert *x509.Certificate) (*x509.Certificate, bool) {
-	for _, c := range r.certs {
-		if bytes.Equal(c.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(c) == nil {
-			return c, true
-		}
-	}
-	return nil, false
-}
-
 func fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
 	return "sha256:" + hex.EncodeToString(sum[:])

@@ -63,6 +63,12 @@ type Result struct {
 type VerifyOptions struct {
 	// Now is the time at which certificates and collateral must be valid.
 	Now time.Time
+	// ReportData is the value REPORTDATA must equal: the relying party's
+	// binder for this connection.
+	ReportData [64]byte
+	// SkipReportData skips the REPORTDATA comparison, for inspecting evidence
+	// bound to nothing the caller knows (the offline CLI).
+	SkipReportData bool
 	// Roots are the trusted Intel SGX root CAs.
 	Roots *Roots
 	// Collateral, if set, is checked (signatures, CRLs, freshness) and used to
@@ -89,14 +95,14 @@ type chainEntry struct {
 }
 
 // Verify checks quote and returns what it attests. In order: structure
-// (tdx.decode), REPORTDATA == *expected when expected != nil (constant time,
+// (tdx.decode), REPORTDATA == opts.ReportData unless opts.SkipReportData (constant time,
 // tdx.report_data), that the PCK chain ends in a root of opts.Roots
 // (tdx.trust_anchor) and is valid at opts.Now (tdx.time), the chain itself
 // (tdx.chain), the quote and QE report signatures and the attestation key
 // binding (tdx.signature), and, with collateral (given, or obtained through
 // opts.FetchCollateral), the collateral and TCB status (tdx.collateral,
 // tdx.tcb). Debug TDs and measurements are left to Appraise.
-func Verify(quote []byte, expected *[64]byte, opts VerifyOptions) (*Result, error) {
+func Verify(quote []byte, opts VerifyOptions) (*Result, error) {
 	if opts.Now.IsZero() {
 		return nil, fmt.Errorf("%w: Now is zero", ErrOptions)
 	}
@@ -107,9 +113,9 @@ func Verify(quote []byte, expected *[64]byte, opts VerifyOptions) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	if expected != nil && subtle.ConstantTimeCompare(v.reportData(), expected[:]) != 1 {
+	if !opts.SkipReportData && subtle.ConstantTimeCompare(v.reportData(), opts.ReportData[:]) != 1 {
 		return nil, check.Errorf(platform, check.ReportData,
-			"REPORTDATA %x does not match the value computed for this connection %x", v.reportData(), expected[:])
+			"REPORTDATA %x does not match the value computed for this connection %x", v.reportData(), opts.ReportData[:])
 	}
 
 	var (

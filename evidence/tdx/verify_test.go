@@ -53,7 +53,7 @@ func TestVerifyRealSample(t *testing.T) {
 	q := sampleQuote(t)
 	var rd [64]byte
 	copy(rd[:], q[bodyStart+bReportData:])
-	res, err := Verify(q, &rd, VerifyOptions{Now: sampleNow, Roots: ProductionRoots()})
+	res, err := Verify(q, VerifyOptions{ReportData: rd, Now: sampleNow, Roots: ProductionRoots()})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -109,7 +109,7 @@ func TestVerifyRealSampleTampered(t *testing.T) {
 				opts := VerifyOptions{Now: tc.now, Roots: ProductionRoots()}
 				if warm {
 					opts.Cache = NewChainCache(4)
-					if _, err := Verify(orig, nil, VerifyOptions{Now: sampleNow, Roots: opts.Roots, Cache: opts.Cache}); err != nil {
+					if _, err := Verify(orig, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: opts.Roots, Cache: opts.Cache}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -117,7 +117,7 @@ func TestVerifyRealSampleTampered(t *testing.T) {
 				if tc.off >= 0 {
 					q[tc.off] ^= 0x01
 				}
-				_, err := Verify(q, &origRD, opts)
+				_, err := Verify(q, bound(opts, origRD))
 				wantCode(t, err, tc.code)
 			})
 		}
@@ -136,7 +136,7 @@ func TestVerifyTrustAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Verify(q, nil, VerifyOptions{Now: sampleNow, Roots: NewRoots(certs[1:2], true)})
+	_, err = Verify(q, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: NewRoots(certs[1:2], true)})
 	wantCode(t, err, "tdx.trust_anchor")
 	if !strings.Contains(err.Error(), "simulated") {
 		t.Fatalf("detail should say the trusted roots are simulated: %v", err)
@@ -145,10 +145,10 @@ func TestVerifyTrustAnchor(t *testing.T) {
 
 func TestVerifyOptions(t *testing.T) {
 	q := sampleQuote(t)
-	if _, err := Verify(q, nil, VerifyOptions{Roots: ProductionRoots()}); !errors.Is(err, ErrOptions) {
+	if _, err := Verify(q, VerifyOptions{SkipReportData: true, Roots: ProductionRoots()}); !errors.Is(err, ErrOptions) {
 		t.Fatalf("zero Now: %v", err)
 	}
-	if _, err := Verify(q, nil, VerifyOptions{Now: sampleNow}); !errors.Is(err, ErrOptions) {
+	if _, err := Verify(q, VerifyOptions{SkipReportData: true, Now: sampleNow}); !errors.Is(err, ErrOptions) {
 		t.Fatalf("nil Roots: %v", err)
 	}
 }
@@ -196,7 +196,7 @@ func TestVerifyMalformed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Verify(tc.quote, nil, VerifyOptions{Now: sampleNow, Roots: ProductionRoots()})
+			_, err := Verify(tc.quote, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots()})
 			wantCode(t, err, "tdx.decode")
 			if !strings.Contains(err.Error(), tc.field) {
 				t.Fatalf("error %q does not name %q", err, tc.field)
@@ -209,7 +209,7 @@ func TestChainCache(t *testing.T) {
 	q := sampleQuote(t)
 	c := NewChainCache(1)
 	prod := ProductionRoots()
-	if _, err := Verify(q, nil, VerifyOptions{Now: sampleNow, Roots: prod, Cache: c}); err != nil {
+	if _, err := Verify(q, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: prod, Cache: c}); err != nil {
 		t.Fatal(err)
 	}
 	if c.Len() != 1 {
@@ -233,4 +233,16 @@ func TestChainCache(t *testing.T) {
 	if c.Len() != 1 || c.get(cacheKey(v.pckChain, prod), sampleNow) != nil {
 		t.Fatalf("eviction failed, Len %d", c.Len())
 	}
+}
+
+// bound returns opts expecting REPORTDATA rd.
+func bound(opts VerifyOptions, rd [64]byte) VerifyOptions {
+	opts.ReportData = rd
+	return opts
+}
+
+// unbound returns opts that skip the REPORTDATA check.
+func unbound(opts VerifyOptions) VerifyOptions {
+	opts.SkipReportData = true
+	return opts
 }

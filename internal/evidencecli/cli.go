@@ -145,17 +145,18 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var expected *[64]byte
+	// Without --report-data the evidence is inspected unbound: it proves what
+	// it says, but not to whom it was presented.
+	vo := evidence.VerifyOptions{Now: time.Now(), SkipReportData: o.reportData == ""}
 	if o.reportData != "" {
 		b, err := hex.DecodeString(o.reportData)
 		if err != nil || len(b) != 64 {
 			return usagef("--report-data: want 128 hex chars (64 bytes)")
 		}
-		expected = (*[64]byte)(b)
+		vo.ReportData = [64]byte(b)
 	}
-	now := time.Now()
 	if o.now != "" {
-		if now, err = time.Parse(time.RFC3339, o.now); err != nil {
+		if vo.Now, err = time.Parse(time.RFC3339, o.now); err != nil {
 			return usagef("--now: %v", err)
 		}
 	}
@@ -169,9 +170,9 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	}
 	var ap *evidence.Appraisal
 	if format == FormatCMW {
-		ap, err = v.Verify(context.Background(), in, expected, now)
+		ap, err = v.Verify(context.Background(), in, vo)
 	} else {
-		ap, err = v.VerifyRaw(context.Background(), ev, expected, now)
+		ap, err = v.VerifyRaw(context.Background(), ev, vo)
 	}
 	if err != nil {
 		return err

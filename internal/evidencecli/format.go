@@ -46,16 +46,16 @@ func split(format string, in []byte) (*evidence.Decoded, error) {
 	case FormatCMW:
 		return nil, nil
 	case FormatSNPReport:
-		return &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP, Report: in}, nil
+		return &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP, Evidence: in}, nil
 	case FormatSNPExtended:
 		if len(in) <= snp.ReportSize {
 			return nil, check.Errorf(check.SNP, check.Decode, "extended report: %d bytes, want the %d-byte report followed by a certificate table",
 				len(in), snp.ReportSize)
 		}
 		return &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformSNP,
-			Report: in[:snp.ReportSize], CertTable: in[snp.ReportSize:]}, nil
+			Evidence: in[:snp.ReportSize], Endorsements: in[snp.ReportSize:]}, nil
 	case FormatTDXQuote:
-		return &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Quote: in}, nil
+		return &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Evidence: in}, nil
 	default:
 		return nil, usagef("--format %q: want %s, %s, %s or %s", format, FormatSNPReport, FormatSNPExtended, FormatTDXQuote, FormatCMW)
 	}

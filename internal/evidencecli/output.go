@@ -71,7 +71,8 @@ func toJSON(format string, a *evidence.Appraisal) *appraisalJSON {
 		PolicyID: a.PolicyID, PolicyDigest: hx(a.PolicyDigest), TrustAnchor: a.TrustAnchor,
 		Simulated: a.Simulated, EvidenceDigest: hx(a.EvidenceDigest),
 	}
-	if r := a.SNP; r != nil {
+	switch r := a.Detail.(type) {
+	case *snp.Result:
 		out.SNP = &snpJSON{
 			Version: r.Version, Product: r.Product, SignerKind: r.SignerKind, Measurement: hx(r.Measurement),
 			ReportData: hx(r.ReportData[:]), HostData: hx(r.HostData), ChipID: hx(r.ChipID),
@@ -79,8 +80,7 @@ func toJSON(format string, a *evidence.Appraisal) *appraisalJSON {
 			CommittedTCB: fmt.Sprintf("0x%016x", r.CommittedTCB), CurrentTCB: fmt.Sprintf("0x%016x", r.CurrentTCB),
 			GuestPolicy: fmt.Sprintf("0x%x", r.GuestPolicy), VMPL: r.VMPL, Debug: r.Debug, VCEKDigest: hx(r.VCEKDigest),
 		}
-	}
-	if r := a.TDX; r != nil {
+	case *tdx.Result:
 		out.TDX = tdxOut(r)
 	}
 	return out

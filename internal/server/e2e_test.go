@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -175,6 +176,30 @@ func TestEndToEndMutualSNPAndTDX(t *testing.T) {
 			}
 			if r.ContextSnapshot == nil || !r.ContextSnapshot.Simulated || len(r.ContextSnapshot.TrustAnchors) == 0 || r.ContextSnapshot.Mutual == nil {
 				t.Fatalf("snapshot %+v", r.ContextSnapshot)
+			}
+			// The snapshot records the endorsement the appraisal relied on and
+			// the instance identifiers, from the platform-neutral claims.
+			snap := r.ContextSnapshot
+			var wantColl string
+			var wantDigest [32]byte
+			var wantIDs map[string][]byte
+			if name == "snp" {
+				chip := e.pki.SNP.ChipID()
+				wantColl, wantDigest, wantIDs = "vcek", sha256.Sum256(e.pki.SNP.VCEK().Raw), map[string][]byte{"chip_id": chip[:]}
+			} else {
+				q, err := e.pki.TDX.Guest(sim.TDXGuestConfig{}).Quote([64]byte{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pck, _ := pem.Decode(q[bytes.Index(q, []byte("-----BEGIN CERTIFICATE-----")):]) // the chain's first entry is the PCK leaf
+				wantColl, wantDigest = "pck", sha256.Sum256(pck.Bytes)
+			}
+			if len(snap.Collateral) != 1 || snap.Collateral[0].Name != wantColl || snap.Collateral[0].Digest.Alg != receipt.HashSHA256 ||
+				!bytes.Equal(snap.Collateral[0].Digest.Value, wantDigest[:]) {
+				t.Fatalf("snapshot collateral %+v, want %s %x", snap.Collateral, wantColl, wantDigest)
+			}
+			if len(snap.Identifiers) != len(wantIDs) || !bytes.Equal(snap.Identifiers["chip_id"], wantIDs["chip_id"]) {
+				t.Fatalf("snapshot identifiers %x, want %x", snap.Identifiers, wantIDs)
 			}
 			if _, err := c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret); err != nil {
 				t.Fatalf("redeem: %v", err)

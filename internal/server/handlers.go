@@ -289,12 +289,14 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 		TrustAnchors: res.Claims.TrustAnchors, Simulated: res.Claims.Simulated, Platform: res.Claims.Submod,
 	}
 	if a := res.Appraisal; a != nil {
-		if a.SNP != nil {
-			snap.Collateral = append(snap.Collateral, receipt.Collateral{Name: "vcek", Digest: receipt.Hash{Alg: receipt.HashSHA256, Value: a.SNP.VCEKDigest}})
-			snap.Identifiers = map[string][]byte{"chip_id": a.SNP.ChipID}
+		for _, c := range a.Collateral {
+			snap.Collateral = append(snap.Collateral, receipt.Collateral{Name: c.Name, Digest: receipt.Hash{Alg: receipt.HashSHA256, Value: c.Value}})
 		}
-		if a.TDX != nil {
-			snap.Collateral = append(snap.Collateral, receipt.Collateral{Name: "pck", Digest: receipt.Hash{Alg: receipt.HashSHA256, Value: a.TDX.PCKDigest}})
+		for _, id := range a.Identifiers {
+			if snap.Identifiers == nil {
+				snap.Identifiers = map[string][]byte{}
+			}
+			snap.Identifiers[id.Name] = id.Value
 		}
 	}
 	c.mu.Lock()

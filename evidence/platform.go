@@ -1,0 +1,127 @@
+package evidence
+
+import (
+	"context"
+	"errors"
+
+	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/policy"
+)
+
+// Claims is what verified evidence says, whatever TEE produced it. Each
+// platform fills it from its own result (kept in Appraisal.Detail), so that
+// callers (EAR claims, receipt context) handle every platform alike.
+type Claims struct {
+	// ReportData is the evidence's 64-byte REPORTDATA.
+	ReportData [64]byte
+	// Measurements are the platform's measurement registers, in the
+	// platform's order: SEV-SNP "measurement", "host_data"; TDX "mrtd",
+	// "rtmr0".."rtmr3", "mrseam", "mrconfigid", "mrowner", "mrownerconfig".
+	Measurements []Value
+	// Identifiers name the TEE instance: SEV-SNP "chip_id" (zero when the
+	// guest masks it); none for TDX.
+	Identifiers []Value
+	// Collateral lists the endorsements the verification relied on, with
+	// their SHA-256 digests: SEV-SNP "vcek" or "vlek", TDX "pck".
+	Collateral []Value
+	// TrustAnchor is "sha256:<hex>" of the root certificate the evidence
+	// chains to.
+	TrustAnchor string
+	// Simulated is true when that root belongs to a simulated (test) PKI.
+	Simulated bool
+	// Debug is true when the TEE runs in debug mode (its memory is readable
+	// by the host).
+	Debug bool
+	// TCBStatus is the vendor's TCB status when the platform has one and it
+	// was evaluated (TDX with collateral: "UpToDate", "OutOfDate", ...), else "".
+	TCBStatus string
+}
+
+// Value is one named byte string of verified evidence: a measurement, an
+// identifier, or a collateral item's SHA-256 digest.
+type Value struct {
+	Name  string
+	Value []byte
+}
+
+// platform verifies one TEE's evidence for a Verifier. Each supported TEE
+// implements it once (platform_snp.go, platform_tdx.go) and has one row in
+// platforms; the rest of this package, and everything above it, sees only
+// Claims and the outcome.
+type platform interface {
+	// verify checks d's evidence and endorsements: the signature chain to a
+	// configured trust anchor and, unless opts.SkipReportData, REPORTDATA.
+	// Failures are *check.Error in the platform's namespace.
+	verify(ctx context.Context, d *Decoded, opts VerifyOptions) (verified, error)
+}
+
+// verified is one platform's verified evidence.
+type verified interface {
+	claims() Claims
+	// appraise applies the platform's section of p. Failures are *check.Error.
+	appraise(p *policy.Policy) (outcome, error)
+	// detail is the platform's own result, for Appraisal.Detail.
+	detail() any
+}
+
+// outcome is what a platform's appraisal found besides pass or fail; it
+// shapes the AR4SI trust vector.
+type outcome struct {
+	// allowListed: a measurement allow-list was applied (and passed).
+	allowListed bool
+	// tcbBehind: the policy accepted a TCB that is not the vendor's latest.
+	tcbBehind bool
+}
+
+// platformKind registers one TEE: its name, the namespace of its check codes,
+// how a Verifier builds its verifier from Config, and where its evidence keeps
+// REPORTDATA (read unverified, only to explain a binding failure).
+type platformKind struct {
+	name       Platform
+	ns         check.Platform
+	build      func(*Config) platform
+	reportData func(evidence []byte) ([64]byte, bool)
+}
+
+// platforms lists the supported TEEs; adding one adds a row (and its media
+// types in mediaTypes).
+var platforms = []platformKind{
+	{PlatformSNP, check.SNP, newSNPPlatform, snpReportData},
+	{PlatformTDX, check.TDX, newTDXPlatform, tdxReportData},
+}
+
+func kindOf(p Platform) (*platformKind, bool) {
+	for i := range platforms {
+		if platforms[i].name == p {
+			return &platforms[i], true
+		}
+	}
+	return nil, false
+}
+
+// tryRoots runs verify with each trusted root set in turn until one succeeds
+// or fails with something other than trust_anchor (a failure of the evidence
+// itself is final). If every set fails with trust_anchor, the first set's
+// error is returned (it names the production roots). The platform verifiers
+// choose the anchor from the evidence's own chain before any report
+// signature is checked, so a set that does not anchor the evidence costs no
+// report signature verification.
+func tryRoots[R any](ctx context.Context, roots []R, verify func(R) error) error {
+	var first error
+	for _, r := range roots {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := verify(r)
+		if err == nil {
+			return nil
+		}
+		if ce := (*check.Error)(nil); !errors.As(err, &ce) || ce.Check != check.TrustAnchor {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}

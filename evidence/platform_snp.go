@@ -1,0 +1,83 @@
+package evidence
+
+import (
+	"context"
+
+	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/fetch"
+	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/evidence/snp"
+)
+
+// snpPlatform verifies AMD SEV-SNP reports with evidence/snp.
+type snpPlatform struct {
+	pol    *policy.Policy
+	roots  []*snp.Roots
+	cache  *snp.ChainCache
+	vcek   []byte
+	getter *fetch.Getter
+}
+
+func newSNPPlatform(cfg *Config) platform {
+	return &snpPlatform{pol: cfg.Policy, roots: cfg.SNPRoots, cache: cfg.SNPCache, vcek: cfg.VCEK, getter: cfg.Getter}
+}
+
+func snpReportData(report []byte) ([64]byte, bool) { return snp.UnverifiedReportData(report) }
+
+func (p *snpPlatform) verify(ctx context.Context, d *Decoded, opts VerifyOptions) (verified, error) {
+	if p.pol.SNP == nil {
+		return nil, check.Errorf(check.SNP, check.Policy, "policy %q does not accept SEV-SNP evidence", p.pol.ID)
+	}
+	if len(p.roots) == 0 {
+		return nil, check.Errorf(check.SNP, check.TrustAnchor, "no SEV-SNP roots are configured")
+	}
+	var res *snp.Result
+	err := tryRoots(ctx, p.roots, func(r *snp.Roots) error {
+		o := snp.VerifyOptions{Now: opts.Now, ReportData: opts.ReportData, SkipReportData: opts.SkipReportData,
+			Roots: r, VCEK: p.vcek, Cache: p.cache}
+		if p.getter != nil { // never a typed nil in the interface
+			o.Getter = snpGetter{ctx: ctx, g: p.getter}
+		}
+		var err error
+		res, err = snp.Verify(d.Evidence, d.Endorsements, o)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return snpVerified{res}, nil
+}
+
+type snpVerified struct{ r *snp.Result }
+
+func (v snpVerified) detail() any { return v.r }
+
+func (v snpVerified) claims() Claims {
+	r := v.r
+	return Claims{
+		ReportData:   r.ReportData,
+		Measurements: []Value{{"measurement", r.Measurement}, {"host_data", r.HostData}},
+		Identifiers:  []Value{{"chip_id", r.ChipID}},
+		Collateral:   []Value{{r.SignerKind, r.VCEKDigest}},
+		TrustAnchor:  r.TrustAnchor,
+		Simulated:    r.Simulated,
+		Debug:        r.Debug,
+	}
+}
+
+func (v snpVerified) appraise(p *policy.Policy) (outcome, error) {
+	if err := snp.Appraise(v.r, p.SNP); err != nil {
+		return outcome{}, err
+	}
+	return outcome{allowListed: p.SNP.AllowListsMeasurements()}, nil
+}
+
+// snpGetter binds a fetch.Getter to the verification's context, so that a
+// cancelled Verify also abandons its KDS requests (evidence/snp calls Get
+// without one).
+type snpGetter struct {
+	ctx context.Context
+	g   *fetch.Getter
+}
+
+func (s snpGetter) Get(url string) ([]byte, error) { return s.g.GetContext(s.ctx, url) }
