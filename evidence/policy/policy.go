@@ -14,6 +14,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
 )
@@ -27,10 +28,11 @@ const (
 	MaskSaltedDigest = "urn:seatrx:mask:salted-digest"
 )
 
-// EAR statuses a passport-model attestation result may have to be accepted.
+// EAR statuses a passport-model attestation result may have to be accepted,
+// spelt as evidence/ear spells them.
 const (
-	StatusAffirming = "affirming"
-	StatusWarning   = "warning"
+	StatusAffirming = ear.StatusAffirming
+	StatusWarning   = ear.StatusWarning
 )
 
 // Signature algorithms an external verifier may sign EARs with.
@@ -136,8 +138,8 @@ func (p *Policy) ApplyDefaults() {
 	if r.Threshold == 0 {
 		r.Threshold = 1
 	}
-	if p.TDX != nil && len(p.TDX.AcceptedTCBStatuses) == 0 {
-		p.TDX.AcceptedTCBStatuses = []string{"UpToDate"}
+	if p.TDX != nil {
+		p.TDX.ApplyDefaults()
 	}
 	if p.Passport != nil && len(p.Passport.AcceptedStatuses) == 0 {
 		p.Passport.AcceptedStatuses = []string{StatusAffirming}

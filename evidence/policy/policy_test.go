@@ -231,8 +231,13 @@ func TestValidateWrapsPlatformError(t *testing.T) {
 		t.Fatalf("err = %v, want tdx.ErrPolicy and ErrInvalid", err)
 	}
 	var pe *Error
-	if !errors.As(err, &pe) || pe.Key != "tdx.mrtds[0]" {
+	if !errors.As(err, &pe) || pe.Key != "tdx.mrtds[0]" || pe.Msg != "want 96 hex chars, got 2" {
 		t.Fatalf("key = %+v", pe)
+	}
+	p = Default()
+	p.SNP.AllowedVMPLs = []uint32{7}
+	if err := p.Validate(); !errors.As(err, &pe) || pe.Key != "snp.allowed_vmpls[0]" || pe.Msg != "7 is not a VMPL (0..3)" {
+		t.Fatalf("snp field error = %v (%+v)", err, pe)
 	}
 }
 

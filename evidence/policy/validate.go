@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -23,16 +22,21 @@ func keyErr(key, format string, args ...any) *Error {
 	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-// platformKeyRe finds the key path an snp/tdx Validate error names.
-var platformKeyRe = regexp.MustCompile(`\b((?:snp|tdx)\.[a-z_]+(?:\[\d+\])*(?:\.[a-z_]+(?:\[\d+\])*)*): `)
+// fieldError is how the platform sections (snp, tdx) report an invalid
+// field: its dotted key path and what is wrong.
+type fieldError interface {
+	error
+	PolicyField() (key, msg string)
+}
 
 // platformErr turns an snp/tdx Policy.Validate error into an *Error with its key.
 func platformErr(prefix string, err error) *Error {
-	msg := err.Error()
-	if m := platformKeyRe.FindStringSubmatchIndex(msg); m != nil {
-		return &Error{Key: msg[m[2]:m[3]], Msg: msg[m[1]:], Err: err}
+	var fe fieldError
+	if errors.As(err, &fe) {
+		key, msg := fe.PolicyField()
+		return &Error{Key: key, Msg: msg, Err: err}
 	}
-	return &Error{Key: prefix, Msg: msg, Err: err}
+	return &Error{Key: prefix, Msg: err.Error(), Err: err}
 }
 
 // Validate checks the whole policy: the platform sections (their own

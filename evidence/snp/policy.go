@@ -45,30 +45,46 @@ func (p *Policy) AllowListsMeasurements() bool { return len(p.Measurements) > 0 
 // maxVMPL is the highest VMPL SEV-SNP defines.
 const maxVMPL = 3
 
-// Validate checks the policy's syntax; errors name the field, e.g.
-// `snp.measurements[2]: want 96 lowercase hex chars`.
+// PolicyError is a Policy.Validate failure: Key is the dotted path of the
+// invalid field (e.g. "snp.measurements[2]"), Msg what is wrong with it.
+type PolicyError struct {
+	Key, Msg string
+}
+
+func (e *PolicyError) Error() string { return e.Key + ": " + e.Msg }
+
+// PolicyField returns the field path and the problem, for the policy loader.
+func (e *PolicyError) PolicyField() (key, msg string) { return e.Key, e.Msg }
+
+func fieldErr(key string, format string, args ...any) error {
+	return &PolicyError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the policy's syntax; errors are *PolicyError naming the
+// field, e.g. `snp.measurements[2]: want 96 lowercase hex chars`.
 func (p *Policy) Validate() error {
 	for i, m := range p.Measurements {
+		key := fmt.Sprintf("snp.measurements[%d]", i)
 		if err := checkHex(m, MeasurementSize); err != nil {
-			return fmt.Errorf("snp.measurements[%d]: %w", i, err)
+			return fieldErr(key, "%v", err)
 		}
-		if slices.Index(p.Measurements, m) != i {
-			return fmt.Errorf("snp.measurements[%d]: duplicate of measurements[%d]", i, slices.Index(p.Measurements, m))
+		if j := slices.Index(p.Measurements, m); j != i {
+			return fieldErr(key, "duplicate of measurements[%d]", j)
 		}
 	}
 	if p.HostData != "" {
 		if err := checkHex(p.HostData, HostDataSize); err != nil {
-			return fmt.Errorf("snp.host_data: %w", err)
+			return fieldErr("snp.host_data", "%v", err)
 		}
 	}
 	for i, v := range p.AllowedVMPLs {
 		if v > maxVMPL {
-			return fmt.Errorf("snp.allowed_vmpls[%d]: %d is not a VMPL (0..%d)", i, v, maxVMPL)
+			return fieldErr(fmt.Sprintf("snp.allowed_vmpls[%d]", i), "%d is not a VMPL (0..%d)", v, maxVMPL)
 		}
 	}
 	for i, s := range p.AllowedSigners {
 		if s != SignerVCEK && s != SignerVLEK {
-			return fmt.Errorf("snp.allowed_signers[%d]: %q is not %q or %q", i, s, SignerVCEK, SignerVLEK)
+			return fieldErr(fmt.Sprintf("snp.allowed_signers[%d]", i), "%q is not %q or %q", s, SignerVCEK, SignerVLEK)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -39,8 +40,9 @@ func TestPolicyValidate(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate = %v, want %q", err, tc.want)
+			var pe *PolicyError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(tc.want, pe.Key+": ") {
+				t.Fatalf("Validate = %v, want a *PolicyError %q", err, tc.want)
 			}
 		})
 	}

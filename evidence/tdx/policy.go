@@ -29,28 +29,51 @@ type Policy struct {
 	// MinTEETCBSVN is a component-wise minimum TEE_TCB_SVN (32 hex chars); "" = none.
 	MinTEETCBSVN string `json:"min_tee_tcb_svn,omitempty" yaml:"min_tee_tcb_svn,omitempty" cbor:"min_tee_tcb_svn,omitempty"`
 	// AcceptedTCBStatuses lists acceptable Intel TCB statuses (default
-	// ["UpToDate"]); applied only when the result carries a status. "Revoked"
-	// is never acceptable.
+	// ["UpToDate"], see ApplyDefaults); applied only when the result carries a
+	// status. "Revoked" is never acceptable.
 	AcceptedTCBStatuses []string `json:"accepted_tcb_statuses,omitempty" yaml:"accepted_tcb_statuses,omitempty" cbor:"accepted_tcb_statuses,omitempty"`
 	// RequireCollateral rejects results verified without collateral.
 	RequireCollateral bool `json:"require_collateral" yaml:"require_collateral" cbor:"require_collateral"`
 }
 
+// ApplyDefaults fills the absent values with their defaults, so that a loaded
+// policy (and its digest) states what is applied: AcceptedTCBStatuses
+// defaults to ["UpToDate"]. Appraise applies the same defaults to a policy
+// built without it.
+func (p *Policy) ApplyDefaults() {
+	if len(p.AcceptedTCBStatuses) == 0 {
+		p.AcceptedTCBStatuses = []string{string(pcs.TcbComponentStatusUpToDate)}
+	}
+}
+
 // ErrPolicy is wrapped by every Policy.Validate error.
 var ErrPolicy = errors.New("invalid tdx policy")
 
-func policyErr(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrPolicy}, args...)...)
+// PolicyError is a Policy.Validate failure: Key is the dotted path of the
+// invalid field (e.g. "tdx.rtmrs[1][0]"), Msg what is wrong with it. It
+// wraps ErrPolicy.
+type PolicyError struct {
+	Key, Msg string
 }
 
-// Validate checks the policy's syntax; errors name the bad field, e.g.
-// "tdx.rtmrs[1][0]: want 96 hex chars".
+func (e *PolicyError) Error() string { return e.Key + ": " + e.Msg }
+func (e *PolicyError) Unwrap() error { return ErrPolicy }
+
+// PolicyField returns the field path and the problem, for the policy loader.
+func (e *PolicyError) PolicyField() (key, msg string) { return e.Key, e.Msg }
+
+func policyErr(key, format string, args ...any) error {
+	return &PolicyError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the policy's syntax; errors are *PolicyError naming the
+// bad field, e.g. "tdx.rtmrs[1][0]: want 96 hex chars".
 func (p *Policy) Validate() error {
 	if err := validHexList("tdx.mrtds", p.MRTDs, measSize); err != nil {
 		return err
 	}
 	if len(p.RTMRs) > 4 {
-		return policyErr("tdx.rtmrs: %d registers listed, TDX has 4", len(p.RTMRs))
+		return policyErr("tdx.rtmrs", "%d registers listed, TDX has 4", len(p.RTMRs))
 	}
 	for i, l := range p.RTMRs {
 		if err := validHexList(fmt.Sprintf("tdx.rtmrs[%d]", i), l, measSize); err != nil {
@@ -68,10 +91,10 @@ func (p *Policy) Validate() error {
 	for i, s := range p.AcceptedTCBStatuses {
 		st := pcs.TcbComponentStatus(s)
 		if _, ok := statusRank[st]; !ok {
-			return policyErr("tdx.accepted_tcb_statuses[%d]: unknown status %q", i, s)
+			return policyErr(fmt.Sprintf("tdx.accepted_tcb_statuses[%d]", i), "unknown status %q", s)
 		}
 		if st == pcs.TcbComponentStatusRevoked {
-			return policyErr("tdx.accepted_tcb_statuses[%d]: Revoked can never be accepted", i)
+			return policyErr(fmt.Sprintf("tdx.accepted_tcb_statuses[%d]", i), "Revoked can never be accepted")
 		}
 	}
 	return nil
@@ -88,10 +111,10 @@ func validHexList(name string, l []string, n int) error {
 
 func validHex(name, s string, n int) error {
 	if len(s) != 2*n {
-		return policyErr("%s: want %d hex chars, got %d", name, 2*n, len(s))
+		return policyErr(name, "want %d hex chars, got %d", 2*n, len(s))
 	}
 	if _, err := hex.DecodeString(s); err != nil {
-		return policyErr("%s: not hex: %v", name, err)
+		return policyErr(name, "not hex: %v", err)
 	}
 	return nil
 }
@@ -139,10 +162,9 @@ func Appraise(r *Result, p *Policy) error {
 		}
 		return nil
 	}
-	accepted := p.AcceptedTCBStatuses
-	if len(accepted) == 0 {
-		accepted = []string{string(pcs.TcbComponentStatusUpToDate)}
-	}
+	d := *p
+	d.ApplyDefaults()
+	accepted := d.AcceptedTCBStatuses
 	if r.TCBStatus == string(pcs.TcbComponentStatusRevoked) {
 		return check.Errorf(platform, check.TCB, "TCB status is Revoked")
 	}

@@ -36,8 +36,9 @@ func TestPolicyValidate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want ErrPolicy containing %q", err, tc.want)
+			var pe *PolicyError
+			if !errors.Is(err, ErrPolicy) || !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(tc.want, pe.Key+": ") {
+				t.Fatalf("err = %v, want a *PolicyError (ErrPolicy) %q", err, tc.want)
 			}
 		})
 	}
@@ -85,6 +86,7 @@ func TestAppraise(t *testing.T) {
 		{"svn ok", testResult(), Policy{MinTEETCBSVN: "03000400000000000000000000000000"}, ""},
 		{"svn low", testResult(), Policy{MinTEETCBSVN: "03000500000000000000000000000000"}, "tdx.tcb"},
 		{"status default", with(func(r *Result) { r.TCBStatus = "SWHardeningNeeded" }), Policy{}, "tdx.tcb"},
+		{"status default accepts UpToDate", with(func(r *Result) { r.TCBStatus = "UpToDate" }), Policy{}, ""},
 		{"status accepted", with(func(r *Result) { r.TCBStatus = "SWHardeningNeeded" }), Policy{AcceptedTCBStatuses: []string{"SWHardeningNeeded"}}, ""},
 		{"revoked", with(func(r *Result) { r.TCBStatus = "Revoked" }), Policy{}, "tdx.tcb"},
 		{"collateral required", testResult(), Policy{RequireCollateral: true}, "tdx.policy"},
@@ -101,5 +103,23 @@ func TestAppraise(t *testing.T) {
 			}
 			wantCode(t, err, tc.code)
 		})
+	}
+}
+
+// The TCB status default has one owner: ApplyDefaults, used by the policy
+// loader and (on a copy) by Appraise.
+func TestApplyDefaults(t *testing.T) {
+	var p Policy
+	if err := Appraise(testResult(), &p); err != nil || p.AcceptedTCBStatuses != nil {
+		t.Fatalf("Appraise changed the policy or failed: %v, %v", p.AcceptedTCBStatuses, err)
+	}
+	p.ApplyDefaults()
+	if len(p.AcceptedTCBStatuses) != 1 || p.AcceptedTCBStatuses[0] != "UpToDate" {
+		t.Fatalf("default statuses %v", p.AcceptedTCBStatuses)
+	}
+	q := Policy{AcceptedTCBStatuses: []string{"OutOfDate"}}
+	q.ApplyDefaults()
+	if len(q.AcceptedTCBStatuses) != 1 || q.AcceptedTCBStatuses[0] != "OutOfDate" {
+		t.Fatalf("explicit statuses replaced: %v", q.AcceptedTCBStatuses)
 	}
 }
