@@ -1,0 +1,6 @@
+// Package depcheck has no code: its tests guard the module's import graph.
+// The verifier side (everything but the binaries, internal/server's attester
+// selection and the guest attesters in evidence/attest) must link no guest
+// device client and register no global command-line flag, so that any
+// program may import tlsbind, receipt or evidence without inheriting either.
+package depcheck
