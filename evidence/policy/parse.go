@@ -84,6 +84,9 @@ func Parse(data []byte, name string) (*Policy, error) {
 		return nil, &Error{File: name, Line: root.Content[0].Line, Msg: "policy must be a mapping (YAML) or object (JSON)"}
 	}
 	keys := indexKeys(&root)
+	if key, line, ok := unknownKey(&root); ok {
+		return nil, &Error{File: name, Line: line, Key: key, Msg: "unknown key"}
+	}
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -167,10 +170,11 @@ func indexKeys(root *yaml.Node) keyIndex {
 	return k
 }
 
-var (
-	yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	unknownRe  = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-)
+// yamlLineRe splits yaml.v3's "line N: ..." messages, its only way of saying
+// where a problem is. Only the position is read from the text: what kind of
+// problem it is comes from the error's type, and unknown keys are found
+// before decoding (unknownKey).
+var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 func syntaxError(name string, err error) error {
 	msg := err.Error()
@@ -193,12 +197,5 @@ func decodeError(name string, err error, keys keyIndex) error {
 		return &Error{File: name, Msg: te.Errors[0], Err: err}
 	}
 	l, _ := strconv.Atoi(m[1])
-	e := &Error{File: name, Line: l, Key: keys.byLine[l], Msg: m[2], Err: err}
-	if u := unknownRe.FindStringSubmatch(m[2]); u != nil {
-		e.Msg = "unknown key"
-		if e.Key == "" {
-			e.Key = u[1]
-		}
-	}
-	return e
+	return &Error{File: name, Line: l, Key: keys.byLine[l], Msg: m[2], Err: err}
 }

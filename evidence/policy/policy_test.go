@@ -335,3 +335,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Unknown keys are found by walking the document against the Policy type,
+// at any depth (through pointers, slices and nested structs), with the line
+// of the key; values of self-decoding types (durations) are left to them.
+func TestParseUnknownKeys(t *testing.T) {
+	tests := []struct {
+		name, doc, key string
+		line           int
+	}{
+		{"nested struct", "id: x\nsnp:\n  min_tcb:\n    snp: 1\n    fmc2: 1\n", "snp.min_tcb.fmc2", 5},
+		{"in a sequence", "id: x\nsnp: {}\nreceipts:\n  approvers:\n    - id: a\n      public_key_pem: k\n    - id: b\n      colour: red\n", "receipts.approvers[1].colour", 8},
+		{"passport verifier", "id: x\npassport:\n  verifiers:\n    - {id: v, public_key_pem: k, alg: ES256, kid: 1}\n", "passport.verifiers[0].kid", 4},
+		{"tdx", "id: x\ntdx:\n  rtmrs: [[], []]\n  mr_seam: []\n", "tdx.mr_seam", 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "p.yaml")
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Key != tc.key || pe.Line != tc.line || pe.Msg != "unknown key" || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v (%+v), want unknown key %s at line %d", err, pe, tc.key, tc.line)
+			}
+		})
+	}
+	// A mapping where a duration belongs is a type problem, not an unknown key.
+	_, err := Parse([]byte("id: x\nsnp: {}\nreceipts:\n  lifetime: {hours: 1}\n"), "p.yaml")
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Msg == "unknown key" || !strings.HasPrefix(pe.Key, "receipts.lifetime") {
+		t.Fatalf("err = %v (%+v), want a receipts.lifetime value error", err, pe)
+	}
+}
