@@ -5,9 +5,10 @@
 // Verification is fully offline unless a Getter is supplied: the VCEK/VLEK
 // comes from the extended report's GHCB certificate table (or the caller),
 // the ARK/ASK come only from the caller's Roots (never from the evidence),
-// and the time is always the caller's. It is built on go-sev-guest v0.15.0
-// (abi, kds, verify) and reports every failure as a *check.Error whose code
-// ("snp.signature", "snp.trust_anchor", ...) callers can branch on.
+// and the time is always the caller's. It parses with go-sev-guest v0.15.0
+// (abi, kds, verify/trust) but checks the chain itself (chain.go), and
+// reports every failure as a *check.Error whose Check (signature,
+// trust_anchor, ...) callers can branch on.
 package snp
 
 import (

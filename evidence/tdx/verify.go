@@ -5,7 +5,9 @@
 // Root CA) and, when collateral is supplied, the Intel PCS collateral (TCB
 // info, QE identity, CRLs), and computes the TCB status itself: go-tdx-guest
 // only accepts UpToDate. Appraise applies an operator Policy to the Result.
-// Every failure is a *check.Error with a "tdx.*" code.
+// The chain and signatures are checked here rather than by go-tdx-guest's
+// verifier, whose failures are text only. Every failure is a *check.Error in
+// the tdx namespace.
 package tdx
 
 import (
