@@ -124,7 +124,7 @@ func receiptCorpus(t testing.TB) []vectorCase {
 	add := func(name, desc string, in VectorInputs, exp VectorExpected) {
 		cases = append(cases, vectorCase{Name: name, Description: desc, Inputs: in, Expected: exp})
 	}
-	fail := func(code string) VectorExpected { return VectorExpected{Error: code} }
+	fail := func(code ErrorCode) VectorExpected { return VectorExpected{Error: string(code)} }
 	allPass := map[string]string{
 		CheckStructure: StatusPass, CheckHeader: StatusPass, CheckSignature: StatusPass, CheckPayload: StatusPass,
 		CheckActionHash: StatusPass, CheckPolicyHash: StatusPass, CheckConsistency: StatusPass, CheckApprovals: StatusPass,
@@ -344,7 +344,7 @@ func receiptCorpus(t testing.TB) []vectorCase {
 	}), fail(CodeApprovalExpired))
 
 	// --- attestation token ---
-	earCase := func(name, desc string, key any, c earClaims, code string) {
+	earCase := func(name, desc string, key any, c earClaims, code ErrorCode) {
 		fe := newFixture(t, "EdDSA", 1)
 		k := fe.earKey
 		if key != nil {
@@ -513,7 +513,7 @@ func approvalCorpus(t testing.TB) []vectorCase {
 	add("ok-approval-es256-verify-only", "ES256 approval (randomized signature: verify-only)",
 		VectorInputs{Op: "verify", Approvers: []VectorKey{keyVec(t, es)}, Approval: sig2}, VectorExpected{Approver: es.name})
 
-	fail := func(code string) VectorExpected { return VectorExpected{Error: code} }
+	fail := func(code ErrorCode) VectorExpected { return VectorExpected{Error: string(code)} }
 	bad := slices.Clone(sig)
 	bad[len(bad)-1] ^= 1
 	add("approval-bad-signature", "last signature byte flipped", verify(bad), fail(CodeBadSignature))

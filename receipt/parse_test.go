@@ -21,7 +21,7 @@ func TestCheckTokenSecret(t *testing.T) {
 		aud    string
 		now    time.Time
 		peer   []byte
-		code   string
+		code   ErrorCode
 	}{
 		{"ok", nil, secret, "aud", at, peer[:], ""},
 		{"ok-at-nbf", nil, secret, "aud", time.Unix(1000, 0), peer[:], ""},
@@ -79,7 +79,7 @@ func TestUnmarshalBundle(t *testing.T) {
 	tests := []struct {
 		name string
 		data []byte
-		code string
+		code ErrorCode
 	}{
 		{"empty", nil, CodeMalformed},
 		{"too-large", make([]byte, MaxBundleSize+1), CodeTooLarge},
@@ -121,7 +121,7 @@ func TestParseAction(t *testing.T) {
 	tests := []struct {
 		name string
 		data []byte
-		code string
+		code ErrorCode
 		// field is the expected FieldError.Field.
 		field string
 	}{
@@ -157,7 +157,7 @@ func TestCMWRecordStrict(t *testing.T) {
 	tests := []struct {
 		name string
 		data []byte
-		code string
+		code ErrorCode
 	}{
 		{"three-elements", mustCBOR(t, []any{EARMediaType, []byte("x"), 8}), CodeWrongType},
 		{"empty-value", mustCBOR(t, []any{EARMediaType, []byte{}}), CodeMalformed},

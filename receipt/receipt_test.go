@@ -149,7 +149,7 @@ func TestSaltedDigestHidesChipID(t *testing.T) {
 		b     *Bundle
 		id    string
 		value []byte
-		code  string
+		code  ErrorCode
 	}{
 		{"wrong-value", b, "chip_id", []byte("not the chip"), CodeMaskMismatch},
 		{"unknown-identifier", b, "ppid", f.chipID, CodeMissingField},
@@ -173,7 +173,7 @@ func TestIssueRejectsBadInput(t *testing.T) {
 	tests := []struct {
 		name string
 		mut  func(*fixture)
-		code string
+		code ErrorCode
 	}{
 		{"no-time", func(f *fixture) { f.in.Now = time.Time{} }, CodeConfig},
 		{"no-audience", func(f *fixture) { f.in.Audience = "" }, CodeConfig},

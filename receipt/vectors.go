@@ -161,7 +161,7 @@ func compareOutcome(err error, exp *VectorExpected, onSuccess func() error) erro
 		if err == nil {
 			return fmt.Errorf("expected error %q, got success", exp.Error)
 		}
-		if got := Code(err); got != exp.Error {
+		if got := string(Code(err)); got != exp.Error {
 			return fmt.Errorf("expected error %q, got %q (%v)", exp.Error, got, err)
 		}
 		return nil

@@ -45,18 +45,18 @@ func TestCorpus(t *testing.T) {
 // TestCorpusCoverage checks that the negative corpus covers every code the
 // reference §3.11 list maps to, and has at least 30 negative cases.
 func TestCorpusCoverage(t *testing.T) {
-	codes := map[string]int{}
+	codes := map[ErrorCode]int{}
 	neg := 0
 	for _, c := range append(receiptCorpus(t), approvalCorpus(t)...) {
 		if c.Expected.Error != "" {
-			codes[c.Expected.Error]++
+			codes[ErrorCode(c.Expected.Error)]++
 			neg++
 		}
 	}
 	if neg < 30 {
 		t.Fatalf("only %d negative cases", neg)
 	}
-	for _, want := range []string{
+	for _, want := range []ErrorCode{
 		CodeTrailingData, CodeUntagged, CodeUnknownCrit, CodeAlgKeyMismatch, CodeWrongTyp, CodeNonDeterministic,
 		CodeDuplicateKey, CodeIndefiniteLength, CodeWrongType, CodeUnknownField, CodeMissingField, CodeHashLength,
 		CodeHashAlg, CodeHashMismatch, CodeApprovalsBelow, CodeDuplicateApprover, CodeUnknownApprover, CodeApprovalReceiptID,

@@ -97,7 +97,9 @@ type CheckResult struct {
 	Name   string `json:"name"`
 	Status string `json:"status"`
 	Detail string `json:"detail,omitempty"`
-	Code   string `json:"code,omitempty"`
+	// Code is the failure's namespaced wire code ("receipt.hash_mismatch",
+	// "ear.nonce"); empty unless Status is fail.
+	Code string `json:"code,omitempty"`
 }
 
 // Report is the per-check verification outcome. OK means no check failed;
@@ -118,7 +120,7 @@ func (r *Report) add(name, status, detail string) {
 }
 
 func (r *Report) fail(name string, err error) {
-	r.Checks = append(r.Checks, CheckResult{Name: name, Status: StatusFail, Detail: err.Error(), Code: Code(err)})
+	r.Checks = append(r.Checks, CheckResult{Name: name, Status: StatusFail, Detail: err.Error(), Code: ProblemCode(err)})
 	if r.first == nil {
 		r.first = err
 	}

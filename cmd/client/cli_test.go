@@ -68,7 +68,7 @@ func TestReceiptRequestVerifyShow(t *testing.T) {
 	}
 	// Without explicit trust in simulated evidence: exit 1 and the failed checks named.
 	out.Reset()
-	if code := run([]string{"receipt", "verify", "--bundle", bundle, "--keys", bundle + ".keys"}, &out, &errb); code != 1 || !strings.Contains(out.String(), "[test_pki]") {
+	if code := run([]string{"receipt", "verify", "--bundle", bundle, "--keys", bundle + ".keys"}, &out, &errb); code != 1 || !strings.Contains(out.String(), "[receipt.test_pki]") {
 		t.Fatalf("verify without simulated trust: exit %d\n%s", code, out.String())
 	}
 	// A bundle with one flipped byte fails.

@@ -374,11 +374,11 @@ func TestEndToEndAttacks(t *testing.T) {
 		wrong := append([]byte{}, rr.TokenSecret...)
 		wrong[0] ^= 1
 		_, err = c.Redeem(ctx, rr.ReceiptID, wrong)
-		wantProblem(t, err, "token_mismatch")
+		wantProblem(t, err, "receipt.token_mismatch")
 		e.clock.Add(time.Hour)
 		defer e.clock.Add(-time.Hour)
 		_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
-		wantProblem(t, err, "token_expired")
+		wantProblem(t, err, "receipt.token_expired")
 	})
 	t.Run("stale attestation", func(t *testing.T) {
 		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))

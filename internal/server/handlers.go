@@ -367,7 +367,7 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, r
 	now := s.now()
 	peer := sha256.Sum256(res.AIK)
 	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.issuer.Name(), now, peer[:]); err != nil {
-		s.redeemRefused(w, receipt.Code(err), http.StatusForbidden, err.Error())
+		s.redeemRefused(w, receipt.ProblemCode(err), http.StatusForbidden, err.Error())
 		return
 	}
 	digest := sha256.Sum256(secret)
