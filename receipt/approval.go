@@ -60,22 +60,7 @@ func (a *Approval) validate(path string) error {
 // decodeApproval strictly decodes an approval payload.
 func decodeApproval(path string, data []byte) (*Approval, error) {
 	var a Approval
-	err := decodeObject(data, path, []fieldSpec{
-		{"receipt_id", true, into(&a.ReceiptID)},
-		{"action_hash", true, into(&a.ActionHash)},
-		{"policy_hash", true, into(&a.PolicyHash)},
-		{"attestation_digest", true, into(&a.AttestationDigest)},
-		{"approver", true, into(&a.Approver)},
-		{"decision", true, into(&a.Decision)},
-		{"nonce", true, into(&a.Nonce)},
-		{"iat", true, into(&a.IssuedAt)},
-		{"exp", true, into(&a.Expires)},
-		{"aud", true, into(&a.Audience)},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := a.validate(path); err != nil {
+	if err := decodeStruct(data, path, &a); err != nil {
 		return nil, err
 	}
 	if err := checkDeterministic(path, data, &a); err != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-
-	"github.com/fxamacker/cbor/v2"
 )
 
 // SaltSize is the length of a masking salt.
@@ -37,50 +35,35 @@ func UnmarshalBundle(data []byte) (*Bundle, error) {
 		return nil, ferr(path, CodeTooLarge, "%d bytes exceeds limit %d", len(data), MaxBundleSize)
 	}
 	var b Bundle
-	limited := func(dst *[]byte, limit int) func(cbor.RawMessage, string) error {
-		return func(raw cbor.RawMessage, p string) error {
-			if len(raw) > limit+9 {
-				return ferr(p, CodeTooLarge, "member exceeds limit %d", limit)
-			}
-			if err := unmarshal(p, raw, dst); err != nil {
-				return err
-			}
-			if len(*dst) == 0 {
-				return ferr(p, CodeBadValue, "empty")
-			}
-			if len(*dst) > limit {
-				return ferr(p, CodeTooLarge, "%d bytes exceeds limit %d", len(*dst), limit)
-			}
-			return nil
-		}
-	}
-	err := decodeObject(data, path, []fieldSpec{
-		{"receipt", true, limited(&b.Receipt, MaxReceiptSize)},
-		{"action", false, limited(&b.Action, MaxActionSize)},
-		{"policy", false, limited(&b.Policy, MaxPolicySize)},
-		{"salts", false, func(raw cbor.RawMessage, p string) error {
-			if err := unmarshal(p, raw, &b.Salts); err != nil {
-				return err
-			}
-			if len(b.Salts) == 0 {
-				return ferr(p, CodeBadValue, "salts present but empty")
-			}
-			for _, k := range slices.Sorted(maps.Keys(b.Salts)) {
-				s := b.Salts[k]
-				if len(s) != SaltSize {
-					return ferr(p+"."+k, CodeBadLength, "salt is %d bytes, want %d", len(s), SaltSize)
-				}
-			}
-			return nil
-		}},
-	})
-	if err != nil {
+	if err := decodeStruct(data, path, &b); err != nil {
 		return nil, err
 	}
 	if err := checkDeterministic(path, data, (*bundleWire)(&b)); err != nil {
 		return nil, err
 	}
 	return &b, nil
+}
+
+// validate applies the per-member size limits and the salt length.
+func (b *Bundle) validate(path string) error {
+	for _, m := range []struct {
+		name  string
+		v     []byte
+		limit int
+	}{{"receipt", b.Receipt, MaxReceiptSize}, {"action", b.Action, MaxActionSize}, {"policy", b.Policy, MaxPolicySize}} {
+		if len(m.v) > m.limit {
+			return ferr(join(path, m.name), CodeTooLarge, "%d bytes exceeds limit %d", len(m.v), m.limit)
+		}
+	}
+	if len(b.Receipt) == 0 {
+		return ferr(join(path, "receipt"), CodeBadValue, "empty")
+	}
+	for _, k := range slices.Sorted(maps.Keys(b.Salts)) {
+		if s := b.Salts[k]; len(s) != SaltSize {
+			return ferr(join(path, "salts."+k), CodeBadLength, "salt is %d bytes, want %d", len(s), SaltSize)
+		}
+	}
+	return nil
 }
 
 // saltedDigest is the masking commitment H(salt || value).

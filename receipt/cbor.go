@@ -104,61 +104,6 @@ func unmarshal(field string, data []byte, v any) error {
 	return nil
 }
 
-// fieldSpec describes one member of a closed CBOR map.
-type fieldSpec struct {
-	name     string
-	required bool
-	decode   func(raw cbor.RawMessage, path string) error
-}
-
-// into returns a fieldSpec decoder that strictly decodes into p.
-func into[T any](p *T) func(cbor.RawMessage, string) error {
-	return func(raw cbor.RawMessage, path string) error { return unmarshal(path, raw, p) }
-}
-
-// decodeObject decodes a closed CBOR map with text keys: unknown keys and
-// missing required keys are errors naming the key; each present member is
-// decoded by its spec in key order.
-func decodeObject(data []byte, path string, specs []fieldSpec) error {
-	var m map[string]cbor.RawMessage
-	if err := unmarshal(path, data, &m); err != nil {
-		return err
-	}
-	known := make(map[string]bool, len(specs))
-	for _, s := range specs {
-		known[s.name] = true
-	}
-	var unknown []string
-	for k := range m {
-		if !known[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		// Report the smallest unknown key for a stable message.
-		min := unknown[0]
-		for _, k := range unknown[1:] {
-			if k < min {
-				min = k
-			}
-		}
-		return ferr(join(path, min), CodeUnknownField, "unknown key %q", min)
-	}
-	for _, s := range specs {
-		raw, ok := m[s.name]
-		if !ok {
-			if s.required {
-				return ferr(join(path, s.name), CodeMissingField, "required key %q absent", s.name)
-			}
-			continue
-		}
-		if err := s.decode(raw, join(path, s.name)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func join(path, name string) string {
 	if path == "" {
 		return name

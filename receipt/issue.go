@@ -188,7 +188,7 @@ func issue(issuer *Signer, in IssueInput, out **Receipt) (*Bundle, []byte, error
 		}
 		r.Extensions[ExtTrustAnchors] = TrustAnchorsExt{Fingerprints: nonNil(s.TrustAnchors), Simulated: s.Simulated}
 	}
-	if err := r.validate(); err != nil {
+	if err := r.validate(""); err != nil {
 		return nil, nil, err
 	}
 	payload, err := marshal(r)

@@ -216,56 +216,13 @@ func ParseAction(data []byte) (*Action, error) {
 		return nil, ferr(path, CodeTooLarge, "%d bytes exceeds limit %d", len(data), MaxActionSize)
 	}
 	var a Action
-	err := decodeObject(data, path, []fieldSpec{
-		{"type", true, into(&a.Type)},
-		{"peer_key", true, into(&a.PeerKey)},
-		{"binder", true, into(&a.Binder)},
-		{"cert_request_context", true, into(&a.CertRequestContext)},
-		{"server_cert", true, into(&a.ServerCert)},
-		{"evidence_digest", true, into(&a.EvidenceDigest)},
-		{"requested", false, into(&a.Requested)},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := a.validate(path); err != nil {
+	if err := decodeStruct(data, path, &a); err != nil {
 		return nil, err
 	}
 	if err := checkDeterministic(path, data, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
-}
-
-func decodeApprover(a *Approver) func(cbor.RawMessage, string) error {
-	return func(raw cbor.RawMessage, path string) error {
-		return decodeObject(raw, path, []fieldSpec{
-			{"id", true, into(&a.ID)},
-			{"kid", true, into(&a.Kid)},
-			{"role", false, into(&a.Role)},
-		})
-	}
-}
-
-func decodeToken(t *ExecutionToken) func(cbor.RawMessage, string) error {
-	return func(raw cbor.RawMessage, path string) error {
-		err := decodeObject(raw, path, []fieldSpec{
-			{"id", true, into(&t.ID)},
-			{"digest", true, into(&t.Digest)},
-			{"aud", true, into(&t.Audience)},
-			{"nbf", true, into(&t.NotBefore)},
-			{"exp", true, into(&t.Expires)},
-			{"max_uses", true, into(&t.MaxUses)},
-			{"cnf", false, func(raw cbor.RawMessage, p string) error {
-				t.Cnf = new(Hash)
-				return unmarshal(p, raw, t.Cnf)
-			}},
-		})
-		if err != nil {
-			return err
-		}
-		return t.validate(path)
-	}
 }
 
 func (t *ExecutionToken) validate(path string) error {
@@ -293,54 +250,6 @@ func (t *ExecutionToken) validate(path string) error {
 		}
 	}
 	return nil
-}
-
-func decodeSnapshot(s *ContextSnapshot) func(cbor.RawMessage, string) error {
-	return func(raw cbor.RawMessage, path string) error {
-		err := decodeObject(raw, path, []fieldSpec{
-			{"tls_version", true, into(&s.TLSVersion)},
-			{"cipher_suite", true, into(&s.CipherSuite)},
-			{"sni", false, into(&s.SNI)},
-			{"cert_request_context", true, into(&s.CertRequestContext)},
-			{"binder", true, into(&s.Binder)},
-			{"peer_key", true, into(&s.PeerKey)},
-			{"evidence_digest", true, into(&s.EvidenceDigest)},
-			{"platform", false, into(&s.Platform)},
-			{"collateral", true, func(raw cbor.RawMessage, p string) error {
-				var items []cbor.RawMessage
-				if err := unmarshal(p, raw, &items); err != nil {
-					return err
-				}
-				s.Collateral = make([]Collateral, len(items))
-				for i, it := range items {
-					c := &s.Collateral[i]
-					if err := decodeObject(it, fmt.Sprintf("%s[%d]", p, i), []fieldSpec{
-						{"name", true, into(&c.Name)},
-						{"digest", true, into(&c.Digest)},
-					}); err != nil {
-						return err
-					}
-				}
-				return nil
-			}},
-			{"trust_anchors", true, into(&s.TrustAnchors)},
-			{"simulated", true, into(&s.Simulated)},
-			{"identifiers", false, into(&s.Identifiers)},
-			{"masked_identifiers", false, into(&s.MaskedIdentifiers)},
-			{"mutual", false, func(raw cbor.RawMessage, p string) error {
-				s.Mutual = new(MutualResult)
-				return decodeObject(raw, p, []fieldSpec{
-					{"platform", true, into(&s.Mutual.Platform)},
-					{"evidence_digest", true, into(&s.Mutual.EvidenceDigest)},
-					{"status", true, into(&s.Mutual.Status)},
-				})
-			}},
-		})
-		if err != nil {
-			return err
-		}
-		return s.validate(path)
-	}
 }
 
 func (s *ContextSnapshot) validate(path string) error {
@@ -372,50 +281,7 @@ func (s *ContextSnapshot) validate(path string) error {
 func decodeReceiptPayload(data []byte) (*Receipt, error) {
 	const path = ""
 	var r Receipt
-	err := decodeObject(data, path, []fieldSpec{
-		{"profile", true, into(&r.Profile)},
-		{"receipt_id", true, into(&r.ReceiptID)},
-		{"action_hash", true, into(&r.ActionHash)},
-		{"policy_hash", true, into(&r.PolicyHash)},
-		{"approver_identities", true, func(raw cbor.RawMessage, p string) error {
-			var items []cbor.RawMessage
-			if err := unmarshal(p, raw, &items); err != nil {
-				return err
-			}
-			if len(items) == 0 || len(items) > MaxApprovers {
-				return ferr(p, CodeApprovalCount, "%d approvers, want 1..%d", len(items), MaxApprovers)
-			}
-			r.ApproverIdentities = make([]Approver, len(items))
-			for i := range items {
-				if err := decodeApprover(&r.ApproverIdentities[i])(items[i], fmt.Sprintf("%s[%d]", p, i)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}},
-		{"approver_signatures", true, into(&r.ApproverSignatures)},
-		{"timestamp", true, into(&r.Timestamp)},
-		{"execution_token", true, decodeToken(&r.ExecutionToken)},
-		{"hae_masking_profile_id", true, into(&r.MaskingProfileID)},
-		{"hae_attestation_token", true, into(&r.AttestationToken)},
-		{"context_snapshot", false, func(raw cbor.RawMessage, p string) error {
-			r.ContextSnapshot = new(ContextSnapshot)
-			return decodeSnapshot(r.ContextSnapshot)(raw, p)
-		}},
-		{"extensions", false, func(raw cbor.RawMessage, p string) error {
-			if err := unmarshal(p, raw, &r.Extensions); err != nil {
-				return err
-			}
-			if len(r.Extensions) == 0 {
-				return ferr(p, CodeBadValue, "extensions present but empty")
-			}
-			return nil
-		}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := r.validate(); err != nil {
+	if err := decodeStruct(data, path, &r); err != nil {
 		return nil, err
 	}
 	if err := checkDeterministic("payload", data, &r); err != nil {
@@ -424,10 +290,14 @@ func decodeReceiptPayload(data []byte) (*Receipt, error) {
 	return &r, nil
 }
 
-// validate checks per-field types and lengths beyond what decoding enforces.
-func (r *Receipt) validate() error {
+// validate checks per-field types and lengths beyond what decoding enforces;
+// a receipt payload is the top-level map, so path is "".
+func (r *Receipt) validate(path string) error {
 	if r.Profile != ProfileID {
-		return ferr("profile", CodeProfile, "unsupported profile %q", r.Profile)
+		return ferr(join(path, "profile"), CodeProfile, "unsupported profile %q", r.Profile)
+	}
+	if n := len(r.ApproverIdentities); n == 0 || n > MaxApprovers {
+		return ferr(join(path, "approver_identities"), CodeApprovalCount, "%d approvers, want 1..%d", n, MaxApprovers)
 	}
 	if r.Timestamp > maxUnix {
 		return ferr("timestamp", CodeBadValue, "timestamp %d beyond year 9999", r.Timestamp)
@@ -466,6 +336,9 @@ func (r *Receipt) validate() error {
 		if r.MaskingProfileID == MaskSaltedDigest && len(s.Identifiers) > 0 {
 			return ferr("context_snapshot.identifiers", CodeMaskingProfile, "clear identifiers under %s", MaskSaltedDigest)
 		}
+	}
+	if r.Extensions != nil && len(r.Extensions) == 0 {
+		return ferr("extensions", CodeBadValue, "extensions present but empty")
 	}
 	for k := range r.Extensions {
 		if !utf8.ValidString(k) || k == "" {

@@ -416,10 +416,7 @@ func anchorsOf(r *Receipt) (*TrustAnchorsExt, error) {
 			return nil, fwrap("extensions."+ExtTrustAnchors, CodeMalformed, err)
 		}
 		var t TrustAnchorsExt
-		if err := decodeObject(enc, "extensions."+ExtTrustAnchors, []fieldSpec{
-			{"fingerprints", true, into(&t.Fingerprints)},
-			{"simulated", true, into(&t.Simulated)},
-		}); err != nil {
+		if err := decodeStruct(enc, "extensions."+ExtTrustAnchors, &t); err != nil {
 			return nil, err
 		}
 		ext = &t

@@ -1,0 +1,99 @@
+package receipt
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+)
+
+// TestSchemaFromTags pins the closed maps derived from the struct tags to the
+// CDDL of PROFILE.md: which keys exist and which are required.
+func TestSchemaFromTags(t *testing.T) {
+	tests := []struct {
+		typ      reflect.Type
+		required []string
+		optional []string
+	}{
+		{reflect.TypeFor[Receipt](), []string{"profile", "receipt_id", "action_hash", "policy_hash", "approver_identities",
+			"approver_signatures", "timestamp", "execution_token", "hae_masking_profile_id", "hae_attestation_token"},
+			[]string{"context_snapshot", "extensions"}},
+		{reflect.TypeFor[ExecutionToken](), []string{"id", "digest", "aud", "nbf", "exp", "max_uses"}, []string{"cnf"}},
+		{reflect.TypeFor[Approver](), []string{"id", "kid"}, []string{"role"}},
+		{reflect.TypeFor[ContextSnapshot](), []string{"tls_version", "cipher_suite", "cert_request_context", "binder", "peer_key",
+			"evidence_digest", "collateral", "trust_anchors", "simulated"}, []string{"sni", "platform", "identifiers", "masked_identifiers", "mutual"}},
+		{reflect.TypeFor[Collateral](), []string{"name", "digest"}, nil},
+		{reflect.TypeFor[MutualResult](), []string{"platform", "evidence_digest", "status"}, nil},
+		{reflect.TypeFor[Action](), []string{"type", "peer_key", "binder", "cert_request_context", "server_cert", "evidence_digest"}, []string{"requested"}},
+		{reflect.TypeFor[Approval](), []string{"receipt_id", "action_hash", "policy_hash", "attestation_digest", "approver", "decision", "nonce", "iat", "exp", "aud"}, nil},
+		{reflect.TypeFor[Bundle](), []string{"receipt"}, []string{"action", "policy", "salts"}},
+		{reflect.TypeFor[TrustAnchorsExt](), []string{"fingerprints", "simulated"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.typ.Name(), func(t *testing.T) {
+			s, ok := schemas[tc.typ]
+			if !ok {
+				t.Fatal("no schema derived")
+			}
+			var req, opt []string
+			for _, f := range s.fields {
+				if f.required {
+					req = append(req, f.name)
+				} else {
+					opt = append(opt, f.name)
+				}
+			}
+			if !slices.Equal(req, tc.required) || !slices.Equal(opt, tc.optional) {
+				t.Fatalf("required %v optional %v, want %v and %v", req, opt, tc.required, tc.optional)
+			}
+		})
+	}
+	for _, leaf := range []reflect.Type{reflect.TypeFor[Hash](), reflect.TypeFor[CMWRecord]()} {
+		if isObject(leaf) {
+			t.Errorf("%s must be a leaf (array / own decoder), not a closed map", leaf.Name())
+		}
+	}
+}
+
+// An optional member that an encoder would omit must not be sent empty.
+func TestOptionalMemberPresentButEmpty(t *testing.T) {
+	f := newFixture(t, "EdDSA", 1)
+	b, _ := f.issue(t)
+	e, err := parseEnvelope("cose", b.Receipt, MaxReceiptSize, ReceiptType, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvs := payloadKVs(t, e.payload)
+	snap := payloadKVs(t, kvGet(kvs, "context_snapshot"))
+	approvers := []any{map[string]any{"id": "urn:x", "kid": []byte{1}, "role": ""}}
+	tests := []struct {
+		name, field string
+		payload     []byte
+	}{
+		{"empty-sni", "context_snapshot.sni", encodeKVs(t, setKV(kvs, "context_snapshot", encodeKVs(t, setKV(snap, "sni", mustCBOR(t, "")))))},
+		{"empty-identifiers", "context_snapshot.identifiers", encodeKVs(t, setKV(kvs, "context_snapshot", encodeKVs(t, setKV(snap, "identifiers", []byte{0xa0}))))},
+		{"empty-role", "approver_identities[0].role", encodeKVs(t, setKV(kvs, "approver_identities", mustCBOR(t, approvers)))},
+		{"empty-extensions", "extensions", encodeKVs(t, setKV(kvs, "extensions", []byte{0xa0}))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeReceiptPayload(tc.payload)
+			fe, ok := err.(*FieldError)
+			if !ok || fe.Code != CodeBadValue || fe.Field != tc.field {
+				t.Fatalf("err = %v, want bad_value at %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestDeriveSchemaNeedsKeyNames(t *testing.T) {
+	type unnamed struct {
+		A string `cbor:",omitempty"`
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a field without a cbor key name was accepted")
+		}
+		delete(schemas, reflect.TypeFor[unnamed]())
+	}()
+	deriveSchema(reflect.TypeFor[unnamed]())
+}
