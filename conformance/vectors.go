@@ -20,6 +20,10 @@ import (
 // Schema is the schema identifier every vector file carries.
 const Schema = "seatrx-vectors/v1"
 
+// SchemaV2 is the schema of files whose "error" members carry namespaced
+// codes ("receipt.hash_mismatch"); see README.md.
+const SchemaV2 = "seatrx-vectors/v2"
+
 // MaxFileSize bounds a vector file.
 const MaxFileSize = 16 << 20
 
@@ -81,8 +85,8 @@ func Load(r io.Reader) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("conformance: decode: %w", err)
 	}
-	if f.Schema != Schema {
-		return nil, fmt.Errorf("conformance: schema %q, want %q", f.Schema, Schema)
+	if f.Schema != Schema && f.Schema != SchemaV2 {
+		return nil, fmt.Errorf("conformance: schema %q, want %q or %q", f.Schema, Schema, SchemaV2)
 	}
 	if _, ok := runners[f.Kind]; !ok {
 		return nil, fmt.Errorf("conformance: unknown kind %q (known: %s)", f.Kind, strings.Join(Kinds(), ", "))

@@ -5,6 +5,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -15,12 +17,89 @@ import (
 )
 
 // vectorCase is one conformance case, built in Go and written to the
-// vector files by TestGenerateVectors.
+// vector files by TestGenerateVectors. The runner is package conformance's;
+// these types only write its JSON (receipt/PROFILE.md §10).
 type vectorCase struct {
 	Name        string         `json:"name"`
 	Description string         `json:"description"`
-	Inputs      VectorInputs   `json:"inputs"`
-	Expected    VectorExpected `json:"expected"`
+	Inputs      vectorInputs   `json:"inputs"`
+	Expected    vectorExpected `json:"expected"`
+}
+
+// hexBytes is a byte string rendered as lowercase hex in vector JSON.
+type hexBytes []byte
+
+// MarshalJSON renders lowercase hex.
+func (h hexBytes) MarshalJSON() ([]byte, error) { return json.Marshal(hex.EncodeToString(h)) }
+
+// vectorKey is a trusted key in a vector: a public COSE_Key and its identity.
+type vectorKey struct {
+	ID        string   `json:"id"`
+	Issuer    string   `json:"issuer,omitempty"`
+	COSEKey   hexBytes `json:"cose_key"`
+	NotBefore int64    `json:"not_before,omitempty"`
+	NotAfter  int64    `json:"not_after,omitempty"`
+}
+
+// redemption is one execution-token redemption attempt in a "redeem" vector.
+type redemption struct {
+	Secret      hexBytes `json:"secret"`
+	Audience    string   `json:"aud"`
+	Now         int64    `json:"now"`
+	PeerKeyHash hexBytes `json:"peer_key_hash,omitempty"`
+}
+
+// vectorInputs are the inputs of receipt and approval vectors.
+type vectorInputs struct {
+	Op string `json:"op"`
+
+	Issuers        []vectorKey         `json:"issuers,omitempty"`
+	Approvers      []vectorKey         `json:"approvers,omitempty"`
+	Threshold      int                 `json:"threshold,omitempty"`
+	EARKey         hexBytes            `json:"ear_key,omitempty"`
+	AllowSimulated bool                `json:"allow_simulated,omitempty"`
+	TrustAnchors   []string            `json:"trust_anchors,omitempty"`
+	Bundle         hexBytes            `json:"bundle,omitempty"`
+	Receipt        hexBytes            `json:"receipt,omitempty"`
+	Action         hexBytes            `json:"action,omitempty"`
+	Policy         hexBytes            `json:"policy,omitempty"`
+	Salts          map[string]hexBytes `json:"salts,omitempty"`
+	Mode           string              `json:"mode,omitempty"`
+	Now            int64               `json:"now,omitempty"`
+	Skew           int64               `json:"skew,omitempty"`
+	MaxAge         int64               `json:"max_age,omitempty"`
+	ReplaySeen     []hexBytes          `json:"replay_seen,omitempty"`
+	Redemptions    []redemption        `json:"redemptions,omitempty"`
+	Identifier     string              `json:"identifier,omitempty"`
+	Value          hexBytes            `json:"value,omitempty"`
+	Approval       hexBytes            `json:"approval,omitempty"`
+
+	Seed    hexBytes `json:"seed,omitempty"`
+	Name    string   `json:"name,omitempty"`
+	Subject string   `json:"subject,omitempty"`
+	Payload hexBytes `json:"payload,omitempty"`
+}
+
+// vectorExpected is the expected outcome: Error (a namespaced code) or results.
+type vectorExpected struct {
+	Error string `json:"error,omitempty"`
+
+	OK         *bool             `json:"ok,omitempty"`
+	Checks     map[string]string `json:"checks,omitempty"`
+	ReceiptID  hexBytes          `json:"receipt_id,omitempty"`
+	ActionHash hexBytes          `json:"action_hash,omitempty"`
+	PolicyHash hexBytes          `json:"policy_hash,omitempty"`
+	Timestamp  uint64            `json:"timestamp,omitempty"`
+
+	Approver string   `json:"approver,omitempty"`
+	Nonce    hexBytes `json:"nonce,omitempty"`
+	IssuedAt uint64   `json:"iat,omitempty"`
+	Expires  uint64   `json:"exp,omitempty"`
+	Audience string   `json:"aud,omitempty"`
+
+	Kid          hexBytes `json:"kid,omitempty"`
+	SigStructure hexBytes `json:"sig_structure,omitempty"`
+	COSE         hexBytes `json:"cose,omitempty"`
 }
 
 func boolp(b bool) *bool { return &b }
@@ -83,20 +162,20 @@ func dropKV(kvs []kv, k string) []kv {
 	return slices.DeleteFunc(slices.Clone(kvs), func(p kv) bool { return p.k == k })
 }
 
-func keyVec(t testing.TB, s *Signer) VectorKey {
+func keyVec(t testing.TB, s *Signer) vectorKey {
 	t.Helper()
 	ck, err := COSEKey(s.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return VectorKey{ID: s.name, Issuer: s.name, COSEKey: ck}
+	return vectorKey{ID: s.name, Issuer: s.name, COSEKey: ck}
 }
 
 // baseInputs returns online verify inputs trusting f's keys for bundle b.
-func (f *fixture) baseInputs(t testing.TB, b *Bundle, threshold int) VectorInputs {
+func (f *fixture) baseInputs(t testing.TB, b *Bundle, threshold int) vectorInputs {
 	t.Helper()
-	in := VectorInputs{
-		Op: "verify", Issuers: []VectorKey{keyVec(t, f.issuer)}, Threshold: threshold,
+	in := vectorInputs{
+		Op: "verify", Issuers: []vectorKey{keyVec(t, f.issuer)}, Threshold: threshold,
 		TrustAnchors: []string{testAnchor}, Receipt: b.Receipt, Action: b.Action, Policy: b.Policy,
 		Mode: "online", Now: testNow.Unix() + 30,
 	}
@@ -109,7 +188,7 @@ func (f *fixture) baseInputs(t testing.TB, b *Bundle, threshold int) VectorInput
 		in.Approvers = append(in.Approvers, keyVec(t, a))
 	}
 	if len(b.Salts) > 0 {
-		in.Salts = map[string]HexBytes{}
+		in.Salts = map[string]hexBytes{}
 		for k, v := range b.Salts {
 			in.Salts[k] = v
 		}
@@ -121,10 +200,10 @@ func (f *fixture) baseInputs(t testing.TB, b *Bundle, threshold int) VectorInput
 func receiptCorpus(t testing.TB) []vectorCase {
 	t.Helper()
 	var cases []vectorCase
-	add := func(name, desc string, in VectorInputs, exp VectorExpected) {
+	add := func(name, desc string, in vectorInputs, exp vectorExpected) {
 		cases = append(cases, vectorCase{Name: name, Description: desc, Inputs: in, Expected: exp})
 	}
-	fail := func(code ErrorCode) VectorExpected { return VectorExpected{Error: string(code)} }
+	fail := func(code ErrorCode) vectorExpected { return vectorExpected{Error: Namespace + "." + string(code)} }
 	allPass := map[string]string{
 		CheckStructure: StatusPass, CheckHeader: StatusPass, CheckSignature: StatusPass, CheckPayload: StatusPass,
 		CheckActionHash: StatusPass, CheckPolicyHash: StatusPass, CheckConsistency: StatusPass, CheckApprovals: StatusPass,
@@ -136,8 +215,8 @@ func receiptCorpus(t testing.TB) []vectorCase {
 	b, secret := f.issue(t)
 	r := mustParse(t, b.Receipt)
 	ts := int64(r.Timestamp)
-	okExp := func(r *Receipt, checks map[string]string) VectorExpected {
-		return VectorExpected{OK: boolp(true), Checks: checks, ReceiptID: r.ReceiptID, ActionHash: r.ActionHash.Value, PolicyHash: r.PolicyHash.Value, Timestamp: r.Timestamp}
+	okExp := func(r *Receipt, checks map[string]string) vectorExpected {
+		return vectorExpected{OK: boolp(true), Checks: checks, ReceiptID: r.ReceiptID, ActionHash: r.ActionHash.Value, PolicyHash: r.PolicyHash.Value, Timestamp: r.Timestamp}
 	}
 
 	// --- signing vectors (Ed25519, byte-exact) ---
@@ -150,8 +229,8 @@ func receiptCorpus(t testing.TB) []vectorCase {
 		t.Fatal(err)
 	}
 	add("sign-ed25519-receipt", "Ed25519 issuer key from a fixed seed signs a receipt payload; Sig_structure and COSE_Sign1 are byte-exact",
-		VectorInputs{Op: "sign", Seed: f.issuer.key.(interface{ Seed() []byte }).Seed(), Name: f.issuer.name, Subject: e.sub, Payload: e.payload},
-		VectorExpected{Kid: f.issuer.kid, SigStructure: tbs, COSE: b.Receipt})
+		vectorInputs{Op: "sign", Seed: f.issuer.key.(interface{ Seed() []byte }).Seed(), Name: f.issuer.name, Subject: e.sub, Payload: e.payload},
+		vectorExpected{Kid: f.issuer.kid, SigStructure: tbs, COSE: b.Receipt})
 
 	// --- positive verification ---
 	add("ok-ed25519-online", "complete 1-of-1 receipt with action and policy preimages, online mode: every check passes",
@@ -197,7 +276,7 @@ func receiptCorpus(t testing.TB) []vectorCase {
 		okExp(rm, map[string]string{CheckMasking: StatusNotPossible}))
 	in = fm.baseInputs(t, bm, 1)
 	in.Op, in.Identifier, in.Value = "disclose", "chip_id", fm.chipID
-	add("disclose-chip-id", "bundle salt confirms the chip id behind the masked digest", in, VectorExpected{})
+	add("disclose-chip-id", "bundle salt confirms the chip id behind the masked digest", in, vectorExpected{})
 	in.Value = append(slices.Clone(fm.chipID[:63]), 0x00)
 	add("disclose-wrong-chip-id", "a different chip id does not match the masked digest", in, fail(CodeMaskMismatch))
 
@@ -273,7 +352,7 @@ func receiptCorpus(t testing.TB) []vectorCase {
 
 	// --- payload negatives (validly signed by the trusted issuer) ---
 	kvs := payloadKVs(t, e.payload)
-	withPayload := func(p []byte) VectorInputs {
+	withPayload := func(p []byte) vectorInputs {
 		in := f.baseInputs(t, b, 1)
 		in.Receipt = f.signPayload(t, p)
 		return in
@@ -294,7 +373,7 @@ func receiptCorpus(t testing.TB) []vectorCase {
 		add("missing-"+kebab(k), "required field "+k+" absent", withPayload(encodeKVs(t, dropKV(kvs, k))), fail(CodeMissingField))
 	}
 
-	forge := func(mut func(*Receipt)) VectorInputs {
+	forge := func(mut func(*Receipt)) vectorInputs {
 		c := mustParse(t, b.Receipt)
 		mut(c)
 		in := f.baseInputs(t, b, 1)
@@ -398,7 +477,7 @@ func receiptCorpus(t testing.TB) []vectorCase {
 	in.Now = ts + 3600
 	add("too-old", "verified an hour after issuance (max age 15 min)", in, fail(CodeTooOld))
 	in = f.baseInputs(t, b, 1)
-	in.ReplaySeen = []HexBytes{r.ReceiptID}
+	in.ReplaySeen = []hexBytes{r.ReceiptID}
 	add("replayed-receipt-id", "receipt_id already in the replay cache", in, fail(CodeReplayed))
 	in = f.baseInputs(t, b, 1)
 	in.Mode, in.Now = "audit", 0
@@ -407,11 +486,11 @@ func receiptCorpus(t testing.TB) []vectorCase {
 
 	// --- execution token ---
 	peer := f.in.Action.PeerKey.Value
-	redeem := func(rds ...Redemption) VectorInputs {
-		return VectorInputs{Op: "redeem", Receipt: b.Receipt, Redemptions: rds}
+	redeem := func(rds ...redemption) vectorInputs {
+		return vectorInputs{Op: "redeem", Receipt: b.Receipt, Redemptions: rds}
 	}
-	okRd := Redemption{Secret: secret, Audience: testAudience, Now: ts + 10, PeerKeyHash: peer}
-	add("token-redeem-once", "secret, audience, window and key binding match", redeem(okRd), VectorExpected{})
+	okRd := redemption{Secret: secret, Audience: testAudience, Now: ts + 10, PeerKeyHash: peer}
+	add("token-redeem-once", "secret, audience, window and key binding match", redeem(okRd), vectorExpected{})
 	add("token-reuse", "the same token redeemed twice", redeem(okRd, okRd), fail(CodeTokenConsumed))
 	rd := okRd
 	rd.PeerKeyHash = make([]byte, 32)
@@ -474,7 +553,7 @@ func kebab(s string) string {
 func approvalCorpus(t testing.TB) []vectorCase {
 	t.Helper()
 	var cases []vectorCase
-	add := func(name, desc string, in VectorInputs, exp VectorExpected) {
+	add := func(name, desc string, in vectorInputs, exp vectorExpected) {
 		cases = append(cases, vectorCase{Name: name, Description: desc, Inputs: in, Expected: exp})
 	}
 	f := newFixture(t, "EdDSA", 1)
@@ -494,13 +573,13 @@ func approvalCorpus(t testing.TB) []vectorCase {
 		t.Fatal(err)
 	}
 	add("sign-ed25519-approval", "Ed25519 approver key from a fixed seed signs an approval statement; byte-exact",
-		VectorInputs{Op: "sign", Seed: a.key.(interface{ Seed() []byte }).Seed(), Name: a.name, Payload: payload},
-		VectorExpected{Kid: a.kid, SigStructure: tbs, COSE: sig})
-	verify := func(approval []byte) VectorInputs {
-		return VectorInputs{Op: "verify", Approvers: []VectorKey{keyVec(t, a)}, Approval: approval}
+		vectorInputs{Op: "sign", Seed: a.key.(interface{ Seed() []byte }).Seed(), Name: a.name, Payload: payload},
+		vectorExpected{Kid: a.kid, SigStructure: tbs, COSE: sig})
+	verify := func(approval []byte) vectorInputs {
+		return vectorInputs{Op: "verify", Approvers: []vectorKey{keyVec(t, a)}, Approval: approval}
 	}
 	add("ok-approval", "valid approval under the approver's trusted key", verify(sig),
-		VectorExpected{Approver: a.name, ReceiptID: st.ReceiptID, Nonce: st.Nonce, IssuedAt: st.IssuedAt, Expires: st.Expires, Audience: st.Audience})
+		vectorExpected{Approver: a.name, ReceiptID: st.ReceiptID, Nonce: st.Nonce, IssuedAt: st.IssuedAt, Expires: st.Expires, Audience: st.Audience})
 	fa := newFixture(t, "ES256", 1)
 	es := mustSigner(t, ecKey(t, elliptic.P256(), "approver-es256"), "urn:seatrx:approver:es256")
 	st2 := *st
@@ -511,9 +590,9 @@ func approvalCorpus(t testing.TB) []vectorCase {
 	}
 	_ = fa
 	add("ok-approval-es256-verify-only", "ES256 approval (randomized signature: verify-only)",
-		VectorInputs{Op: "verify", Approvers: []VectorKey{keyVec(t, es)}, Approval: sig2}, VectorExpected{Approver: es.name})
+		vectorInputs{Op: "verify", Approvers: []vectorKey{keyVec(t, es)}, Approval: sig2}, vectorExpected{Approver: es.name})
 
-	fail := func(code ErrorCode) VectorExpected { return VectorExpected{Error: string(code)} }
+	fail := func(code ErrorCode) vectorExpected { return vectorExpected{Error: Namespace + "." + string(code)} }
 	bad := slices.Clone(sig)
 	bad[len(bad)-1] ^= 1
 	add("approval-bad-signature", "last signature byte flipped", verify(bad), fail(CodeBadSignature))
@@ -546,6 +625,6 @@ func approvalCorpus(t testing.TB) []vectorCase {
 	sw[0], sw[1] = sw[1], sw[0]
 	add("approval-unsorted", "statement members out of deterministic order", verify(raw(encodeKVs(t, sw))), fail(CodeNonDeterministic))
 	add("approval-approver-mismatch", "statement names another approver than the key's owner", verify(raw(encodeKVs(t, setKV(kvs, "approver", mustCBOR(t, "urn:seatrx:approver:mallory"))))), fail(CodeApprovalMismatch))
-	add("approval-sign-invalid-payload", "signing vector whose payload is not a valid statement", VectorInputs{Op: "sign", Seed: a.key.(interface{ Seed() []byte }).Seed(), Name: a.name, Payload: encodeKVs(t, dropKV(kvs, "nonce"))}, fail(CodeMissingField))
+	add("approval-sign-invalid-payload", "signing vector whose payload is not a valid statement", vectorInputs{Op: "sign", Seed: a.key.(interface{ Seed() []byte }).Seed(), Name: a.name, Payload: encodeKVs(t, dropKV(kvs, "nonce"))}, fail(CodeMissingField))
 	return cases
 }

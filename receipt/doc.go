@@ -13,7 +13,7 @@
 //
 // Issue builds a receipt; Verify checks one in online or audit mode and
 // returns a per-check Report; every failure is a *FieldError with a stable
-// code. PROFILE.md is the specification, conformance/vectors/{receipt,
-// approval}.json the test vectors (see RunVector). This package imports no
-// other seatrx package.
+// code (namespaced on the wire: "receipt.<code>"). PROFILE.md is the
+// specification, conformance/vectors/{receipt,approval}.json the test vectors
+// (run by package conformance). This package imports no other seatrx package.
 package receipt

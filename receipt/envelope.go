@@ -53,6 +53,30 @@ func signEnvelope(s *Signer, typ, sub string, payload []byte) ([]byte, error) {
 	return out, nil
 }
 
+// SignReceiptPayload signs an existing receipt payload as issuer s, for the
+// CWT subject sub: the signing step of Issue, for payloads built elsewhere
+// (and for byte-exact signing vectors). The payload is first decoded as
+// strictly as Verify would; one this profile refuses is not signed.
+func SignReceiptPayload(s *Signer, sub string, payload []byte) ([]byte, error) {
+	if s == nil || sub == "" {
+		return nil, ferr("cose.protected.cwt_claims", CodeConfig, "a receipt needs a signer and a subject")
+	}
+	if _, err := decodeReceiptPayload(payload); err != nil {
+		return nil, err
+	}
+	return signEnvelope(s, ReceiptType, sub, payload)
+}
+
+// SignApprovalPayload is SignApproval for an approval statement already
+// encoded (it must decode strictly and name s as its approver).
+func SignApprovalPayload(s *Signer, payload []byte) ([]byte, error) {
+	st, err := decodeApproval("payload", payload)
+	if err != nil {
+		return nil, err
+	}
+	return SignApproval(s, st)
+}
+
 // SigStructure returns the RFC 9052 Sig_structure ("Signature1") that a
 // receipt (sub != "") or approval (sub == "") by s over payload signs; used by
 // byte-exact signing vectors.
