@@ -9,7 +9,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/verify"
 )
 
 // Receipt vector kinds (receipt/PROFILE.md §10), run through receipt's
@@ -179,7 +181,8 @@ func (in *receiptInputs) options() (receipt.VerifyOptions, error) {
 		if err != nil {
 			return o, fmt.Errorf("ear_key: %w", err)
 		}
-		if o.Trust.EARVerify, err = receipt.NewEARVerifier(pub, receipt.EAROptions{}); err != nil {
+		// The EAR is judged by evidence/ear, exactly as on the wire.
+		if o.Trust.EAR, err = verify.NewEARChecker(verify.EAROptions{Trusted: []ear.TrustedVerifier{{ID: "ear_key", Key: pub}}}); err != nil {
 			return o, err
 		}
 	}

@@ -23,6 +23,8 @@ const (
 	MaxBundleSize = MaxReceiptSize + MaxActionSize + MaxPolicySize + 8<<10
 	// MaxApprovers bounds approver_identities / approver_signatures.
 	MaxApprovers = 16
+	// MaxEARSize bounds the EAR carried in hae_attestation_token.
+	MaxEARSize = 32 << 10
 )
 
 var (

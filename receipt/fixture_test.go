@@ -1,11 +1,14 @@
 package receipt
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
+	"encoding/base64"
+	"errors"
 	"testing"
 	"time"
 
@@ -72,6 +75,10 @@ type earClaims struct {
 	status  string
 	nonce   []byte
 	iat     time.Time
+	// nonceText, if set, is written as eat_nonce verbatim (another encoding).
+	nonceText string
+	// vector, if set, is the appraisal's ear.trustworthiness-vector.
+	vector map[string]int
 }
 
 // makeEAR signs an EAR JWT with jwx directly (so that invalid profiles can be
@@ -87,10 +94,17 @@ func makeEAR(t testing.TB, key ed25519.PrivateKey, c earClaims) []byte {
 	set("eat_profile", c.profile)
 	set("iat", c.iat)
 	set("ear.verifier-id", map[string]any{"build": "seatrx-test", "developer": "https://seatrx.example"})
-	if c.nonce != nil {
-		set("eat_nonce", EARNonce(c.nonce))
+	switch {
+	case c.nonceText != "":
+		set("eat_nonce", c.nonceText)
+	case c.nonce != nil:
+		set("eat_nonce", base64.RawURLEncoding.EncodeToString(c.nonce))
 	}
-	set("submods", map[string]any{"SEV-SNP": map[string]any{"ear.status": c.status}})
+	appraisal := map[string]any{"ear.status": c.status}
+	if c.vector != nil {
+		appraisal["ear.trustworthiness-vector"] = c.vector
+	}
+	set("submods", map[string]any{"SEV-SNP": appraisal})
 	out, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA(), key))
 	if err != nil {
 		t.Fatalf("jwt sign: %v", err)
@@ -164,14 +178,26 @@ func newFixture(t testing.TB, alg string, nApprovers int) *fixture {
 	return f
 }
 
+// earStub stands in for the injected EAR verifier (package verify wires in
+// evidence/ear; its rules are tested there and by the vectors): it accepts
+// exactly the fixture's EAR, for the fixture's binder or none.
+func (f *fixture) earStub() EARChecker {
+	ear, binder := f.in.EAR, f.binder
+	return EARCheckFunc(func(token, b []byte, _ time.Time) error {
+		if !bytes.Equal(token, ear) {
+			return errors.New("not the fixture's EAR")
+		}
+		if b != nil && !bytes.Equal(b, binder) {
+			return errors.New("eat_nonce is not the binder")
+		}
+		return nil
+	})
+}
+
 // trust returns a TrustStore that trusts the fixture's keys.
 func (f *fixture) trust(t testing.TB, threshold int) TrustStore {
 	t.Helper()
-	ev, err := NewEARVerifier(f.earKey.Public(), EAROptions{})
-	if err != nil {
-		t.Fatalf("NewEARVerifier: %v", err)
-	}
-	ts := TrustStore{Issuers: []TrustedKey{f.issuer.Trusted()}, Threshold: threshold, EARVerify: ev, TrustAnchors: []string{testAnchor}}
+	ts := TrustStore{Issuers: []TrustedKey{f.issuer.Trusted()}, Threshold: threshold, EAR: f.earStub(), TrustAnchors: []string{testAnchor}}
 	for _, a := range f.approvers {
 		ts.Approvers = append(ts.Approvers, a.Trusted())
 	}

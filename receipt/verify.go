@@ -61,6 +61,27 @@ const (
 	CheckExecutionToken = "execution_token"
 )
 
+// EARChecker decides whether the EAR carried in a receipt's
+// hae_attestation_token is acceptable. This package does not judge EARs
+// itself: the relying party injects the one EAR verifier it also uses on the
+// wire (package verify wires evidence/ear in), so that a token refused there
+// is refused inside a receipt too, with the same code.
+type EARChecker interface {
+	// CheckEAR verifies token as of at, the receipt's timestamp. binder is
+	// the expected eat_nonce, taken from the action preimage or else the
+	// context snapshot; nil means the bundle carries neither and the nonce
+	// cannot be compared (Verify then reports the check as not-possible).
+	// A failure should name its stable code through a ProblemCode() method
+	// ("ear.nonce"); other errors are reported as receipt.attestation.
+	CheckEAR(token, binder []byte, at time.Time) error
+}
+
+// EARCheckFunc adapts a function to EARChecker.
+type EARCheckFunc func(token, binder []byte, at time.Time) error
+
+// CheckEAR calls f.
+func (f EARCheckFunc) CheckEAR(token, binder []byte, at time.Time) error { return f(token, binder, at) }
+
 // TrustStore is the verifier's configuration, taken from its own policy and
 // never from the receipt: trusted issuer keys, approver keys and threshold,
 // the EAR verifier, and trust-anchor rules.
@@ -69,9 +90,9 @@ type TrustStore struct {
 	Approvers []TrustedKey
 	// Threshold is N of N-of-M; 0 means 1.
 	Threshold int
-	// EARVerify checks hae_attestation_token; nil reports the attestation
-	// check as skipped (never as passed).
-	EARVerify EARVerifyFunc
+	// EAR checks hae_attestation_token; nil reports the attestation check as
+	// skipped (never as passed).
+	EAR EARChecker
 	// AllowSimulated accepts receipts whose snapshot says the evidence
 	// chained to a test PKI (simulated TEE).
 	AllowSimulated bool
@@ -377,8 +398,12 @@ func checkAttestation(rep *Report, r *Receipt, a *Action, trust TrustStore) {
 		rep.fail(CheckAttestation, ferr("hae_attestation_token", CodeAttestationMediaType, "media type %q, want %q", r.AttestationToken.MediaType, EARMediaType))
 		return
 	}
-	if trust.EARVerify == nil {
+	if trust.EAR == nil {
 		rep.add(CheckAttestation, StatusSkipped, "no EAR verifier configured: not checked")
+		return
+	}
+	if n := len(r.AttestationToken.Value); n > MaxEARSize {
+		rep.fail(CheckAttestation, ferr("hae_attestation_token", CodeTooLarge, "EAR is %d bytes, limit %d", n, MaxEARSize))
 		return
 	}
 	var binder []byte
@@ -389,15 +414,18 @@ func checkAttestation(rep *Report, r *Receipt, a *Action, trust TrustStore) {
 	case r.ContextSnapshot != nil:
 		binder, src = r.ContextSnapshot.Binder, "context_snapshot"
 	}
-	if err := trust.EARVerify(r.AttestationToken.Value, binder, unix(r.Timestamp)); err != nil {
-		if Code(err) == "" {
+	if err := trust.EAR.CheckEAR(r.AttestationToken.Value, binder, unix(r.Timestamp)); err != nil {
+		if ProblemCode(err) != "" {
+			// Keep the EAR verifier's own code (ear.nonce, ...), located here.
+			err = &FieldError{Field: "hae_attestation_token", Err: err}
+		} else {
 			err = fwrap("hae_attestation_token", CodeAttestation, err)
 		}
 		rep.fail(CheckAttestation, err)
 		return
 	}
 	if binder == nil {
-		rep.add(CheckAttestation, StatusNotPossible, "EAR signature, profile, status and iat valid; nonce not checked: binder unavailable")
+		rep.add(CheckAttestation, StatusNotPossible, "EAR valid; eat_nonce not compared: the bundle carries no binder")
 		return
 	}
 	rep.add(CheckAttestation, StatusPass, "EAR valid; eat_nonce equals the binder from "+src)

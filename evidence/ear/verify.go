@@ -41,18 +41,26 @@ type VerifyOptions struct {
 	// Trusted lists the accepted signers; required.
 	Trusted []TrustedVerifier
 	// ExpectedNonce is the binding the relying party computed for this
-	// connection; required (8..64 bytes).
+	// connection; required (8..64 bytes) unless NoNonce.
 	ExpectedNonce []byte
+	// NoNonce explicitly skips comparing eat_nonce with a binding, for a
+	// relying party that has none: an auditor holding a receipt without its
+	// action or context snapshot. eat_nonce must still be present, base64url
+	// and 8..64 bytes. ExpectedNonce must then be empty.
+	NoNonce bool
 	// ExpectedAKPub is the DER SPKI of the authenticator's leaf key. Required
 	// in the passport model; when set, at least one appraisal must attest a
 	// key and every attested key must equal it. When empty, akpub is not
 	// checked (but still returned).
 	ExpectedAKPub []byte
-	// Now is the relying party's current time; required.
+	// Now is the time the token is judged at; required. On the wire it is
+	// the relying party's clock; for the EAR inside a receipt it is the
+	// receipt's timestamp, so that MaxAge and ClockSkew bound iat relative to
+	// the moment of issuance, whenever the receipt is verified.
 	Now time.Time
-	// MaxAge bounds how old iat may be (default DefaultMaxAge).
+	// MaxAge bounds how long before Now iat may be (default DefaultMaxAge).
 	MaxAge time.Duration
-	// ClockSkew bounds how far in the future iat may be (default
+	// ClockSkew bounds how far after Now iat may be (default
 	// DefaultClockSkew).
 	ClockSkew time.Duration
 	// AcceptedStatuses lists the acceptable appraisal statuses (default
@@ -70,7 +78,7 @@ type trustedKey struct {
 // verifyConfig is VerifyOptions checked and with defaults applied.
 type verifyConfig struct {
 	keys     []trustedKey
-	nonce    []byte
+	nonce    []byte // nil: not compared (NoNonce)
 	akpub    []byte
 	now      time.Time
 	maxAge   time.Duration
@@ -102,24 +110,25 @@ func algForKey(pub crypto.PublicKey) (jwa.SignatureAlgorithm, error) {
 	return jwa.SignatureAlgorithm{}, fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
 }
 
-func (o VerifyOptions) config() (*verifyConfig, error) {
+// CheckTrust reports whether the options that do not change from token to
+// token (Trusted, AcceptedStatuses, MaxAge, ClockSkew) are usable, so that a
+// relying party that fills Now and ExpectedNonce per token can fail at
+// configuration time. Verify checks them again with every token. The error
+// wraps ErrInvalidOptions.
+func (o VerifyOptions) CheckTrust() error {
+	_, err := o.trustConfig()
+	return err
+}
+
+// trustConfig checks and resolves the token-independent options.
+func (o VerifyOptions) trustConfig() (*verifyConfig, error) {
 	if len(o.Trusted) == 0 {
 		return nil, fmt.Errorf("%w: no trusted verifiers", ErrInvalidOptions)
-	}
-	if n := len(o.ExpectedNonce); n < MinNonceSize || n > MaxNonceSize {
-		return nil, fmt.Errorf("%w: expected nonce is %d bytes, want %d..%d", ErrInvalidOptions, n, MinNonceSize, MaxNonceSize)
-	}
-	if o.Now.IsZero() {
-		return nil, fmt.Errorf("%w: Now is not set", ErrInvalidOptions)
 	}
 	if o.MaxAge < 0 || o.ClockSkew < 0 {
 		return nil, fmt.Errorf("%w: negative MaxAge or ClockSkew", ErrInvalidOptions)
 	}
-	cfg := &verifyConfig{
-		nonce: o.ExpectedNonce, akpub: o.ExpectedAKPub, now: o.Now,
-		maxAge: o.MaxAge, skew: o.ClockSkew,
-		accepted: make(map[vear.TrustTier]bool),
-	}
+	cfg := &verifyConfig{maxAge: o.MaxAge, skew: o.ClockSkew, accepted: make(map[vear.TrustTier]bool)}
 	if cfg.maxAge == 0 {
 		cfg.maxAge = DefaultMaxAge
 	}
@@ -144,6 +153,25 @@ func (o VerifyOptions) config() (*verifyConfig, error) {
 		}
 		cfg.accepted[t] = true
 	}
+	return cfg, nil
+}
+
+// config checks every option for one token and applies the defaults.
+func (o VerifyOptions) config() (*verifyConfig, error) {
+	cfg, err := o.trustConfig()
+	if err != nil {
+		return nil, err
+	}
+	switch n := len(o.ExpectedNonce); {
+	case o.NoNonce && n != 0:
+		return nil, fmt.Errorf("%w: NoNonce with an expected nonce", ErrInvalidOptions)
+	case !o.NoNonce && (n < MinNonceSize || n > MaxNonceSize):
+		return nil, fmt.Errorf("%w: expected nonce is %d bytes, want %d..%d", ErrInvalidOptions, n, MinNonceSize, MaxNonceSize)
+	}
+	if o.Now.IsZero() {
+		return nil, fmt.Errorf("%w: Now is not set", ErrInvalidOptions)
+	}
+	cfg.nonce, cfg.akpub, cfg.now = o.ExpectedNonce, o.ExpectedAKPub, o.Now
 	return cfg, nil
 }
 
@@ -308,8 +336,9 @@ func decodePayload(payload []byte) (ar *vear.AttestationResult, err error) {
 // Verify checks token and returns the claims of the accepted appraisal. In
 // order: size (<= MaxTokenSize), JWS structure, signature against the
 // trusted keys (algorithm from the key type, the header alg must match it),
-// eat_profile, iat within [Now-MaxAge, Now+ClockSkew], eat_nonce ==
-// ExpectedNonce (constant time), akpub == ExpectedAKPub, and the status of
+// eat_profile, iat within [Now-MaxAge, Now+ClockSkew], eat_nonce (8..64
+// bytes, unpadded base64url) == ExpectedNonce (constant time; skipped only
+// with NoNonce), at most MaxSubmods appraisals, akpub == ExpectedAKPub, and the status of
 // every submodule (lowered to the worst tier of its trust vector) is in
 // AcceptedStatuses. Failures are *check.Error with a Code* code; bad options
 // wrap ErrInvalidOptions.
@@ -355,7 +384,10 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 	if err != nil {
 		return nil, check.Wrap(platform, check.Nonce, err, "eat_nonce is not base64url")
 	}
-	if subtle.ConstantTimeCompare(nonce, cfg.nonce) != 1 {
+	if n := len(nonce); n < MinNonceSize || n > MaxNonceSize {
+		return nil, check.Errorf(platform, check.Nonce, "eat_nonce is %d bytes, want %d..%d", n, MinNonceSize, MaxNonceSize)
+	}
+	if cfg.nonce != nil && subtle.ConstantTimeCompare(nonce, cfg.nonce) != 1 {
 		return nil, check.Errorf(platform, check.Nonce, "eat_nonce is not this connection's binding")
 	}
 

@@ -477,6 +477,7 @@ func TestVerifyOptionsInvalid(t *testing.T) {
 		{"nil verifier key", func(o *VerifyOptions) { o.Trusted[0].Key = nil }, "unsupported key"},
 		{"P-224 verifier key", func(o *VerifyOptions) { o.Trusted[0].Key = &mustKey(t, elliptic.P224()).PublicKey }, "P-224"},
 		{"short Ed25519 key", func(o *VerifyOptions) { o.Trusted[0].Key = ed25519.PublicKey{1, 2} }, "ed25519"},
+		{"NoNonce with a nonce", func(o *VerifyOptions) { o.NoNonce = true }, "NoNonce"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,6 +491,51 @@ func TestVerifyOptionsInvalid(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tc.inErr)
 			}
 		})
+	}
+}
+
+// CheckTrust judges only the token-independent options, up front.
+func TestCheckTrust(t *testing.T) {
+	f := newFixture(t, elliptic.P256(), 32)
+	o := f.opts()
+	o.ExpectedNonce, o.Now = nil, time.Time{} // per-token values, not judged
+	if err := o.CheckTrust(); err != nil {
+		t.Fatalf("CheckTrust: %v", err)
+	}
+	for name, mod := range map[string]func(*VerifyOptions){
+		"no trusted":     func(o *VerifyOptions) { o.Trusted = nil },
+		"unknown status": func(o *VerifyOptions) { o.AcceptedStatuses = []string{"fine"} },
+		"P-224 key": func(o *VerifyOptions) {
+			o.Trusted = []TrustedVerifier{{ID: "x", Key: &mustKey(t, elliptic.P224()).PublicKey}}
+		},
+		"negative skew": func(o *VerifyOptions) { o.ClockSkew = -1 },
+	} {
+		bad := o
+		mod(&bad)
+		if err := bad.CheckTrust(); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("%s: CheckTrust = %v, want ErrInvalidOptions", name, err)
+		}
+	}
+}
+
+// NoNonce skips only the comparison: the token's eat_nonce must still be a
+// well-formed binding, and every other check still runs.
+func TestNoNonce(t *testing.T) {
+	f := newFixture(t, elliptic.P256(), 32)
+	o := f.opts()
+	o.ExpectedNonce, o.NoNonce = nil, true
+	c, err := Verify(f.issue(t, f.claims()), o)
+	if err != nil || !bytes.Equal(c.Nonce, f.nonce) {
+		t.Fatalf("Verify with NoNonce: %v", err)
+	}
+	tok := f.resign(t, f.issue(t, f.claims()), func(m map[string]any) { m["eat_nonce"] = "AAAAAAAA" }) // 6 bytes
+	if _, err := Verify(tok, o); check.Code(err) != CodeNonce {
+		t.Fatalf("short eat_nonce with NoNonce: %v", err)
+	}
+	stale := f.claims()
+	stale.IssuedAt = testNow.Add(-time.Hour)
+	if _, err := Verify(f.issue(t, stale), o); check.Code(err) != CodeTime {
+		t.Fatalf("stale token with NoNonce: %v", err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
+	"github.com/seatrx/seatrx/verify"
 )
 
 // MaxKeysSize bounds a keys document.
@@ -93,14 +94,18 @@ func ReceiptTrust(k *api.Keys, o TrustOptions) (receipt.TrustStore, error) {
 	}
 	// The EAR in a receipt is the server's own (background check) or a
 	// trusted external verifier's (passport model): accept either signer.
-	signers := []any{vk}
+	vid, err := ear.KeyID(vk)
+	if err != nil {
+		return receipt.TrustStore{}, fmt.Errorf("verifier key: %w", err)
+	}
+	trusted := []ear.TrustedVerifier{{ID: vid, Key: vk}}
 	if p := o.Policy; p != nil && p.Passport != nil {
 		for _, v := range p.Passport.Verifiers {
 			key, err := policy.ParsePublicKey(v.PublicKeyPEM)
 			if err != nil {
 				return receipt.TrustStore{}, fmt.Errorf("policy passport verifier %q: %w", v.ID, err)
 			}
-			signers = append(signers, key)
+			trusted = append(trusted, ear.TrustedVerifier{ID: v.ID, Key: key})
 		}
 	} else {
 		for i, b := range k.PassportVerifiers {
@@ -108,35 +113,18 @@ func ReceiptTrust(k *api.Keys, o TrustOptions) (receipt.TrustStore, error) {
 			if err != nil {
 				return receipt.TrustStore{}, fmt.Errorf("passport verifier %d: %w", i, err)
 			}
-			signers = append(signers, key)
+			trusted = append(trusted, ear.TrustedVerifier{ID: fmt.Sprintf("passport-%d", i), Key: key})
 		}
 	}
-	var funcs []receipt.EARVerifyFunc
-	for _, key := range signers {
-		f, err := receipt.NewEARVerifier(key, receipt.EAROptions{Accepted: accepted, MaxAge: 10 * time.Minute})
-		if err != nil {
-			return receipt.TrustStore{}, err
-		}
-		funcs = append(funcs, f)
-	}
-	earVerify := func(token, binder []byte, at time.Time) error {
-		var first error
-		for _, f := range funcs {
-			err := f(token, binder, at)
-			if err == nil {
-				return nil
-			}
-			if first == nil {
-				first = err
-			}
-		}
-		return first
+	earCheck, err := verify.NewEARChecker(verify.EAROptions{Trusted: trusted, AcceptedStatuses: accepted})
+	if err != nil {
+		return receipt.TrustStore{}, err
 	}
 	ts := receipt.TrustStore{
 		Issuers:        []receipt.TrustedKey{{ID: "issuer", Key: ik, Issuer: k.Issuer}},
 		Approvers:      []receipt.TrustedKey{{ID: "appraiser", Key: ak}},
 		Threshold:      1,
-		EARVerify:      earVerify,
+		EAR:            earCheck,
 		AllowSimulated: o.AllowSimulated,
 		TrustAnchors:   o.anchors(),
 	}
