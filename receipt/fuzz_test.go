@@ -124,3 +124,34 @@ func FuzzCMWRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKeys decodes arbitrary keys documents: every accepted document
+// yields its keys, and survives a re-encode.
+func FuzzParseKeys(f *testing.F) {
+	k, _ := testKeys(f)
+	enc, err := k.MarshalCBOR()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(enc)
+	f.Add([]byte{0xa1, 0x66, 'i', 's', 's', 'u', 'e', 'r', 0x61, 'x'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := ParseKeys(data)
+		if err != nil {
+			if Code(err) == "" {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if _, err := k.IssuerKeys(); err != nil {
+			t.Fatalf("accepted document without issuer keys: %v", err)
+		}
+		again, err := k.MarshalCBOR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseKeys(again); err != nil {
+			t.Fatalf("re-encoded document refused: %v", err)
+		}
+	})
+}

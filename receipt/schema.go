@@ -62,7 +62,7 @@ var (
 func init() {
 	for _, t := range []reflect.Type{
 		reflect.TypeFor[Receipt](), reflect.TypeFor[Approval](), reflect.TypeFor[Action](),
-		reflect.TypeFor[Bundle](), reflect.TypeFor[TrustAnchorsExt](),
+		reflect.TypeFor[Bundle](), reflect.TypeFor[TrustAnchorsExt](), reflect.TypeFor[Keys](),
 	} {
 		deriveSchema(t)
 	}

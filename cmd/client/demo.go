@@ -13,6 +13,7 @@ import (
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
+	"github.com/seatrx/seatrx/verify"
 )
 
 // runDemo is the one-command main job on a machine without a TEE: an
@@ -92,7 +93,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	// Audit the first receipt again from its bytes alone, as anyone could later.
-	rep, err := client.VerifyBundle(first.Receipt.Bundle, first.Keys, receipt.ModeAudit, time.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: pki})
+	rep, err := verify.Bundle(first.Receipt.Bundle, first.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: pki})
 	if err != nil || !rep.OK {
 		fmt.Fprintf(stderr, "demo: re-verification failed: %v\n", err)
 		return 1

@@ -22,6 +22,7 @@ import (
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
+	"github.com/seatrx/seatrx/verify"
 )
 
 // maxInputFile bounds files the CLI reads (bundles, keys, actions).
@@ -217,7 +218,7 @@ func receiptVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "client: %v\n", err)
 		return 1
 	}
-	keys, err := client.ParseKeys(kb)
+	keys, err := receipt.ParseKeys(kb)
 	if err != nil {
 		fmt.Fprintf(stderr, "client: %v\n", err)
 		return 1
@@ -229,14 +230,14 @@ func receiptVerify(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	topts := client.TrustOptions{AllowSimulated: *allowSim, Policy: pol}
+	vopts := verify.Options{Mode: m, Now: time.Now(), AllowSimulated: *allowSim, Policy: pol}
 	if *simDir != "" {
-		if topts.SimulatedPKI, err = sim.Load(*simDir); err != nil {
+		if vopts.SimulatedPKI, err = sim.Load(*simDir); err != nil {
 			fmt.Fprintf(stderr, "client: --trust-simulated: %v\n", err)
 			return 1
 		}
 	}
-	rep, err := client.VerifyBundle(bundle, keys, m, time.Now(), topts)
+	rep, err := verify.Bundle(bundle, keys, vopts)
 	if rep != nil {
 		if *asJSON {
 			enc := json.NewEncoder(stdout)

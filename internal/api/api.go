@@ -94,17 +94,3 @@ type RedeemResponse struct {
 	RedeemedAt time.Time `json:"redeemed_at"`
 	By         string    `json:"by"`
 }
-
-// Keys is the body of GET /v1/keys: what a third party needs to verify the
-// server's receipts and EARs offline: COSE_Keys and the canonical policy.
-type Keys struct {
-	Issuer     string `cbor:"issuer"`
-	IssuerKey  []byte `cbor:"issuer_key"`
-	Appraiser  []byte `cbor:"appraiser_key"`
-	Verifier   []byte `cbor:"verifier_key"`
-	PolicyCBOR []byte `cbor:"policy"`
-	Simulated  bool   `cbor:"simulated_roots_trusted"`
-	// PassportVerifiers are the external verifiers whose EARs the server
-	// accepts (passport model); their EARs end up in receipts.
-	PassportVerifiers [][]byte `cbor:"passport_verifiers,omitempty"`
-}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
@@ -219,17 +220,18 @@ func (c *Conn) Redeem(ctx context.Context, receiptID, secret []byte) (*api.Redee
 	return &rr, nil
 }
 
-// Keys fetches the server's public keys and policy.
-func (c *Conn) Keys(ctx context.Context) (*api.Keys, []byte, error) {
+// Keys fetches the server's keys document (public keys and policy), parsed
+// and as received.
+func (c *Conn) Keys(ctx context.Context) (*receipt.Keys, []byte, error) {
 	out, err := c.do(ctx, http.MethodGet, api.PathKeys, "", nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: keys: %w", err)
 	}
-	var k api.Keys
-	if err := cbor.Unmarshal(out, &k); err != nil {
+	k, err := receipt.ParseKeys(out)
+	if err != nil {
 		return nil, nil, fmt.Errorf("client: keys: %w", err)
 	}
-	return &k, out, nil
+	return k, out, nil
 }
 
 // Capabilities fetches /.well-known/seatrx.

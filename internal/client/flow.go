@@ -14,6 +14,7 @@ import (
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
+	"github.com/seatrx/seatrx/verify"
 )
 
 // Flow describes one attested session from handshake to verified receipt.
@@ -41,7 +42,7 @@ type Outcome struct {
 	EAR          []byte          // the server's EAR about us
 	Receipt      *api.ReceiptResponse
 	KeysDoc      []byte
-	Keys         *api.Keys
+	Keys         *receipt.Keys
 	Report       *receipt.Report // offline verification of the receipt (audit mode)
 	Redemption   *api.RedeemResponse
 	SecondRedeem error // the refusal of the second redemption
@@ -97,7 +98,7 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	if o.Keys, o.KeysDoc, err = c.Keys(ctx); err != nil {
 		return o, err
 	}
-	o.Report, err = VerifyBundle(o.Receipt.Bundle, o.Keys, receipt.ModeAudit, time.Now(), TrustOptions{AllowSimulated: f.AllowSimulated, SimulatedPKI: f.SimulatedPKI})
+	o.Report, err = verify.Bundle(o.Receipt.Bundle, o.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: f.AllowSimulated, SimulatedPKI: f.SimulatedPKI})
 	if err != nil {
 		return o, fmt.Errorf("client: the issued receipt does not verify: %w", err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
+	"github.com/seatrx/seatrx/verify"
 )
 
 // clock is a movable test clock.
@@ -152,22 +153,22 @@ func TestEndToEndMutualSNPAndTDX(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			keys, err := client.ParseKeys(keysDoc)
+			keys, err := receipt.ParseKeys(keysDoc)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, mode := range []receipt.Mode{receipt.ModeOnline, receipt.ModeAudit} {
-				rep, err := client.VerifyBundle(rr.Bundle, keys, mode, e.clock.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: e.pki})
+				rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: mode, Now: e.clock.Now(), AllowSimulated: true, SimulatedPKI: e.pki})
 				if err != nil || !rep.OK || rep.Status(receipt.CheckTrustAnchors) != receipt.StatusPass {
 					t.Fatalf("mode %d: report %+v err %v", mode, rep, err)
 				}
 			}
 			// Simulated roots of another PKI are not these.
-			if rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, e.clock.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: otherPKI(t)}); err == nil && rep.OK {
+			if rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: otherPKI(t)}); err == nil && rep.OK {
 				t.Fatal("receipt verified against another simulated PKI")
 			}
 			// Without explicit trust in simulated evidence the receipt fails.
-			if rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, e.clock.Now(), client.TrustOptions{}); err == nil && rep.OK {
+			if rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit}); err == nil && rep.OK {
 				t.Fatal("simulated receipt verified without AllowSimulated")
 			}
 			r, err := receipt.ParseReceipt(mustBundle(t, rr.Bundle).Receipt)
@@ -483,8 +484,8 @@ func TestEndToEndPolicyAndTrust(t *testing.T) {
 		// server's keys document (which lists the trusted passport verifiers)
 		// can verify it offline.
 		_, kd, _ := c.Keys(ctx)
-		keys, _ := client.ParseKeys(kd)
-		rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, time.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: e.pki})
+		keys, _ := receipt.ParseKeys(kd)
+		rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: e.pki})
 		if err != nil || !rep.OK {
 			t.Fatalf("passport receipt does not verify offline: %+v %v", rep, err)
 		}
@@ -703,18 +704,18 @@ func TestEndToEndPolicyApprovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, kd, _ := c.Keys(ctx)
-	keys, _ := client.ParseKeys(kd)
+	keys, _ := receipt.ParseKeys(kd)
 	pol, err := policy.Load(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, time.Now(), client.TrustOptions{AllowSimulated: true, SimulatedPKI: e.pki, Policy: pol})
+	rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: e.pki, Policy: pol})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify under the policy: %+v %v", rep, err)
 	}
 	// A verifier whose policy trusts only another approver rejects it.
 	strict, _ := policy.Load(writePolicy(map[string]any{"cfo": other.Public()}, 1))
-	if rep, err := client.VerifyBundle(rr.Bundle, keys, receipt.ModeAudit, time.Now(), client.TrustOptions{AllowSimulated: true, Policy: strict}); err == nil && rep.OK {
+	if rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, Policy: strict}); err == nil && rep.OK {
 		t.Fatal("receipt verified without an approval from the policy's approvers")
 	}
 	// A server whose policy it cannot satisfy does not start.

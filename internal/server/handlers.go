@@ -398,7 +398,7 @@ func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
 		s.refuse(w, err, http.StatusInternalServerError)
 		return
 	}
-	out, err := cbor.Marshal(k)
+	out, err := k.MarshalCBOR()
 	if err != nil {
 		s.refuse(w, err, http.StatusInternalServerError)
 		return
@@ -407,7 +407,8 @@ func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
 	w.Write(out)
 }
 
-func (s *Server) keys() (*api.Keys, error) {
+// keys is this server's keys document (receipt.Keys).
+func (s *Server) keys() (*receipt.Keys, error) {
 	ik, err := receipt.COSEKey(s.issuer.Public())
 	if err != nil {
 		return nil, err
@@ -420,7 +421,7 @@ func (s *Server) keys() (*api.Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &api.Keys{Simulated: s.simPKI != nil, Issuer: s.issuer.Name(), IssuerKey: ik, Appraiser: ak, Verifier: vk, PolicyCBOR: s.polCBOR}
+	k := &receipt.Keys{Simulated: s.simPKI != nil, Issuer: s.issuer.Name(), IssuerKey: ik, Appraiser: ak, Verifier: vk, PolicyCBOR: s.polCBOR}
 	if pp := s.checker.Passport; pp != nil {
 		for _, t := range pp.Trusted {
 			ck, err := receipt.COSEKey(t.Key)

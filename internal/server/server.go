@@ -230,7 +230,8 @@ func (s *Server) loadKeys() error {
 }
 
 // approverID returns the approver id under which this server's appraiser key
-// signs approvals. With no approvers in the policy it is "appraiser" (1-of-1).
+// signs approvals. With no approvers in the policy it is receipt.AppraiserID
+// (1-of-1), the id a verifier gives the keys document's appraiser key.
 // A policy that lists approvers must list this key and need one approval:
 // the server cannot collect approvals from remote approvers yet, and issuing
 // receipts that a verifier with this policy would reject is worse than not
@@ -238,7 +239,7 @@ func (s *Server) loadKeys() error {
 func (s *Server) approverID(pub crypto.PublicKey) (string, error) {
 	r := s.pol.Receipts
 	if len(r.Approvers) == 0 {
-		return "appraiser", nil
+		return receipt.AppraiserID, nil
 	}
 	for _, a := range r.Approvers {
 		k, err := parsePublicKeyPEM(a.PublicKeyPEM)

@@ -1,0 +1,177 @@
+package verify
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence/ear"
+	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/receipt"
+)
+
+// Options says how to verify and what to trust beyond the issuer's keys
+// document. Everything here is the verifier's own choice; nothing is ever
+// taken from the receipt.
+type Options struct {
+	// Mode is receipt.ModeOnline (the zero value: judged against Now, with a
+	// replay check) or receipt.ModeAudit (no clock: the timestamp must lie
+	// inside the issuer key's validity window).
+	Mode receipt.Mode
+	// Now is the verifier's clock in online mode; zero means time.Now().
+	Now time.Time
+	// Replay is the online replay cache; nil means a fresh in-memory cache,
+	// which can only catch replays within one call: a long-running verifier
+	// passes its own.
+	Replay receipt.ReplayCache
+	// AllowSimulated accepts receipts whose evidence chained to a simulated
+	// (test) PKI, and their "warning" EARs. Never for production receipts.
+	AllowSimulated bool
+	// SimulatedPKI, with AllowSimulated, pins which simulated roots are
+	// acceptable; without it any simulated root is, and the trust_anchors
+	// check then reports "skipped", never "pass".
+	SimulatedPKI *sim.PKI
+	// Policy, if set, is the verifier's own policy: its approvers and
+	// threshold replace the issuer's appraiser (1-of-1), its trust anchors
+	// restrict the acceptable roots, its passport verifiers replace the
+	// keys document's, and its receipt clock knobs drive online mode.
+	Policy *policy.Policy
+}
+
+// Bundle verifies a receipt bundle (CBOR, as GET /v1/receipts/{id} or a
+// client returns it) against the issuer's keys document. The report says
+// which checks passed, failed or could not be made; the error is the first
+// failure (with a namespaced code: receipt.ProblemCode).
+func Bundle(bundle []byte, keys *receipt.Keys, o Options) (*receipt.Report, error) {
+	b, err := receipt.UnmarshalBundle(bundle)
+	if err != nil {
+		return nil, err
+	}
+	vo, err := VerifyOptions(keys, o)
+	if err != nil {
+		return nil, err
+	}
+	return receipt.Verify(b, vo)
+}
+
+// VerifyOptions returns the receipt.VerifyOptions that Bundle uses, for a
+// caller that verifies receipts itself (receipt.Verify, VerifyReceipt).
+func VerifyOptions(keys *receipt.Keys, o Options) (receipt.VerifyOptions, error) {
+	ts, err := Trust(keys, o)
+	if err != nil {
+		return receipt.VerifyOptions{}, err
+	}
+	vo := receipt.VerifyOptions{Mode: o.Mode, Trust: ts}
+	if o.Mode == receipt.ModeOnline {
+		vo.Now, vo.Replay = o.Now, o.Replay
+		if vo.Now.IsZero() {
+			vo.Now = time.Now()
+		}
+		if vo.Replay == nil {
+			vo.Replay = receipt.NewMemoryReplayCache()
+		}
+		if p := o.Policy; p != nil {
+			vo.Skew, vo.MaxAge = time.Duration(p.Receipts.ClockSkew), time.Duration(p.Receipts.MaxAge)
+		}
+	}
+	return vo, nil
+}
+
+// Trust builds the receipt trust store from the issuer's keys document and
+// o: the issuer key for its issuer name; the issuer's appraiser as the
+// 1-of-1 approver, or the policy's approvers and threshold; the EAR
+// verifier (evidence/ear) trusting the issuer's EAR key and its passport
+// verifiers (or the policy's); and the acceptable trust anchors.
+func Trust(keys *receipt.Keys, o Options) (receipt.TrustStore, error) {
+	if keys == nil {
+		return receipt.TrustStore{}, fmt.Errorf("verify: no keys document")
+	}
+	issuers, err := keys.IssuerKeys()
+	if err != nil {
+		return receipt.TrustStore{}, err
+	}
+	approvers, err := keys.ApproverKeys()
+	if err != nil {
+		return receipt.TrustStore{}, err
+	}
+	ts := receipt.TrustStore{
+		Issuers: issuers, Approvers: approvers, Threshold: 1,
+		AllowSimulated: o.AllowSimulated, TrustAnchors: o.anchors(),
+	}
+	if ts.EAR, err = issuerEARChecker(keys, o); err != nil {
+		return receipt.TrustStore{}, err
+	}
+	p := o.Policy
+	if p == nil {
+		return ts, nil
+	}
+	if len(p.Receipts.Approvers) > 0 {
+		ts.Approvers = nil
+		for _, a := range p.Receipts.Approvers {
+			key, err := policy.ParsePublicKey(a.PublicKeyPEM)
+			if err != nil {
+				return receipt.TrustStore{}, fmt.Errorf("verify: policy approver %q: %w", a.ID, err)
+			}
+			ts.Approvers = append(ts.Approvers, receipt.TrustedKey{ID: a.ID, Key: key})
+		}
+		ts.Threshold = p.Receipts.Threshold
+	}
+	if len(p.TrustAnchors) > 0 {
+		ts.TrustAnchors = p.TrustAnchors
+	}
+	return ts, nil
+}
+
+// issuerEARChecker trusts the EAR signers of the issuer's receipts: its own
+// verifier key (background check) and the external verifiers of the passport
+// model, from the verifier's policy if it has a passport section, else from
+// the keys document. Keys are identified as on the wire: by their RFC 7638
+// thumbprint (the kid ear.Issuer writes), or by the policy's verifier ids.
+func issuerEARChecker(keys *receipt.Keys, o Options) (receipt.EARChecker, error) {
+	pubs, err := keys.EARVerifierKeys()
+	if err != nil {
+		return nil, err
+	}
+	if p := o.Policy; p != nil && p.Passport != nil {
+		pubs = pubs[:1]
+	}
+	var trusted []ear.TrustedVerifier
+	for _, pub := range pubs {
+		id, err := ear.KeyID(pub)
+		if err != nil {
+			return nil, fmt.Errorf("verify: EAR verifier key: %w", err)
+		}
+		trusted = append(trusted, ear.TrustedVerifier{ID: id, Key: pub})
+	}
+	if p := o.Policy; p != nil && p.Passport != nil {
+		for _, v := range p.Passport.Verifiers {
+			key, err := policy.ParsePublicKey(v.PublicKeyPEM)
+			if err != nil {
+				return nil, fmt.Errorf("verify: policy passport verifier %q: %w", v.ID, err)
+			}
+			trusted = append(trusted, ear.TrustedVerifier{ID: v.ID, Key: key})
+		}
+	}
+	accepted := []string{ear.StatusAffirming}
+	if o.AllowSimulated {
+		accepted = append(accepted, ear.StatusWarning)
+	}
+	return NewEARChecker(EAROptions{Trusted: trusted, AcceptedStatuses: accepted})
+}
+
+// anchors lists the acceptable trust-anchor fingerprints: the vendors' roots
+// embedded in go-sev-guest and go-tdx-guest, plus the simulated PKI's when
+// explicitly trusted. nil means "not pinned".
+func (o Options) anchors() []string {
+	if o.AllowSimulated && o.SimulatedPKI == nil {
+		return nil
+	}
+	fps := append(snp.ProductionRoots().Fingerprints(), tdx.ProductionRoots().Fingerprints()...)
+	if o.AllowSimulated {
+		fps = append(fps, o.SimulatedPKI.SNP.Roots().Fingerprints()...)
+		fps = append(fps, o.SimulatedPKI.TDX.Roots().Fingerprints()...)
+	}
+	return fps
+}

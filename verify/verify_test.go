@@ -1,0 +1,99 @@
+package verify
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"testing"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/receipt"
+)
+
+func pemOf(t *testing.T, k *ecdsa.PrivateKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func testKeysDoc(t *testing.T) (*receipt.Keys, *ecdsa.PrivateKey) {
+	t.Helper()
+	var ks [3]*ecdsa.PrivateKey
+	var cose [3][]byte
+	for i := range ks {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cose[i], err = receipt.COSEKey(&k.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+		ks[i] = k
+	}
+	return &receipt.Keys{Issuer: "https://issuer.example", IssuerKey: cose[0], Appraiser: cose[1], Verifier: cose[2], PolicyCBOR: []byte{0xa0}}, ks[2]
+}
+
+// Without a policy the issuer's appraiser is the 1-of-1 approver; the
+// verifier's policy replaces it, and supplies the online clock knobs.
+func TestTrustFromKeysAndPolicy(t *testing.T) {
+	keys, _ := testKeysDoc(t)
+	ts, err := Trust(keys, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts.Issuers) != 1 || ts.Issuers[0].Issuer != keys.Issuer || len(ts.Approvers) != 1 || ts.Approvers[0].ID != receipt.AppraiserID || ts.Threshold != 1 || ts.EAR == nil {
+		t.Fatalf("trust without policy: %+v", ts)
+	}
+	if len(ts.TrustAnchors) == 0 || ts.AllowSimulated {
+		t.Fatal("production roots must be pinned and simulated ones refused by default")
+	}
+	if ts, _ := Trust(keys, Options{AllowSimulated: true}); ts.TrustAnchors != nil {
+		t.Fatal("simulated roots allowed without a pinned PKI must leave the anchors unpinned (reported skipped)")
+	}
+
+	a1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p := policy.Default()
+	p.Receipts.Approvers = []policy.Approver{{ID: "cfo", PublicKeyPEM: pemOf(t, a1)}, {ID: "cso", PublicKeyPEM: pemOf(t, a2)}}
+	p.Receipts.Threshold = 2
+	p.Receipts.MaxAge = policy.Duration(3 * time.Minute)
+	p.TrustAnchors = []string{"sha256:00"}
+	ts, err = Trust(keys, Options{Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts.Approvers) != 2 || ts.Approvers[0].ID != "cfo" || ts.Threshold != 2 || len(ts.TrustAnchors) != 1 {
+		t.Fatalf("trust under the policy: %+v", ts)
+	}
+	vo, err := VerifyOptions(keys, Options{Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vo.Mode != receipt.ModeOnline || vo.Now.IsZero() || vo.Replay == nil || vo.MaxAge != 3*time.Minute || vo.Skew != time.Duration(p.Receipts.ClockSkew) {
+		t.Fatalf("online options: %+v", vo)
+	}
+	p.Receipts.Approvers[1].PublicKeyPEM = "not a key"
+	if _, err := Trust(keys, Options{Policy: p}); err == nil {
+		t.Fatal("a policy with a bad approver key was accepted")
+	}
+	if _, err := Trust(nil, Options{}); err == nil {
+		t.Fatal("no keys document accepted")
+	}
+	keys.Verifier = []byte{0xa0}
+	if _, err := Trust(keys, Options{}); receipt.Code(err) != receipt.CodeMalformed {
+		t.Fatalf("bad EAR verifier key: %v", err)
+	}
+}
+
+func TestBundleRefusesGarbage(t *testing.T) {
+	keys, _ := testKeysDoc(t)
+	if _, err := Bundle([]byte{0xff}, keys, Options{Mode: receipt.ModeAudit}); receipt.ProblemCode(err) != "receipt.malformed" {
+		t.Fatalf("err = %v", err)
+	}
+}
