@@ -42,7 +42,8 @@ func CheckTokenSecret(tok ExecutionToken, secret []byte, aud string, now time.Ti
 
 // TokenLedger records consumed execution tokens. Consume must be atomic: it
 // returns an error with code token_consumed (errors.Is(err, ErrTokenConsumed))
-// if id was consumed before. receipt/store provides the durable version.
+// if id was consumed before. It applies no other rule: those are
+// CheckTokenSecret's. receipt/store's ConsumeToken is the durable counterpart.
 type TokenLedger interface {
 	Consume(id []byte, until time.Time) error
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -206,7 +207,7 @@ func TestEndToEndMutualSNPAndTDX(t *testing.T) {
 				t.Fatalf("redeem: %v", err)
 			}
 			_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
-			wantProblem(t, err, "token_consumed")
+			wantProblem(t, err, "receipt.token_consumed")
 			// One receipt per attestation.
 			_, err = c.RequestReceipt(ctx, map[string]any{"op": "again"}, "")
 			wantProblem(t, err, "attestation_used")
@@ -725,6 +726,41 @@ func TestEndToEndPolicyApprovers(t *testing.T) {
 	} {
 		if _, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, PolicyFile: p}); err == nil {
 			t.Fatalf("%s: server started", name)
+		}
+	}
+}
+
+// A storage failure during redemption is the server's fault: 500 "internal",
+// never token_unknown (404) or a token_* refusal (403). An unknown receipt
+// id stays a clear 404.
+func TestEndToEndRedeemStorageFailureIsInternal(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, err := c.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := c.RequestReceipt(ctx, map[string]any{"op": "x"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Redeem(ctx, []byte("no-such-receipt!"), rr.TokenSecret)
+	wantProblem(t, err, "token_unknown")
+
+	db, err := sql.Open("sqlite", filepath.Join(e.data, "seatrx.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, breakIt := range []string{`DROP TABLE execution_tokens`, `ALTER TABLE receipts RENAME TO receipts_gone`} {
+		if _, err := db.Exec(breakIt); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
+		wantProblem(t, err, "internal")
+		var p *api.Problem
+		if errors.As(err, &p); p.Status != 500 || p.Detail != "" {
+			t.Fatalf("after %q: status %d detail %q", breakIt, p.Status, p.Detail)
 		}
 	}
 }

@@ -355,32 +355,35 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, r
 		return
 	}
 	rec, err := s.store.GetReceipt(r.Context(), id)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		s.redeemRefused(w, "token_unknown", http.StatusNotFound, "no receipt with this id")
+		return
+	} else if err != nil {
+		s.redeemInternal(w, "get receipt", err)
 		return
 	}
 	rc, err := receipt.ParseReceipt(rec.COSE)
 	if err != nil {
-		s.refuse(w, err, http.StatusInternalServerError)
+		s.redeemInternal(w, "parse the stored receipt", err)
 		return
 	}
+	// The redemption rules are receipt's, judged on the receipt we signed;
+	// the store only makes the consumption single-use.
 	now := s.now()
 	peer := sha256.Sum256(res.AIK)
 	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.issuer.Name(), now, peer[:]); err != nil {
 		s.redeemRefused(w, receipt.ProblemCode(err), http.StatusForbidden, err.Error())
 		return
 	}
-	digest := sha256.Sum256(secret)
-	red, err := s.store.RedeemToken(r.Context(), rc.ExecutionToken.ID, digest[:], s.issuer.Name(), c.id, now)
+	red, err := s.store.ConsumeToken(r.Context(), rc.ExecutionToken.ID, c.id, now)
 	switch {
 	case errors.Is(err, store.ErrTokenConsumed):
-		s.redeemRefused(w, "token_consumed", http.StatusConflict, "this execution token was already redeemed")
-		return
-	case errors.Is(err, store.ErrTokenExpired), errors.Is(err, store.ErrTokenNotYetValid):
-		s.redeemRefused(w, "token_expired", http.StatusForbidden, err.Error())
+		s.redeemRefused(w, receipt.ErrTokenConsumed.ProblemCode(), http.StatusConflict, "this execution token was already redeemed")
 		return
 	case err != nil:
-		s.redeemRefused(w, "token_mismatch", http.StatusForbidden, err.Error())
+		// Storage failures, and a stored receipt without its token (our own
+		// inconsistency), are never the client's fault.
+		s.redeemInternal(w, "consume token", err)
 		return
 	}
 	s.metrics.redemptions.WithLabelValues("ok").Inc()
@@ -390,6 +393,15 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, r
 func (s *Server) redeemRefused(w http.ResponseWriter, code string, status int, detail string) {
 	s.metrics.redemptions.WithLabelValues(code).Inc()
 	writeProblem(w, status, code, "Execution token refused", detail, "")
+}
+
+// redeemInternal answers a redemption that failed on the server's side
+// (storage, its own data): 500 "internal" with the cause logged, never a
+// client-fault code.
+func (s *Server) redeemInternal(w http.ResponseWriter, what string, err error) {
+	s.metrics.redemptions.WithLabelValues("internal").Inc()
+	s.log.Error("redemption failed on the server side", "step", what, "err", err)
+	writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "", "")
 }
 
 func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {

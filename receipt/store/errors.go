@@ -3,44 +3,67 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Sentinel errors. Every error returned by a Store method wraps at most one of
-// these, with context, so callers branch with errors.Is.
+// Code is a stable store error code; on the wire it is "store.<code>".
+type Code string
+
+// Store error codes.
+const (
+	CodeNotFound       Code = "not_found"
+	CodeDuplicate      Code = "duplicate"
+	CodeTokenConsumed  Code = "token_consumed"
+	CodeContextReused  Code = "context_reused"
+	CodeInvalidInput   Code = "invalid_input"
+	CodeClosed         Code = "closed"
+	CodeSchemaTooNew   Code = "schema_too_new"
+	CodeSchemaMismatch Code = "schema_mismatch"
+)
+
+// Error is a classified store outcome that a caller branches on: the data
+// or the call is the reason (an unknown id, a second redemption, an input
+// over its limit), never the database failing. Every error a Store method
+// returns for such a case wraps one of the Err* sentinels below, with
+// context, so callers use errors.Is (or errors.As for the code).
+type Error struct {
+	Code Code
+	msg  string
+}
+
+func (e *Error) Error() string { return "store: " + e.msg }
+
+// ProblemCode returns "store.<code>", the namespaced wire code.
+func (e *Error) ProblemCode() string { return "store." + string(e.Code) }
+
+// Sentinel errors (each an *Error).
 var (
 	// ErrNotFound reports an unknown receipt or execution token id.
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = &Error{CodeNotFound, "not found"}
 	// ErrDuplicate reports an insert of an id (receipt or token) that is already stored.
-	ErrDuplicate = errors.New("store: duplicate id")
-	// ErrTokenConsumed reports a redemption of an execution token that was already redeemed.
-	ErrTokenConsumed = errors.New("store: execution token already consumed")
-	// ErrTokenMismatch reports a redemption whose secret digest does not match; the token
-	// is left unconsumed.
-	ErrTokenMismatch = errors.New("store: execution token digest mismatch")
-	// ErrTokenExpired reports a redemption at or after the token's expiry.
-	ErrTokenExpired = errors.New("store: execution token expired")
-	// ErrTokenNotYetValid reports a redemption before the token's not-before time.
-	ErrTokenNotYetValid = errors.New("store: execution token not yet valid")
-	// ErrTokenAudience reports a redemption by an audience the token was not issued for.
-	ErrTokenAudience = errors.New("store: execution token audience mismatch")
+	ErrDuplicate = &Error{CodeDuplicate, "duplicate id"}
+	// ErrTokenConsumed reports a consumption of an execution token that was already consumed.
+	ErrTokenConsumed = &Error{CodeTokenConsumed, "execution token already consumed"}
 	// ErrContextReused reports a second use of a certificate request context.
-	ErrContextReused = errors.New("store: request context already used")
+	ErrContextReused = &Error{CodeContextReused, "request context already used"}
 	// ErrInvalidInput reports an argument rejected before the database is touched
-	// (size limits, missing times); *LimitError matches it too.
-	ErrInvalidInput = errors.New("store: invalid input")
+	// (size limits, missing times); *LimitError wraps it.
+	ErrInvalidInput = &Error{CodeInvalidInput, "invalid input"}
 	// ErrClosed reports an insert on a closed Store, or one still queued for a group
 	// commit when Close was called (it was not stored).
-	ErrClosed = errors.New("store: closed")
+	ErrClosed = &Error{CodeClosed, "closed"}
 	// ErrSchemaTooNew reports a database migrated by a newer seatrx; the store refuses
 	// to open it rather than risk misreading it.
-	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+	ErrSchemaTooNew = &Error{CodeSchemaTooNew, "database schema is newer than this binary"}
 	// ErrSchemaMismatch reports a database whose applied migrations disagree with the
 	// embedded ones (a missing version or an edited migration file).
-	ErrSchemaMismatch = errors.New("store: database schema does not match embedded migrations")
+	ErrSchemaMismatch = &Error{CodeSchemaMismatch, "database schema does not match embedded migrations"}
 )
 
 // LimitError reports an input whose length is outside its allowed range. It
-// matches ErrInvalidInput under errors.Is and names the offending field.
+// wraps ErrInvalidInput and names the offending field.
 type LimitError struct {
 	Field    string // argument or struct field, e.g. "Receipt.COSE"
 	Len      int    // length seen
@@ -51,5 +74,45 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("store: invalid input: %s length %d outside [%d, %d]", e.Field, e.Len, e.Min, e.Max)
 }
 
-// Is makes errors.Is(err, ErrInvalidInput) true for a *LimitError.
-func (e *LimitError) Is(target error) bool { return target == ErrInvalidInput }
+// Unwrap makes errors.Is(err, ErrInvalidInput) true for a *LimitError.
+func (e *LimitError) Unwrap() error { return ErrInvalidInput }
+
+// BackendError is a failure of the database itself: I/O, a lock not
+// obtained in time, corruption, a cancelled context, a closed pool. It is
+// never the caller's fault, so it has no wire code: a server reports it as
+// an internal error and logs it. Err is the driver's error (for SQLite a
+// *sqlite.Error with its result code), wrapped once, here.
+type BackendError struct {
+	Op  string // what the store was doing, e.g. "consume token 0a1b"
+	Err error
+}
+
+func (e *BackendError) Error() string { return "store: " + e.Op + ": " + e.Err.Error() }
+
+func (e *BackendError) Unwrap() error { return e.Err }
+
+// backend wraps a database error once, at the boundary; an error that is
+// already classified passes through.
+func backend(op string, err error) error {
+	var se *Error
+	var be *BackendError
+	var le *LimitError
+	if errors.As(err, &se) || errors.As(err, &be) || errors.As(err, &le) {
+		return err
+	}
+	return &BackendError{Op: op, Err: err}
+}
+
+// isBusy reports a SQLITE_BUSY or SQLITE_LOCKED failure (the primary result
+// code of the driver's *sqlite.Error; extended codes keep it in the low byte).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}

@@ -261,16 +261,16 @@ func (s *Store) runBatch(batch []*putReq) []error {
 func (s *Store) putItemSavepoint(tx *sql.Tx, st *insertStmts, p *putReq) (item, fatal error) {
 	ctx := context.Background()
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT seatrx_put"); err != nil {
-		return nil, fmt.Errorf("savepoint: %w", err)
+		return nil, backend("savepoint", err)
 	}
 	item = s.putItemTx(tx, st, p)
 	if item != nil {
 		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT seatrx_put"); err != nil {
-			return nil, fmt.Errorf("rollback to savepoint: %w", err)
+			return nil, backend("rollback to savepoint", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT seatrx_put"); err != nil {
-		return nil, fmt.Errorf("release savepoint: %w", err)
+		return nil, backend("release savepoint", err)
 	}
 	return item, nil
 }
@@ -287,11 +287,11 @@ func (s *Store) prepareInserts(tx *sql.Tx) (*insertStmts, error) {
 	ctx := context.Background()
 	r, err := tx.PrepareContext(ctx, s.q(insertReceipt))
 	if err != nil {
-		return nil, fmt.Errorf("prepare receipt insert: %w", err)
+		return nil, backend("prepare receipt insert", err)
 	}
 	t, err := tx.PrepareContext(ctx, s.q(insertToken))
 	if err != nil {
-		return nil, fmt.Errorf("prepare token insert: %w", err)
+		return nil, backend("prepare token insert", err)
 	}
 	return &insertStmts{receipt: r, token: t}, nil
 }
@@ -321,7 +321,7 @@ func (s *Store) putItemTx(tx *sql.Tx, st *insertStmts, p *putReq) error {
 			return fmt.Errorf("store: put token %x: receipt %x: %w", p.t.ID, p.t.ReceiptID, ErrNotFound)
 		}
 		if err != nil {
-			return fmt.Errorf("store: put token %x: look up receipt: %w", p.t.ID, err)
+			return backend(fmt.Sprintf("put token %x: look up receipt", p.t.ID), err)
 		}
 	}
 	if st == nil {

@@ -172,7 +172,7 @@ func TestGroupCommitManyConcurrentDurable(t *testing.T) {
 	}
 	for i := 0; i < total; i += 37 {
 		tid := fmt.Sprintf("t%03d", i)
-		red, err := s2.RedeemToken(context.Background(), []byte(tid), testDigest(), testAudience, "p", t0)
+		red, err := s2.ConsumeToken(context.Background(), []byte(tid), "p", t0)
 		if err != nil {
 			t.Fatalf("redeem %s after reopen: %v", tid, err)
 		}
@@ -242,7 +242,7 @@ func TestGroupCommitDuplicates(t *testing.T) {
 	_, err := s.GetReceipt(ctx, []byte("b-r"))
 	wantErr(t, err, ErrNotFound)
 	for _, tid := range []string{"dupr-t", "a2-t"} {
-		_, err := s.RedeemToken(ctx, []byte(tid), testDigest(), testAudience, "p", t0)
+		_, err := s.ConsumeToken(ctx, []byte(tid), "p", t0)
 		wantErr(t, err, ErrNotFound)
 	}
 	if r, k := countRows(t, s, "receipts"), countRows(t, s, "execution_tokens"); r != 5 || k != 5 {

@@ -132,7 +132,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now time.Time) (applied
 
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("store: migrate: begin: %w", err)
+		return nil, backend("migrate: begin", err)
 	}
 	defer func() {
 		if err != nil {
@@ -140,7 +140,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now time.Time) (applied
 		}
 	}()
 	if _, err = tx.ExecContext(ctx, createMigrationsTable); err != nil {
-		return nil, fmt.Errorf("store: migrate: create schema_migrations: %w", err)
+		return nil, backend("migrate: create schema_migrations", err)
 	}
 	have, err := appliedMigrations(ctx, tx)
 	if err != nil {
@@ -175,17 +175,17 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now time.Time) (applied
 		}
 		for i, stmt := range m.stmts {
 			if _, err = tx.ExecContext(ctx, stmt); err != nil {
-				return nil, fmt.Errorf("store: migrate %s statement %d: %w", m.name, i+1, err)
+				return nil, backend(fmt.Sprintf("migrate %s statement %d", m.name, i+1), err)
 			}
 		}
 		if _, err = tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, checksum, applied_at) VALUES (?, ?, ?)`),
 			m.version, m.checksum, now.Unix()); err != nil {
-			return nil, fmt.Errorf("store: migrate %s: record version: %w", m.name, err)
+			return nil, backend(fmt.Sprintf("migrate %s: record version", m.name), err)
 		}
 		applied = append(applied, m.version)
 	}
 	if err = tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: migrate: commit: %w", err)
+		return nil, backend("migrate: commit", err)
 	}
 	return applied, nil
 }
@@ -194,7 +194,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now time.Time) (applied
 func appliedMigrations(ctx context.Context, tx *sql.Tx) (map[int]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT version, checksum FROM schema_migrations`)
 	if err != nil {
-		return nil, fmt.Errorf("store: migrate: read schema_migrations: %w", err)
+		return nil, backend("migrate: read schema_migrations", err)
 	}
 	defer rows.Close()
 	have := make(map[int]string)
@@ -202,7 +202,7 @@ func appliedMigrations(ctx context.Context, tx *sql.Tx) (map[int]string, error) 
 		var v int64
 		var sum string
 		if err := rows.Scan(&v, &sum); err != nil {
-			return nil, fmt.Errorf("store: migrate: scan schema_migrations: %w", err)
+			return nil, backend("migrate: scan schema_migrations", err)
 		}
 		switch {
 		case v > 1<<31:
@@ -213,7 +213,7 @@ func appliedMigrations(ctx context.Context, tx *sql.Tx) (map[int]string, error) 
 		have[int(v)] = sum
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: migrate: read schema_migrations: %w", err)
+		return nil, backend("migrate: read schema_migrations", err)
 	}
 	return have, nil
 }

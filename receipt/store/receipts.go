@@ -120,14 +120,14 @@ func tokenArgs(t *Token) []any {
 
 func receiptInserted(res sql.Result, err error, r *Receipt) error {
 	if err != nil {
-		return fmt.Errorf("store: put receipt %x: %w", r.ID, err)
+		return backend(fmt.Sprintf("put receipt %x", r.ID), err)
 	}
 	return insertedOne(res, "receipt", r.ID)
 }
 
 func tokenInserted(res sql.Result, err error, t *Token) error {
 	if err != nil {
-		return fmt.Errorf("store: put token %x: %w", t.ID, err)
+		return backend(fmt.Sprintf("put token %x", t.ID), err)
 	}
 	return insertedOne(res, "token", t.ID)
 }
@@ -137,7 +137,7 @@ func tokenInserted(res sql.Result, err error, t *Token) error {
 func insertedOne(res sql.Result, kind string, id []byte) error {
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("store: put %s %x: rows affected: %w", kind, id, err)
+		return backend(fmt.Sprintf("put %s %x: rows affected", kind, id), err)
 	}
 	if n == 0 {
 		return fmt.Errorf("store: put %s %x: %w", kind, id, ErrDuplicate)
@@ -158,7 +158,7 @@ func (s *Store) GetReceipt(ctx context.Context, id []byte) (*Receipt, error) {
 		return nil, fmt.Errorf("store: get receipt %x: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: get receipt %x: %w", id, err)
+		return nil, backend(fmt.Sprintf("get receipt %x", id), err)
 	}
 	r.IssuedAt = fromUnix(issued)
 	return &r, nil

@@ -25,11 +25,11 @@ func (s *Store) UseContext(ctx context.Context, crc []byte, connID string, now t
 		s.q(`INSERT INTO used_contexts (crc, conn_id, used_at) VALUES (?, ?, ?) ON CONFLICT (crc) DO NOTHING`),
 		crc, connID, now.Unix())
 	if err != nil {
-		return fmt.Errorf("store: use context %x: %w", crc, err)
+		return backend(fmt.Sprintf("use context %x", crc), err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("store: use context %x: rows affected: %w", crc, err)
+		return backend(fmt.Sprintf("use context %x: rows affected", crc), err)
 	}
 	if n == 0 {
 		return fmt.Errorf("store: use context %x on %q: %w", crc, connID, ErrContextReused)
@@ -62,11 +62,11 @@ func (s *Store) SeenReceipt(ctx context.Context, id []byte, until time.Time, now
 ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
 WHERE receipt_replay.expires_at <= ?`), id, until.Unix(), now.Unix())
 	if err != nil {
-		return false, fmt.Errorf("store: seen receipt %x: %w", id, err)
+		return false, backend(fmt.Sprintf("seen receipt %x", id), err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("store: seen receipt %x: rows affected: %w", id, err)
+		return false, backend(fmt.Sprintf("seen receipt %x: rows affected", id), err)
 	}
 	return n == 0, nil
 }
@@ -80,11 +80,11 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 	}
 	return s.inTx(ctx, "prune", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM receipt_replay WHERE expires_at <= ?`), now.Unix()); err != nil {
-			return fmt.Errorf("store: prune replay cache: %w", err)
+			return backend("prune replay cache", err)
 		}
 		cutoff := now.Add(-s.contextRetention).Unix()
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM used_contexts WHERE used_at <= ?`), cutoff); err != nil {
-			return fmt.Errorf("store: prune used contexts: %w", err)
+			return backend("prune used contexts", err)
 		}
 		return nil
 	})

@@ -71,7 +71,7 @@ func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, backend("open "+path, err)
 	}
 	db.SetMaxOpenConns(defaultMaxOpenConns)
 	db.SetMaxIdleConns(defaultMaxOpenConns)
@@ -82,11 +82,11 @@ func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
 	ctx := context.Background()
 	if err := openWithRetry(ctx, db, o.BusyTimeout); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, backend("open "+path, err)
 	}
 	if _, err := migrate(ctx, db, s.d, time.Now()); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: open %s: %w", path, backend("migrate", err))
 	}
 	return s, nil
 }
@@ -109,12 +109,6 @@ func openWithRetry(ctx context.Context, db *sql.DB, busy time.Duration) error {
 	}
 }
 
-// isBusy reports a SQLITE_BUSY (5) or SQLITE_LOCKED (6) failure.
-func isBusy(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "SQLITE_LOCKED") || strings.Contains(msg, "database is locked")
-}
-
 // sqliteDSN creates the parent directory and the file (mode 0600, so the WAL
 // and shm files SQLite derives from it are private too) and builds the DSN.
 func sqliteDSN(path string, o Options) (string, error) {
@@ -126,17 +120,17 @@ func sqliteDSN(path string, o Options) (string, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("store: database path %q: %w", path, err)
+		return "", backend(fmt.Sprintf("database path %q", path), err)
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return "", fmt.Errorf("store: create directory for %s: %w", abs, err)
+		return "", backend("create directory for "+abs, err)
 	}
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("store: create %s: %w", abs, err)
+		return "", backend("create "+abs, err)
 	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("store: create %s: %w", abs, err)
+		return "", backend("create "+abs, err)
 	}
 	busy := o.BusyTimeout
 	if busy <= 0 {
@@ -206,7 +200,7 @@ func sqlitePragmas(ctx context.Context, db *sql.DB) (pragmas, error) {
 func (s *Store) Close() error {
 	s.gc.close()
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("store: close: %w", err)
+		return backend("close", err)
 	}
 	return nil
 }
@@ -219,14 +213,14 @@ func (s *Store) q(query string) string { return s.d.rebind(query) }
 func (s *Store) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: %s: begin: %w", what, err)
+		return backend(what+": begin", err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: %s: commit: %w", what, err)
+		return backend(what+": commit", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,7 +258,7 @@ func TestPutReceiptWithTokenIsAtomic(t *testing.T) {
 	if err := s.PutReceiptWithToken(ctx, sampleReceipt("r5"), tk); err != nil {
 		t.Fatal(err)
 	}
-	red, err := s.RedeemToken(ctx, []byte("t5"), testDigest(), testAudience, "peer", t0)
+	red, err := s.ConsumeToken(ctx, []byte("t5"), "peer", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func TestDurability(t *testing.T) {
 	if _, err := b.GetReceipt(ctx, []byte("r1")); err != nil {
 		t.Fatalf("second handle right after commit: %v", err)
 	}
-	if _, err := a.RedeemToken(ctx, []byte("t1"), testDigest(), testAudience, "peer-a", t0); err != nil {
+	if _, err := a.ConsumeToken(ctx, []byte("t1"), "peer-a", t0); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.UseContext(ctx, []byte("crc-1"), "conn-1", t0); err != nil {
@@ -311,9 +312,9 @@ func TestDurability(t *testing.T) {
 	if !bytes.Equal(got.COSE, want.COSE) || !bytes.Equal(got.Bundle, want.Bundle) || got.Subject != want.Subject || !got.IssuedAt.Equal(want.IssuedAt) {
 		t.Errorf("reopened receipt = %+v, want %+v", got, want)
 	}
-	_, err = c.RedeemToken(ctx, []byte("t1"), testDigest(), testAudience, "peer-b", t0)
+	_, err = c.ConsumeToken(ctx, []byte("t1"), "peer-b", t0)
 	wantErr(t, err, ErrTokenConsumed)
-	if _, err := c.RedeemToken(ctx, []byte("t2"), testDigest(), testAudience, "peer-b", t0); err != nil {
+	if _, err := c.ConsumeToken(ctx, []byte("t2"), "peer-b", t0); err != nil {
 		t.Errorf("unredeemed token after reopen: %v", err)
 	}
 	wantErr(t, c.UseContext(ctx, []byte("crc-1"), "conn-2", t0), ErrContextReused)
@@ -326,4 +327,33 @@ func TestCanceledContext(t *testing.T) {
 	wantErr(t, s.PutReceipt(ctx, sampleReceipt("r")), context.Canceled)
 	_, err := s.GetReceipt(context.Background(), []byte("r"))
 	wantErr(t, err, ErrNotFound)
+}
+
+// isBusy recognises a lock timeout by the driver's result code, never by
+// message text; the failure reaches the caller as a *BackendError.
+func TestBusyIsTypedBackendError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	a, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenSQLiteWithOptions(path, Options{BusyTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tx, err := a.db.Begin() // BEGIN IMMEDIATE: holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	err = b.UseContext(context.Background(), []byte("crc"), "c", t0)
+	var be *BackendError
+	if !errors.As(err, &be) || !isBusy(err) {
+		t.Fatalf("write under another writer's lock: %v (%T)", err, err)
+	}
+	if isBusy(errors.New("database is locked (SQLITE_BUSY)")) {
+		t.Fatal("isBusy matched message text")
+	}
 }
