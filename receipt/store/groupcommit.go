@@ -61,13 +61,6 @@ type committer struct {
 	closed    bool
 
 	commits, items, retries atomic.Uint64
-
-	// beforeBatch, if set (tests only), runs in the leader after it has taken
-	// a batch of n inserts and before the transaction begins.
-	beforeBatch func(n int)
-	// batchFault, if set (tests only), is called before COMMIT of a multi-item
-	// batch; a non-nil result fails the whole batch as a database error would.
-	batchFault func(n int) error
 }
 
 func newCommitter() *committer {
@@ -189,9 +182,6 @@ func (s *Store) lead(self *putReq) {
 	c.executing = true
 	c.mu.Unlock()
 
-	if c.beforeBatch != nil {
-		c.beforeBatch(len(batch))
-	}
 	errs := s.runBatch(batch)
 
 	c.mu.Lock()
@@ -231,9 +221,6 @@ func (s *Store) runBatch(batch []*putReq) []error {
 				return fatal
 			}
 			errs[i] = e
-		}
-		if c.batchFault != nil {
-			return c.batchFault(len(batch))
 		}
 		return nil
 	})

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,41 +12,39 @@ import (
 	"time"
 )
 
-// batchGate holds the first group commit of a store in its beforeBatch hook
-// until release is called, so that tests can queue callers behind it
-// deterministically, and records the size of every batch.
+// batchGate holds the database's write lock (an open BEGIN IMMEDIATE on
+// another connection) until open is called, so that the first group commit
+// waits in BEGIN and tests can queue callers behind it deterministically;
+// its recorder reports the size of every committed batch.
 type batchGate struct {
-	mu      sync.Mutex
-	sizes   []int
-	release chan struct{}
-	once    sync.Once
+	*txRecorder
+	base int // batches committed before the gate, not reported
+	hold *sql.Tx
+	once sync.Once
 }
 
-// gateFirstBatch installs a batchGate on s; it must run before any Put.
-func gateFirstBatch(s *Store) *batchGate {
-	g := &batchGate{release: make(chan struct{})}
-	held := make(chan struct{}, 1)
-	held <- struct{}{}
-	s.gc.beforeBatch = func(n int) {
-		g.mu.Lock()
-		g.sizes = append(g.sizes, n)
-		g.mu.Unlock()
-		select {
-		case <-held: // only the first batch waits
-			<-g.release
-		default:
-		}
+// gateFirstBatch takes the write lock of s (opened by openTemp or
+// openRecorded); it must run before any Put it is meant to hold.
+func gateFirstBatch(t *testing.T, s *Store) *batchGate {
+	t.Helper()
+	rec, ok := recorders.Load(s)
+	if !ok {
+		t.Fatal("gateFirstBatch: store not opened through a recorder")
 	}
+	hold, err := s.db.BeginTx(context.Background(), nil) // BEGIN IMMEDIATE
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec.(*txRecorder)
+	g := &batchGate{txRecorder: r, base: len(r.batchSizes()), hold: hold}
+	t.Cleanup(g.open)
 	return g
 }
 
-func (g *batchGate) open() { g.once.Do(func() { close(g.release) }) }
+func (g *batchGate) open() { g.once.Do(func() { _ = g.hold.Rollback() }) }
 
-func (g *batchGate) batchSizes() []int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]int(nil), g.sizes...)
-}
+// batchSizes returns the sizes of the batches committed since the gate.
+func (g *batchGate) batchSizes() []int { return g.txRecorder.batchSizes()[g.base:] }
 
 // waitFor polls cond under the committer lock until it holds (a hang is
 // caught by the test binary's timeout).
@@ -111,13 +110,10 @@ func runPuts(t *testing.T, s *Store, g *batchGate, puts []put) []error {
 // shared commits.
 func TestGroupCommitManyConcurrentDurable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gc.db")
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openRecorded(t, path)
 	// Hold the first commit until all 31 other goroutines have queued, so
 	// batching is certain rather than likely.
-	g := gateFirstBatch(s)
+	g := gateFirstBatch(t, s)
 	const total, workers = 200, 32
 	next := make(chan int, total)
 	for i := 0; i < total; i++ {
@@ -186,7 +182,7 @@ func TestGroupCommitManyConcurrentDurable(t *testing.T) {
 // must go out as batches of 64 and 36, in order.
 func TestGroupCommitBatchSizes(t *testing.T) {
 	s, _ := openTemp(t)
-	g := gateFirstBatch(s)
+	g := gateFirstBatch(t, s)
 	puts := make([]put, 101)
 	for i := range puts {
 		puts[i] = put{rid: fmt.Sprintf("r%d", i), tid: fmt.Sprintf("t%d", i)}
@@ -211,7 +207,7 @@ func TestGroupCommitBatchSizes(t *testing.T) {
 func TestGroupCommitDuplicates(t *testing.T) {
 	s, _ := openTemp(t)
 	putIssued(t, s, "old-r", "old-t")
-	g := gateFirstBatch(s)
+	g := gateFirstBatch(t, s)
 	puts := []put{
 		{rid: "lead-r", tid: "lead-t"},
 		{rid: "a-r", tid: "a-t"},
@@ -255,7 +251,7 @@ func TestGroupCommitDuplicates(t *testing.T) {
 // failing item must not fail or undo the others.
 func TestGroupCommitFailingItemIsolated(t *testing.T) {
 	s, _ := openTemp(t)
-	g := gateFirstBatch(s)
+	g := gateFirstBatch(t, s)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var errLead, errMissing, errReceipt, errOK error
@@ -295,10 +291,8 @@ func TestGroupCommitFailingItemIsolated(t *testing.T) {
 func TestGroupCommitWholeBatchFailureRetriesAlone(t *testing.T) {
 	s, _ := openTemp(t)
 	putIssued(t, s, "old-r", "old-t")
-	g := gateFirstBatch(s)
-	injected := errors.New("injected batch failure")
-	var faults int
-	s.gc.batchFault = func(int) error { faults++; return injected }
+	g := gateFirstBatch(t, s)
+	g.failNextBatchCommit()
 	errs := runPuts(t, s, g, []put{
 		{rid: "lead-r", tid: "lead-t"},
 		{rid: "a-r", tid: "a-t"},
@@ -310,12 +304,12 @@ func TestGroupCommitWholeBatchFailureRetriesAlone(t *testing.T) {
 	wantErr(t, errs[2], ErrDuplicate)
 	wantErr(t, errs[3], nil)
 	for _, err := range errs {
-		if errors.Is(err, injected) {
+		if errors.Is(err, errInjectedCommit) {
 			t.Errorf("batch failure leaked to a caller: %v", err)
 		}
 	}
-	if faults != 1 {
-		t.Errorf("batch fault hook ran %d times, want 1", faults)
+	if n := g.faults.Load(); n != 1 {
+		t.Errorf("injected %d commit failures, want 1", n)
 	}
 	// 1 (old) + 1 (lone lead) + 1 failed batch of 3 + 3 retries.
 	if st := s.GroupCommitStats(); st.Retries != 1 || st.Commits != 6 {
@@ -331,18 +325,13 @@ func TestGroupCommitWholeBatchFailureRetriesAlone(t *testing.T) {
 // reads it immediately.
 func TestGroupCommitLoneCallCommitsAtOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lone.db")
-	a, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rec := openRecorded(t, path)
 	defer a.Close()
 	b, err := OpenSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var sizes []int
-	a.gc.beforeBatch = func(n int) { sizes = append(sizes, n) }
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		rid := fmt.Sprintf("lone-%d", i)
@@ -351,7 +340,7 @@ func TestGroupCommitLoneCallCommitsAtOnce(t *testing.T) {
 			t.Fatalf("second handle right after PutReceiptWithToken: %v", err)
 		}
 	}
-	if !reflect.DeepEqual(sizes, []int{1, 1, 1}) {
+	if sizes := rec.batchSizes(); !reflect.DeepEqual(sizes, []int{1, 1, 1}) {
 		t.Errorf("batch sizes = %v, want [1 1 1]", sizes)
 	}
 	if st := a.GroupCommitStats(); st != (GroupCommitStats{Commits: 3, Items: 3}) {
@@ -364,11 +353,8 @@ func TestGroupCommitLoneCallCommitsAtOnce(t *testing.T) {
 // ErrClosed and are not stored, Close returns, later calls get ErrClosed.
 func TestGroupCommitCloseWithPending(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "close.db")
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := gateFirstBatch(s)
+	s, _ := openRecorded(t, path)
+	g := gateFirstBatch(t, s)
 	ctx := context.Background()
 	const queued = 5
 	var errLead error
@@ -416,7 +402,7 @@ func TestGroupCommitCloseWithPending(t *testing.T) {
 // batch ends and is not stored; the caller behind it still commits.
 func TestGroupCommitContextCancelledWhileQueued(t *testing.T) {
 	s, _ := openTemp(t)
-	g := gateFirstBatch(s)
+	g := gateFirstBatch(t, s)
 	bg := context.Background()
 	cctx, cancel := context.WithCancel(bg)
 	var wg sync.WaitGroup
@@ -453,7 +439,7 @@ func TestGroupCommitContextCancelledWhileQueued(t *testing.T) {
 // already in the running transaction: it waits and reports the commit.
 func TestGroupCommitContextCancelledInBatch(t *testing.T) {
 	s, _ := openTemp(t)
-	g := gateFirstBatch(s)
+	g := gateFirstBatch(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.PutReceiptWithToken(ctx, sampleReceipt("r"), sampleToken("t", "r")) }()

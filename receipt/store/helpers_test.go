@@ -27,10 +27,7 @@ func testDigest() []byte {
 func openTemp(tb testing.TB) (*Store, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "data", "seatrx.db")
-	s, err := OpenSQLite(path)
-	if err != nil {
-		tb.Fatalf("OpenSQLite: %v", err)
-	}
+	s, _ := openRecorded(tb, path)
 	tb.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			tb.Errorf("Close: %v", err)

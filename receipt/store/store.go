@@ -65,11 +65,18 @@ func OpenSQLite(path string) (*Store, error) {
 // runs with journal_mode=WAL, synchronous=FULL, foreign_keys=ON, the busy
 // timeout, and BEGIN IMMEDIATE transactions (no lock-upgrade deadlocks).
 func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
+	return openSQLite("sqlite", path, o)
+}
+
+// openSQLite opens the store through the database/sql driver registered as
+// driverName: "sqlite" (modernc.org/sqlite) in production; tests register a
+// wrapper of it to observe or fail transactions at the driver boundary.
+func openSQLite(driverName, path string, o Options) (*Store, error) {
 	dsn, err := sqliteDSN(path, o)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, backend("open "+path, err)
 	}
