@@ -9,12 +9,6 @@ import (
 	"time"
 )
 
-// Issuance defaults.
-const (
-	DefaultTokenLifetime    = 5 * time.Minute
-	DefaultApprovalLifetime = 5 * time.Minute
-)
-
 // IssueInput is everything the server layer supplies to issue one receipt.
 type IssueInput struct {
 	// Action is the authorized action object; its deterministic encoding is

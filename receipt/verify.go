@@ -29,12 +29,6 @@ func (m Mode) String() string {
 	return "online"
 }
 
-// Online verification defaults.
-const (
-	DefaultSkew   = 60 * time.Second
-	DefaultMaxAge = 15 * time.Minute
-)
-
 // Check statuses in a Report.
 const (
 	StatusPass        = "pass"
@@ -107,8 +101,8 @@ type TrustStore struct {
 type VerifyOptions struct {
 	Mode   Mode
 	Now    time.Time     // online only; required there
-	Skew   time.Duration // online; default DefaultSkew
-	MaxAge time.Duration // online; default DefaultMaxAge
+	Skew   time.Duration // online; default DefaultClockSkew
+	MaxAge time.Duration // online: the receipt's lifetime; default DefaultLifetime
 	Replay ReplayCache   // online; required there
 	Trust  TrustStore
 }
@@ -523,10 +517,10 @@ func checkTime(rep *Report, r *Receipt, key *TrustedKey, opts VerifyOptions) {
 	}
 	skew, maxAge := opts.Skew, opts.MaxAge
 	if skew <= 0 {
-		skew = DefaultSkew
+		skew = DefaultClockSkew
 	}
 	if maxAge <= 0 {
-		maxAge = DefaultMaxAge
+		maxAge = DefaultLifetime
 	}
 	switch {
 	case ts.After(opts.Now.Add(skew)):

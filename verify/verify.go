@@ -73,7 +73,7 @@ func VerifyOptions(keys *receipt.Keys, o Options) (receipt.VerifyOptions, error)
 			vo.Replay = receipt.NewMemoryReplayCache()
 		}
 		if p := o.Policy; p != nil {
-			vo.Skew, vo.MaxAge = time.Duration(p.Receipts.ClockSkew), time.Duration(p.Receipts.MaxAge)
+			vo.Skew, vo.MaxAge = time.Duration(p.Receipts.ClockSkew), p.Receipts.OnlineMaxAge()
 		}
 	}
 	return vo, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/receipt"
 )
@@ -78,6 +79,11 @@ func TestTrustFromKeysAndPolicy(t *testing.T) {
 	if vo.Mode != receipt.ModeOnline || vo.Now.IsZero() || vo.Replay == nil || vo.MaxAge != 3*time.Minute || vo.Skew != time.Duration(p.Receipts.ClockSkew) {
 		t.Fatalf("online options: %+v", vo)
 	}
+	// Without max_age the policy's lifetime is the online bound.
+	p.Receipts.MaxAge, p.Receipts.Lifetime = 0, policy.Duration(20*time.Minute)
+	if vo, err := VerifyOptions(keys, Options{Policy: p}); err != nil || vo.MaxAge != 20*time.Minute {
+		t.Fatalf("online max age from the lifetime: %v %v", vo.MaxAge, err)
+	}
 	p.Receipts.Approvers[1].PublicKeyPEM = "not a key"
 	if _, err := Trust(keys, Options{Policy: p}); err == nil {
 		t.Fatal("a policy with a bad approver key was accepted")
@@ -95,5 +101,22 @@ func TestBundleRefusesGarbage(t *testing.T) {
 	keys, _ := testKeysDoc(t)
 	if _, err := Bundle([]byte{0xff}, keys, Options{Mode: receipt.ModeAudit}); receipt.ProblemCode(err) != "receipt.malformed" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The defaults table (receipt/defaults.go) derives the EAR bound inside a
+// receipt from evidence/ear's wire rules; this pins the relation.
+func TestDefaultsAgree(t *testing.T) {
+	if receipt.DefaultEARMaxAge != ear.DefaultMaxAge+receipt.DefaultAttestationMaxAge {
+		t.Errorf("DefaultEARMaxAge %v, want ear.DefaultMaxAge %v + DefaultAttestationMaxAge %v",
+			receipt.DefaultEARMaxAge, ear.DefaultMaxAge, receipt.DefaultAttestationMaxAge)
+	}
+	if receipt.DefaultClockSkew != ear.DefaultClockSkew {
+		t.Errorf("clock skew: receipts %v, EARs on the wire %v", receipt.DefaultClockSkew, ear.DefaultClockSkew)
+	}
+	p := policy.Default()
+	if time.Duration(p.Receipts.ClockSkew) != receipt.DefaultClockSkew || p.Receipts.OnlineMaxAge() != receipt.DefaultLifetime ||
+		time.Duration(p.Receipts.TokenLifetime) != receipt.DefaultTokenLifetime {
+		t.Errorf("default policy %+v does not carry receipt's defaults", p.Receipts)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/receipt"
 )
 
 func main() {
@@ -70,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&fc.Issuer, "issuer", "", "receipt issuer URI (default urn:seatrx:issuer:<host>)")
 	fs.IntVar(&fc.MaxUnattestedConns, "max-unattested-conns", 256, "maximum concurrent connections not yet attested")
 	fs.IntVar(&fc.MaxAttempts, "max-attempts", 0, "authenticator requests per connection (0 = default 4)")
-	fs.DurationVar(&fc.AttestationMaxAge, "attestation-max-age", 5*time.Minute, "a receipt needs an attestation at most this old")
+	fs.DurationVar(&fc.AttestationMaxAge, "attestation-max-age", receipt.DefaultAttestationMaxAge, "a receipt needs an attestation at most this old")
 	fs.StringVar(&fc.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&fc.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time to finish in-flight requests on shutdown")
 	if err := fs.Parse(args); err != nil {

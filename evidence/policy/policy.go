@@ -17,6 +17,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/receipt"
 )
 
 // MaxFileSize bounds a policy file; a policy is a few kilobytes.
@@ -41,13 +42,8 @@ const (
 	AlgES384 = "ES384"
 )
 
-// Defaults filled in by Parse when a key is absent.
-const (
-	DefaultLifetime      = 24 * time.Hour
-	DefaultClockSkew     = 2 * time.Minute
-	DefaultTokenLifetime = 10 * time.Minute
-	DefaultID            = "seatrx-default"
-)
+// DefaultID names a policy built in code (Default).
+const DefaultID = "seatrx-default"
 
 // Policy is a loaded appraisal policy. Field tags give the file keys (YAML,
 // JSON) and the canonical CBOR keys.
@@ -73,7 +69,8 @@ type Passport struct {
 	Verifiers []Verifier `yaml:"verifiers" json:"verifiers" cbor:"verifiers"`
 	// AcceptedStatuses are the EAR statuses accepted; default ["affirming"].
 	AcceptedStatuses []string `yaml:"accepted_statuses,omitempty" json:"accepted_statuses,omitempty" cbor:"accepted_statuses,omitempty"`
-	// MaxAge bounds the age of an EAR (now - iat); 0 = no bound.
+	// MaxAge bounds the age of an EAR (now - iat); 0 = evidence/ear's
+	// default (ear.DefaultMaxAge, 5 min).
 	MaxAge Duration `yaml:"max_age,omitempty" json:"max_age,omitempty" cbor:"max_age,omitempty"`
 }
 
@@ -86,13 +83,18 @@ type Verifier struct {
 
 // Receipts holds the receipt profile's policy-controlled values.
 type Receipts struct {
-	// Lifetime is how long an issued receipt is valid; default 24h.
+	// Lifetime is how long after its timestamp a receipt is valid: an online
+	// verifier with this policy refuses an older one (too_old). Default
+	// receipt.DefaultLifetime (15 min).
 	Lifetime Duration `yaml:"lifetime" json:"lifetime" cbor:"lifetime"`
-	// ClockSkew is the tolerance applied to time checks; default 2m.
+	// ClockSkew is the tolerance of receipt time checks; default
+	// receipt.DefaultClockSkew (60 s).
 	ClockSkew Duration `yaml:"clock_skew" json:"clock_skew" cbor:"clock_skew"`
-	// MaxAge bounds a receipt's age in online verification; 0 = lifetime only.
+	// MaxAge, if set, is a stricter bound than Lifetime on a receipt's age
+	// in online verification; 0 = Lifetime alone (see OnlineMaxAge).
 	MaxAge Duration `yaml:"max_age,omitempty" json:"max_age,omitempty" cbor:"max_age,omitempty"`
-	// TokenLifetime is the execution token's redemption window; default 10m.
+	// TokenLifetime is the execution token's redemption window, at most
+	// Lifetime; default receipt.DefaultTokenLifetime (5 min).
 	TokenLifetime Duration `yaml:"token_lifetime" json:"token_lifetime" cbor:"token_lifetime"`
 	// MaskingProfile is MaskNone (default) or MaskSaltedDigest.
 	MaskingProfile string `yaml:"masking_profile" json:"masking_profile" cbor:"masking_profile"`
@@ -124,13 +126,13 @@ func Default() *Policy {
 func (p *Policy) ApplyDefaults() {
 	r := &p.Receipts
 	if r.Lifetime == 0 {
-		r.Lifetime = Duration(DefaultLifetime)
+		r.Lifetime = Duration(receipt.DefaultLifetime)
 	}
 	if r.ClockSkew == 0 {
-		r.ClockSkew = Duration(DefaultClockSkew)
+		r.ClockSkew = Duration(receipt.DefaultClockSkew)
 	}
 	if r.TokenLifetime == 0 {
-		r.TokenLifetime = Duration(DefaultTokenLifetime)
+		r.TokenLifetime = Duration(receipt.DefaultTokenLifetime)
 	}
 	if r.MaskingProfile == "" {
 		r.MaskingProfile = MaskNone
@@ -144,6 +146,15 @@ func (p *Policy) ApplyDefaults() {
 	if p.Passport != nil && len(p.Passport.AcceptedStatuses) == 0 {
 		p.Passport.AcceptedStatuses = []string{StatusAffirming}
 	}
+}
+
+// OnlineMaxAge is the oldest receipt an online verifier with this policy
+// accepts: MaxAge if set, else Lifetime.
+func (r Receipts) OnlineMaxAge() time.Duration {
+	if r.MaxAge != 0 {
+		return time.Duration(r.MaxAge)
+	}
+	return time.Duration(r.Lifetime)
 }
 
 var canonicalEnc = func() cbor.EncMode {

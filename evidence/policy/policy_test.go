@@ -13,6 +13,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/receipt"
 )
 
 func readFile(t testing.TB, name string) []byte {
@@ -63,7 +64,9 @@ func TestCanonicalCBOR(t *testing.T) {
 		t.Fatalf("receipts = %T", m["receipts"])
 	}
 	// Durations are integer seconds in the canonical form.
-	if r["lifetime"] != uint64(86400) || r["clock_skew"] != uint64(120) || r["token_lifetime"] != uint64(600) {
+	// The defaults are receipt's table (receipt/defaults.go).
+	if r["lifetime"] != uint64(receipt.DefaultLifetime/time.Second) || r["clock_skew"] != uint64(receipt.DefaultClockSkew/time.Second) ||
+		r["token_lifetime"] != uint64(receipt.DefaultTokenLifetime/time.Second) {
 		t.Fatalf("receipts = %v", r)
 	}
 	if m["id"] != DefaultID {
@@ -211,6 +214,8 @@ func TestParseWholeFileErrors(t *testing.T) {
 		{"threshold-no-approvers", []byte("id: x\nsnp: {}\nreceipts: {threshold: 2}\n"), "single implicit approver"},
 		{"negative-threshold", []byte("id: x\nsnp: {}\nreceipts: {threshold: -1}\n"), "must be at least 1"},
 		{"skew-over-lifetime", []byte("id: x\nsnp: {}\nreceipts: {lifetime: 1m, clock_skew: 2m}\n"), "exceeds the receipt lifetime"},
+		{"token-over-lifetime", []byte("id: x\nsnp: {}\nreceipts: {lifetime: 10m, token_lifetime: 11m}\n"), "receipts.token_lifetime: 11m0s exceeds the receipt lifetime"},
+		{"max-age-over-lifetime", []byte("id: x\nsnp: {}\nreceipts: {lifetime: 10m, max_age: 11m}\n"), "receipts.max_age"},
 		{"no-verifiers", []byte("id: x\npassport: {}\n"), "at least one verifier"},
 	}
 	for _, tc := range tests {
@@ -220,6 +225,22 @@ func TestParseWholeFileErrors(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid containing %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+// Lifetime is enforced in online verification; max_age only tightens it.
+func TestOnlineMaxAge(t *testing.T) {
+	p := Default()
+	if got := p.Receipts.OnlineMaxAge(); got != receipt.DefaultLifetime {
+		t.Fatalf("default OnlineMaxAge = %v, want the lifetime %v", got, receipt.DefaultLifetime)
+	}
+	p.Receipts.Lifetime, p.Receipts.MaxAge = Duration(time.Hour), Duration(20*time.Minute)
+	if got := p.Receipts.OnlineMaxAge(); got != 20*time.Minute {
+		t.Fatalf("OnlineMaxAge with max_age = %v", got)
+	}
+	p.Receipts.MaxAge = 0
+	if got := p.Receipts.OnlineMaxAge(); got != time.Hour {
+		t.Fatalf("OnlineMaxAge without max_age = %v, want the lifetime", got)
 	}
 }
 

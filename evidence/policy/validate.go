@@ -150,6 +150,9 @@ func (r *Receipts) validate() error {
 	if r.MaxAge != 0 && r.MaxAge > r.Lifetime {
 		return keyErr("receipts.max_age", "%v exceeds the receipt lifetime %v", r.MaxAge, r.Lifetime)
 	}
+	if r.TokenLifetime > r.Lifetime {
+		return keyErr("receipts.token_lifetime", "%v exceeds the receipt lifetime %v: a token would outlive its receipt", r.TokenLifetime, r.Lifetime)
+	}
 	if r.MaskingProfile != MaskNone && r.MaskingProfile != MaskSaltedDigest {
 		return keyErr("receipts.masking_profile", "unknown profile %q (want %s or %s)", r.MaskingProfile, MaskNone, MaskSaltedDigest)
 	}

@@ -71,7 +71,7 @@ type Config struct {
 	// Limits.
 	MaxUnattestedConns int           // default 256
 	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
-	AttestationMaxAge  time.Duration // a receipt needs an attestation at most this old; default 5m
+	AttestationMaxAge  time.Duration // a receipt needs an attestation at most this old; default receipt.DefaultAttestationMaxAge
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
 	// Now is the server's clock; nil = time.Now (tests move it).
@@ -112,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxUnattestedConns = 256
 	}
 	if cfg.AttestationMaxAge <= 0 {
-		cfg.AttestationMaxAge = 5 * time.Minute
+		cfg.AttestationMaxAge = receipt.DefaultAttestationMaxAge
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, accepted: map[string]bool{ear.StatusAffirming: true}}
 	if s.log == nil {
