@@ -114,17 +114,17 @@ func parseEnvelope(field string, data []byte, limit int, wantTyp string, needCla
 	}
 	var prot []byte
 	if err := unmarshal(field+".protected", w.Protected, &prot); err != nil {
-		return nil, err
+		return nil, headerFailure(err)
 	}
 	var ph map[any]any
 	if err := unmarshal(field+".protected", prot, &ph); err != nil {
-		return nil, err
+		return nil, headerFailure(err)
 	}
 	if err := checkDeterministic(field+".protected", prot, ph); err != nil {
-		return nil, err
+		return nil, headerFailure(err)
 	}
 	if !bytes.Equal(w.Unprotected, []byte{0xa0}) {
-		return nil, ferr(field+".unprotected", CodeUnprotectedHeader, "profile v1 defines no unprotected header parameters")
+		return nil, headerFailure(ferr(field+".unprotected", CodeUnprotectedHeader, "profile v1 defines no unprotected header parameters"))
 	}
 	var payload, sig []byte
 	if err := unmarshal(field+".payload", w.Payload, &payload); err != nil {
@@ -142,13 +142,13 @@ func parseEnvelope(field string, data []byte, limit int, wantTyp string, needCla
 	e := &envelope{protected: w.Protected, signature: sig, payload: payload}
 	h := ph
 	if crit, ok := h[uint64(cose.HeaderLabelCritical)]; ok {
-		return nil, ferr(field+".protected.crit", CodeUnknownCrit, "critical header parameters %v not understood", crit)
+		return nil, headerFailure(ferr(field+".protected.crit", CodeUnknownCrit, "critical header parameters %v not understood", crit))
 	}
 	for label := range h {
 		switch label {
 		case uint64(cose.HeaderLabelAlgorithm), uint64(cose.HeaderLabelKeyID), uint64(cose.HeaderLabelType), uint64(cose.HeaderLabelCWTClaims):
 		default:
-			return nil, ferr(field+".protected", CodeUnknownField, "unexpected protected header label %v", label)
+			return nil, headerFailure(ferr(field+".protected", CodeUnknownField, "unexpected protected header label %v", label))
 		}
 	}
 	var alg cose.Algorithm
@@ -158,44 +158,61 @@ func parseEnvelope(field string, data []byte, limit int, wantTyp string, needCla
 	case uint64:
 		alg = cose.Algorithm(min(v, 1<<62))
 	default:
-		return nil, ferr(field+".protected.alg", CodeAlgNotAllowed, "alg absent or not an integer")
+		return nil, headerFailure(ferr(field+".protected.alg", CodeAlgNotAllowed, "alg absent or not an integer"))
 	}
 	switch alg {
 	case cose.AlgorithmES256, cose.AlgorithmES384, cose.AlgorithmEdDSA:
 	default:
-		return nil, ferr(field+".protected.alg", CodeAlgNotAllowed, "algorithm %v not allowed", alg)
+		return nil, headerFailure(ferr(field+".protected.alg", CodeAlgNotAllowed, "algorithm %v not allowed", alg))
 	}
 	e.alg = alg
 	typ, ok := h[uint64(cose.HeaderLabelType)].(string)
 	if !ok {
-		return nil, ferr(field+".protected.typ", CodeWrongTyp, "typ absent or not text")
+		return nil, headerFailure(ferr(field+".protected.typ", CodeWrongTyp, "typ absent or not text"))
 	}
 	if typ != wantTyp {
-		return nil, ferr(field+".protected.typ", CodeWrongTyp, "typ %q, want %q", typ, wantTyp)
+		return nil, headerFailure(ferr(field+".protected.typ", CodeWrongTyp, "typ %q, want %q", typ, wantTyp))
 	}
 	e.typ = typ
 	kid, ok := h[uint64(cose.HeaderLabelKeyID)].([]byte)
 	if !ok || len(kid) == 0 {
-		return nil, ferr(field+".protected.kid", CodeMissingField, "kid absent or not bytes")
+		return nil, headerFailure(ferr(field+".protected.kid", CodeMissingField, "kid absent or not bytes"))
 	}
 	e.kid = kid
 	claims, hasClaims := h[uint64(cose.HeaderLabelCWTClaims)]
 	if needClaims != hasClaims {
-		return nil, ferr(field+".protected.cwt_claims", CodeMissingField, "CWT claims presence %v, want %v", hasClaims, needClaims)
+		return nil, headerFailure(ferr(field+".protected.cwt_claims", CodeMissingField, "CWT claims presence %v, want %v", hasClaims, needClaims))
 	}
 	if needClaims {
 		cm, ok := claims.(map[any]any)
 		if !ok || len(cm) != 2 {
-			return nil, ferr(field+".protected.cwt_claims", CodeBadValue, "want exactly {1: iss, 2: sub}")
+			return nil, headerFailure(ferr(field+".protected.cwt_claims", CodeBadValue, "want exactly {1: iss, 2: sub}"))
 		}
 		iss, ok1 := cm[uint64(cose.CWTClaimIssuer)].(string)
 		sub, ok2 := cm[uint64(cose.CWTClaimSubject)].(string)
 		if !ok1 || !ok2 || iss == "" || sub == "" {
-			return nil, ferr(field+".protected.cwt_claims", CodeBadValue, "iss and sub must be non-empty text")
+			return nil, headerFailure(ferr(field+".protected.cwt_claims", CodeBadValue, "iss and sub must be non-empty text"))
 		}
 		e.iss, e.sub = iss, sub
 	}
 	return e, nil
+}
+
+// headerError marks a failure of the COSE header (protected or unprotected)
+// as opposed to the COSE_Sign1 structure, so that Verify reports it under
+// the header check. It is the FieldError it wraps in every other respect.
+type headerError struct{ *FieldError }
+
+// Unwrap returns the FieldError.
+func (e headerError) Unwrap() error { return e.FieldError }
+
+// headerFailure marks err (a *FieldError) as a header failure.
+func headerFailure(err error) error {
+	fe, ok := err.(*FieldError)
+	if !ok {
+		return err
+	}
+	return headerError{fe}
 }
 
 // verifyWith checks the envelope signature under pub, first checking that the

@@ -327,3 +327,34 @@ func TestIssueReceiptMatchesParse(t *testing.T) {
 		t.Fatalf("IssueReceipt's model differs from the parsed receipt:\n%s\n%s", rj, pj)
 	}
 }
+
+// Header failures are reported under the header check, structural ones
+// under structure, decided by the error's type, not its field text.
+func TestStructureVersusHeaderFailure(t *testing.T) {
+	f := newFixture(t, "EdDSA", 1)
+	b, _ := f.issue(t)
+	e, err := parseEnvelope("cose", b.Receipt, MaxReceiptSize, ReceiptType, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongTyp, err := signEnvelope(f.issuer, ApprovalType, e.sub, e.payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name              string
+		cose              []byte
+		structure, header string
+		code              ErrorCode
+	}{
+		{"wrong-typ", wrongTyp, StatusPass, StatusFail, CodeWrongTyp},
+		{"trailing-byte", append(bytes.Clone(b.Receipt), 0), StatusFail, "", CodeTrailingData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := VerifyReceipt(tc.cose, f.online(t, 1))
+			if rep.Status(CheckStructure) != tc.structure || rep.Status(CheckHeader) != tc.header || Code(err) != tc.code {
+				t.Fatalf("structure %q header %q err %v", rep.Status(CheckStructure), rep.Status(CheckHeader), err)
+			}
+		})
+	}
+}

@@ -73,7 +73,7 @@ func isObject(t reflect.Type) bool {
 	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshalerTy) {
 		return false
 	}
-	if f, ok := t.FieldByName("_"); ok && strings.Contains(f.Tag.Get("cbor"), "toarray") {
+	if f, ok := t.FieldByName("_"); ok && slices.Contains(strings.Split(f.Tag.Get("cbor"), ","), "toarray") {
 		return false
 	}
 	return true

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -187,8 +186,8 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 	// 1-2. Structure and protected header.
 	e, err := parseEnvelope("cose", b.Receipt, MaxReceiptSize, ReceiptType, true)
 	if err != nil {
-		var fe *FieldError
-		if errors.As(err, &fe) && strings.Contains(fe.Field, "protected") {
+		var he headerError
+		if errors.As(err, &he) {
 			rep.add(CheckStructure, StatusPass, "tagged COSE_Sign1, deterministic")
 			rep.fail(CheckHeader, err)
 		} else {
