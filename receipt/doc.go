@@ -12,7 +12,10 @@
 // hae_attestation_token is a CMW record holding the peer's EAR.
 //
 // Issue builds a receipt; Verify checks one in online or audit mode and
-// returns a per-check Report; every failure is a *FieldError with a stable
+// returns a per-check Report. The EAR inside is judged by an injected
+// EARChecker (package verify wires evidence/ear in, and offers the whole
+// offline verification with an issuer's keys document, Keys). Every failure
+// is a *FieldError with a stable
 // code (namespaced on the wire: "receipt.<code>"). PROFILE.md is the
 // specification, conformance/vectors/{receipt,approval}.json the test vectors
 // (run by package conformance). This package imports no other seatrx package.
