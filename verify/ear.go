@@ -1,11 +1,9 @@
 package verify
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/receipt"
 )
@@ -58,18 +56,8 @@ func (c *earChecker) CheckEAR(token, binder []byte, at time.Time) error {
 	} else {
 		o.ExpectedNonce = binder
 	}
+	// A failure is a *check.Error, whose ProblemCode ("ear.nonce") receipt
+	// keeps in its report.
 	_, err := ear.Verify(token, o)
-	var ce *check.Error
-	if errors.As(err, &ce) {
-		return earFailure{ce}
-	}
 	return err
 }
-
-// earFailure names an evidence/ear check failure by its stable code
-// ("ear.nonce") through ProblemCode, the interface receipt reads codes from.
-type earFailure struct{ err *check.Error }
-
-func (e earFailure) Error() string       { return e.err.Error() }
-func (e earFailure) Unwrap() error       { return e.err }
-func (e earFailure) ProblemCode() string { return check.Code(e.err) }

@@ -21,6 +21,7 @@ import (
 	_ "github.com/seatrx/seatrx/receipt"
 	_ "github.com/seatrx/seatrx/receipt/store"
 	_ "github.com/seatrx/seatrx/tlsbind"
+	_ "github.com/seatrx/seatrx/verify"
 )
 
 const module = "github.com/seatrx/seatrx"
