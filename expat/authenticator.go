@@ -1,19 +1,14 @@
 package expat
 
 import (
-	"bytes"
 	"crypto"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
 	"io"
 
-	"golang.org/x/crypto/cryptobyte"
+	"github.com/seatrx/seatrx/internal/handshake"
 )
-
-// cvContext is the RFC 9261 §5.2.2 context string of CertificateVerify.
-const cvContext = "Exported Authenticator"
 
 // Identity is what an authenticator proves possession of: a certificate chain
 // (end-entity first) and the end-entity's private key. FirstEntryExtensions go
@@ -98,24 +93,21 @@ func Authenticate(ch Channel, sender Role, req *Request, id *Identity, opts *Aut
 // assemble signs the Certificate message cert as sender under scheme and
 // returns Certificate || CertificateVerify || Finished.
 func assemble(ch Channel, sender Role, req *Request, cert []byte, key crypto.Signer, scheme SignatureScheme, rnd io.Reader) ([]byte, error) {
-	h, hc, fk, err := ch.keys(sender)
+	k, err := ch.keys(sender)
 	if err != nil {
 		return nil, err
 	}
 	reqRaw := requestRaw(req)
-	sig, err := scheme.sign(key, cvMessage(h, hc, reqRaw, cert), rnd)
+	sig, err := scheme.sign(key, k.SignedContent(reqRaw, cert), rnd)
 	if err != nil {
 		return nil, err
 	}
-	cv, err := marshalMessage(TypeCertificateVerify, func(b *cryptobyte.Builder) {
-		b.AddUint16(uint16(scheme))
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(sig) })
-	})
-	if err != nil {
+	cv, err := handshake.CertificateVerify(uint16(scheme), sig, nil)
+	if err := encodeError(TypeCertificateVerify, err); err != nil {
 		return nil, err
 	}
-	fin, err := finishedMessage(h, fk, hc, reqRaw, cert, cv)
-	if err != nil {
+	fin, err := k.Finished(reqRaw, cert, cv)
+	if err := encodeError(TypeFinished, err); err != nil {
 		return nil, err
 	}
 	out := make([]byte, 0, len(cert)+len(cv)+len(fin))
@@ -136,11 +128,12 @@ func AuthenticateEmpty(ch Channel, sender Role, req *Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, hc, fk, err := ch.keys(sender)
+	k, err := ch.keys(sender)
 	if err != nil {
 		return nil, err
 	}
-	return finishedMessage(h, fk, hc, req.Raw, cert)
+	fin, err := k.Finished(req.Raw, cert)
+	return fin, encodeError(TypeFinished, err)
 }
 
 // answerParams returns the context, schemes and offered extension types an
@@ -182,51 +175,18 @@ func requestRaw(req *Request) []byte {
 	return req.Raw
 }
 
+// marshalCertificate encodes the Certificate message of chain (end-entity
+// first), with firstExts in the first entry only.
 func marshalCertificate(ctx []byte, chain [][]byte, firstExts []Extension) ([]byte, error) {
-	return marshalMessage(TypeCertificate, func(b *cryptobyte.Builder) {
-		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ctx) })
-		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
-			for i, der := range chain {
-				b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(der) })
-				if i == 0 {
-					addExtensions(b, firstExts)
-				} else {
-					addExtensions(b, nil)
-				}
-			}
-		})
-	})
-}
-
-// transcriptHash returns Hash(parts...).
-func transcriptHash(h crypto.Hash, parts ...[]byte) []byte {
-	hh := h.New()
-	for _, p := range parts {
-		hh.Write(p)
+	entries := make([]handshake.Entry, len(chain))
+	for i, der := range chain {
+		entries[i].CertData = der
 	}
-	return hh.Sum(nil)
-}
-
-// cvMessage is the content CertificateVerify signs (RFC 9261 §5.2.2):
-// 64 spaces || "Exported Authenticator" || 0x00 || Hash(HC || request || Certificate).
-func cvMessage(h crypto.Hash, hc, req, cert []byte) []byte {
-	th := transcriptHash(h, hc, req, cert)
-	m := make([]byte, 0, 64+len(cvContext)+1+len(th))
-	m = append(m, bytes.Repeat([]byte{0x20}, 64)...)
-	m = append(m, cvContext...)
-	m = append(m, 0)
-	return append(m, th...)
-}
-
-func finishedMAC(h crypto.Hash, fk []byte, parts ...[]byte) []byte {
-	mac := hmac.New(h.New, fk)
-	mac.Write(transcriptHash(h, parts...))
-	return mac.Sum(nil)
-}
-
-func finishedMessage(h crypto.Hash, fk []byte, parts ...[]byte) ([]byte, error) {
-	vd := finishedMAC(h, fk, parts...)
-	return marshalMessage(TypeFinished, func(b *cryptobyte.Builder) { b.AddBytes(vd) })
+	if len(entries) > 0 {
+		entries[0].Extensions = wireExtensions(firstExts)
+	}
+	out, err := handshake.Certificate(ctx, entries)
+	return out, encodeError(TypeCertificate, err)
 }
 
 type publicKeyEqualer interface{ Equal(crypto.PublicKey) bool }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/seatrx/seatrx/internal/handshake"
 )
 
 // Exporter is a TLS keying-material exporter (RFC 8446 §7.5). A
@@ -98,22 +100,15 @@ func (c Channel) Export(label string, context []byte, length int) ([]byte, error
 	return out, nil
 }
 
-// keys returns the handshake context and finished MAC key for authenticators
-// made by sender (RFC 9261 §5.1: labels by the sender's role, empty context,
-// hash-length output).
-func (c Channel) keys(sender Role) (h crypto.Hash, hc, fk []byte, err error) {
-	h, err = c.Hash()
+// keys returns the authenticator hash, handshake context and finished MAC
+// key for authenticators made by sender (RFC 9261 §5.1: labels by the
+// sender's role, empty context, hash-length output).
+func (c Channel) keys(sender Role) (handshake.Keys, error) {
+	h, err := c.Hash()
 	if err != nil {
-		return 0, nil, nil, err
+		return handshake.Keys{}, err
 	}
-	side := sender.String()
-	if hc, err = c.Export("EXPORTER-"+side+" authenticator handshake context", nil, h.Size()); err != nil {
-		return 0, nil, nil, err
-	}
-	if fk, err = c.Export("EXPORTER-"+side+" authenticator finished key", nil, h.Size()); err != nil {
-		return 0, nil, nil, err
-	}
-	return h, hc, fk, nil
+	return handshake.DeriveKeys(c.Export, h, sender.String())
 }
 
 // OfflineExporter computes TLS 1.3 exporter values from an

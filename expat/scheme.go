@@ -5,10 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
 	"io"
+
+	"github.com/seatrx/seatrx/internal/handshake"
 )
 
 // SignatureScheme is a TLS 1.3 SignatureScheme (RFC 8446 §4.2.3).
@@ -16,11 +17,11 @@ type SignatureScheme uint16
 
 // The schemes seatrx signs and verifies CertificateVerify with.
 const (
-	ECDSAWithP256AndSHA256 SignatureScheme = 0x0403
-	ECDSAWithP384AndSHA384 SignatureScheme = 0x0503
-	PSSWithSHA256          SignatureScheme = 0x0804
-	PSSWithSHA384          SignatureScheme = 0x0805
-	Ed25519                SignatureScheme = 0x0807
+	ECDSAWithP256AndSHA256 = SignatureScheme(handshake.ECDSAWithP256AndSHA256) // 0x0403
+	ECDSAWithP384AndSHA384 = SignatureScheme(handshake.ECDSAWithP384AndSHA384) // 0x0503
+	PSSWithSHA256          = SignatureScheme(handshake.PSSWithSHA256)          // 0x0804
+	PSSWithSHA384          = SignatureScheme(handshake.PSSWithSHA384)          // 0x0805
+	Ed25519                = SignatureScheme(handshake.Ed25519)                // 0x0807
 )
 
 // DefaultSchemes is the signature_algorithms list seatrx offers, in order of
@@ -79,56 +80,16 @@ func (s SignatureScheme) fits(pub crypto.PublicKey) bool {
 	return false
 }
 
-func (s SignatureScheme) hash() crypto.Hash {
-	switch s {
-	case ECDSAWithP256AndSHA256, PSSWithSHA256:
-		return crypto.SHA256
-	case ECDSAWithP384AndSHA384, PSSWithSHA384:
-		return crypto.SHA384
-	}
-	return 0 // Ed25519 signs the message itself
-}
-
-func (s SignatureScheme) signerOpts() crypto.SignerOpts {
-	if s == PSSWithSHA256 || s == PSSWithSHA384 {
-		return &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: s.hash()}
-	}
-	return s.hash()
-}
-
 // sign signs msg (the full CertificateVerify content) with key under s.
 func (s SignatureScheme) sign(key crypto.Signer, msg []byte, rnd io.Reader) ([]byte, error) {
-	if rnd == nil {
-		rnd = rand.Reader
-	}
-	digest := msg
-	if h := s.hash(); h != 0 {
-		hh := h.New()
-		hh.Write(msg)
-		digest = hh.Sum(nil)
-	}
-	sig, err := key.Sign(rnd, digest, s.signerOpts())
+	sig, err := handshake.Sign(key, uint16(s), msg, rnd)
 	if err != nil {
-		return nil, fmt.Errorf("expat: sign CertificateVerify with %v: %w", s, err)
+		return nil, fmt.Errorf("expat: CertificateVerify with %v: %w", s, err)
 	}
 	return sig, nil
 }
 
 // verify checks sig over msg with pub under s.
 func (s SignatureScheme) verify(pub crypto.PublicKey, msg, sig []byte) bool {
-	var digest []byte
-	if h := s.hash(); h != 0 {
-		hh := h.New()
-		hh.Write(msg)
-		digest = hh.Sum(nil)
-	}
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		return ecdsa.VerifyASN1(k, digest, sig)
-	case ed25519.PublicKey:
-		return ed25519.Verify(k, msg, sig)
-	case *rsa.PublicKey:
-		return rsa.VerifyPSS(k, s.hash(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: s.hash()}) == nil
-	}
-	return false
+	return handshake.Verify(pub, uint16(s), msg, sig)
 }

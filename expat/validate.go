@@ -60,7 +60,7 @@ func Validate(ch Channel, sender Role, req *Request, auth []byte, opts *Validate
 	if err != nil {
 		return nil, err
 	}
-	h, hc, fk, err := ch.keys(sender)
+	k, err := ch.keys(sender)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func Validate(ch Channel, sender Role, req *Request, auth []byte, opts *Validate
 		if err != nil {
 			return nil, err
 		}
-		if !hmac.Equal(msgs[0].body, finishedMAC(h, fk, hc, reqRaw, empty)) {
+		if !hmac.Equal(msgs[0].body, k.FinishedMAC(reqRaw, empty)) {
 			return nil, ErrBadFinished.with("empty authenticator's Finished")
 		}
 		return nil, ErrEmptyAuthenticator.with("context %x", req.Context)
@@ -147,10 +147,10 @@ func Validate(ch Channel, sender Role, req *Request, auth []byte, opts *Validate
 	if !a.Scheme.fits(leaf.PublicKey) {
 		return nil, ErrSchemeKeyMismatch.with("%v with a %T end-entity key", a.Scheme, leaf.PublicKey)
 	}
-	if !a.Scheme.verify(leaf.PublicKey, cvMessage(h, hc, reqRaw, cert.raw), sig) {
+	if !a.Scheme.verify(leaf.PublicKey, k.SignedContent(reqRaw, cert.raw), sig) {
 		return nil, ErrBadSignature.with("%v over the %v's transcript", a.Scheme, sender)
 	}
-	if !hmac.Equal(fin.body, finishedMAC(h, fk, hc, reqRaw, cert.raw, cv.raw)) {
+	if !hmac.Equal(fin.body, k.FinishedMAC(reqRaw, cert.raw, cv.raw)) {
 		return nil, ErrBadFinished.with("Finished of the %v", sender)
 	}
 	if opts.VerifyChain != nil {

@@ -2,16 +2,18 @@ package expat
 
 import (
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/seatrx/seatrx/internal/handshake"
 )
 
 // Handshake message types used by exported authenticators (RFC 8446 §4,
 // RFC 9261 §4).
 const (
-	TypeCertificate              uint8 = 11
-	TypeCertificateRequest       uint8 = 13
-	TypeCertificateVerify        uint8 = 15
-	TypeClientCertificateRequest uint8 = 17
-	TypeFinished                 uint8 = 20
+	TypeCertificate              = handshake.TypeCertificate
+	TypeCertificateRequest       = handshake.TypeCertificateRequest
+	TypeCertificateVerify        = handshake.TypeCertificateVerify
+	TypeClientCertificateRequest = handshake.TypeClientCertificateRequest
+	TypeFinished                 = handshake.TypeFinished
 )
 
 // Extension types seatrx interprets (RFC 8446 §4.2, RFC 8446 registry).
@@ -93,14 +95,17 @@ func readMessage(s *cryptobyte.String) (message, error) {
 
 // marshalMessage frames body as a handshake message of type typ.
 func marshalMessage(typ uint8, body func(b *cryptobyte.Builder)) ([]byte, error) {
-	var b cryptobyte.Builder
-	b.AddUint8(typ)
-	b.AddUint24LengthPrefixed(body)
-	out, err := b.Bytes()
+	out, err := handshake.Message(typ, body)
+	return out, encodeError(typ, err)
+}
+
+// encodeError turns a handshake encoder's failure (a length beyond its
+// field) into ErrBadLength naming the message type.
+func encodeError(typ uint8, err error) error {
 	if err != nil {
-		return nil, ErrBadLength.wrap(err, "encoding message type %d", typ)
+		return ErrBadLength.wrap(err, "encoding message type %d", typ)
 	}
-	return out, nil
+	return nil
 }
 
 // parseExtensions parses an Extension extensions<min..2^16-1> block, rejecting
@@ -131,12 +136,16 @@ func parseExtensions(s *cryptobyte.String, where string) ([]Extension, error) {
 }
 
 func addExtensions(b *cryptobyte.Builder, exts []Extension) {
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-		for _, e := range exts {
-			b.AddUint16(e.Type)
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.Data) })
-		}
-	})
+	handshake.AddExtensions(b, wireExtensions(exts))
+}
+
+// wireExtensions converts extensions to the handshake package's form.
+func wireExtensions(exts []Extension) []handshake.Extension {
+	out := make([]handshake.Extension, len(exts))
+	for i, e := range exts {
+		out[i] = handshake.Extension(e)
+	}
+	return out
 }
 
 func findExtension(exts []Extension, typ uint16) (Extension, bool) {
