@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/expat"
+	"github.com/seatrx/seatrx/internal/expattest"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
@@ -254,13 +255,13 @@ func TestGenerateVectors(t *testing.T) {
 	msgs := splitMsgs(good)
 	cert, cv, fin := msgs[0], msgs[1], msgs[2]
 	forge := func(certMsg []byte, k crypto.Signer, scheme expat.SignatureScheme) Hex {
-		return must(expat.AssembleUnchecked(ch256, expat.Client, reqS, certMsg, k, scheme))
+		return must(expattest.Assemble(ch256, expat.Client, reqS, certMsg, k, scheme, nil))
 	}
-	entry := func(der []byte, exts ...expat.Extension) expat.CertificateEntrySpec {
-		return expat.CertificateEntrySpec{Certificate: der, Extensions: exts}
+	entry := func(der []byte, exts ...expat.Extension) expattest.Entry {
+		return expattest.Entry{Certificate: der, Extensions: exts}
 	}
-	certWith := func(ctx []byte, es ...expat.CertificateEntrySpec) []byte {
-		return must(expat.EncodeCertificate(ctx, es))
+	certWith := func(ctx []byte, es ...expattest.Entry) []byte {
+		return must(expattest.Certificate(ctx, es...))
 	}
 	flip := func(b []byte, i int) Hex { c := bytes.Clone(b); c[i] ^= 1; return c }
 	cat := func(parts ...[]byte) Hex { return bytes.Join(parts, nil) }
@@ -308,7 +309,7 @@ func TestGenerateVectors(t *testing.T) {
 		{"scheme-not-offered", "CertificateVerify uses ECDSA P-256 although the request offers only Ed25519.", "scheme_not_offered",
 			func() obj {
 				r := must(expat.EncodeRequest(expat.Server, ctxA, []expat.Extension{{Type: expat.ExtSignatureAlgorithms, Data: mustHex("00020807")}, cmwOffer}, 0))
-				a := must(expat.AssembleUnchecked(ch256, expat.Client, r, certWith(ctxA, entry(keys["p256"].cert)), keys["p256"].signer, expat.ECDSAWithP256AndSHA256))
+				a := must(expattest.Assemble(ch256, expat.Client, r, certWith(ctxA, entry(keys["p256"].cert)), keys["p256"].signer, expat.ECDSAWithP256AndSHA256, nil))
 				return merge(commonIn(s256, ems256, "client"), obj{"request": Hex(r.Raw), "authenticator": Hex(a)})
 			}()},
 		{"scheme-key-mismatch", "CertificateVerify claims ECDSA P-256 over an Ed25519 certificate.", "scheme_key_mismatch", vin(forge(cert, keys["p256"].signer, expat.ECDSAWithP256AndSHA256))},
