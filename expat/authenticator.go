@@ -116,7 +116,7 @@ func assemble(ch Channel, sender Role, req *Request, cert []byte, key crypto.Sig
 
 // AuthenticateEmpty builds the empty authenticator (a lone Finished) with which
 // sender refuses req: HMAC(finished key, Hash(handshake context || request ||
-// Certificate{request context, empty list})) (RFC 9261 §5.3).
+// Certificate{request context, empty list})) (RFC 9261 §6).
 func AuthenticateEmpty(ch Channel, sender Role, req *Request) ([]byte, error) {
 	if req == nil {
 		return nil, ErrMissingRequest.with("an empty authenticator answers a request")

@@ -131,10 +131,10 @@ func TestAuthenticateRefusesBadIdentity(t *testing.T) {
 	wantCode(t, err, "wrong_direction")
 	_, err = AuthenticateEmpty(ch, Server, req)
 	wantCode(t, err, "wrong_direction")
-	if _, err := CMWExtension(0, nil); CodeOf(err) != "cmw_malformed" {
+	if _, err := CMWExtension(0, nil); !errors.Is(err, ErrCMWMalformed) {
 		t.Fatalf("empty CMW: %v", err)
 	}
-	if _, err := CMWExtension(0, make([]byte, 65534)); CodeOf(err) != "cmw_malformed" {
+	if _, err := CMWExtension(0, make([]byte, 65534)); !errors.Is(err, ErrCMWMalformed) {
 		t.Fatalf("oversized CMW: %v", err)
 	}
 }

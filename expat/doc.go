@@ -11,6 +11,8 @@
 // captures can be checked without a live connection.
 //
 // Every failure is an *Error carrying a stable Code (context_mismatch,
-// bad_finished, ...) and a message naming the rule that was broken; the codes
-// are what seatrx's conformance vectors expect.
+// bad_finished, ...) and a message naming the rule that was broken. Callers
+// branch with errors.Is(err, ErrXxx) or errors.As; on the wire (problem
+// details, conformance vectors) the code is namespaced by ProblemCode:
+// "expat.bad_finished".
 package expat

@@ -3,6 +3,7 @@ package expat
 import (
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"testing"
 )
 
@@ -47,19 +48,19 @@ func TestOfflineExporterRFC8448(t *testing.T) {
 }
 
 func TestChannelErrors(t *testing.T) {
-	if _, err := NewOfflineChannel(0x1305, make([]byte, 32)); CodeOf(err) != "unsupported_cipher_suite" {
+	if _, err := NewOfflineChannel(0x1305, make([]byte, 32)); !errors.Is(err, ErrUnsupportedSuite) {
 		t.Fatalf("unknown suite: %v", err)
 	}
-	if _, err := NewOfflineChannel(tls.TLS_AES_256_GCM_SHA384, make([]byte, 32)); CodeOf(err) != "bad_length" {
+	if _, err := NewOfflineChannel(tls.TLS_AES_256_GCM_SHA384, make([]byte, 32)); !errors.Is(err, ErrBadLength) {
 		t.Fatalf("short secret for SHA-384: %v", err)
 	}
-	if _, err := ChannelFromTLS(&tls.ConnectionState{}); CodeOf(err) != "not_tls13" {
+	if _, err := ChannelFromTLS(&tls.ConnectionState{}); !errors.Is(err, ErrNotTLS13) {
 		t.Fatalf("incomplete handshake: %v", err)
 	}
-	if _, err := ChannelFromTLS(&tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12}); CodeOf(err) != "not_tls13" {
+	if _, err := ChannelFromTLS(&tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12}); !errors.Is(err, ErrNotTLS13) {
 		t.Fatalf("TLS 1.2: %v", err)
 	}
-	if _, err := (Channel{Suite: tls.TLS_AES_128_GCM_SHA256}).Export("x", nil, 1); CodeOf(err) != "exporter" {
+	if _, err := (Channel{Suite: tls.TLS_AES_128_GCM_SHA256}).Export("x", nil, 1); !errors.Is(err, ErrExporter) {
 		t.Fatalf("nil exporter: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package expat
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -16,7 +17,7 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		r, err := ParseRequest(raw, sender, 0)
 		if err != nil {
-			if CodeOf(err) == "" {
+			if !errors.As(err, new(*Error)) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return
@@ -44,7 +45,7 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a []byte) {
 		got, err := Validate(ch, Client, req, a, nil)
 		if err != nil {
-			if CodeOf(err) == "" {
+			if !errors.As(err, new(*Error)) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return
@@ -62,7 +63,7 @@ func FuzzCMWExtension(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cmw, err := ParseCMWExtension(data)
 		if err != nil {
-			if CodeOf(err) != "cmw_malformed" {
+			if !errors.Is(err, ErrCMWMalformed) {
 				t.Fatalf("error %v", err)
 			}
 			return

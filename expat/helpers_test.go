@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"sync"
 	"testing"
@@ -99,8 +100,9 @@ func wantCode(t *testing.T, err error, code Code) {
 	if err == nil {
 		t.Fatalf("got no error, want %s", code)
 	}
-	if got := CodeOf(err); got != code {
-		t.Fatalf("got error %v (code %q), want code %q", err, got, code)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("got error %v, want code %q", err, code)
 	}
 }
 

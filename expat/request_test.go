@@ -3,6 +3,7 @@ package expat
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"testing"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -102,10 +103,10 @@ func TestParseRequestMalformed(t *testing.T) {
 	if _, err := ParseRequest(rawRequest(TypeCertificateRequest, nil, sigalgs, Extension{Type: DefaultCMWExtensionType, Data: []byte{1}}), Server, 0xFFAA); err != nil {
 		t.Fatalf("other codepoint: %v", err)
 	}
-	if _, err := NewRequest(Server, RequestOptions{Context: make([]byte, 256)}); CodeOf(err) != "bad_length" {
+	if _, err := NewRequest(Server, RequestOptions{Context: make([]byte, 256)}); !errors.Is(err, ErrBadLength) {
 		t.Fatalf("256-byte context: %v", err)
 	}
-	if _, err := NewRequest(Server, RequestOptions{Schemes: []SignatureScheme{}}); CodeOf(err) != "missing_signature_algorithms" {
+	if _, err := NewRequest(Server, RequestOptions{Schemes: []SignatureScheme{}}); !errors.Is(err, ErrMissingSigAlgs) {
 		t.Fatalf("no schemes: %v", err)
 	}
 }

@@ -32,12 +32,12 @@ type ValidateOptions struct {
 	Schemes           []SignatureScheme
 	OfferedExtensions []uint16
 	// VerifyChain, if set, validates the parsed chain (PKIX, pinning, ...).
-	// RFC 9261 leaves chain validation to the application.
+	// RFC 9261 leaves chain validation to the application (§7.4).
 	VerifyChain func(chain []*x509.Certificate) error
 }
 
 // Validate checks an authenticator made by sender in answer to req (nil for a
-// spontaneous server authenticator), enforcing RFC 9261 §5 and
+// spontaneous server authenticator), enforcing RFC 9261 §5 and §6 and
 // draft-fossati-seat-expat: message order and framing, context echo,
 // extensions only as offered, cmw_attestation only in the first entry, the
 // scheme offered and matching the key, the CertificateVerify signature and
@@ -259,7 +259,7 @@ func ParseCMWExtension(data []byte) ([]byte, error) {
 }
 
 // AuthenticatorContext returns the certificate_request_context of a
-// non-empty authenticator without validating it (RFC 9261 §7 "get context"),
+// non-empty authenticator without validating it (RFC 9261 §7.2 "get context"),
 // so a receiver can find which of its requests the authenticator answers.
 func AuthenticatorContext(auth []byte) ([]byte, error) {
 	if len(auth) > MaxAuthenticatorSize {

@@ -70,7 +70,7 @@ func classify(step string, err error) *Error {
 	if errors.As(err, &te) {
 		return te
 	}
-	code := string(expat.CodeOf(err))
+	code := expatCode(err)
 	if code == "" {
 		code = check.Code(err)
 	}
@@ -86,8 +86,16 @@ func CodeOf(err error) string {
 	if errors.As(err, &te) {
 		return te.Code
 	}
-	if c := expat.CodeOf(err); c != "" {
-		return string(c)
+	if c := expatCode(err); c != "" {
+		return c
 	}
 	return check.Code(err)
+}
+
+func expatCode(err error) string {
+	var e *expat.Error
+	if errors.As(err, &e) {
+		return string(e.Code)
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package tlsbind
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"sync"
 
 	"github.com/seatrx/seatrx/expat"
@@ -102,7 +103,7 @@ func (s *Session) take(auth []byte) (*expat.Request, error) {
 		return nil, s.failed
 	}
 	ctx, err := expat.AuthenticatorContext(auth)
-	if expat.CodeOf(err) == expat.ErrEmptyAuthenticator.Code && len(s.pending) == 1 {
+	if errors.Is(err, expat.ErrEmptyAuthenticator) && len(s.pending) == 1 {
 		for k := range s.pending {
 			ctx = []byte(k)
 		}
