@@ -7,9 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"testing"
 
 	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
@@ -43,7 +45,7 @@ func attest(t *testing.T, p *Prover, c *Checker) error {
 		if _, aerr := server.Attested(); aerr != nil {
 			t.Fatalf("accepted but not attested: %v", aerr)
 		}
-	} else if _, aerr := server.Attested(); CodeOf(aerr) != CodeNotAttested {
+	} else if _, aerr := server.Attested(); !hasCode(aerr, CodeNotAttested) {
 		t.Fatalf("failed attestation left the session attested: %v", aerr)
 	}
 	return err
@@ -57,27 +59,33 @@ func TestAttacksRefused(t *testing.T) {
 	otherHash := sha256.Sum256(otherSPKI)
 	good := snpProver(t, sim.SNPGuestConfig{})
 
+	own := func(c Code) func(error) bool { return func(err error) bool { return hasCode(err, c) } }
+	evidenceCheck := func(p check.Platform, chk check.Check) func(error) bool {
+		return func(err error) bool { return failedCheck(err, p, chk) }
+	}
 	tests := []struct {
 		name   string
 		prover *Prover
 		check  *Checker
-		code   string
+		want   func(error) bool
+		wire   string // the problem code a peer sees
 	}{
-		{"wrong binder label", &Prover{Attester: good.Attester, Profile: Profile{Label: "Attestation Binding"}}, checker(t, true, policy.Default()), CodeBindingConnection},
-		{"report data of another connection", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { rd[0] ^= 0xff; return rd }}}, checker(t, true, policy.Default()), CodeBindingConnection},
-		{"report data of another key", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { copy(rd[32:], otherHash[:]); return rd }}}, checker(t, true, policy.Default()), CodeBindingKey},
-		{"debug SNP guest", snpProver(t, sim.SNPGuestConfig{Debug: true}), checker(t, true, policy.Default()), "snp.debug"},
-		{"debug TDX guest", tdxProver(t, sim.TDXGuestConfig{Debug: true}), checker(t, true, policy.Default()), "tdx.debug"},
-		{"measurement not allowed", good, checker(t, true, pol), "snp.measurement"},
-		{"simulated SNP against production roots", good, checker(t, false, policy.Default()), "snp.trust_anchor"},
-		{"simulated TDX against production roots", tdxProver(t, sim.TDXGuestConfig{}), checker(t, false, policy.Default()), "tdx.trust_anchor"},
-		{"passport result not accepted", passportProver(t, good), checker(t, true, policy.Default()), CodeModelNotAllowed},
+		{"wrong binder label", &Prover{Attester: good.Attester, Profile: Profile{Label: "Attestation Binding"}}, checker(t, true, policy.Default()), own(CodeBindingConnection), "attest.binding_connection"},
+		{"report data of another connection", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { rd[0] ^= 0xff; return rd }}}, checker(t, true, policy.Default()), own(CodeBindingConnection), "attest.binding_connection"},
+		{"report data of another key", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { copy(rd[32:], otherHash[:]); return rd }}}, checker(t, true, policy.Default()), own(CodeBindingKey), "attest.binding_key"},
+		{"debug SNP guest", snpProver(t, sim.SNPGuestConfig{Debug: true}), checker(t, true, policy.Default()), evidenceCheck(check.SNP, check.Debug), "snp.debug"},
+		{"debug TDX guest", tdxProver(t, sim.TDXGuestConfig{Debug: true}), checker(t, true, policy.Default()), evidenceCheck(check.TDX, check.Debug), "tdx.debug"},
+		{"measurement not allowed", good, checker(t, true, pol), evidenceCheck(check.SNP, check.Measurement), "snp.measurement"},
+		{"simulated SNP against production roots", good, checker(t, false, policy.Default()), evidenceCheck(check.SNP, check.TrustAnchor), "snp.trust_anchor"},
+		{"simulated TDX against production roots", tdxProver(t, sim.TDXGuestConfig{}), checker(t, false, policy.Default()), evidenceCheck(check.TDX, check.TrustAnchor), "tdx.trust_anchor"},
+		{"passport result not accepted", passportProver(t, good), checker(t, true, policy.Default()), own(CodeModelNotAllowed), "attest.model_not_allowed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := attest(t, tc.prover, tc.check)
-			if CodeOf(err) != tc.code {
-				t.Fatalf("got %v (code %q), want code %q", err, CodeOf(err), tc.code)
+			var te *Error
+			if !tc.want(err) || !errors.As(err, &te) || te.ProblemCode() != tc.wire {
+				t.Fatalf("got %v, want problem code %q", err, tc.wire)
 			}
 			t.Logf("refused as expected: %v", err)
 		})
@@ -119,12 +127,12 @@ func TestPassportModel(t *testing.T) {
 	// An EAR from an untrusted verifier is refused.
 	other := checker(t, true, policy.Default())
 	rp2 := &Checker{Passport: &PassportPolicy{Trusted: []ear.TrustedVerifier{{ID: "other", Key: other.Issuer.Public()}}, AcceptedStatuses: []string{"warning"}}}
-	if err := attest(t, p, rp2); CodeOf(err) != ear.CodeKey && CodeOf(err) != ear.CodeSignature {
+	if err := attest(t, p, rp2); !errors.Is(err, ear.ErrUntrustedVerifier) && !failedCheck(err, check.EAR, check.Signature) {
 		t.Fatalf("untrusted verifier: %v", err)
 	}
 	// Default statuses (affirming only) refuse a simulated passport.
 	rp3 := &Checker{Passport: &PassportPolicy{Trusted: []ear.TrustedVerifier{trusted}}}
-	if err := attest(t, p, rp3); CodeOf(err) != ear.CodeStatus {
+	if err := attest(t, p, rp3); !earRefused(err, ear.CodeStatus) {
 		t.Fatalf("warning status accepted by default: %v", err)
 	}
 }
@@ -136,7 +144,7 @@ func TestSessionRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), req.Raw); CodeOf(err) != CodeNotOffered {
+	if _, err := client.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), req.Raw); !hasCode(err, CodeNotOffered) {
 		t.Fatalf("not offered: %v", err)
 	}
 	// An authenticator answering no request of ours.
@@ -151,7 +159,7 @@ func TestSessionRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); CodeOf(err) != "context_unknown" {
+	if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); !errors.Is(err, expat.ErrContextUnknown) {
 		t.Fatalf("authenticator without our request: %v", err)
 	}
 	// The failure is fatal for the session.
@@ -159,7 +167,7 @@ func TestSessionRules(t *testing.T) {
 		t.Fatal("challenge after failure")
 	}
 	// Answering the same peer request twice is refused.
-	if _, err := c2.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), r2.Raw); CodeOf(err) != "context_reused" {
+	if _, err := c2.Respond(context.Background(), snpProver(t, sim.SNPGuestConfig{}), r2.Raw); !errors.Is(err, expat.ErrContextReused) {
 		t.Fatalf("second answer: %v", err)
 	}
 	// Attempts are bounded.
@@ -169,7 +177,14 @@ func TestSessionRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s3.Challenge(); CodeOf(err) != CodeTooManyAttempts {
+	if _, err := s3.Challenge(); !hasCode(err, CodeTooManyAttempts) {
 		t.Fatalf("attempt %d: %v", DefaultMaxAttempts+1, err)
 	}
+}
+
+// earRefused reports whether err is the EAR check failure whose wire code is
+// code (evidence/ear exports its checks as wire codes).
+func earRefused(err error, code string) bool {
+	var ce *check.Error
+	return errors.As(err, &ce) && ce.Platform == check.EAR && ce.ProblemCode() == code
 }

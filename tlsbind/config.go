@@ -50,7 +50,7 @@ func Channel(cs *tls.ConnectionState) (expat.Channel, error) {
 	}
 	ch, err := expat.ChannelFromTLS(cs)
 	if err != nil {
-		return expat.Channel{}, fail(StepConnection, CodeNotTLS13, err, "")
+		return expat.Channel{}, classify(StepConnection, err)
 	}
 	return ch, nil
 }

@@ -3,9 +3,6 @@ package tlsbind
 import (
 	"errors"
 	"fmt"
-
-	"github.com/seatrx/seatrx/evidence/check"
-	"github.com/seatrx/seatrx/expat"
 )
 
 // Steps of an attestation, in the order they run; an Error names the step
@@ -20,35 +17,66 @@ const (
 	StepResult        = "result"        // EAR issue or verify
 )
 
-// Codes of failures that tlsbind itself detects (others come from expat,
-// evidence/check and evidence/ear and keep their codes).
+// Code names a failure that tlsbind itself detects: the connection, the
+// session, the binding or the attestation model. On the wire it is
+// namespaced: "attest." + Code (see Error.ProblemCode). Failures found by
+// expat, evidence or ear keep their own codes.
+type Code string
+
+// Namespace is the wire namespace of tlsbind's own codes.
+const Namespace = "attest"
+
+// tlsbind's own codes.
 const (
-	CodeNotTLS13            = "not_tls13"
-	CodeResumed             = "session_resumed"
-	CodeNotOffered          = "cmw_not_offered"     // the request did not offer cmw_attestation
-	CodeNoAttestation       = "no_attestation"      // the authenticator carried no cmw_attestation
-	CodeModelNotAllowed     = "model_not_allowed"   // evidence or result model refused by configuration
-	CodeTooManyAttempts     = "too_many_attempts"   // per-connection attestation attempts exhausted
-	CodeBindingConnection   = "binding.connection"  // evidence bound to another connection, context or label (relay/replay)
-	CodeBindingKey          = "binding.aik"         // evidence bound to another authenticator key
-	CodeBindingUnattributed = "binding.report_data" // mismatch on a SHA-384 suite (hashed layout)
-	CodeNotAttested         = "not_attested"        // an operation needs an attested connection
+	CodeResumed             Code = "session_resumed"     // the TLS connection resumed a session: no fresh exporter
+	CodeNotOffered          Code = "cmw_not_offered"     // the request did not offer cmw_attestation
+	CodeNoAttestation       Code = "no_attestation"      // the authenticator carried no (usable) cmw_attestation
+	CodeModelNotAllowed     Code = "model_not_allowed"   // evidence or result model refused by configuration
+	CodeTooManyAttempts     Code = "too_many_attempts"   // per-connection attestation attempts exhausted
+	CodeBindingConnection   Code = "binding_connection"  // evidence bound to another connection, context or label (relay/replay)
+	CodeBindingKey          Code = "binding_key"         // evidence bound to another authenticator key
+	CodeBindingUnattributed Code = "binding_report_data" // REPORTDATA mismatch on a SHA-384 suite (hashed layout: no attribution)
+	CodeNotAttested         Code = "not_attested"        // an operation needs an attested connection
 )
 
-// Error is a failed attestation step. Code is stable: it becomes the problem
-// type of the server's refusal.
+// Codes lists tlsbind's own codes, for documentation and tests.
+func Codes() []Code {
+	return []Code{CodeResumed, CodeNotOffered, CodeNoAttestation, CodeModelNotAllowed, CodeTooManyAttempts,
+		CodeBindingConnection, CodeBindingKey, CodeBindingUnattributed, CodeNotAttested}
+}
+
+// Error is a failed attestation step. Code is set when tlsbind itself
+// detected the failure; an Error that only says at which step a lower
+// layer's error (Err) happened has no Code and reports Err's.
 type Error struct {
 	Step   string
-	Code   string
+	Code   Code
 	Detail string
 	Err    error
 }
 
-func (e *Error) Error() string {
-	if e.Detail == "" && e.Err != nil && CodeOf(e.Err) == e.Code {
-		return fmt.Sprintf("tlsbind: %s: %v", e.Step, e.Err)
+// problemCoder is any error that carries a namespaced wire code.
+type problemCoder interface{ ProblemCode() string }
+
+// ProblemCode returns the namespaced wire code: "attest." + Code if set,
+// else the code of the lower error it classifies (e.g. "expat.bad_finished",
+// "snp.debug"), or "" if nothing in the chain has one (an internal failure).
+func (e *Error) ProblemCode() string {
+	if e.Code != "" {
+		return Namespace + "." + string(e.Code)
 	}
-	s := fmt.Sprintf("tlsbind: %s: %s", e.Step, e.Code)
+	var pc problemCoder
+	if errors.As(e.Err, &pc) {
+		return pc.ProblemCode()
+	}
+	return ""
+}
+
+func (e *Error) Error() string {
+	s := "tlsbind: " + e.Step
+	if e.Code != "" {
+		s += ": " + Namespace + "." + string(e.Code)
+	}
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
@@ -60,42 +88,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func fail(step, code string, err error, format string, args ...any) *Error {
+func fail(step string, code Code, err error, format string, args ...any) *Error {
 	return &Error{Step: step, Code: code, Detail: fmt.Sprintf(format, args...), Err: err}
 }
 
-// classify wraps err from a lower layer, keeping its stable code.
+// classify records at which step err, from a lower layer, happened; the
+// error keeps its own code. An *Error already in err's chain is returned as is.
 func classify(step string, err error) *Error {
 	var te *Error
 	if errors.As(err, &te) {
 		return te
 	}
-	code := expatCode(err)
-	if code == "" {
-		code = check.Code(err)
-	}
-	if code == "" {
-		code = "internal"
-	}
-	return &Error{Step: step, Code: code, Err: err}
-}
-
-// CodeOf returns the stable code of err: a tlsbind, expat or check code, or "".
-func CodeOf(err error) string {
-	var te *Error
-	if errors.As(err, &te) {
-		return te.Code
-	}
-	if c := expatCode(err); c != "" {
-		return c
-	}
-	return check.Code(err)
-}
-
-func expatCode(err error) string {
-	var e *expat.Error
-	if errors.As(err, &e) {
-		return string(e.Code)
-	}
-	return ""
+	return &Error{Step: step, Err: err}
 }

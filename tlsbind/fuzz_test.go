@@ -2,6 +2,7 @@ package tlsbind
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/seatrx/seatrx/evidence/policy"
@@ -42,8 +43,8 @@ func FuzzSessionAccept(f *testing.F) {
 			}
 			return
 		}
-		if CodeOf(err) == "" {
-			t.Fatalf("untyped refusal: %v", err)
+		if te := (*Error)(nil); !errors.As(err, &te) || te.ProblemCode() == "" {
+			t.Fatalf("refusal without a wire code: %v", err)
 		}
 		if _, aerr := s.Attested(); aerr == nil {
 			t.Fatal("failed Accept left the session attested")
@@ -63,8 +64,9 @@ func FuzzSessionRespond(f *testing.F) {
 	p := snpProver(f, sim.SNPGuestConfig{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		s := &Session{ch: client.ch, self: expat.Client, maxAttempts: 1, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}
-		if _, err := s.Respond(context.Background(), p, raw); err != nil && CodeOf(err) == "" {
-			t.Fatalf("untyped refusal: %v", err)
+		_, err := s.Respond(context.Background(), p, raw)
+		if te := (*Error)(nil); err != nil && (!errors.As(err, &te) || te.ProblemCode() == "") {
+			t.Fatalf("refusal without a wire code: %v", err)
 		}
 	})
 }

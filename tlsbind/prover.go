@@ -65,11 +65,11 @@ func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role,
 	}
 	key, err := newAIK(req.Schemes())
 	if err != nil {
-		return nil, fail(StepRequest, string(expat.ErrNoCommonScheme.Code), err, "")
+		return nil, classify(StepRequest, err)
 	}
 	certDER, spki, err := selfIssued(key)
 	if err != nil {
-		return nil, err
+		return nil, classify(StepRequest, err)
 	}
 	b, err := ComputeBinder(ch, p.Profile.label(), req.Context, spki)
 	if err != nil {
@@ -77,14 +77,14 @@ func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role,
 	}
 	cmw, err := p.Attester.Attest(ctx, b.ReportData)
 	if err != nil {
-		return nil, fmt.Errorf("tlsbind: attest: %w", err)
+		return nil, fail(StepEvidence, "", err, "the local attester produced no evidence")
 	}
 	if p.Passport != nil {
 		if cmw, err = p.Passport.AttestationResult(ctx, cmw, b, spki); err != nil {
-			return nil, fmt.Errorf("tlsbind: passport: %w", err)
+			return nil, fail(StepResult, "", err, "the passport verifier issued no attestation result")
 		}
 		if cmw, err = evidence.EncodeEAR(cmw); err != nil {
-			return nil, fmt.Errorf("tlsbind: passport: %w", err)
+			return nil, classify(StepResult, err)
 		}
 	}
 	ext, err := expat.CMWExtension(p.Profile.CMWType, cmw)
@@ -121,7 +121,7 @@ func newAIK(offered []expat.SignatureScheme) (crypto.Signer, error) {
 			return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 		}
 	}
-	return nil, fmt.Errorf("no offered scheme in %v has a key type seatrx generates", offered)
+	return nil, fmt.Errorf("%w: no offered scheme in %v has a key type seatrx generates for an attestation key", expat.ErrNoCommonScheme, offered)
 }
 
 // selfIssued makes the AIK's certificate: self-issued, short-lived. Its

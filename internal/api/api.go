@@ -1,5 +1,5 @@
-// Package api holds the wire types of seatrx's HTTP API (DESIGN.md §4), shared
-// by the server and the client so that both sides encode the same thing.
+// Package api holds the wire types of seatrx's HTTP API, shared by the
+// server and the client so that both sides encode the same thing.
 package api
 
 import (
@@ -30,24 +30,33 @@ const (
 	PathKeys        = "/v1/keys"
 )
 
-// ProblemTypePrefix starts every problem "type": a stable URN per failed
-// check, e.g. urn:seatrx:problem:binding.connection.
+// ProblemTypePrefix starts every problem "type": the type is this prefix
+// followed by the problem's namespaced code, e.g.
+// urn:seatrx:problem:attest.binding_connection or
+// urn:seatrx:problem:expat.bad_signature. The namespace says which layer
+// refused (expat, attest, cmw, snp, tdx, ear, receipt, server); every code is
+// listed in conformance/README.md.
 const ProblemTypePrefix = "urn:seatrx:problem:"
 
 // Problem is an RFC 9457 problem details object; it is also the error the
-// client returns for a refusal.
+// client returns for a refusal. Callers branch on Code (ProblemCode), never
+// on Title or Detail.
 type Problem struct {
 	Type   string `json:"type"`
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
 	Step   string `json:"step,omitempty"` // attestation step that failed
-	Code   string `json:"code"`           // stable code (the type's suffix)
+	Code   string `json:"code"`           // namespaced code: Type without ProblemTypePrefix
 }
 
 func (p *Problem) Error() string {
-	return fmt.Sprintf("server refused (%d %s): %s: %s", p.Status, p.Type, p.Title, p.Detail)
+	return fmt.Sprintf("server refused (%d %s): %s: %s", p.Status, p.Code, p.Title, p.Detail)
 }
+
+// ProblemCode returns the namespaced code, so a refusal received from the
+// server and a typed error raised locally are read the same way.
+func (p *Problem) ProblemCode() string { return p.Code }
 
 // Capabilities is the body of GET /.well-known/seatrx.
 type Capabilities struct {

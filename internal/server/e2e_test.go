@@ -26,6 +26,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/keyfile"
@@ -210,7 +211,7 @@ func TestEndToEndMutualSNPAndTDX(t *testing.T) {
 			wantProblem(t, err, "receipt.token_consumed")
 			// One receipt per attestation.
 			_, err = c.RequestReceipt(ctx, map[string]any{"op": "again"}, "")
-			wantProblem(t, err, "attestation_used")
+			wantProblem(t, err, "server.attestation_used")
 			// Re-attest on the same connection, then a second receipt is fine.
 			if _, err := c.Attest(ctx); err != nil {
 				t.Fatalf("re-attest: %v", err)
@@ -280,7 +281,7 @@ func TestEndToEndAttacks(t *testing.T) {
 		}
 		attacker := e.dial(t, &tlsbind.Prover{Attester: fixedAttester{evidence.PlatformSNP, captured}})
 		_, err := attacker.Attest(ctx)
-		wantProblem(t, err, tlsbind.CodeBindingConnection)
+		wantProblem(t, err, "attest.binding_connection")
 	})
 	t.Run("authenticator relayed from another connection", func(t *testing.T) {
 		a, b := e.dial(t, e.snp(sim.SNPGuestConfig{})), e.dial(t, e.snp(sim.SNPGuestConfig{}))
@@ -295,7 +296,7 @@ func TestEndToEndAttacks(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = b.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
-		wantProblem(t, err, "bad_signature")
+		wantProblem(t, err, "expat.bad_signature")
 	})
 	t.Run("replayed request context", func(t *testing.T) {
 		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
@@ -309,7 +310,7 @@ func TestEndToEndAttacks(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
-		wantProblem(t, err, "context_reused")
+		wantProblem(t, err, "expat.context_reused")
 	})
 	t.Run("authenticator without a request", func(t *testing.T) {
 		other := e.dial(t, e.snp(sim.SNPGuestConfig{}))
@@ -320,7 +321,7 @@ func TestEndToEndAttacks(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
-		wantProblem(t, err, "context_unknown")
+		wantProblem(t, err, "expat.context_unknown")
 	})
 	t.Run("cmw_attestation not offered", func(t *testing.T) {
 		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
@@ -329,13 +330,13 @@ func TestEndToEndAttacks(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Do(ctx, "POST", api.PathAttestServe, api.MediaRequest, req)
-		wantProblem(t, err, tlsbind.CodeNotOffered)
+		wantProblem(t, err, "attest.cmw_not_offered")
 	})
 	t.Run("wrong binder label", func(t *testing.T) {
 		p := e.snp(sim.SNPGuestConfig{})
 		p.Profile.Label = "Attestation Binding"
 		_, err := e.dial(t, p).Attest(ctx)
-		wantProblem(t, err, tlsbind.CodeBindingConnection)
+		wantProblem(t, err, "attest.binding_connection")
 	})
 	t.Run("REPORTDATA of another key", func(t *testing.T) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -343,7 +344,7 @@ func TestEndToEndAttacks(t *testing.T) {
 		h := sha256.Sum256(spki)
 		p := &tlsbind.Prover{Attester: remapAttester{e.snp(sim.SNPGuestConfig{}).Attester, func(rd [64]byte) [64]byte { copy(rd[32:], h[:]); return rd }}}
 		_, err := e.dial(t, p).Attest(ctx)
-		wantProblem(t, err, tlsbind.CodeBindingKey)
+		wantProblem(t, err, "attest.binding_key")
 	})
 	t.Run("debug TEE", func(t *testing.T) {
 		_, err := e.dial(t, e.snp(sim.SNPGuestConfig{Debug: true})).Attest(ctx)
@@ -353,7 +354,7 @@ func TestEndToEndAttacks(t *testing.T) {
 	})
 	t.Run("receipt on an un-attested connection", func(t *testing.T) {
 		_, err := e.dial(t, e.snp(sim.SNPGuestConfig{})).RequestReceipt(ctx, map[string]any{"op": "x"}, "")
-		wantProblem(t, err, tlsbind.CodeNotAttested)
+		wantProblem(t, err, "attest.not_attested")
 	})
 	t.Run("request on a second connection of the same client", func(t *testing.T) {
 		p := e.snp(sim.SNPGuestConfig{})
@@ -362,7 +363,7 @@ func TestEndToEndAttacks(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := e.dial(t, p).RequestReceipt(ctx, map[string]any{"op": "x"}, "")
-		wantProblem(t, err, tlsbind.CodeNotAttested)
+		wantProblem(t, err, "attest.not_attested")
 	})
 	t.Run("expired and reused execution token", func(t *testing.T) {
 		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
@@ -390,7 +391,7 @@ func TestEndToEndAttacks(t *testing.T) {
 		e.clock.Add(10 * time.Minute)
 		defer e.clock.Add(-10 * time.Minute)
 		_, err := c.RequestReceipt(ctx, map[string]any{"op": "late"}, "")
-		wantProblem(t, err, "attestation_stale")
+		wantProblem(t, err, "server.attestation_stale")
 	})
 	t.Run("session resumption", func(t *testing.T) {
 		// The server never issues tickets, so a client that offers to resume
@@ -409,7 +410,8 @@ func TestEndToEndAttacks(t *testing.T) {
 			c.Close()
 		}
 		st := tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true, DidResume: true, CipherSuite: tls.TLS_AES_128_GCM_SHA256}
-		if _, err := tlsbind.Channel(&st); tlsbind.CodeOf(err) != tlsbind.CodeResumed {
+		var te *tlsbind.Error
+		if _, err := tlsbind.Channel(&st); !errors.As(err, &te) || te.Code != tlsbind.CodeResumed {
 			t.Fatalf("resumed state accepted: %v", err)
 		}
 	})
@@ -584,7 +586,7 @@ func TestEndToEndOneReceiptPerAttestationUnderConcurrency(t *testing.T) {
 			ok++
 			continue
 		}
-		wantProblem(t, err, "attestation_used")
+		wantProblem(t, err, "server.attestation_used")
 	}
 	if ok != 1 {
 		t.Fatalf("%d receipts from one attestation, want 1", ok)
@@ -664,7 +666,7 @@ func TestEndToEndHTTP1(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.RequestReceipt(ctx, map[string]any{"op": "h1"}, "")
-	wantProblem(t, err, "attestation_used")
+	wantProblem(t, err, "server.attestation_used")
 }
 
 func pemPublic(t *testing.T, pub any) string {
@@ -730,8 +732,9 @@ func TestEndToEndPolicyApprovers(t *testing.T) {
 	}
 }
 
-// A storage failure during redemption is the server's fault: 500 "internal",
-// never token_unknown (404) or a token_* refusal (403). An unknown receipt
+// A storage failure during redemption is the server's fault: 500
+// server.internal, never server.token_unknown (404) or a receipt.token_*
+// refusal (403). An unknown receipt
 // id stays a clear 404.
 func TestEndToEndRedeemStorageFailureIsInternal(t *testing.T) {
 	e := start(t, nil)
@@ -745,7 +748,7 @@ func TestEndToEndRedeemStorageFailureIsInternal(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Redeem(ctx, []byte("no-such-receipt!"), rr.TokenSecret)
-	wantProblem(t, err, "token_unknown")
+	wantProblem(t, err, "server.token_unknown")
 
 	db, err := sql.Open("sqlite", filepath.Join(e.data, "seatrx.db"))
 	if err != nil {
@@ -757,10 +760,51 @@ func TestEndToEndRedeemStorageFailureIsInternal(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
-		wantProblem(t, err, "internal")
+		wantProblem(t, err, "server.internal")
 		var p *api.Problem
 		if errors.As(err, &p); p.Status != 500 || p.Detail != "" {
 			t.Fatalf("after %q: status %d detail %q", breakIt, p.Status, p.Detail)
 		}
+	}
+}
+
+// The HTTP layer's own refusals use the server namespace, each with its status.
+func TestEndToEndServerProblems(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	status := func(err error) int {
+		var p *api.Problem
+		if errors.As(err, &p) {
+			return p.Status
+		}
+		return 0
+	}
+	_, err := c.Do(ctx, "POST", api.PathAttest, api.MediaAuthenticator, make([]byte, expat.MaxAuthenticatorSize+1))
+	wantProblem(t, err, "server.body_too_large")
+	if status(err) != 413 {
+		t.Fatalf("status %d", status(err))
+	}
+	if _, err := c.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, method, path, ctype, body, code string
+		status                                int
+	}{
+		{"receipt id not hex", "GET", "/v1/receipts/zz", "", "", "server.bad_receipt_id", 400},
+		{"no such receipt", "GET", "/v1/receipts/00", "", "", "server.receipt_not_found", 404},
+		{"receipt request without requested", "POST", api.PathReceipts, "application/json", `{}`, "server.bad_receipt_request", 400},
+		{"redemption not JSON", "POST", api.PathRedeem, "application/json", `[`, "server.bad_redeem_request", 400},
+		{"redemption of an unknown receipt", "POST", api.PathRedeem, "application/json",
+			`{"receipt_id":"00","secret":"` + strings.Repeat("00", receipt.TokenSecretSize) + `"}`, "server.token_unknown", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Do(ctx, tc.method, tc.path, tc.ctype, []byte(tc.body))
+			wantProblem(t, err, tc.code)
+			if status(err) != tc.status {
+				t.Fatalf("status %d, want %d", status(err), tc.status)
+			}
+		})
 	}
 }

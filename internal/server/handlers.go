@@ -92,8 +92,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	res, err := sess.Accept(r.Context(), s.checker, body)
 	s.metrics.attestDur.Observe(time.Since(start).Seconds())
 	if err != nil {
-		s.metrics.attestations.WithLabelValues("refused", tlsbind.CodeOf(err), "").Inc()
-		s.log.Info("attestation refused", "conn", c.id, "code", tlsbind.CodeOf(err), "err", err)
+		code := problemCode(err)
+		s.metrics.attestations.WithLabelValues("refused", code, "").Inc()
+		s.log.Info("attestation refused", "conn", c.id, "code", code, "err", err)
 		s.refuse(w, err, http.StatusForbidden)
 		return
 	}
@@ -122,8 +123,8 @@ func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.prover == nil {
-		writeProblem(w, http.StatusNotImplemented, "server_attestation_unavailable", "Server attestation unavailable",
-			"this server has no attester configured (--attester)", tlsbind.StepRequest)
+		reject(w, &Error{Status: http.StatusNotImplemented, Code: CodeServerAttestationUnavailable, Title: "Server attestation unavailable",
+			Detail: "this server has no attester configured (--attester)", Step: tlsbind.StepRequest})
 		return
 	}
 	body, ok := readBody(w, r, maxRequestBody)
@@ -162,20 +163,20 @@ func (s *Server) attested(h func(http.ResponseWriter, *http.Request, *conn, *tls
 func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, res *tlsbind.Result) {
 	start := time.Now()
 	if !s.accepted[res.Claims.Status] {
-		writeProblem(w, http.StatusForbidden, "attestation_status", "Attestation result not accepted for receipts",
-			fmt.Sprintf("EAR status %q is not accepted by this server's issuing policy", res.Claims.Status), tlsbind.StepResult)
+		reject(w, &Error{Status: http.StatusForbidden, Code: CodeAttestationStatus, Title: "Attestation result not accepted for receipts",
+			Detail: fmt.Sprintf("EAR status %q is not accepted by this server's issuing policy", res.Claims.Status), Step: tlsbind.StepResult})
 		return
 	}
 	if age := s.now().Sub(res.At); age > s.cfg.AttestationMaxAge {
-		writeProblem(w, http.StatusForbidden, "attestation_stale", "Attestation too old",
-			fmt.Sprintf("the attestation on this connection is %s old (limit %s); re-attest", age.Round(time.Second), s.cfg.AttestationMaxAge), tlsbind.StepResult)
+		reject(w, &Error{Status: http.StatusForbidden, Code: CodeAttestationStale, Title: "Attestation too old",
+			Detail: fmt.Sprintf("the attestation on this connection is %s old (limit %s); re-attest", age.Round(time.Second), s.cfg.AttestationMaxAge), Step: tlsbind.StepResult})
 		return
 	}
 	// Claim the attestation before issuing, atomically: concurrent HTTP/2
 	// requests on one connection must not get two receipts from it.
 	if !c.claim(res.Context) {
-		writeProblem(w, http.StatusForbidden, "attestation_used", "Attestation already used",
-			"one receipt per attestation: request a new challenge and re-attest on this connection", tlsbind.StepResult)
+		reject(w, &Error{Status: http.StatusForbidden, Code: CodeAttestationUsed, Title: "Attestation already used",
+			Detail: "one receipt per attestation: request a new challenge and re-attest on this connection", Step: tlsbind.StepResult})
 		return
 	}
 	issued := false
@@ -190,12 +191,12 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 	}
 	rr, err := decodeReceiptRequest(r.Header.Get("Content-Type"), body)
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_receipt_request", "Malformed receipt request", err.Error(), "")
+		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadReceiptRequest, Title: "Malformed receipt request", Detail: err.Error()})
 		return
 	}
 	reqBytes, err := detEnc.Marshal(rr.Requested)
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_receipt_request", "Malformed receipt request", "requested: "+err.Error(), "")
+		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadReceiptRequest, Title: "Malformed receipt request", Detail: "requested: " + err.Error()})
 		return
 	}
 	out, rc, err := s.issue(r.Context(), c, res, reqBytes, rr.Audience)
@@ -322,12 +323,12 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *conn, _ *tlsbind.Result) {
 	id, err := hex.DecodeString(r.PathValue("id"))
 	if err != nil || len(id) == 0 || len(id) > store.MaxIDLen {
-		writeProblem(w, http.StatusBadRequest, "bad_receipt_id", "Malformed receipt id", "the id is the receipt_id in lowercase hex", "")
+		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadReceiptID, Title: "Malformed receipt id", Detail: "the id is the receipt_id in lowercase hex"})
 		return
 	}
 	rec, err := s.store.GetReceipt(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		writeProblem(w, http.StatusNotFound, "receipt_not_found", "No such receipt", "", "")
+		reject(w, &Error{Status: http.StatusNotFound, Code: CodeReceiptNotFound, Title: "No such receipt"})
 		return
 	} else if err != nil {
 		s.refuse(w, err, http.StatusInternalServerError)
@@ -344,19 +345,19 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, r
 	}
 	var rq api.RedeemRequest
 	if err := decodeJSONStrict(body, &rq); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_redeem_request", "Malformed redemption request", err.Error(), "")
+		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadRedeemRequest, Title: "Malformed redemption request", Detail: err.Error()})
 		return
 	}
 	id, err1 := hex.DecodeString(rq.ReceiptID)
 	secret, err2 := hex.DecodeString(rq.Secret)
 	if err1 != nil || err2 != nil || len(id) == 0 || len(id) > store.MaxIDLen || len(secret) != receipt.TokenSecretSize {
-		writeProblem(w, http.StatusBadRequest, "bad_redeem_request", "Malformed redemption request",
-			fmt.Sprintf("receipt_id and secret are lowercase hex; the secret is %d bytes", receipt.TokenSecretSize), "")
+		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadRedeemRequest, Title: "Malformed redemption request",
+			Detail: fmt.Sprintf("receipt_id and secret are lowercase hex; the secret is %d bytes", receipt.TokenSecretSize)})
 		return
 	}
 	rec, err := s.store.GetReceipt(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.redeemRefused(w, "token_unknown", http.StatusNotFound, "no receipt with this id")
+		s.redeemRefused(w, (&Error{Code: CodeTokenUnknown}).ProblemCode(), http.StatusNotFound, "no receipt with this id")
 		return
 	} else if err != nil {
 		s.redeemInternal(w, "get receipt", err)
@@ -390,18 +391,19 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, r
 	writeJSON(w, api.RedeemResponse{TokenID: hex.EncodeToString(red.TokenID), ReceiptID: hex.EncodeToString(red.ReceiptID), RedeemedAt: red.RedeemedAt, By: red.By})
 }
 
+// redeemRefused refuses a redemption with the wire code code.
 func (s *Server) redeemRefused(w http.ResponseWriter, code string, status int, detail string) {
 	s.metrics.redemptions.WithLabelValues(code).Inc()
 	writeProblem(w, status, code, "Execution token refused", detail, "")
 }
 
 // redeemInternal answers a redemption that failed on the server's side
-// (storage, its own data): 500 "internal" with the cause logged, never a
+// (storage, its own data): 500 server.internal with the cause logged, never a
 // client-fault code.
 func (s *Server) redeemInternal(w http.ResponseWriter, what string, err error) {
-	s.metrics.redemptions.WithLabelValues("internal").Inc()
+	s.metrics.redemptions.WithLabelValues((&Error{Code: CodeInternal}).ProblemCode()).Inc()
 	s.log.Error("redemption failed on the server side", "step", what, "err", err)
-	writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "", "")
+	reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error"})
 }
 
 func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
@@ -446,26 +448,11 @@ func (s *Server) keys() (*receipt.Keys, error) {
 	return k, nil
 }
 
-// refuse writes err as a problem, with the stable code of the failed check.
-func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
-	var te *tlsbind.Error
-	if errors.As(err, &te) {
-		writeProblem(w, status, te.Code, "Attestation refused", err.Error(), te.Step)
-		return
-	}
-	if code := tlsbind.CodeOf(err); code != "" {
-		writeProblem(w, status, code, "Request refused", err.Error(), "")
-		return
-	}
-	s.log.Error("internal error", "err", err)
-	writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "", "")
-}
-
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		writeProblem(w, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large",
-			fmt.Sprintf("limit %d bytes: %v", limit, err), "")
+		reject(w, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Title: "Request body too large",
+			Detail: fmt.Sprintf("limit %d bytes: %v", limit, err)})
 		return nil, false
 	}
 	return b, true

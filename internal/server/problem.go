@@ -2,14 +2,103 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/tlsbind"
 )
 
-func writeProblem(w http.ResponseWriter, status int, code, title, detail string, step string) {
+// Code names a refusal the HTTP layer itself decides. On the wire it is
+// namespaced: "server." + Code.
+type Code string
+
+// Namespace is the wire namespace of the server's own codes.
+const Namespace = "server"
+
+// The server's own codes, with the HTTP status each is sent with.
+const (
+	CodeBodyTooLarge                 Code = "body_too_large"                 // 413: request body over the endpoint's limit
+	CodeBadReceiptRequest            Code = "bad_receipt_request"            // 400: POST /v1/receipts body malformed
+	CodeBadReceiptID                 Code = "bad_receipt_id"                 // 400: receipt id is not lowercase hex of 1..store.MaxIDLen bytes
+	CodeReceiptNotFound              Code = "receipt_not_found"              // 404: no receipt with this id
+	CodeBadRedeemRequest             Code = "bad_redeem_request"             // 400: POST /v1/tokens/redeem body malformed
+	CodeTokenUnknown                 Code = "token_unknown"                  // 404: redemption for a receipt id the store does not hold
+	CodeAttestationStatus            Code = "attestation_status"             // 403: the EAR status is not accepted for receipts
+	CodeAttestationStale             Code = "attestation_stale"              // 403: the connection's attestation is older than AttestationMaxAge
+	CodeAttestationUsed              Code = "attestation_used"               // 403: this attestation already has its one receipt
+	CodeServerAttestationUnavailable Code = "server_attestation_unavailable" // 501: no attester configured for mutual attestation
+	CodeInternal                     Code = "internal"                       // 500: anything without a code; the cause is logged, never sent
+)
+
+// codes lists the server's own codes (documentation is checked against it).
+var codes = []Code{CodeBodyTooLarge, CodeBadReceiptRequest, CodeBadReceiptID, CodeReceiptNotFound, CodeBadRedeemRequest,
+	CodeTokenUnknown, CodeAttestationStatus, CodeAttestationStale, CodeAttestationUsed, CodeServerAttestationUnavailable, CodeInternal}
+
+// Error is a refusal the HTTP layer decides: its status, code and words.
+type Error struct {
+	Status int
+	Code   Code
+	Title  string
+	Detail string
+	Step   string // the attestation step concerned, if any
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("server: %d %s: %s: %s", e.Status, e.ProblemCode(), e.Title, e.Detail)
+}
+
+// ProblemCode returns the namespaced wire code, e.g. "server.body_too_large".
+func (e *Error) ProblemCode() string { return Namespace + "." + string(e.Code) }
+
+// problemCoder is implemented by every typed error that reaches a client
+// (expat, tlsbind, evidence checks, receipt, and Error itself).
+type problemCoder interface{ ProblemCode() string }
+
+// writeProblem writes an RFC 9457 problem whose type is
+// urn:seatrx:problem:<code> and whose code member is code.
+func writeProblem(w http.ResponseWriter, status int, code, title, detail, step string) {
 	w.Header().Set("Content-Type", api.MediaProblem)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(api.Problem{Type: api.ProblemTypePrefix + code, Title: title, Status: status, Detail: detail, Step: step, Code: code})
+}
+
+// reject writes the server's own refusal e.
+func reject(w http.ResponseWriter, e *Error) {
+	writeProblem(w, e.Status, e.ProblemCode(), e.Title, e.Detail, e.Step)
+}
+
+// refuse writes err as a problem with status and err's wire code (found
+// with errors.As, never from its text). An error without a code is an
+// internal failure: logged, sent as 500 server.internal without detail.
+func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
+	var own *Error
+	if errors.As(err, &own) {
+		reject(w, own)
+		return
+	}
+	code := problemCode(err)
+	if code == "" {
+		s.log.Error("internal error", "err", err)
+		reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error"})
+		return
+	}
+	var te *tlsbind.Error
+	if errors.As(err, &te) {
+		writeProblem(w, status, code, "Attestation refused", err.Error(), te.Step)
+		return
+	}
+	writeProblem(w, status, code, "Request refused", err.Error(), "")
+}
+
+// problemCode returns the wire code of the first error in err's chain that
+// has one, or "".
+func problemCode(err error) string {
+	var pc problemCoder
+	if errors.As(err, &pc) {
+		return pc.ProblemCode()
+	}
+	return ""
 }

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/expat"
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// Every refusal is written as urn:seatrx:problem:<ProblemCode> with the
+// same code member, whichever layer's typed error it carries; an error with
+// no code is an internal error whose cause is not sent.
+func TestRefuseWritesTheProblemCode(t *testing.T) {
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	attestFail := func(err error) error { return fmt.Errorf("accept: %w", err) }
+	tests := []struct {
+		name       string
+		err        error
+		status     int
+		wantStatus int
+		wantCode   string
+		wantStep   string
+		wantDetail bool
+	}{
+		{"expat error under tlsbind", attestFail(&tlsbind.Error{Step: tlsbind.StepAuthenticator, Err: expat.ErrBadFinished}), 403, 403, "expat.bad_finished", tlsbind.StepAuthenticator, true},
+		{"tlsbind's own code", &tlsbind.Error{Step: tlsbind.StepBinding, Code: tlsbind.CodeBindingKey}, 403, 403, "attest.binding_key", tlsbind.StepBinding, true},
+		{"evidence check", &tlsbind.Error{Step: tlsbind.StepEvidence, Err: check.Errorf("tdx", check.TCB, "x")}, 403, 403, "tdx.tcb", tlsbind.StepEvidence, true},
+		{"receipt error", fmt.Errorf("redeem: %w", receipt.ErrTokenCnf), 403, 403, "receipt.token_cnf", "", true},
+		{"server's own refusal keeps its status", &Error{Status: 413, Code: CodeBodyTooLarge, Title: "t"}, 400, 413, "server.body_too_large", "", false},
+		{"no code: internal", errors.New("disk on fire"), 403, 500, "server.internal", "", false},
+		{"tlsbind without a lower code: internal", &tlsbind.Error{Step: tlsbind.StepEvidence, Err: errors.New("device gone")}, 400, 500, "server.internal", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.refuse(rec, tc.err, tc.status)
+			var p api.Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != tc.wantStatus || p.Status != tc.wantStatus || p.Code != tc.wantCode || p.Type != "urn:seatrx:problem:"+tc.wantCode || p.Step != tc.wantStep {
+				t.Fatalf("got %d %+v, want %d %s step %q", rec.Code, p, tc.wantStatus, tc.wantCode, tc.wantStep)
+			}
+			if rec.Header().Get("Content-Type") != api.MediaProblem {
+				t.Fatalf("content type %q", rec.Header().Get("Content-Type"))
+			}
+			if tc.wantDetail != (p.Detail != "") {
+				t.Fatalf("detail %q", p.Detail)
+			}
+		})
+	}
+}
+
+func TestServerCodesAreNamespacedAndDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range codes {
+		pc := (&Error{Code: c}).ProblemCode()
+		if seen[pc] || pc != "server."+string(c) {
+			t.Fatalf("code %q: %q", c, pc)
+		}
+		seen[pc] = true
+	}
+}
