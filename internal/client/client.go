@@ -12,13 +12,12 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -91,12 +90,35 @@ func (c *Conn) record(set func(*Timings)) {
 	c.mu.Unlock()
 }
 
-// Dial opens the TLS 1.3 connection and binds an HTTP client to it alone
-// (HTTP/2 when negotiated, else HTTP/1.1 on the same connection).
-func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+// ConfigError reports a Config that Dial (or a method needing an optional
+// member) cannot work with: Field names the member, Reason the rule.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "client: Config." + e.Field + ": " + e.Reason }
+
+// check validates cfg before any network work and returns its server URL.
+func (cfg *Config) check() (*url.URL, error) {
 	u, err := url.Parse(cfg.Server)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("client: server URL %q: want https://host:port", cfg.Server)
+		return nil, &ConfigError{Field: "Server", Reason: fmt.Sprintf("%q is not https://host:port", cfg.Server)}
+	}
+	if cfg.Prover == nil {
+		return nil, &ConfigError{Field: "Prover", Reason: "required: it answers the server's challenge with this client's attestation"}
+	}
+	return u, nil
+}
+
+// Dial opens the TLS 1.3 connection and binds an HTTP client to it alone
+// (HTTP/2 when negotiated, else HTTP/1.1 on the same connection). An
+// unusable cfg (no https URL, no Prover) is a *ConfigError, found before
+// connecting.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	u, err := cfg.check()
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	tc0 := tlsbind.ClientConfig(cfg.Roots, u.Hostname())
@@ -164,7 +186,7 @@ func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
 // authenticator and evidence (mutual attestation, same connection).
 func (c *Conn) AttestServer(ctx context.Context) (*tlsbind.Result, error) {
 	if c.cfg.Checker == nil {
-		return nil, errors.New("client: no verifier configured for server attestation")
+		return nil, &ConfigError{Field: "Checker", Reason: "required to verify the server's attestation"}
 	}
 	t := time.Now()
 	req, err := c.session.Challenge()
@@ -274,7 +296,7 @@ func (c *Conn) do(ctx context.Context, method, path, contentType string, body []
 	}
 	if resp.StatusCode != http.StatusOK {
 		var p api.Problem
-		if strings.HasPrefix(resp.Header.Get("Content-Type"), api.MediaProblem) && json.Unmarshal(out, &p) == nil {
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == api.MediaProblem && json.Unmarshal(out, &p) == nil {
 			return nil, &p
 		}
 		return nil, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, out)
