@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/tlsbind"
 )
 
 func TestDemo(t *testing.T) {
@@ -92,9 +94,23 @@ func TestReceiptRequestVerifyShow(t *testing.T) {
 }
 
 func TestPrintRefusal(t *testing.T) {
-	var b bytes.Buffer
-	printRefusal(&b, fmt.Errorf("client: attest: %w", &api.Problem{Type: api.ProblemTypePrefix + "binding.connection", Title: "Attestation refused", Status: 403, Detail: "REPORTDATA binding differs", Code: "binding.connection"}))
-	if got := b.String(); !strings.Contains(got, "REFUSED urn:seatrx:problem:binding.connection (HTTP 403)") || !strings.Contains(got, "REPORTDATA binding differs") {
-		t.Fatalf("got %q", got)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"server problem", fmt.Errorf("client: attest: %w", &api.Problem{Type: api.ProblemTypePrefix + "attest.binding_connection", Title: "Attestation refused", Status: 403, Detail: "REPORTDATA binding differs", Code: "attest.binding_connection"}),
+			"REFUSED attest.binding_connection (HTTP 403): Attestation refused\n  REPORTDATA binding differs\n"},
+		{"local typed error", fmt.Errorf("client: server evidence refused: %w", &tlsbind.Error{Step: tlsbind.StepBinding, Code: tlsbind.CodeBindingKey}),
+			"FAILED attest.binding_key: client: server evidence refused: tlsbind: binding: attest.binding_key\n"},
+		{"local error without a code", errors.New("dial tcp: refused"), "FAILED: dial tcp: refused\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			printRefusal(&b, tc.err)
+			if got := b.String(); got != tc.want {
+				t.Fatalf("got %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -172,11 +172,17 @@ func receiptRequest(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// printRefusal prints the server's problem type and detail, or the local error.
+// printRefusal prints the server's problem (its namespaced code, status,
+// title and detail) or the local error, with its code when it has one.
 func printRefusal(w io.Writer, err error) {
 	var p *api.Problem
 	if errors.As(err, &p) {
-		fmt.Fprintf(w, "REFUSED %s (HTTP %d): %s\n  %s\n", p.Type, p.Status, p.Title, p.Detail)
+		fmt.Fprintf(w, "REFUSED %s (HTTP %d): %s\n  %s\n", p.Code, p.Status, p.Title, p.Detail)
+		return
+	}
+	var pc interface{ ProblemCode() string }
+	if errors.As(err, &pc) && pc.ProblemCode() != "" {
+		fmt.Fprintf(w, "FAILED %s: %v\n", pc.ProblemCode(), err)
 		return
 	}
 	fmt.Fprintf(w, "FAILED: %v\n", err)
