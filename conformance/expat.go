@@ -14,11 +14,11 @@ import (
 )
 
 func init() {
-	Register("request", runRequest)
-	Register("authenticator", runAuthenticator)
-	Register("empty-authenticator", runEmptyAuthenticator)
-	Register("validate", runValidate)
-	Register("binder", runBinder)
+	Register("request", expat.Namespace, runRequest)
+	Register("authenticator", expat.Namespace, runAuthenticator)
+	Register("empty-authenticator", expat.Namespace, runEmptyAuthenticator)
+	Register("validate", expat.Namespace, runValidate)
+	Register("binder", tlsbind.Namespace, runBinder)
 }
 
 // common are the inputs shared by every kind that needs a connection.
@@ -103,15 +103,6 @@ func (c common) roleAndChannel() (expat.Role, expat.Channel, error) {
 	return role, ch, err
 }
 
-// expatCode is the expat code of err, "" if err is not an *expat.Error.
-func expatCode(err error) string {
-	var e *expat.Error
-	if errors.As(err, &e) {
-		return string(e.Code)
-	}
-	return ""
-}
-
 // --- request ---------------------------------------------------------------
 
 type requestInputs struct {
@@ -144,7 +135,7 @@ func runRequest(in, exp json.RawMessage) error {
 		r, err = expat.EncodeRequest(role, i.Context, toExtensions(i.Extensions), i.CMWExtensionType)
 	}
 	var e requestExpected
-	if done, res := settle(exp, expatCode(err), err, &e); done {
+	if done, res := settle(exp, problemCode(err), err, &e); done {
 		return res
 	}
 	if e.Request != nil && !bytes.Equal(r.Raw, e.Request) {
@@ -231,7 +222,7 @@ func runAuthenticator(in, exp json.RawMessage) error {
 	opts := &expat.AuthOptions{CMWType: i.CMWExtensionType, Context: i.Context, Schemes: schemeValues(i.OfferedSchemes), OfferedExtensions: i.OfferedExtensions}
 	got, err := expat.Authenticate(ch, role, req, id, opts)
 	var e authExpected
-	if done, res := settle(exp, expatCode(err), err, &e); done {
+	if done, res := settle(exp, problemCode(err), err, &e); done {
 		return res
 	}
 	vopts := &expat.ValidateOptions{CMWType: i.CMWExtensionType, Schemes: opts.Schemes, OfferedExtensions: i.OfferedExtensions}
@@ -270,7 +261,7 @@ func runEmptyAuthenticator(in, exp json.RawMessage) error {
 	}
 	got, err := expat.AuthenticateEmpty(ch, role, req)
 	var e authExpected
-	if done, res := settle(exp, expatCode(err), err, &e); done {
+	if done, res := settle(exp, problemCode(err), err, &e); done {
 		return res
 	}
 	if !bytes.Equal(got, e.Authenticator) {
@@ -314,7 +305,7 @@ func runValidate(in, exp json.RawMessage) error {
 		maker := role.Peer()
 		if req, err = expat.ParseRequest(i.Request, maker, i.CMWExtensionType); err != nil {
 			if want := wantError(exp); want != "" {
-				return checkError(want, expatCode(err), err)
+				return checkError(want, problemCode(err), err)
 			}
 			return fmt.Errorf("request input: %w", err)
 		}
@@ -323,7 +314,7 @@ func runValidate(in, exp json.RawMessage) error {
 		CMWType: i.CMWExtensionType, Schemes: schemeValues(i.OfferedSchemes), OfferedExtensions: i.OfferedExtensions,
 	})
 	var e validateExpected
-	if done, res := settle(exp, expatCode(err), err, &e); done {
+	if done, res := settle(exp, problemCode(err), err, &e); done {
 		return res
 	}
 	if len(res.Entries) != len(e.CertificateChain) {

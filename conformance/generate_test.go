@@ -126,7 +126,7 @@ func mkCase(name, desc string, in, exp obj) Case {
 	return Case{Name: name, Description: desc, Inputs: must(json.Marshal(in)), Expected: must(json.Marshal(exp))}
 }
 
-func errExp(code string) obj { return obj{"error": code} }
+func errExp(e *expat.Error) obj { return obj{"error": e.ProblemCode()} }
 
 func TestGenerateVectors(t *testing.T) {
 	if !*update {
@@ -173,19 +173,19 @@ func TestGenerateVectors(t *testing.T) {
 			obj{"role": "server", "request": raw(13, "0100"+"000e"+"000d000400020807"+"fafa0002abcd")},
 			obj{"context": Hex{0}, "signature_schemes": []string{"ed25519"}}),
 		mkCase("reject-request-wrong-direction", "A CertificateRequest (13) claimed to come from a client.",
-			obj{"role": "client", "request": Hex(reqS.Raw)}, errExp("wrong_direction")),
+			obj{"role": "client", "request": Hex(reqS.Raw)}, errExp(expat.ErrWrongDirection)),
 		mkCase("reject-request-missing-signature-algorithms", "signature_algorithms is mandatory.",
-			obj{"role": "server", "request": raw(13, "0100"+"0004ff000000")}, errExp("missing_signature_algorithms")),
+			obj{"role": "server", "request": raw(13, "0100"+"0004ff000000")}, errExp(expat.ErrMissingSigAlgs)),
 		mkCase("reject-request-cmw-offer-not-empty", "The cmw_attestation offer must be empty.",
-			obj{"role": "server", "request": raw(13, "0100"+"000e"+"000d000400020807"+"ff00000200a0")}, errExp("cmw_offer_not_empty")),
+			obj{"role": "server", "request": raw(13, "0100"+"000e"+"000d000400020807"+"ff00000200a0")}, errExp(expat.ErrCMWOfferNotEmpty)),
 		mkCase("reject-request-duplicate-extension", "Two signature_algorithms extensions.",
-			obj{"role": "server", "request": raw(13, "0100"+"0010"+"000d000400020807"+"000d000400020807")}, errExp("duplicate_extension")),
+			obj{"role": "server", "request": raw(13, "0100"+"0010"+"000d000400020807"+"000d000400020807")}, errExp(expat.ErrDuplicateExtension)),
 		mkCase("reject-request-trailing-data", "A byte after the message.",
-			obj{"role": "server", "request": Hex(append(bytes.Clone(reqS.Raw), 0))}, errExp("trailing_data")),
+			obj{"role": "server", "request": Hex(append(bytes.Clone(reqS.Raw), 0))}, errExp(expat.ErrTrailingData)),
 		mkCase("reject-request-key-share", "key_share (51) is not allowed in a CertificateRequest.",
-			obj{"role": "server", "request": raw(13, "0100"+"000c"+"000d000400020807"+"00330000")}, errExp("extension_not_allowed")),
+			obj{"role": "server", "request": raw(13, "0100"+"000c"+"000d000400020807"+"00330000")}, errExp(expat.ErrExtensionNotAllowed)),
 		mkCase("reject-request-odd-scheme-list", "signature_algorithms list with an odd length.",
-			obj{"role": "server", "request": raw(13, "0100"+"0009"+"000d00050003080704")}, errExp("bad_extension")),
+			obj{"role": "server", "request": raw(13, "0100"+"0009"+"000d00050003080704")}, errExp(expat.ErrBadExtension)),
 	)
 	writeVectors(t, "request", reqCases)
 
@@ -223,10 +223,10 @@ func TestGenerateVectors(t *testing.T) {
 	authCases = append(authCases,
 		mkCase("reject-extension-not-offered", "cmw_attestation in the authenticator although the request did not offer it.",
 			merge(commonIn(s256, ems256, "client"), obj{"request": Hex(reqNoCMW.Raw), "certificate_chain": []Hex{keys["ed25519"].cert}, "private_key": Hex(keys["ed25519"].pkcs8), "first_entry_extensions": jext(cmwExt(t, cmwEx)), "signature_scheme": "ed25519"}),
-			errExp("extension_not_offered")),
+			errExp(expat.ErrExtensionNotOffered)),
 		mkCase("reject-no-common-scheme", "The request offers only ECDSA P-384; the key is Ed25519.",
 			merge(commonIn(s384, ems384, "client"), obj{"request": Hex(reqS384.Raw), "certificate_chain": []Hex{keys["ed25519"].cert}, "private_key": Hex(keys["ed25519"].pkcs8), "signature_scheme": "ed25519"}),
-			errExp("no_common_scheme")),
+			errExp(expat.ErrNoCommonScheme)),
 	)
 	writeVectors(t, "authenticator", authCases)
 
@@ -279,44 +279,45 @@ func TestGenerateVectors(t *testing.T) {
 			obj{"certificate_chain": []Hex{ed.cert}, "cmw": Hex(cmwEx), "signature_scheme": "ed25519"}),
 	)
 	neg := []struct {
-		name, desc, code string
-		in               obj
+		name, desc string
+		want       *expat.Error
+		in         obj
 	}{
-		{"empty-authenticator-is-refusal", "A valid empty authenticator is a refusal, never success.", "empty_authenticator", vin(Hex(empty))},
-		{"relayed-from-another-connection", "Authenticator made on another connection (different exporter_master_secret).", "bad_signature",
+		{"empty-authenticator-is-refusal", "A valid empty authenticator is a refusal, never success.", expat.ErrEmptyAuthenticator, vin(Hex(empty))},
+		{"relayed-from-another-connection", "Authenticator made on another connection (different exporter_master_secret).", expat.ErrBadSignature,
 			merge(vin(Hex(good)), obj{"exporter_master_secret": Hex(bytes.Repeat([]byte{0x77}, 32))})},
-		{"validated-against-another-request", "Authenticator answers a different request (context mismatch).", "context_mismatch",
+		{"validated-against-another-request", "Authenticator answers a different request (context mismatch).", expat.ErrContextMismatch,
 			merge(vin(Hex(good)), obj{"request": Hex(must(expat.EncodeRequest(expat.Server, ctxB, []expat.Extension{sigalgs, cmwOffer}, 0)).Raw)})},
-		{"wrong-sender-role", "Client-made authenticator validated as if the server made it.", "wrong_direction", merge(vin(Hex(good)), obj{"role": "server"})},
-		{"client-authenticator-without-request", "Clients must not send spontaneous authenticators.", "missing_request",
+		{"wrong-sender-role", "Client-made authenticator validated as if the server made it.", expat.ErrWrongDirection, merge(vin(Hex(good)), obj{"role": "server"})},
+		{"client-authenticator-without-request", "Clients must not send spontaneous authenticators.", expat.ErrMissingRequest,
 			merge(commonIn(s256, ems256, "client"), obj{"authenticator": Hex(good)})},
-		{"bad-signature", "One bit flipped in the CertificateVerify signature.", "bad_signature", vin(flip(good, len(cert)+len(cv)-5))},
-		{"bad-finished", "One bit flipped in Finished.", "bad_finished", vin(flip(good, len(good)-1))},
-		{"trailing-data", "A byte after Finished.", "trailing_data", vin(cat(good, []byte{0}))},
-		{"truncated", "Authenticator cut in the middle of Finished.", "bad_length", vin(Hex(good[:len(good)-3]))},
-		{"wrong-order", "CertificateVerify before Certificate.", "unexpected_message", vin(cat(cv, cert, fin))},
-		{"missing-certificate-verify", "Certificate followed directly by Finished.", "unexpected_message", vin(cat(cert, fin))},
-		{"request-instead-of-authenticator", "A handshake message of the wrong type.", "unexpected_message", vin(Hex(reqS.Raw))},
-		{"context-mismatch", "Certificate carries another context (correctly signed).", "context_mismatch", vin(forge(certWith(ctxB, entry(ed.cert, cmwExt(t, cmwEx))), ed.signer, expat.Ed25519))},
-		{"empty-certificate-list", "Certificate with no entries but a CertificateVerify.", "empty_certificate", vin(forge(certWith(ctxA), ed.signer, expat.Ed25519))},
-		{"empty-cert-data", "A CertificateEntry with zero-length cert_data.", "bad_length", vin(forge(certWith(ctxA, entry(nil)), ed.signer, expat.Ed25519))},
-		{"not-x509", "cert_data is not a certificate.", "bad_certificate", vin(forge(certWith(ctxA, entry([]byte{0x30, 0x03, 1, 2, 3})), ed.signer, expat.Ed25519))},
-		{"extension-not-offered", "status_request in the entry although not requested.", "extension_not_offered", vin(forge(certWith(ctxA, entry(ed.cert, expat.Extension{Type: expat.ExtStatusRequest})), ed.signer, expat.Ed25519))},
-		{"cmw-not-in-first-entry", "cmw_attestation in the second CertificateEntry.", "cmw_not_first_entry", vin(forge(certWith(ctxA, entry(ed.cert), entry(ed.cert, cmwExt(t, cmwEx))), ed.signer, expat.Ed25519))},
-		{"duplicate-extension", "cmw_attestation twice in the first entry.", "duplicate_extension", vin(forge(certWith(ctxA, entry(ed.cert, cmwExt(t, cmwEx), cmwExt(t, cmwEx))), ed.signer, expat.Ed25519))},
-		{"cmw-single-length-prefix", "cmw_data without its own uint16 length (a common interop bug).", "cmw_malformed", vin(forge(certWith(ctxA, entry(ed.cert, expat.Extension{Type: expat.DefaultCMWExtensionType, Data: cmwEx})), ed.signer, expat.Ed25519))},
-		{"cmw-empty", "cmw_data<1..2^16-1> of length zero.", "cmw_malformed", vin(forge(certWith(ctxA, entry(ed.cert, expat.Extension{Type: expat.DefaultCMWExtensionType, Data: []byte{0, 0}})), ed.signer, expat.Ed25519))},
-		{"scheme-not-offered", "CertificateVerify uses ECDSA P-256 although the request offers only Ed25519.", "scheme_not_offered",
+		{"bad-signature", "One bit flipped in the CertificateVerify signature.", expat.ErrBadSignature, vin(flip(good, len(cert)+len(cv)-5))},
+		{"bad-finished", "One bit flipped in Finished.", expat.ErrBadFinished, vin(flip(good, len(good)-1))},
+		{"trailing-data", "A byte after Finished.", expat.ErrTrailingData, vin(cat(good, []byte{0}))},
+		{"truncated", "Authenticator cut in the middle of Finished.", expat.ErrBadLength, vin(Hex(good[:len(good)-3]))},
+		{"wrong-order", "CertificateVerify before Certificate.", expat.ErrUnexpectedMessage, vin(cat(cv, cert, fin))},
+		{"missing-certificate-verify", "Certificate followed directly by Finished.", expat.ErrUnexpectedMessage, vin(cat(cert, fin))},
+		{"request-instead-of-authenticator", "A handshake message of the wrong type.", expat.ErrUnexpectedMessage, vin(Hex(reqS.Raw))},
+		{"context-mismatch", "Certificate carries another context (correctly signed).", expat.ErrContextMismatch, vin(forge(certWith(ctxB, entry(ed.cert, cmwExt(t, cmwEx))), ed.signer, expat.Ed25519))},
+		{"empty-certificate-list", "Certificate with no entries but a CertificateVerify.", expat.ErrEmptyCertificate, vin(forge(certWith(ctxA), ed.signer, expat.Ed25519))},
+		{"empty-cert-data", "A CertificateEntry with zero-length cert_data.", expat.ErrBadLength, vin(forge(certWith(ctxA, entry(nil)), ed.signer, expat.Ed25519))},
+		{"not-x509", "cert_data is not a certificate.", expat.ErrBadCertificate, vin(forge(certWith(ctxA, entry([]byte{0x30, 0x03, 1, 2, 3})), ed.signer, expat.Ed25519))},
+		{"extension-not-offered", "status_request in the entry although not requested.", expat.ErrExtensionNotOffered, vin(forge(certWith(ctxA, entry(ed.cert, expat.Extension{Type: expat.ExtStatusRequest})), ed.signer, expat.Ed25519))},
+		{"cmw-not-in-first-entry", "cmw_attestation in the second CertificateEntry.", expat.ErrCMWNotFirstEntry, vin(forge(certWith(ctxA, entry(ed.cert), entry(ed.cert, cmwExt(t, cmwEx))), ed.signer, expat.Ed25519))},
+		{"duplicate-extension", "cmw_attestation twice in the first entry.", expat.ErrDuplicateExtension, vin(forge(certWith(ctxA, entry(ed.cert, cmwExt(t, cmwEx), cmwExt(t, cmwEx))), ed.signer, expat.Ed25519))},
+		{"cmw-single-length-prefix", "cmw_data without its own uint16 length (a common interop bug).", expat.ErrCMWMalformed, vin(forge(certWith(ctxA, entry(ed.cert, expat.Extension{Type: expat.DefaultCMWExtensionType, Data: cmwEx})), ed.signer, expat.Ed25519))},
+		{"cmw-empty", "cmw_data<1..2^16-1> of length zero.", expat.ErrCMWMalformed, vin(forge(certWith(ctxA, entry(ed.cert, expat.Extension{Type: expat.DefaultCMWExtensionType, Data: []byte{0, 0}})), ed.signer, expat.Ed25519))},
+		{"scheme-not-offered", "CertificateVerify uses ECDSA P-256 although the request offers only Ed25519.", expat.ErrSchemeNotOffered,
 			func() obj {
 				r := must(expat.EncodeRequest(expat.Server, ctxA, []expat.Extension{{Type: expat.ExtSignatureAlgorithms, Data: mustHex("00020807")}, cmwOffer}, 0))
 				a := must(expattest.Assemble(ch256, expat.Client, r, certWith(ctxA, entry(keys["p256"].cert)), keys["p256"].signer, expat.ECDSAWithP256AndSHA256, nil))
 				return merge(commonIn(s256, ems256, "client"), obj{"request": Hex(r.Raw), "authenticator": Hex(a)})
 			}()},
-		{"scheme-key-mismatch", "CertificateVerify claims ECDSA P-256 over an Ed25519 certificate.", "scheme_key_mismatch", vin(forge(cert, keys["p256"].signer, expat.ECDSAWithP256AndSHA256))},
-		{"signed-by-another-key", "CertificateVerify made with a key other than the certificate's.", "bad_signature", vin(forge(cert, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)), expat.Ed25519))},
+		{"scheme-key-mismatch", "CertificateVerify claims ECDSA P-256 over an Ed25519 certificate.", expat.ErrSchemeKeyMismatch, vin(forge(cert, keys["p256"].signer, expat.ECDSAWithP256AndSHA256))},
+		{"signed-by-another-key", "CertificateVerify made with a key other than the certificate's.", expat.ErrBadSignature, vin(forge(cert, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)), expat.Ed25519))},
 	}
 	for _, n := range neg {
-		vcases = append(vcases, mkCase("reject-"+n.name, n.desc, n.in, errExp(n.code)))
+		vcases = append(vcases, mkCase("reject-"+n.name, n.desc, n.in, errExp(n.want)))
 	}
 	writeVectors(t, "validate", vcases)
 
@@ -341,7 +342,7 @@ func TestGenerateVectors(t *testing.T) {
 		if c.label != "" {
 			in["label"] = c.label
 		}
-		bcases = append(bcases, mkCase(c.name, "REPORTDATA per DESIGN.md §3.", in,
+		bcases = append(bcases, mkCase(c.name, "REPORTDATA per the seatrx binder (conformance/README.md, The binder).", in,
 			obj{"exported": Hex(b.Exported), "binding": Hex(b.Binding), "aik_pub_hash": Hex(b.AIKPubHash), "report_data": Hex(b.ReportData[:])}))
 	}
 	writeVectors(t, "binder", bcases)

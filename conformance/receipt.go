@@ -22,8 +22,8 @@ const (
 )
 
 func init() {
-	Register(KindReceipt, func(in, exp json.RawMessage) error { return runReceiptVector(KindReceipt, in, exp) })
-	Register(KindApproval, func(in, exp json.RawMessage) error { return runReceiptVector(KindApproval, in, exp) })
+	Register(KindReceipt, receipt.Namespace, func(in, exp json.RawMessage) error { return runReceiptVector(KindReceipt, in, exp) })
+	Register(KindApproval, receipt.Namespace, func(in, exp json.RawMessage) error { return runReceiptVector(KindApproval, in, exp) })
 }
 
 // receiptKey is a trusted key in a vector: a public COSE_Key and its identity.

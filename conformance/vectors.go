@@ -1,8 +1,10 @@
 // Package conformance holds seatrx's published test vectors and the runner
-// that checks them. The same JSON schema ("seatrx-vectors/v1", documented in
+// that checks them. The same JSON schema ("seatrx-vectors/v2", documented in
 // README.md beside this file) is how other implementations of RFC 9261,
 // draft-fossati-seat-expat and the seatrx receipt profile publish vectors for
-// us and read ours.
+// us and read ours. Expected errors are namespaced wire codes
+// ("expat.bad_signature"); files of the older v1 schema, whose codes carry no
+// namespace, are still read.
 package conformance
 
 import (
@@ -17,12 +19,13 @@ import (
 	"strings"
 )
 
-// Schema is the schema identifier every vector file carries.
-const Schema = "seatrx-vectors/v1"
+// Schema is the schema identifier of the vector files seatrx writes.
+const Schema = "seatrx-vectors/v2"
 
-// SchemaV2 is the schema of files whose "error" members carry namespaced
-// codes ("receipt.hash_mismatch"); see README.md.
-const SchemaV2 = "seatrx-vectors/v2"
+// SchemaV1 is the previous schema, still accepted: its "error" members are
+// bare codes, read as the kind's namespace + "." + code (README.md, "Changes
+// from v1").
+const SchemaV1 = "seatrx-vectors/v1"
 
 // MaxFileSize bounds a vector file.
 const MaxFileSize = 16 << 20
@@ -49,14 +52,21 @@ type Result struct {
 	Err  error
 }
 
-// Runner checks the cases of one kind.
+// Runner checks the cases of one kind. An expected error reaches it as a
+// full namespaced code, whatever the file's schema.
 type Runner func(inputs, expected json.RawMessage) error
 
-var runners = map[string]Runner{}
+type registered struct {
+	run       Runner
+	namespace string // of the kind's error codes, for v1 files
+}
 
-// Register adds the runner for kind; packages layered above conformance (or
-// its own files) register their kinds at init.
-func Register(kind string, r Runner) { runners[kind] = r }
+var runners = map[string]registered{}
+
+// Register adds the runner for kind, whose errors are codes of namespace
+// (expat, attest, receipt, ...); packages layered above conformance (or its
+// own files) register their kinds at init.
+func Register(kind, namespace string, r Runner) { runners[kind] = registered{r, namespace} }
 
 // Kinds returns the registered kinds.
 func Kinds() []string {
@@ -85,10 +95,11 @@ func Load(r io.Reader) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("conformance: decode: %w", err)
 	}
-	if f.Schema != Schema && f.Schema != SchemaV2 {
-		return nil, fmt.Errorf("conformance: schema %q, want %q or %q", f.Schema, Schema, SchemaV2)
+	if f.Schema != Schema && f.Schema != SchemaV1 {
+		return nil, fmt.Errorf("conformance: schema %q, want %q (or %q)", f.Schema, Schema, SchemaV1)
 	}
-	if _, ok := runners[f.Kind]; !ok {
+	reg, ok := runners[f.Kind]
+	if !ok {
 		return nil, fmt.Errorf("conformance: unknown kind %q (known: %s)", f.Kind, strings.Join(Kinds(), ", "))
 	}
 	seen := map[string]bool{}
@@ -102,8 +113,38 @@ func Load(r io.Reader) (*File, error) {
 			return nil, fmt.Errorf("conformance: case %q: inputs and expected are required", c.Name)
 		}
 		seen[c.Name] = true
+		if f.Schema == SchemaV1 {
+			exp, err := namespaceError(c.Expected, reg.namespace)
+			if err != nil {
+				return nil, fmt.Errorf("conformance: case %q: %w", c.Name, err)
+			}
+			f.Cases[i].Expected = exp
+		}
 	}
 	return &f, nil
+}
+
+// namespaceError rewrites a v1 {"error": CODE} expectation to the full code
+// namespace.CODE; other expectations are returned unchanged.
+func namespaceError(expected json.RawMessage, namespace string) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(expected, &m) != nil {
+		return expected, nil // not an object: the runner reports it
+	}
+	raw, ok := m["error"]
+	if !ok {
+		return expected, nil
+	}
+	var code string
+	if err := json.Unmarshal(raw, &code); err != nil {
+		return nil, fmt.Errorf(`"error" is not a string: %w`, err)
+	}
+	full, err := json.Marshal(namespace + "." + code)
+	if err != nil {
+		return nil, err
+	}
+	m["error"] = full
+	return json.Marshal(m)
 }
 
 // LoadFile is Load on a path.
@@ -122,7 +163,7 @@ func LoadFile(path string) (*File, error) {
 
 // Run checks every case of f.
 func (f *File) Run() []Result {
-	run := runners[f.Kind]
+	run := runners[f.Kind].run
 	out := make([]Result, len(f.Cases))
 	for i, c := range f.Cases {
 		out[i] = Result{Name: c.Name, Err: runCase(run, c)}
@@ -162,6 +203,16 @@ func (h *Hex) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// problemCode returns the namespaced wire code of err ("expat.bad_length"),
+// found with errors.As, or "" if nothing in err's chain carries one.
+func problemCode(err error) string {
+	var pc interface{ ProblemCode() string }
+	if errors.As(err, &pc) {
+		return pc.ProblemCode()
+	}
+	return ""
+}
+
 // expectedError is the {"error": CODE} form of Expected.
 type expectedError struct {
 	Error string `json:"error"`
@@ -187,7 +238,7 @@ func decodeStrict(data json.RawMessage, v any) error {
 	return nil
 }
 
-// checkError compares an outcome with an expected error code.
+// checkError compares an outcome's namespaced code with the expected one.
 func checkError(want string, code string, err error) error {
 	switch {
 	case err == nil:

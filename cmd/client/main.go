@@ -56,6 +56,6 @@ commands:
   receipt verify ...            verify a receipt bundle offline (online or audit mode)
   receipt show FILE             render a receipt as JSON and CBOR diagnostic notation
   evidence verify ...           verify SEV-SNP / TDX evidence offline and print the appraisal
-  conformance vectors FILE...   run seatrx-vectors/v1 files, one PASS/FAIL line per case
+  conformance vectors FILE...   run seatrx-vectors files (v2; v1 still read), one PASS/FAIL line per case
 `)
 }
