@@ -23,7 +23,7 @@ const DefaultLabel = "Attestation"
 const ExportedSize = 32
 
 // Binder is the binding of attestation evidence to one connection and one
-// authenticator key (DESIGN.md §3):
+// authenticator key (conformance/README.md, "The binder"):
 //
 //	exported     = TLS-Exporter(label, certificate_request_context, 32)
 //	binding      = H(spki || exported)
