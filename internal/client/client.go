@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -22,7 +23,6 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-	"golang.org/x/net/http2"
 
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
@@ -139,7 +139,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, err
 	}
 	if cs.NegotiatedProtocol == "h2" {
-		cc, err := (&http2.Transport{}).NewClientConn(tc)
+		cc, err := http2On(ctx, tc, u.Host)
 		if err != nil {
 			tc.Close()
 			return nil, fmt.Errorf("client: HTTP/2: %w", err)
@@ -149,6 +149,26 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		c.rt = &http1Conn{conn: tc, br: bufio.NewReader(tc)}
 	}
 	return c, nil
+}
+
+// http2On runs an HTTP/2 client connection on tc, the attested connection
+// itself: the transport's only "dial" hands out tc, once, so no request can
+// travel on another connection.
+func http2On(ctx context.Context, tc *tls.Conn, host string) (*http.ClientConn, error) {
+	var once sync.Once
+	tr := &http.Transport{
+		DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
+			var conn net.Conn
+			once.Do(func() { conn = tc })
+			if conn == nil {
+				return nil, errors.New("client: the attested connection is already in use")
+			}
+			return conn, nil
+		},
+		Protocols: new(http.Protocols),
+	}
+	tr.Protocols.SetHTTP2(true)
+	return tr.NewClientConn(ctx, "https", host)
 }
 
 // Close closes the connection.
