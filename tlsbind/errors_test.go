@@ -1,11 +1,15 @@
 package tlsbind
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/expat"
 )
 
@@ -59,5 +63,40 @@ func TestCodesAreDistinctAndNamespaced(t *testing.T) {
 		if got := (&Error{Code: c}).ProblemCode(); got != "attest."+string(c) {
 			t.Fatalf("%s: problem code %q", c, got)
 		}
+	}
+}
+
+type failingAttester struct{ err error }
+
+func (f failingAttester) Platform() evidence.Platform { return evidence.PlatformSNP }
+func (f failingAttester) Attest(context.Context, [64]byte) ([]byte, error) {
+	return nil, f.err
+}
+
+// The prover's own failures name their step and keep their cause; a cause
+// without a wire code stays without one (the server answers 500 internal).
+func TestProverFailuresAreTyped(t *testing.T) {
+	client, _ := sessions(t)
+	offered, err := expat.NewRequest(expat.Server, expat.RequestOptions{OfferCMW: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	device := errors.New("/dev/sev-guest: no such device")
+	_, err = (&Prover{Attester: failingAttester{device}}).Respond(context.Background(), client.Channel(), expat.Client, offered)
+	var te *Error
+	if !errors.As(err, &te) || te.Step != StepEvidence || te.ProblemCode() != "" || !errors.Is(err, device) {
+		t.Fatalf("attester failure: %v", err)
+	}
+	rsaOnly, err := expat.NewRequest(expat.Server, expat.RequestOptions{OfferCMW: true, Schemes: []expat.SignatureScheme{expat.PSSWithSHA256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = snpProver(t, sim.SNPGuestConfig{}).Respond(context.Background(), client.Channel(), expat.Client, rsaOnly)
+	if !errors.As(err, &te) || te.Step != StepRequest || !errors.Is(err, expat.ErrNoCommonScheme) || te.ProblemCode() != "expat.no_common_scheme" {
+		t.Fatalf("no key type for the offered schemes: %v", err)
+	}
+	_, err = Channel(&tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12})
+	if !errors.As(err, &te) || te.Step != StepConnection || !errors.Is(err, expat.ErrNotTLS13) {
+		t.Fatalf("TLS 1.2: %v", err)
 	}
 }
