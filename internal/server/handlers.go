@@ -102,7 +102,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		// Fail closed: an attestation we could not record is no attestation.
 		err = fmt.Errorf("record request context: %w", err)
 		sess.Fail(err)
-		s.refuse(w, err, http.StatusInternalServerError)
+		s.internal(w, "record the attestation", err)
 		return
 	}
 	if c.lc != nil {
@@ -201,7 +201,7 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 	}
 	out, rc, err := s.issue(r.Context(), c, res, reqBytes, rr.Audience)
 	if err != nil {
-		s.refuse(w, err, http.StatusInternalServerError)
+		s.internal(w, "issue a receipt", err)
 		return
 	}
 	issued = true
@@ -331,7 +331,7 @@ func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *con
 		reject(w, &Error{Status: http.StatusNotFound, Code: CodeReceiptNotFound, Title: "No such receipt"})
 		return
 	} else if err != nil {
-		s.refuse(w, err, http.StatusInternalServerError)
+		s.internal(w, "get a receipt", err)
 		return
 	}
 	w.Header().Set("Content-Type", api.MediaBundle)
@@ -402,19 +402,18 @@ func (s *Server) redeemRefused(w http.ResponseWriter, code string, status int, d
 // client-fault code.
 func (s *Server) redeemInternal(w http.ResponseWriter, what string, err error) {
 	s.metrics.redemptions.WithLabelValues((&Error{Code: CodeInternal}).ProblemCode()).Inc()
-	s.log.Error("redemption failed on the server side", "step", what, "err", err)
-	reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error"})
+	s.internal(w, "redeem: "+what, err)
 }
 
 func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
 	k, err := s.keys()
 	if err != nil {
-		s.refuse(w, err, http.StatusInternalServerError)
+		s.internal(w, "keys document", err)
 		return
 	}
 	out, err := k.MarshalCBOR()
 	if err != nil {
-		s.refuse(w, err, http.StatusInternalServerError)
+		s.internal(w, "encode the keys document", err)
 		return
 	}
 	w.Header().Set("Content-Type", api.MediaKeys)

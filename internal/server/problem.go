@@ -70,9 +70,9 @@ func reject(w http.ResponseWriter, e *Error) {
 	writeProblem(w, e.Status, e.ProblemCode(), e.Title, e.Detail, e.Step)
 }
 
-// refuse writes err as a problem with status and err's wire code (found
-// with errors.As, never from its text). An error without a code is an
-// internal failure: logged, sent as 500 server.internal without detail.
+// refuse writes err, a failure the peer's request caused, as a problem with
+// status and err's wire code (found with errors.As, never from its text).
+// An error without a code is an internal failure (see internal).
 func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
 	var own *Error
 	if errors.As(err, &own) {
@@ -81,8 +81,7 @@ func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
 	}
 	code := problemCode(err)
 	if code == "" {
-		s.log.Error("internal error", "err", err)
-		reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error"})
+		s.internal(w, "request", err)
 		return
 	}
 	var te *tlsbind.Error
@@ -91,6 +90,14 @@ func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
 		return
 	}
 	writeProblem(w, status, code, "Request refused", err.Error(), "")
+}
+
+// internal answers a failure on the server's side (storage, signing, its
+// own data), whatever code the error carries: 500 server.internal, the cause
+// logged with what the server was doing, never sent.
+func (s *Server) internal(w http.ResponseWriter, what string, err error) {
+	s.log.Error("internal error", "doing", what, "err", err)
+	reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error"})
 }
 
 // problemCode returns the wire code of the first error in err's chain that

@@ -13,6 +13,7 @@ import (
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/receipt/store"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
@@ -68,5 +69,20 @@ func TestServerCodesAreNamespacedAndDistinct(t *testing.T) {
 			t.Fatalf("code %q: %q", c, pc)
 		}
 		seen[pc] = true
+	}
+}
+
+// A failure on the server's side is server.internal even when the error
+// carries a code of its own (a storage or signing failure is never the
+// peer's, and its detail is not the peer's business).
+func TestInternalHidesCodedCauses(t *testing.T) {
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, err := range []error{fmt.Errorf("store receipt: %w", store.ErrDuplicate), receipt.ErrMalformed, errors.New("disk")} {
+		rec := httptest.NewRecorder()
+		s.internal(rec, "issue a receipt", err)
+		var p api.Problem
+		if json.Unmarshal(rec.Body.Bytes(), &p) != nil || rec.Code != 500 || p.Code != "server.internal" || p.Detail != "" {
+			t.Fatalf("%v: got %d %+v", err, rec.Code, p)
+		}
 	}
 }
