@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -384,5 +385,33 @@ func TestParseUnknownKeys(t *testing.T) {
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Msg == "unknown key" || !strings.HasPrefix(pe.Key, "receipts.lifetime") {
 		t.Fatalf("err = %v (%+v), want a receipts.lifetime value error", err, pe)
+	}
+}
+
+// The canonical form is the preimage of every issued receipt's policy_hash: a
+// change to it (a renamed key, a new default, another encoding) silently
+// changes the digest of policies in use, so the digests of the default
+// policy and of the example files are pinned. Change them only with a
+// deliberate, announced change of the canonical form.
+func TestCanonicalDigestsPinned(t *testing.T) {
+	const (
+		defaultDigest = "fe88f5dd56152d87d4f3882d962b63e5568ff9eb91bab2404355bd078b3707b5"
+		exampleDigest = "12cafc30bd0a7f10f16a7cfab66e42dd2b879d97b35bcf334271e2350cde5720"
+	)
+	check := func(name string, p *Policy, want string) {
+		t.Helper()
+		if d := p.Digest(); hex.EncodeToString(d[:]) != want {
+			c, _ := p.CanonicalCBOR()
+			diag, _ := cbor.Diagnose(c)
+			t.Errorf("%s: digest %x, want %s\ncanonical form: %s", name, d, want, diag)
+		}
+	}
+	check("Default()", Default(), defaultDigest)
+	for _, f := range []string{"example.yaml", "example.json"} {
+		p, err := Load(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		check(f, p, exampleDigest)
 	}
 }
