@@ -3,7 +3,8 @@
 // wraps quoters (the guest attesters of evidence/attest, or the simulator) so
 // that they emit that payload, and verifies evidence through one platform
 // verifier per TEE (evidence/snp, evidence/tdx) before appraising the result
-// against the loaded policy.
+// against an AppraisalPolicy (composed from the policy document by package
+// policy; this layer takes its values and never reads the document).
 //
 // An Appraisal describes verified evidence in platform-neutral Claims
 // (measurements, identifiers and collateral digests by name, trust anchor,

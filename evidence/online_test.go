@@ -18,7 +18,6 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/fetch"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
@@ -123,7 +122,7 @@ func onlineVerifier(t *testing.T, g *fetch.Getter, coll *tdx.Collateral) *eviden
 	t.Helper()
 	sa, ta := authorities(t)
 	v, err := evidence.NewVerifier(evidence.Config{
-		Policy:   policy.Default(),
+		Policy:   testPolicy(),
 		SNPRoots: []*snp.Roots{snp.ProductionRoots(), sa.Roots()},
 		TDXRoots: []*tdx.Roots{tdx.ProductionRoots(), ta.Roots()},
 		SNPCache: snp.NewChainCache(4), TDXCache: tdx.NewChainCache(4),

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/seatrx/seatrx/evidence/check"
-	"github.com/seatrx/seatrx/evidence/policy"
 )
 
 // Claims is what verified evidence says, whatever TEE produced it. Each
@@ -59,7 +58,7 @@ type platform interface {
 type verified interface {
 	claims() Claims
 	// appraise applies the platform's section of p. Failures are *check.Error.
-	appraise(p *policy.Policy) (outcome, error)
+	appraise(p *AppraisalPolicy) (outcome, error)
 	// detail is the platform's own result, for Appraisal.Detail.
 	detail() any
 }

@@ -5,13 +5,12 @@ import (
 
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/fetch"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/snp"
 )
 
 // snpPlatform verifies AMD SEV-SNP reports with evidence/snp.
 type snpPlatform struct {
-	pol    *policy.Policy
+	pol    *AppraisalPolicy
 	roots  []*snp.Roots
 	cache  *snp.ChainCache
 	vcek   []byte
@@ -19,7 +18,7 @@ type snpPlatform struct {
 }
 
 func newSNPPlatform(cfg *Config) platform {
-	return &snpPlatform{pol: cfg.Policy, roots: cfg.SNPRoots, cache: cfg.SNPCache, vcek: cfg.VCEK, getter: cfg.Getter}
+	return &snpPlatform{pol: &cfg.Policy, roots: cfg.SNPRoots, cache: cfg.SNPCache, vcek: cfg.VCEK, getter: cfg.Getter}
 }
 
 func snpReportData(report []byte) ([64]byte, bool) { return snp.UnverifiedReportData(report) }
@@ -65,7 +64,7 @@ func (v snpVerified) claims() Claims {
 	}
 }
 
-func (v snpVerified) appraise(p *policy.Policy) (outcome, error) {
+func (v snpVerified) appraise(p *AppraisalPolicy) (outcome, error) {
 	if err := snp.Appraise(v.r, p.SNP); err != nil {
 		return outcome{}, err
 	}

@@ -6,13 +6,12 @@ import (
 
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/fetch"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/tdx"
 )
 
 // tdxPlatform verifies Intel TDX quotes with evidence/tdx.
 type tdxPlatform struct {
-	pol        *policy.Policy
+	pol        *AppraisalPolicy
 	roots      []*tdx.Roots
 	cache      *tdx.ChainCache
 	collateral *tdx.Collateral
@@ -20,7 +19,7 @@ type tdxPlatform struct {
 }
 
 func newTDXPlatform(cfg *Config) platform {
-	return &tdxPlatform{pol: cfg.Policy, roots: cfg.TDXRoots, cache: cfg.TDXCache, collateral: cfg.TDXCollateral, getter: cfg.Getter}
+	return &tdxPlatform{pol: &cfg.Policy, roots: cfg.TDXRoots, cache: cfg.TDXCache, collateral: cfg.TDXCollateral, getter: cfg.Getter}
 }
 
 func tdxReportData(quote []byte) ([64]byte, bool) { return tdx.UnverifiedReportData(quote) }
@@ -84,7 +83,7 @@ func (v tdxVerified) claims() Claims {
 	}
 }
 
-func (v tdxVerified) appraise(p *policy.Policy) (outcome, error) {
+func (v tdxVerified) appraise(p *AppraisalPolicy) (outcome, error) {
 	if err := tdx.Appraise(v.r, p.TDX); err != nil {
 		return outcome{}, err
 	}

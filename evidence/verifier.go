@@ -10,7 +10,6 @@ import (
 
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/fetch"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
 )
@@ -39,8 +38,11 @@ type Config struct {
 	// TDXCollateral is the verifier's own TDX collateral (from its cache
 	// directory); when nil, collateral carried in the CMW is used, if any.
 	TDXCollateral *tdx.Collateral
-	// Policy is the appraisal policy; required, and must be valid.
-	Policy *policy.Policy
+	// Policy is what the verifier accepts, composed from the policy document
+	// by its loader (package policy); its ID and Digest are required, and it
+	// must pass Validate. The Verifier keeps the platform sections it points
+	// to: change them only before NewVerifier.
+	Policy AppraisalPolicy
 	// SNPCache and TDXCache optionally cache verified certificate chains.
 	SNPCache *snp.ChainCache
 	TDXCache *tdx.ChainCache
@@ -81,17 +83,19 @@ func (o *VerifyOptions) check() error {
 // Verifier verifies and appraises TEE evidence. It is immutable after
 // NewVerifier and safe for concurrent use.
 type Verifier struct {
-	pol          *policy.Policy
-	policyDigest []byte
-	platforms    map[Platform]platform
+	pol       *AppraisalPolicy // shared with the platforms
+	platforms map[Platform]platform
 }
 
 // NewVerifier checks cfg and returns a Verifier. The root lists are copied
 // and ordered production first (stable), so that simulated roots are only
 // ever a fallback.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	if cfg.Policy == nil {
-		return nil, fmt.Errorf("%w: no policy", ErrConfig)
+	if cfg.Policy.ID == "" {
+		return nil, fmt.Errorf("%w: no policy (Policy.ID is empty)", ErrConfig)
+	}
+	if cfg.Policy.Digest == ([32]byte{}) {
+		return nil, fmt.Errorf("%w: policy %q has no digest", ErrConfig, cfg.Policy.ID)
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -104,8 +108,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	cfg.TDXRoots = slices.Clone(cfg.TDXRoots)
 	slices.SortStableFunc(cfg.TDXRoots, func(a, b *tdx.Roots) int { return boolOrder(a.Simulated(), b.Simulated()) })
 	cfg.VCEK = slices.Clone(cfg.VCEK)
-	d := cfg.Policy.Digest()
-	v := &Verifier{pol: cfg.Policy, policyDigest: d[:], platforms: map[Platform]platform{}}
+	cfg.Policy.TrustAnchors = slices.Clone(cfg.Policy.TrustAnchors)
+	v := &Verifier{pol: &cfg.Policy, platforms: map[Platform]platform{}}
 	for _, k := range platforms {
 		v.platforms[k.name] = k.build(&cfg)
 	}
@@ -190,7 +194,7 @@ func (v *Verifier) verify(ctx context.Context, d *Decoded, digest []byte, opts V
 		Platform:       d.Platform,
 		Claims:         ver.claims(),
 		PolicyID:       v.pol.ID,
-		PolicyDigest:   slices.Clone(v.policyDigest),
+		PolicyDigest:   slices.Clone(v.pol.Digest[:]),
 		EvidenceDigest: slices.Clone(digest),
 		Detail:         ver.detail(),
 	}

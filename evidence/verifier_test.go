@@ -14,7 +14,6 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/check"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
@@ -55,8 +54,15 @@ func rd(b byte) [64]byte {
 	return r
 }
 
+// testPolicy is the appraisal part of seatrx's default policy (SEV-SNP and
+// TDX accepted, debug forbidden, every configured root) under a test name
+// and digest: the Verifier takes these values whatever document they came from.
+func testPolicy() evidence.AppraisalPolicy {
+	return evidence.AppraisalPolicy{ID: "evidence-test", Digest: sha256.Sum256([]byte("evidence-test")), SNP: &snp.Policy{}, TDX: &tdx.Policy{}}
+}
+
 type setup struct {
-	pol   *policy.Policy
+	pol   *evidence.AppraisalPolicy
 	snp   []*snp.Roots
 	tdx   []*tdx.Roots
 	coll  *tdx.Collateral
@@ -67,7 +73,8 @@ func newVerifier(t testing.TB, s setup) *evidence.Verifier {
 	t.Helper()
 	a, b := authorities(t)
 	if s.pol == nil {
-		s.pol = policy.Default()
+		p := testPolicy()
+		s.pol = &p
 	}
 	if s.snp == nil {
 		s.snp = []*snp.Roots{a.Roots(), snp.ProductionRoots()} // deliberately simulated first
@@ -75,7 +82,7 @@ func newVerifier(t testing.TB, s setup) *evidence.Verifier {
 	if s.tdx == nil {
 		s.tdx = []*tdx.Roots{tdx.ProductionRoots(), b.Roots()}
 	}
-	cfg := evidence.Config{Policy: s.pol, SNPRoots: s.snp, TDXRoots: s.tdx, TDXCollateral: s.coll}
+	cfg := evidence.Config{Policy: *s.pol, SNPRoots: s.snp, TDXRoots: s.tdx, TDXCollateral: s.coll}
 	if s.cache {
 		cfg.SNPCache, cfg.TDXCache = snp.NewChainCache(16), tdx.NewChainCache(16)
 	}
@@ -162,8 +169,8 @@ func TestVerifySimulatedSNP(t *testing.T) {
 		t.Fatalf("status %s vector %v", ap.Status, ap.TrustVector)
 	}
 	sum := sha256.Sum256(cmwBytes)
-	d := policy.Default().Digest()
-	if !bytes.Equal(ap.EvidenceDigest, sum[:]) || !bytes.Equal(ap.PolicyDigest, d[:]) || ap.PolicyID != policy.DefaultID {
+	pol := testPolicy()
+	if !bytes.Equal(ap.EvidenceDigest, sum[:]) || !bytes.Equal(ap.PolicyDigest, pol.Digest[:]) || ap.PolicyID != pol.ID {
 		t.Fatalf("digests/policy id wrong: %+v", ap)
 	}
 }
@@ -252,11 +259,11 @@ func TestVerifyFailures(t *testing.T) {
 	}
 	other := rd(4)
 
-	onlySNP := policy.Default()
+	onlySNP := testPolicy()
 	onlySNP.TDX = nil
-	pinned := policy.Default()
+	pinned := testPolicy()
 	pinned.TrustAnchors = snp.ProductionRoots().Fingerprints() // the simulated ARK is not allowed
-	measured := policy.Default()
+	measured := testPolicy()
 	measured.SNP.Measurements = []string{"01" + string(bytes.Repeat([]byte("00"), 47))}
 
 	tests := []struct {
@@ -272,9 +279,9 @@ func TestVerifyFailures(t *testing.T) {
 		{"production-only", setup{snp: []*snp.Roots{snp.ProductionRoots()}}, good, r, "snp.trust_anchor", "", 0},
 		{"no-snp-roots", setup{snp: []*snp.Roots{}}, good, r, "snp.trust_anchor", "", 0},
 		{"debug", setup{}, debug, r, "snp.debug", evidence.ClaimRuntimeOpaque, 96},
-		{"measurement", setup{pol: measured}, good, r, "snp.measurement", evidence.ClaimExecutables, 96},
-		{"anchor-not-in-policy", setup{pol: pinned}, good, r, "snp.trust_anchor", evidence.ClaimHardware, 97},
-		{"tdx-refused-by-policy", setup{pol: onlySNP}, tdxGood, r, "tdx.policy", "", 0},
+		{"measurement", setup{pol: &measured}, good, r, "snp.measurement", evidence.ClaimExecutables, 96},
+		{"anchor-not-in-policy", setup{pol: &pinned}, good, r, "snp.trust_anchor", evidence.ClaimHardware, 97},
+		{"tdx-refused-by-policy", setup{pol: &onlySNP}, tdxGood, r, "tdx.policy", "", 0},
 		{"tdx-debug", setup{}, tdxDebug, r, "tdx.debug", evidence.ClaimConfiguration, 96},
 		{"tdx-report-data", setup{}, tdxGood, other, "tdx.report_data", "", 0},
 		{"tdx-production-only", setup{tdx: []*tdx.Roots{tdx.ProductionRoots()}}, tdxGood, r, "tdx.trust_anchor", "", 0},
@@ -321,12 +328,29 @@ func TestVerifyMisuse(t *testing.T) {
 	if _, err := evidence.NewVerifier(evidence.Config{}); !errors.Is(err, evidence.ErrConfig) {
 		t.Fatalf("no policy: %v", err)
 	}
-	bad := policy.Default()
+	unnamed := testPolicy()
+	unnamed.ID = ""
+	if _, err := evidence.NewVerifier(evidence.Config{Policy: unnamed}); !errors.Is(err, evidence.ErrConfig) {
+		t.Fatalf("no policy id: %v", err)
+	}
+	undigested := testPolicy()
+	undigested.Digest = [32]byte{}
+	if _, err := evidence.NewVerifier(evidence.Config{Policy: undigested}); !errors.Is(err, evidence.ErrConfig) {
+		t.Fatalf("no policy digest: %v", err)
+	}
+	bad := testPolicy()
 	bad.SNP.Measurements = []string{"xyz"}
-	if _, err := evidence.NewVerifier(evidence.Config{Policy: bad}); !errors.Is(err, evidence.ErrConfig) || !errors.Is(err, policy.ErrInvalid) {
+	var spe *snp.PolicyError
+	if _, err := evidence.NewVerifier(evidence.Config{Policy: bad}); !errors.Is(err, evidence.ErrConfig) || !errors.As(err, &spe) || spe.Key != "snp.measurements[0]" {
 		t.Fatalf("invalid policy: %v", err)
 	}
-	if _, err := evidence.NewVerifier(evidence.Config{Policy: policy.Default(), SNPRoots: []*snp.Roots{nil}}); !errors.Is(err, evidence.ErrConfig) {
+	badAnchor := testPolicy()
+	badAnchor.TrustAnchors = []string{"sha1:00"}
+	var pe *evidence.PolicyError
+	if _, err := evidence.NewVerifier(evidence.Config{Policy: badAnchor}); !errors.Is(err, evidence.ErrConfig) || !errors.As(err, &pe) || pe.Key != "trust_anchors[0]" {
+		t.Fatalf("invalid trust anchor: %v", err)
+	}
+	if _, err := evidence.NewVerifier(evidence.Config{Policy: testPolicy(), SNPRoots: []*snp.Roots{nil}}); !errors.Is(err, evidence.ErrConfig) {
 		t.Fatalf("nil roots: %v", err)
 	}
 	if _, err := v.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindAttestationResult}, evidence.VerifyOptions{Now: now, SkipReportData: true}); check.Code(err) != "cmw.format" {
@@ -375,7 +399,7 @@ func TestVerifyRawRealSamples(t *testing.T) {
 	vcek := readTestdata(t, "evidence/snp/testdata/vcek.testcer")
 	quote := readTestdata(t, "evidence/tdx/testdata/tdx_prod_quote_SPR_E4.dat")
 
-	debugOK := policy.Default()
+	debugOK := testPolicy()
 	debugOK.SNP.AllowDebug = true
 	debugOK.SNP.AllowSMT = true // the sample's guest policy allows SMT
 	v, err := evidence.NewVerifier(evidence.Config{

@@ -13,7 +13,6 @@ import (
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/ear"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/expat"
 )
@@ -52,7 +51,7 @@ func attest(t *testing.T, p *Prover, c *Checker) error {
 }
 
 func TestAttacksRefused(t *testing.T) {
-	pol := policy.Default()
+	pol := testPolicy()
 	pol.SNP.Measurements = []string{repeatHex("aa", 48)}
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	otherSPKI, _ := x509.MarshalPKIXPublicKey(otherKey.Public())
@@ -70,15 +69,15 @@ func TestAttacksRefused(t *testing.T) {
 		want   func(error) bool
 		wire   string // the problem code a peer sees
 	}{
-		{"wrong binder label", &Prover{Attester: good.Attester, Profile: Profile{Label: "Attestation Binding"}}, checker(t, true, policy.Default()), own(CodeBindingConnection), "attest.binding_connection"},
-		{"report data of another connection", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { rd[0] ^= 0xff; return rd }}}, checker(t, true, policy.Default()), own(CodeBindingConnection), "attest.binding_connection"},
-		{"report data of another key", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { copy(rd[32:], otherHash[:]); return rd }}}, checker(t, true, policy.Default()), own(CodeBindingKey), "attest.binding_key"},
-		{"debug SNP guest", snpProver(t, sim.SNPGuestConfig{Debug: true}), checker(t, true, policy.Default()), evidenceCheck(check.SNP, check.Debug), "snp.debug"},
-		{"debug TDX guest", tdxProver(t, sim.TDXGuestConfig{Debug: true}), checker(t, true, policy.Default()), evidenceCheck(check.TDX, check.Debug), "tdx.debug"},
+		{"wrong binder label", &Prover{Attester: good.Attester, Profile: Profile{Label: "Attestation Binding"}}, checker(t, true, testPolicy()), own(CodeBindingConnection), "attest.binding_connection"},
+		{"report data of another connection", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { rd[0] ^= 0xff; return rd }}}, checker(t, true, testPolicy()), own(CodeBindingConnection), "attest.binding_connection"},
+		{"report data of another key", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { copy(rd[32:], otherHash[:]); return rd }}}, checker(t, true, testPolicy()), own(CodeBindingKey), "attest.binding_key"},
+		{"debug SNP guest", snpProver(t, sim.SNPGuestConfig{Debug: true}), checker(t, true, testPolicy()), evidenceCheck(check.SNP, check.Debug), "snp.debug"},
+		{"debug TDX guest", tdxProver(t, sim.TDXGuestConfig{Debug: true}), checker(t, true, testPolicy()), evidenceCheck(check.TDX, check.Debug), "tdx.debug"},
 		{"measurement not allowed", good, checker(t, true, pol), evidenceCheck(check.SNP, check.Measurement), "snp.measurement"},
-		{"simulated SNP against production roots", good, checker(t, false, policy.Default()), evidenceCheck(check.SNP, check.TrustAnchor), "snp.trust_anchor"},
-		{"simulated TDX against production roots", tdxProver(t, sim.TDXGuestConfig{}), checker(t, false, policy.Default()), evidenceCheck(check.TDX, check.TrustAnchor), "tdx.trust_anchor"},
-		{"passport result not accepted", passportProver(t, good), checker(t, true, policy.Default()), own(CodeModelNotAllowed), "attest.model_not_allowed"},
+		{"simulated SNP against production roots", good, checker(t, false, testPolicy()), evidenceCheck(check.SNP, check.TrustAnchor), "snp.trust_anchor"},
+		{"simulated TDX against production roots", tdxProver(t, sim.TDXGuestConfig{}), checker(t, false, testPolicy()), evidenceCheck(check.TDX, check.TrustAnchor), "tdx.trust_anchor"},
+		{"passport result not accepted", passportProver(t, good), checker(t, true, testPolicy()), own(CodeModelNotAllowed), "attest.model_not_allowed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +101,7 @@ func repeatHex(h string, n int) string {
 
 // passportProver asks an in-process external Verifier for an EAR.
 func passportProver(t *testing.T, base *Prover) *Prover {
-	c := checker(t, true, policy.Default())
+	c := checker(t, true, testPolicy())
 	return &Prover{Attester: base.Attester, Passport: &LocalPassport{Verifier: c.Verifier, Issuer: c.Issuer}}
 }
 
@@ -125,7 +124,7 @@ func TestPassportModel(t *testing.T) {
 		t.Fatalf("model %s claims %+v", res.Model, res.Claims)
 	}
 	// An EAR from an untrusted verifier is refused.
-	other := checker(t, true, policy.Default())
+	other := checker(t, true, testPolicy())
 	rp2 := &Checker{Passport: &PassportPolicy{Trusted: []ear.TrustedVerifier{{ID: "other", Key: other.Issuer.Public()}}, AcceptedStatuses: []string{"warning"}}}
 	if err := attest(t, p, rp2); !errors.Is(err, ear.ErrUntrustedVerifier) && !failedCheck(err, check.EAR, check.Signature) {
 		t.Fatalf("untrusted verifier: %v", err)
@@ -159,7 +158,7 @@ func TestSessionRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); !errors.Is(err, expat.ErrContextUnknown) {
+	if _, err := server.Accept(context.Background(), checker(t, true, testPolicy()), proof.Authenticator); !errors.Is(err, expat.ErrContextUnknown) {
 		t.Fatalf("authenticator without our request: %v", err)
 	}
 	// The failure is fatal for the session.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/ear"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 )
 
@@ -37,7 +36,7 @@ func TestEARCarriesPlatformMeasurements(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := checker(t, true, policy.Default())
+			c := checker(t, true, testPolicy())
 			res, err := server.Accept(context.Background(), c, proof.Authenticator)
 			if err != nil {
 				t.Fatal(err)

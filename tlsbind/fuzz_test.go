@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/expat"
 )
@@ -26,7 +25,7 @@ func FuzzSessionAccept(f *testing.F) {
 	f.Add(proof.Authenticator)
 	f.Add(proof.Authenticator[:len(proof.Authenticator)-1])
 	f.Add([]byte{20, 0, 0, 32})
-	chk := checker(f, true, policy.Default())
+	chk := checker(f, true, testPolicy())
 	f.Fuzz(func(t *testing.T, auth []byte) {
 		// A fresh session over the same connection state per input, so that
 		// the first input's consumption does not mask later ones.

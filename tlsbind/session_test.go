@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/ear"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
@@ -94,7 +94,14 @@ func sessions(t testing.TB) (client, server *Session) {
 	return client, server
 }
 
-func checker(t testing.TB, trustSim bool, pol *policy.Policy) *Checker {
+// testPolicy is the appraisal part of seatrx's default policy (SEV-SNP and
+// TDX accepted, debug forbidden, every configured root) under a test name
+// and digest.
+func testPolicy() evidence.AppraisalPolicy {
+	return evidence.AppraisalPolicy{ID: "tlsbind-test", Digest: sha256.Sum256([]byte("tlsbind-test")), SNP: &snp.Policy{}, TDX: &tdx.Policy{}}
+}
+
+func checker(t testing.TB, trustSim bool, pol evidence.AppraisalPolicy) *Checker {
 	t.Helper()
 	p := simPKI(t)
 	cfg := evidence.Config{SNPRoots: []*snp.Roots{snp.ProductionRoots()}, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()}, Policy: pol}
@@ -137,7 +144,7 @@ func TestAttestSNPAndTDX(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Respond: %v", err)
 			}
-			res, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator)
+			res, err := server.Accept(context.Background(), checker(t, true, testPolicy()), proof.Authenticator)
 			if err != nil {
 				t.Fatalf("Accept: %v", err)
 			}
@@ -152,7 +159,7 @@ func TestAttestSNPAndTDX(t *testing.T) {
 				t.Fatalf("Attested() = %v, %v", got, err)
 			}
 			// The same authenticator again: the request was consumed.
-			if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); !errors.Is(err, expat.ErrContextReused) {
+			if _, err := server.Accept(context.Background(), checker(t, true, testPolicy()), proof.Authenticator); !errors.Is(err, expat.ErrContextReused) {
 				t.Fatalf("replay: %v", err)
 			}
 		})
@@ -166,7 +173,7 @@ func TestSessionFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.Accept(context.Background(), checker(t, true, policy.Default()), proof.Authenticator); err != nil {
+	if _, err := server.Accept(context.Background(), checker(t, true, testPolicy()), proof.Authenticator); err != nil {
 		t.Fatal(err)
 	}
 	server.Fail(errors.New("store unavailable"))

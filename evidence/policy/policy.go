@@ -14,6 +14,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
@@ -146,6 +147,21 @@ func (p *Policy) ApplyDefaults() {
 	if p.Passport != nil && len(p.Passport.AcceptedStatuses) == 0 {
 		p.Passport.AcceptedStatuses = []string{StatusAffirming}
 	}
+}
+
+// AppraisalPolicy is the evidence layer's part of the policy, what an
+// evidence.Verifier accepts: the platform sections, the trust anchors, and
+// the policy's id and digest, which every appraisal records. It shares the
+// platform sections with p.
+func (p *Policy) AppraisalPolicy() evidence.AppraisalPolicy {
+	ap := p.appraisal()
+	ap.ID, ap.Digest = p.ID, p.Digest()
+	return ap
+}
+
+// appraisal is AppraisalPolicy without the id and digest, for Validate.
+func (p *Policy) appraisal() evidence.AppraisalPolicy {
+	return evidence.AppraisalPolicy{SNP: p.SNP, TDX: p.TDX, TrustAnchors: p.TrustAnchors}
 }
 
 // OnlineMaxAge is the oldest receipt an online verifier with this policy

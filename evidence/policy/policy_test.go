@@ -415,3 +415,24 @@ func TestCanonicalDigestsPinned(t *testing.T) {
 		check(f, p, exampleDigest)
 	}
 }
+
+// AppraisalPolicy hands the evidence layer the document's own sections, id
+// and digest: what an appraisal records is what the policy file says.
+func TestAppraisalPolicy(t *testing.T) {
+	p, err := Load(filepath.Join("testdata", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := p.AppraisalPolicy()
+	if ap.ID != p.ID || ap.Digest != p.Digest() || ap.SNP != p.SNP || ap.TDX != p.TDX ||
+		len(ap.TrustAnchors) != len(p.TrustAnchors) || ap.TrustAnchors[0] != p.TrustAnchors[0] {
+		t.Fatalf("AppraisalPolicy = %+v, want the sections, id and digest of %+v", ap, p)
+	}
+	if err := ap.Validate(); err != nil {
+		t.Fatalf("the appraisal part of a valid policy does not validate: %v", err)
+	}
+	p.TDX = nil
+	if ap := p.AppraisalPolicy(); ap.TDX != nil {
+		t.Fatalf("a policy without tdx hands over a TDX section: %+v", ap.TDX)
+	}
+}

@@ -5,14 +5,14 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
 )
 
-// Limits on list sizes, so that a policy stays small and cheap to apply.
+// Limits on list sizes, so that a policy stays small and cheap to apply
+// (the trust anchors' is evidence.MaxTrustAnchors, also 256).
 const (
 	maxListLen = 256
 	maxIDLen   = 256
@@ -22,26 +22,17 @@ func keyErr(key, format string, args ...any) *Error {
 	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-// fieldError is how the platform sections (snp, tdx) report an invalid
-// field: its dotted key path and what is wrong.
+// fieldError is how the evidence layer's sections (snp, tdx, trust_anchors)
+// report an invalid field: its dotted key path and what is wrong.
 type fieldError interface {
 	error
 	PolicyField() (key, msg string)
 }
 
-// platformErr turns an snp/tdx Policy.Validate error into an *Error with its key.
-func platformErr(prefix string, err error) *Error {
-	var fe fieldError
-	if errors.As(err, &fe) {
-		key, msg := fe.PolicyField()
-		return &Error{Key: key, Msg: msg, Err: err}
-	}
-	return &Error{Key: prefix, Msg: err.Error(), Err: err}
-}
-
-// Validate checks the whole policy: the platform sections (their own
-// Validate), trust-anchor syntax, passport verifiers and their keys, receipt
-// durations, masking profile, approver keys and threshold. Errors are *Error.
+// Validate checks the whole policy: its id, that it accepts something, the
+// evidence layer's sections (evidence.AppraisalPolicy.Validate: snp, tdx,
+// trust anchors), passport verifiers and their keys, receipt durations,
+// masking profile, approver keys and threshold. Errors are *Error.
 func (p *Policy) Validate() error {
 	if strings.TrimSpace(p.ID) == "" {
 		return keyErr("id", "required")
@@ -52,18 +43,14 @@ func (p *Policy) Validate() error {
 	if p.SNP == nil && p.TDX == nil && p.Passport == nil {
 		return keyErr("", "accepts nothing: configure snp, tdx or passport")
 	}
-	if p.SNP != nil {
-		if err := p.SNP.Validate(); err != nil {
-			return platformErr("snp", err)
+	ap := p.appraisal()
+	if err := ap.Validate(); err != nil {
+		var fe fieldError
+		if errors.As(err, &fe) {
+			key, msg := fe.PolicyField()
+			return &Error{Key: key, Msg: msg, Err: err}
 		}
-	}
-	if p.TDX != nil {
-		if err := p.TDX.Validate(); err != nil {
-			return platformErr("tdx", err)
-		}
-	}
-	if err := validateAnchors(p.TrustAnchors); err != nil {
-		return err
+		return &Error{Msg: err.Error(), Err: err}
 	}
 	if p.Passport != nil {
 		if err := p.Passport.validate(); err != nil {
@@ -71,31 +58,6 @@ func (p *Policy) Validate() error {
 		}
 	}
 	return p.Receipts.validate()
-}
-
-func validateAnchors(l []string) error {
-	if len(l) > maxListLen {
-		return keyErr("trust_anchors", "%d entries, max %d", len(l), maxListLen)
-	}
-	for i, a := range l {
-		key := fmt.Sprintf("trust_anchors[%d]", i)
-		h, ok := strings.CutPrefix(a, "sha256:")
-		if !ok {
-			return keyErr(key, "want \"sha256:<64 hex chars>\", got %q", a)
-		}
-		if len(h) != 64 || strings.ToLower(h) != h {
-			return keyErr(key, "want 64 lowercase hex chars after \"sha256:\", got %d chars", len(h))
-		}
-		if _, err := hex.DecodeString(h); err != nil {
-			return keyErr(key, "not hex: %v", err)
-		}
-		for j := range i {
-			if l[j] == a {
-				return keyErr(key, "duplicate of trust_anchors[%d]", j)
-			}
-		}
-	}
-	return nil
 }
 
 func (pp *Passport) validate() error {

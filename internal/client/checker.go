@@ -21,7 +21,7 @@ func NewChecker(simPKI *sim.PKI, pol *policy.Policy) (*tlsbind.Checker, error) {
 	if pol == nil {
 		pol = policy.Default()
 	}
-	cfg := evidence.Config{SNPRoots: []*snp.Roots{snp.ProductionRoots()}, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()}, Policy: pol}
+	cfg := evidence.Config{SNPRoots: []*snp.Roots{snp.ProductionRoots()}, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()}, Policy: pol.AppraisalPolicy()}
 	if simPKI != nil {
 		cfg.SNPRoots = append(cfg.SNPRoots, simPKI.SNP.Roots())
 		cfg.TDXRoots = append(cfg.TDXRoots, simPKI.TDX.Roots())

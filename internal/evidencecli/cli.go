@@ -186,15 +186,16 @@ func config(o *options, stderr io.Writer) (*evidence.Config, error) {
 	cfg := &evidence.Config{
 		SNPRoots: []*snp.Roots{snp.ProductionRoots()},
 		TDXRoots: []*tdx.Roots{tdx.ProductionRoots()},
-		Policy:   policy.Default(),
 	}
+	pol := policy.Default()
 	if o.policy != "" {
 		p, err := policy.Load(o.policy)
 		if err != nil {
 			return nil, usagef("--policy: %v", err)
 		}
-		cfg.Policy = p
+		pol = p
 	}
+	cfg.Policy = pol.AppraisalPolicy()
 	if o.vcek != "" {
 		b, err := readLimited(o.vcek, maxCertFile)
 		if err != nil {

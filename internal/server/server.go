@@ -261,7 +261,7 @@ func (s *Server) setupVerifier() error {
 	cfg := evidence.Config{
 		SNPRoots: []*snp.Roots{snp.ProductionRoots()},
 		TDXRoots: []*tdx.Roots{tdx.ProductionRoots()},
-		Policy:   s.pol,
+		Policy:   s.pol.AppraisalPolicy(),
 		SNPCache: snp.NewChainCache(1024),
 		TDXCache: tdx.NewChainCache(1024),
 	}
