@@ -3,7 +3,7 @@ package receipt
 import "time"
 
 // The defaults of every clock and lifetime knob of receipts: this table is
-// their one definition. evidence/policy fills an absent receipts.* policy key
+// their one definition. Package policy fills an absent receipts.* policy key
 // from it (so a policy's canonical form, and policy_hash, carry the values
 // in force), the server takes DefaultAttestationMaxAge, package verify the
 // EAR bounds, and this package's zero options fall back to it. The EAR

@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/evidence/ear"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
 )
 

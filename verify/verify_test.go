@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/evidence/ear"
-	"github.com/seatrx/seatrx/evidence/policy"
+	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
 )
 

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/evidence/ear"
-	"github.com/seatrx/seatrx/evidence/policy"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/keyfile"
 	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
 	"github.com/seatrx/seatrx/verify"

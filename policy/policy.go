@@ -1,10 +1,16 @@
-// Package policy loads seatrx's appraisal policy: which TEE evidence is accepted
+// Package policy loads seatrx's policy document: which TEE evidence is accepted
 // (per platform, plus trust anchors), which external verifiers are trusted in
 // the passport model, and the receipt rules (lifetimes, masking, approvers).
 //
 // A policy file is YAML or JSON (JSON is read as YAML); unknown keys are errors.
 // The canonical CBOR of the loaded policy, defaults filled in, is what a receipt's
 // policy_hash covers, so the same policy written as YAML or JSON has one digest.
+//
+// The document spans two layers, so it lives above both: its evidence sections
+// are the evidence packages' own types (snp.Policy, tdx.Policy), handed to an
+// evidence.Verifier as an evidence.AppraisalPolicy; its receipts section takes
+// its defaults from receipt (receipt/defaults.go). Neither layer imports this
+// package.
 package policy
 
 import (
