@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,14 +68,15 @@ func exempt(pkg string) bool {
 	return false
 }
 
-// TestVerifierSideLinksNoGuestCode runs `go list -deps` over every package of
-// the module and fails for any verifier-side package that links guest code.
-func TestVerifierSideLinksNoGuestCode(t *testing.T) {
+// goList runs `go list -f format` over every package of the module and
+// returns one line per package, split into fields.
+func goList(t *testing.T, format string) [][]string {
+	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is needed to list dependencies: %v", err)
 	}
-	out, err := exec.Command(gobin, "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, module+"/...").Output()
+	out, err := exec.Command(gobin, "list", "-f", format, module+"/...").Output()
 	if err != nil {
 		var stderr []byte
 		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
@@ -82,12 +84,20 @@ func TestVerifierSideLinksNoGuestCode(t *testing.T) {
 		}
 		t.Fatalf("go list: %v\n%s", err, stderr)
 	}
-	checked, sawAttester := 0, false
+	var lines [][]string
 	for line := range bytes.Lines(out) {
-		fields := strings.Fields(string(line))
-		if len(fields) == 0 {
-			continue
+		if fields := strings.Fields(string(line)); len(fields) > 0 {
+			lines = append(lines, fields)
 		}
+	}
+	return lines
+}
+
+// TestVerifierSideLinksNoGuestCode runs `go list -deps` over every package of
+// the module and fails for any verifier-side package that links guest code.
+func TestVerifierSideLinksNoGuestCode(t *testing.T) {
+	checked, sawAttester := 0, false
+	for _, fields := range goList(t, `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`) {
 		pkg, deps := fields[0], fields[1:]
 		if exempt(pkg) {
 			if pkg == module+"/evidence/attest/snp" && containsForbidden(deps) {
@@ -106,6 +116,62 @@ func TestVerifierSideLinksNoGuestCode(t *testing.T) {
 	// match what the attester really links, or the test proves nothing.
 	if checked < 10 || !sawAttester {
 		t.Fatalf("checked %d packages, attester links guest code: %v; the listing is not what this test expects", checked, sawAttester)
+	}
+}
+
+// lowerLayers are the trees the rest of the module is built on (data flows
+// cmd -> internal -> {tlsbind, verify, conformance, policy} -> these). None
+// imports another, nor anything above it: a document or rule that spans two
+// of them (the policy) is composed above both. sharedLeaves are the module
+// packages a lower layer may use besides its own tree: expat's signing and
+// MAC primitives, which import nothing of the module.
+var (
+	lowerLayers  = []string{module + "/expat", module + "/evidence", module + "/receipt"}
+	sharedLeaves = []string{module + "/internal/handshake"}
+)
+
+func layerOf(pkg string) string {
+	for _, l := range lowerLayers {
+		if pkg == l || strings.HasPrefix(pkg, l+"/") {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestLayering fails for any lower-layer package that imports a module
+// package outside its own tree (other than a shared leaf), and for a shared
+// leaf that imports the module at all. Test files are not part of the graph.
+func TestLayering(t *testing.T) {
+	seen := map[string]int{}
+	for _, fields := range goList(t, `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`) {
+		pkg, imports := fields[0], fields[1:]
+		layer, leaf := layerOf(pkg), slices.Contains(sharedLeaves, pkg)
+		if layer == "" && !leaf {
+			continue
+		}
+		if leaf {
+			seen[pkg]++
+		} else {
+			seen[layer]++
+		}
+		for _, imp := range imports {
+			if imp != module && !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			switch {
+			case leaf:
+				t.Errorf("%s (a shared leaf of the lower layers) imports %s", pkg, imp)
+			case layerOf(imp) != layer && !slices.Contains(sharedLeaves, imp):
+				t.Errorf("%s (%s layer) imports %s", pkg, strings.TrimPrefix(layer, module+"/"), imp)
+			}
+		}
+	}
+	// Every layer and leaf must have been listed, or the test proves nothing.
+	for _, l := range slices.Concat(lowerLayers, sharedLeaves) {
+		if seen[l] == 0 {
+			t.Fatalf("no package of %q listed (seen %v); the listing is not what this test expects", l, seen)
+		}
 	}
 }
 
