@@ -30,10 +30,11 @@ import (
 // MaxFileSize bounds a policy file; a policy is a few kilobytes.
 const MaxFileSize = 1 << 20
 
-// Masking profiles a receipt may declare in hae_masking_profile_id.
+// Masking profiles a receipt may declare in hae_masking_profile_id, spelt
+// as receipt spells them.
 const (
-	MaskNone         = "urn:seatrx:mask:none"
-	MaskSaltedDigest = "urn:seatrx:mask:salted-digest"
+	MaskNone         = receipt.MaskNone
+	MaskSaltedDigest = receipt.MaskSaltedDigest
 )
 
 // EAR statuses a passport-model attestation result may have to be accepted,
