@@ -131,7 +131,7 @@ func TestPassportModel(t *testing.T) {
 	}
 	// Default statuses (affirming only) refuse a simulated passport.
 	rp3 := &Checker{Passport: &PassportPolicy{Trusted: []ear.TrustedVerifier{trusted}}}
-	if err := attest(t, p, rp3); !earRefused(err, ear.CodeStatus) {
+	if err := attest(t, p, rp3); !failedCheck(err, check.EAR, ear.CheckStatus) {
 		t.Fatalf("warning status accepted by default: %v", err)
 	}
 }
@@ -179,11 +179,4 @@ func TestSessionRules(t *testing.T) {
 	if _, err := s3.Challenge(); !hasCode(err, CodeTooManyAttempts) {
 		t.Fatalf("attempt %d: %v", DefaultMaxAttempts+1, err)
 	}
-}
-
-// earRefused reports whether err is the EAR check failure whose wire code is
-// code (evidence/ear exports its checks as wire codes).
-func earRefused(err error, code string) bool {
-	var ce *check.Error
-	return errors.As(err, &ce) && ce.Platform == check.EAR && ce.ProblemCode() == code
 }

@@ -34,6 +34,8 @@ import (
 	"time"
 
 	vear "github.com/veraison/ear"
+
+	"github.com/seatrx/seatrx/evidence/check"
 )
 
 // Profile is the only eat_profile this package issues and accepts.
@@ -98,18 +100,33 @@ const (
 	KeyPolicyDigest = "seatrx.policy-digest"
 )
 
-// platform is the prefix of every check code this package reports.
-const platform = "ear"
+// platform is the namespace of every check this package reports.
+const platform = check.EAR
 
-// Check codes reported by Verify (the Code of the returned *check.Error).
+// Checks of attestation results that the check package does not define for
+// every platform: the Check of a *check.Error whose Platform is check.EAR.
+// Verify also reports the shared check.Decode, check.Signature, check.Nonce
+// and check.Time. Branch on these (errors.As, then Platform and Check).
 const (
-	CodeDecode    = "ear.decode"    // not a well-formed compact JWS / EAR, or too large
-	CodeSignature = "ear.signature" // signature invalid, or an algorithm other than the key's
-	CodeKey       = "ear.key"       // signer not trusted, or akpub is not the expected key
-	CodeNonce     = "ear.nonce"     // eat_nonce missing or not the expected binding
-	CodeTime      = "ear.time"      // iat too old or in the future
-	CodeStatus    = "ear.status"    // an appraisal's status is not accepted
-	CodeProfile   = "ear.profile"   // eat_profile is not Profile
+	// CheckKey: the signer is not trusted, or akpub is not the expected key
+	// (errors.Is ErrUntrustedVerifier or ErrAKPubMismatch tells which).
+	CheckKey check.Check = "key"
+	// CheckStatus: an appraisal's status is not accepted.
+	CheckStatus check.Check = "status"
+	// CheckProfile: eat_profile is not Profile.
+	CheckProfile check.Check = "profile"
+)
+
+// Wire codes reported by Verify (the ProblemCode of the returned
+// *check.Error), for logs, problem documents and vectors.
+const (
+	CodeDecode    = string(platform) + "." + string(check.Decode)    // "ear.decode": not a well-formed compact JWS / EAR, or too large
+	CodeSignature = string(platform) + "." + string(check.Signature) // "ear.signature": signature invalid, or an algorithm other than the key's
+	CodeKey       = string(platform) + "." + string(CheckKey)        // "ear.key": signer not trusted, or akpub is not the expected key
+	CodeNonce     = string(platform) + "." + string(check.Nonce)     // "ear.nonce": eat_nonce missing or not the expected binding
+	CodeTime      = string(platform) + "." + string(check.Time)      // "ear.time": iat too old or in the future
+	CodeStatus    = string(platform) + "." + string(CheckStatus)     // "ear.status": an appraisal's status is not accepted
+	CodeProfile   = string(platform) + "." + string(CheckProfile)    // "ear.profile": eat_profile is not Profile
 )
 
 // Sentinel errors; the *check.Error values returned by Verify wrap the first

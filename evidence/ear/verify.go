@@ -267,7 +267,7 @@ func verifySignature(token []byte, h header, keys []trustedKey) ([]byte, string,
 		}
 	}
 	if len(cands) == 0 {
-		return nil, "", check.Wrap(platform, codeKey, ErrUntrustedVerifier, "no trusted verifier key for %s (kid %q)", h.alg, h.kid)
+		return nil, "", check.Wrap(platform, CheckKey, ErrUntrustedVerifier, "no trusted verifier key for %s (kid %q)", h.alg, h.kid)
 	}
 	var lastErr error
 	for _, k := range cands {
@@ -278,18 +278,11 @@ func verifySignature(token []byte, h header, keys []trustedKey) ([]byte, string,
 		lastErr = err
 	}
 	if h.kid != "" && !kidKnown {
-		return nil, "", check.Wrap(platform, codeKey, fmt.Errorf("%w: %w", ErrUntrustedVerifier, lastErr),
+		return nil, "", check.Wrap(platform, CheckKey, fmt.Errorf("%w: %w", ErrUntrustedVerifier, lastErr),
 			"kid %q is not a trusted verifier and no trusted %s key verifies the token", h.kid, h.alg)
 	}
 	return nil, "", check.Wrap(platform, check.Signature, lastErr, "no trusted %s key verifies the token", h.alg)
 }
-
-// Local check names for codes the check package does not define.
-const (
-	codeKey     = "key"
-	codeStatus  = "status"
-	codeProfile = "profile"
-)
 
 // decodePayload parses the signed claims with the library, after checking
 // eat_profile and that iat is an integer.
@@ -303,12 +296,12 @@ func decodePayload(payload []byte) (ar *vear.AttestationResult, err error) {
 	}
 	var profile string
 	if p, ok := m["eat_profile"]; !ok {
-		return nil, check.Errorf(platform, codeProfile, "eat_profile missing")
+		return nil, check.Errorf(platform, CheckProfile, "eat_profile missing")
 	} else if err := json.Unmarshal(p, &profile); err != nil {
-		return nil, check.Wrap(platform, codeProfile, err, "eat_profile is not text")
+		return nil, check.Wrap(platform, CheckProfile, err, "eat_profile is not text")
 	}
 	if profile != Profile {
-		return nil, check.Errorf(platform, codeProfile, "eat_profile %q, want %q", profile, Profile)
+		return nil, check.Errorf(platform, CheckProfile, "eat_profile %q, want %q", profile, Profile)
 	}
 	var iat json.Number
 	if v, ok := m["iat"]; !ok {
@@ -421,7 +414,7 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 		akpubs[name] = k
 		if len(cfg.akpub) > 0 && k != nil {
 			if !bytes.Equal(k, cfg.akpub) {
-				return nil, check.Wrap(platform, codeKey, ErrAKPubMismatch, "submod %q attests a different key", name)
+				return nil, check.Wrap(platform, CheckKey, ErrAKPubMismatch, "submod %q attests a different key", name)
 			}
 			if selected == "" {
 				selected = name
@@ -429,7 +422,7 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 		}
 	}
 	if len(cfg.akpub) > 0 && selected == "" {
-		return nil, check.Wrap(platform, codeKey, ErrAKPubMismatch, "no submod attests the authenticator key")
+		return nil, check.Wrap(platform, CheckKey, ErrAKPubMismatch, "no submod attests the authenticator key")
 	}
 	if selected == "" {
 		selected = names[0]
@@ -444,7 +437,7 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 			if st != *appr.Status {
 				detail = fmt.Sprintf(" (declared %s, lowered by its trust vector)", *appr.Status)
 			}
-			return nil, check.Errorf(platform, codeStatus, "submod %q status %s%s is not accepted", name, st, detail)
+			return nil, check.Errorf(platform, CheckStatus, "submod %q status %s%s is not accepted", name, st, detail)
 		}
 		effective[name] = st
 	}
