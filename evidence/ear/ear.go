@@ -172,8 +172,10 @@ type Claims struct {
 	Simulated bool
 	// EvidenceDigest is the digest of the appraised evidence bytes.
 	EvidenceDigest []byte
-	// Measurements maps measurement names ("measurement", "mrtd",
-	// "rtmr0".."rtmr3") to hex; carried as annotated evidence.
+	// Measurements maps measurement names to hex; carried as
+	// annotated evidence. seatrx reports SEV-SNP "measurement" and
+	// "host_data"; TDX "mrtd", "rtmr0".."rtmr3", "mrseam", "mrconfigid",
+	// "mrowner" and "mrownerconfig" (evidence.Claims.Measurements).
 	Measurements map[string]string
 	// IssuedAt is the token's iat; Issue uses the current time when zero.
 	IssuedAt time.Time
