@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Flag values that refuse nonsense when they are set, so that a flag and a
+// configuration file entry (which sets the same flag.Value) obey one rule
+// and say in words what is allowed. Each names its placeholder in help
+// through Type.
+
+// BoolVar defines a boolean flag whose bad values are explained.
+func BoolVar(fs *flag.FlagSet, p *bool, name string, def bool, usage string) {
+	*p = def
+	fs.Var((*boolValue)(p), name, usage)
+}
+
+type boolValue bool
+
+func (b *boolValue) String() string {
+	if b == nil {
+		return "false"
+	}
+	return strconv.FormatBool(bool(*b))
+}
+
+func (b *boolValue) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*b = boolValue(v)
+	return nil
+}
+
+func (b *boolValue) IsBoolFlag() bool { return true }
+
+// EnumVar defines a string flag that accepts only the allowed values.
+func EnumVar(fs *flag.FlagSet, p *string, name, def string, allowed []string, usage string) {
+	*p = def
+	fs.Var(&enumValue{p: p, allowed: allowed}, name, usage)
+}
+
+type enumValue struct {
+	p       *string
+	allowed []string
+}
+
+func (e *enumValue) String() string {
+	if e == nil || e.p == nil {
+		return ""
+	}
+	return *e.p
+}
+
+func (e *enumValue) Set(s string) error {
+	if !slices.Contains(e.allowed, s) {
+		return fmt.Errorf("want %s", OneOf(e.allowed))
+	}
+	*e.p = s
+	return nil
+}
+
+func (e *enumValue) Type() string { return strings.Join(e.allowed, "|") }
+
+// OneOf renders allowed values for a message: "a, b or c".
+func OneOf(allowed []string) string {
+	switch len(allowed) {
+	case 0:
+		return "nothing"
+	case 1:
+		return allowed[0]
+	}
+	return strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+}
+
+// IntVar defines an integer flag with an inclusive range.
+func IntVar(fs *flag.FlagSet, p *int, name string, def, lo, hi int, usage string) {
+	*p = def
+	fs.Var(&intValue{p: p, lo: lo, hi: hi}, name, usage)
+}
+
+type intValue struct {
+	p      *int
+	lo, hi int
+}
+
+func (v *intValue) String() string {
+	if v == nil || v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < v.lo || n > v.hi {
+		return fmt.Errorf("want a whole number from %d to %d", v.lo, v.hi)
+	}
+	*v.p = n
+	return nil
+}
+
+func (v *intValue) Type() string { return "N" }
+
+// DurationVar defines a duration flag of at least lo.
+func DurationVar(fs *flag.FlagSet, p *time.Duration, name string, def, lo time.Duration, usage string) {
+	*p = def
+	fs.Var(&durationValue{p: p, lo: lo}, name, usage)
+}
+
+type durationValue struct {
+	p  *time.Duration
+	lo time.Duration
+}
+
+func (v *durationValue) String() string {
+	if v == nil || v.p == nil {
+		return "0s"
+	}
+	return v.p.String()
+}
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < v.lo {
+		if v.lo > 0 {
+			return fmt.Errorf("want a duration of at least %s, such as 30s, 5m or 1h30m", v.lo)
+		}
+		return errors.New("want a duration of 0 or more, such as 0s, 30s or 5m")
+	}
+	*v.p = d
+	return nil
+}
+
+func (v *durationValue) Type() string { return "DURATION" }
+
+// AddrVar defines a TCP listen address flag, HOST:PORT (HOST may be empty:
+// every interface; PORT 0: any free port).
+func AddrVar(fs *flag.FlagSet, p *string, name, def, usage string) {
+	*p = def
+	fs.Var((*addrValue)(p), name, usage)
+}
+
+type addrValue string
+
+func (a *addrValue) String() string {
+	if a == nil {
+		return ""
+	}
+	return string(*a)
+}
+
+func (a *addrValue) Set(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want HOST:PORT, e.g. 127.0.0.1:8443, [::1]:8443 or :8443")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	if strings.ContainsAny(host, " /\t") {
+		return fmt.Errorf("host %q: want an IP address or a host name", host)
+	}
+	*a = addrValue(s)
+	return nil
+}
+
+func (a *addrValue) Type() string { return "HOST:PORT" }
