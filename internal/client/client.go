@@ -46,6 +46,60 @@ type Config struct {
 	Checker *tlsbind.Checker
 	// ForceHTTP1 offers only http/1.1 in ALPN (for HTTP/1.1-only paths).
 	ForceHTTP1 bool
+	// ConnectTimeout bounds the TCP connect, HandshakeTimeout the TLS
+	// handshake, RequestTimeout each request from sending to the end of the
+	// response body; zero means DefaultConnectTimeout,
+	// DefaultHandshakeTimeout, DefaultRequestTimeout. A step that runs out
+	// of time fails with a *TimeoutError naming it.
+	ConnectTimeout, HandshakeTimeout, RequestTimeout time.Duration
+}
+
+// Default timeouts of Config. A request includes the server's work on it:
+// verifying evidence, which may fetch collateral online (10 s per fetch by
+// default on the server), and storing a receipt durably.
+const (
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultRequestTimeout   = 30 * time.Second
+)
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// TimeoutError is a step of talking to the server that did not finish in
+// time: a server that accepts TCP but never answers fails here, saying where
+// it stopped and after how long, instead of hanging.
+type TimeoutError struct {
+	// Step is what timed out: "TCP connect to HOST:PORT", "TLS handshake
+	// with HOST:PORT" or "request METHOD PATH".
+	Step  string
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("client: %s timed out after %s", e.Step, e.After)
+}
+
+// Timeout reports true (net.Error style).
+func (e *TimeoutError) Timeout() bool { return true }
+
+// withTimeout returns ctx bounded by d, whose cause on expiry is a
+// *TimeoutError for step.
+func withTimeout(ctx context.Context, d time.Duration, step string) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, &TimeoutError{Step: step, After: d})
+}
+
+// timedOut returns ctx's *TimeoutError if ctx expired, else err.
+func timedOut(ctx context.Context, err error) error {
+	var te *TimeoutError
+	if errors.As(context.Cause(ctx), &te) {
+		return te
+	}
+	return err
 }
 
 // Timings are the client-measured durations of one attested session.
@@ -125,12 +179,25 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.ForceHTTP1 {
 		tc0.NextProtos = []string{"http/1.1"}
 	}
-	d := tls.Dialer{Config: tc0}
-	nc, err := d.DialContext(ctx, "tcp", u.Host)
-	if err != nil {
-		return nil, fmt.Errorf("client: TLS connect to %s: %w", u.Host, err)
+	hostport := u.Host
+	if u.Port() == "" {
+		hostport = net.JoinHostPort(u.Hostname(), "443")
 	}
-	tc := nc.(*tls.Conn)
+	dctx, cancel := withTimeout(ctx, orDefault(cfg.ConnectTimeout, DefaultConnectTimeout), "TCP connect to "+hostport)
+	var nd net.Dialer
+	raw, err := nd.DialContext(dctx, "tcp", hostport)
+	cancel()
+	if err != nil {
+		return nil, timedOut(dctx, fmt.Errorf("client: connect to %s: %w", hostport, err))
+	}
+	tc := tls.Client(raw, tc0)
+	hctx, cancel := withTimeout(ctx, orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout), "TLS handshake with "+hostport)
+	err = tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		raw.Close()
+		return nil, timedOut(hctx, fmt.Errorf("client: TLS handshake with %s: %w", hostport, err))
+	}
 	c := &Conn{cfg: cfg, base: u, tls: tc}
 	c.timings.Handshake = time.Since(start)
 	cs := tc.ConnectionState()
@@ -295,6 +362,8 @@ func (c *Conn) Do(ctx context.Context, method, path, contentType string, body []
 func (c *Conn) do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
 	u := *c.base
 	u.Path = path
+	ctx, cancel := withTimeout(ctx, orDefault(c.cfg.RequestTimeout, DefaultRequestTimeout), "request "+method+" "+path)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -304,12 +373,12 @@ func (c *Conn) do(ctx context.Context, method, path, contentType string, body []
 	}
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
-		return nil, err
+		return nil, timedOut(ctx, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
 	if err != nil {
-		return nil, err
+		return nil, timedOut(ctx, err)
 	}
 	if len(out) > MaxResponse {
 		return nil, fmt.Errorf("response exceeds %d bytes", MaxResponse)
@@ -325,7 +394,7 @@ func (c *Conn) do(ctx context.Context, method, path, contentType string, body []
 }
 
 // http1Conn is an HTTP/1.1 round tripper bound to one connection; requests
-// are serialised.
+// are serialised, and the request's context bounds the connection's I/O.
 type http1Conn struct {
 	mu   sync.Mutex
 	conn net.Conn
@@ -335,6 +404,14 @@ type http1Conn struct {
 func (h *http1Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// Unblock the connection's I/O when the context ends (after its cause
+	// is set, so the caller can tell a timeout from a failure).
+	stop := context.AfterFunc(req.Context(), func() { h.conn.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if stop() {
+			h.conn.SetDeadline(time.Time{})
+		}
+	}()
 	if err := req.Write(h.conn); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ type Flow struct {
 	// SimulatedPKI pins which simulated roots.
 	AllowSimulated bool
 	SimulatedPKI   *sim.PKI
+	// Timeouts of the connection's steps, as in Config (zero: the defaults).
+	ConnectTimeout, HandshakeTimeout, RequestTimeout time.Duration
 }
 
 // Outcome is what a Flow produced; fields are set as far as the flow got.
@@ -77,7 +79,8 @@ var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
 // Run performs f on one new connection.
 func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	start := time.Now()
-	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker})
+	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker,
+		ConnectTimeout: f.ConnectTimeout, HandshakeTimeout: f.HandshakeTimeout, RequestTimeout: f.RequestTimeout})
 	if err != nil {
 		return nil, err
 	}
