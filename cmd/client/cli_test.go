@@ -2,94 +2,329 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/clitest"
 	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
-func TestDemo(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run([]string{"demo", "--quiet"}, &out, &errb); code != 0 {
-		t.Fatalf("demo exit %d\n%s\n%s", code, out.String(), errb.String())
-	}
-	for _, want := range []string{"SIMULATED", "session 1: client TEE sim-snp", "session 2: client TEE sim-tdx",
-		"server attested: sev-snp evidence, status warning, simulated=true", "receipt verified offline (audit mode): ok=true",
-		"second redemption refused", "token_consumed", "2 receipts issued and verified offline"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q", want)
-		}
+func sx(t *testing.T, args ...string) clitest.Result {
+	t.Helper()
+	return clitest.Run(t, seatrx, args...)
+}
+
+// Help works at every level, on stdout with exit 0, and never takes --help
+// for a file name.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "usage: seatrx <command> [arguments]"},
+		{[]string{"-h"}, "usage: seatrx <command> [arguments]"},
+		{[]string{"help"}, "  receipt      obtain, verify and show receipts\n"},
+		{[]string{"help", "receipt", "verify"}, "usage: seatrx receipt verify --bundle FILE --keys FILE"},
+		{[]string{"receipt", "--help"}, "usage: seatrx receipt <command> [arguments]"},
+		{[]string{"receipt", "help"}, "  request  attest to a server"},
+		{[]string{"receipt", "help", "show"}, "usage: seatrx receipt show FILE"},
+		{[]string{"receipt", "show", "--help"}, "usage: seatrx receipt show FILE"},
+		{[]string{"receipt", "request", "-h"}, "  --tls-timeout DURATION\n    \tbound on the TLS handshake (default 10s)\n"},
+		{[]string{"conformance", "vectors", "--help"}, "usage: seatrx conformance vectors FILE..."},
+		{[]string{"evidence", "verify", "-h"}, "  --in FILE\n    \tevidence FILE (required)\n"},
+		{[]string{"demo", "--help"}, "  --keep DIR\n"},
+		{[]string{"help", "version"}, "usage: seatrx version [flags]"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := sx(t, tc.args...)
+			if r.Code != 0 || !strings.Contains(r.Stdout, tc.want) || r.Stderr != "" {
+				t.Fatalf("%s\nwant exit 0 and stdout with %q", r, tc.want)
+			}
+		})
 	}
 }
 
-func TestReceiptRequestVerifyShow(t *testing.T) {
-	data := t.TempDir()
+// A bad command line exits 2, names the flag or argument and what was
+// expected, and repeats the usage line; stdout stays empty.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full")
+	os.MkdirAll(full, 0o700)
+	os.WriteFile(filepath.Join(full, "x"), nil, 0o600)
+	req := []string{"receipt", "request", "--server", "https://127.0.0.1:1", "--tee", "sim-snp", "--action", "a.json", "--out", "o.cbor"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "seatrx: missing command (want demo, receipt, evidence, conformance, version or help)\nusage: seatrx <command> [arguments]\nRun 'seatrx help' for details.\n"},
+		{[]string{"nope"}, `seatrx: unknown command "nope"`},
+		{[]string{"--nope"}, "seatrx: flag provided but not defined: -nope"},
+		{[]string{"help", "nope"}, `seatrx help: unknown command "nope"`},
+		{[]string{"receipt"}, "seatrx receipt: missing command (want request, verify, show or help)"},
+		{[]string{"receipt", "nope"}, `seatrx receipt: unknown command "nope"`},
+		{[]string{"receipt", "show"}, "seatrx receipt show: want one FILE (a bundle or a bare COSE_Sign1 receipt), got 0 arguments\nusage: seatrx receipt show FILE\n"},
+		{[]string{"receipt", "verify", "--bundle", "b.cbor"}, "seatrx receipt verify: missing required flag --keys (the issuing server's keys document"},
+		{[]string{"receipt", "verify", "--bundle", "b", "--keys", "k", "--mode", "later"}, `invalid value "later" for flag -mode: want online or audit`},
+		{[]string{"receipt", "verify", "--bundle", "b", "--keys", "k", "--trust-simulated", dir}, "--trust-simulated needs --allow-simulated"},
+		{[]string{"receipt", "request", "--server", "https://x"}, "missing required flag --tee"},
+		{append(req, "--ca", "ca.pem", "--dev", dir), "seatrx receipt request: --ca and --dev cannot be used together"},
+		{req, "--tee sim-snp needs --dev DIR"},
+		{append(req, "--tee", "sgx"), `invalid value "sgx" for flag -tee: want sim-snp, sim-tdx, snp or tdx`},
+		{append(req, "--request-timeout", "-1s"), `invalid value "-1s" for flag -request-timeout: want a duration of at least 1ms`},
+		{append(req, "extra"), `unexpected argument "extra"`},
+		{[]string{"conformance", "vectors"}, "seatrx conformance vectors: missing FILE"},
+		{[]string{"conformance"}, "seatrx conformance: missing command (want vectors or help)"},
+		{[]string{"evidence", "verify"}, "seatrx evidence verify: missing required flag --in"},
+		{[]string{"demo", "--keep", full}, "seatrx demo: --keep " + full + ": not empty"},
+		{[]string{"version", "extra"}, `seatrx version: unexpected argument "extra"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := sx(t, tc.args...)
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || !strings.Contains(r.Stderr, "usage: seatrx") || r.Stdout != "" {
+				t.Fatalf("%s\nwant exit 2 and stderr with %q", r, tc.want)
+			}
+		})
+	}
+}
+
+// --version and version print the module's build information: the Go
+// version, and the checkout's revision when the build could stamp it.
+func TestVersion(t *testing.T) {
+	a, b := sx(t, "--version"), sx(t, "version")
+	if a.Code != 0 || b.Code != 0 || a.Stdout != b.Stdout || !strings.HasPrefix(a.Stdout, "seatrx ") ||
+		!strings.Contains(a.Stdout, "built with go1.") || !strings.Contains(a.Stdout, "github.com/seatrx/seatrx/cmd/client") {
+		t.Fatalf("--version:\n%s\nversion:\n%s", a, b)
+	}
+	// The go command stamps the revision only in a checkout whose .git is a
+	// directory (not in a git worktree, where it is a file).
+	root := clitest.ModuleRoot(t)
+	if st, err := os.Stat(filepath.Join(root, ".git")); err != nil || !st.IsDir() {
+		t.Logf("%s/.git is not a directory: the go command records no revision; not checked", root)
+		return
+	}
+	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	if rev := strings.TrimSpace(string(head)); !strings.Contains(a.Stdout, "revision "+rev) {
+		t.Fatalf("--version does not name revision %s:\n%s", rev, a.Stdout)
+	}
+}
+
+// devServer is one in-process --dev server shared by the tests that need a
+// live server (the binary under test is the client).
+var devServer = sync.OnceValues(func() (*devFixture, error) {
+	data, err := os.MkdirTemp("", "seatrx-client-test-")
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	addr, err := srv.Listen()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	go srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	dev := server.DevDir(data)
-	bundle := filepath.Join(t.TempDir(), "r.cbor")
-	action := filepath.Join(t.TempDir(), "action.json")
+	return &devFixture{url: "https://" + addr.String(), dev: server.DevDir(data)}, nil
+})
+
+type devFixture struct{ url, dev string }
+
+func dev(t *testing.T) *devFixture {
+	t.Helper()
+	f, err := devServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestReceiptRequestVerifyShow(t *testing.T) {
+	f := dev(t)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "r.cbor")
+	action := filepath.Join(dir, "action.json")
 	os.WriteFile(action, []byte(`{"operation":"deploy","replicas":3}`), 0o600)
 
-	var out, errb bytes.Buffer
-	args := []string{"receipt", "request", "--server", "https://" + addr.String(), "--dev", dev, "--tee", "sim-snp",
+	args := []string{"receipt", "request", "--server", f.url, "--dev", f.dev, "--tee", "sim-snp",
 		"--action", action, "--mutual", "--redeem", "--out", bundle}
-	if code := run(args, &out, &errb); code != 0 {
-		t.Fatalf("request exit %d\n%s\n%s", code, out.String(), errb.String())
+	r := sx(t, args...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "timings: handshake ") || !strings.Contains(r.Stdout, ", server attestation ") {
+		t.Fatalf("request: %s", r)
 	}
-	verify := []string{"receipt", "verify", "--bundle", bundle, "--keys", bundle + ".keys", "--allow-simulated", "--trust-simulated", filepath.Join(dev, "sim-pki")}
-	out.Reset()
-	if code := run(verify, &out, &errb); code != 0 || !strings.Contains(out.String(), "OK: receipt verified (audit mode)") || !strings.Contains(out.String(), "pass   trust_anchors") {
-		t.Fatalf("verify exit %d\n%s", code, out.String())
+	verify := []string{"receipt", "verify", "--bundle", bundle, "--keys", bundle + ".keys", "--allow-simulated", "--trust-simulated", filepath.Join(f.dev, "sim-pki")}
+	if r := sx(t, verify...); r.Code != 0 || !strings.Contains(r.Stdout, "OK: receipt verified (audit mode)") || !strings.Contains(r.Stdout, "pass   trust_anchors") {
+		t.Fatalf("verify: %s", r)
 	}
-	out.Reset()
-	if code := run(append(verify, "--mode", "online", "--json"), &out, &errb); code != 0 || !strings.Contains(out.String(), `"ok": true`) {
-		t.Fatalf("online verify exit %d\n%s", code, out.String())
+	if r := sx(t, append(verify, "--mode", "online", "--json")...); r.Code != 0 || !strings.Contains(r.Stdout, `"ok": true`) {
+		t.Fatalf("online verify: %s", r)
 	}
 	// Without explicit trust in simulated evidence: exit 1 and the failed checks named.
-	out.Reset()
-	if code := run([]string{"receipt", "verify", "--bundle", bundle, "--keys", bundle + ".keys"}, &out, &errb); code != 1 || !strings.Contains(out.String(), "[receipt.test_pki]") {
-		t.Fatalf("verify without simulated trust: exit %d\n%s", code, out.String())
+	if r := sx(t, "receipt", "verify", "--bundle", bundle, "--keys", bundle+".keys"); r.Code != 1 || !strings.Contains(r.Stdout, "[receipt.test_pki]") {
+		t.Fatalf("verify without simulated trust: %s", r)
 	}
 	// A bundle with one flipped byte fails.
 	b, _ := os.ReadFile(bundle)
 	b[len(b)/2] ^= 1
 	tampered := bundle + ".bad"
 	os.WriteFile(tampered, b, 0o600)
-	out.Reset()
-	if code := run([]string{"receipt", "verify", "--bundle", tampered, "--keys", bundle + ".keys", "--allow-simulated"}, &out, &errb); code != 1 {
-		t.Fatalf("tampered bundle verified\n%s", out.String())
+	if r := sx(t, "receipt", "verify", "--bundle", tampered, "--keys", bundle+".keys", "--allow-simulated"); r.Code != 1 {
+		t.Fatalf("tampered bundle verified: %s", r)
 	}
-	out.Reset()
-	if code := run([]string{"receipt", "show", bundle}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"hae_masking_profile_id": "urn:seatrx:mask:none"`) || !strings.Contains(out.String(), "CBOR diagnostic notation") {
-		t.Fatalf("show exit %d\n%s", code, out.String())
+	if r := sx(t, "receipt", "show", bundle); r.Code != 0 || !strings.Contains(r.Stdout, `"hae_masking_profile_id": "urn:seatrx:mask:none"`) || !strings.Contains(r.Stdout, "CBOR diagnostic notation") {
+		t.Fatalf("show: %s", r)
 	}
-	errb.Reset()
-	args[7] = "sim-tdx"
-	if code := run(args, &out, &errb); code != 0 {
-		t.Fatalf("tdx request exit %d: %s", code, errb.String())
+	// Without --mutual no server attestation is made, and none is timed.
+	args = []string{"receipt", "request", "--server", f.url, "--dev", f.dev, "--tee", "sim-tdx", "--action", action, "--out", bundle + "2"}
+	if r := sx(t, args...); r.Code != 0 || strings.Contains(r.Stdout, "server attestation") || !strings.Contains(r.Stdout, ", challenge ") {
+		t.Fatalf("tdx request without --mutual: %s", r)
+	}
+}
+
+// Files that are not what a flag wants are named with what is wrong.
+func TestReceiptVerifyBadFiles(t *testing.T) {
+	f := dev(t)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "r.cbor")
+	action := filepath.Join(dir, "action.json")
+	os.WriteFile(action, []byte(`{"operation":"x"}`), 0o600)
+	if r := sx(t, "receipt", "request", "--server", f.url, "--dev", f.dev, "--tee", "sim-snp", "--action", action, "--out", bundle); r.Code != 0 {
+		t.Fatalf("request: %s", r)
+	}
+	random := filepath.Join(dir, "random.bin")
+	os.WriteFile(random, bytes.Repeat([]byte{0xab, 0x1d, 0x3c}, 100), 0o600)
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("hello, this is not CBOR\n"), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	bare := filepath.Join(dir, "bare.cose")
+	os.WriteFile(bare, bareReceipt(t, bundle), 0o600)
+	keys := bundle + ".keys"
+	for _, tc := range []struct {
+		name, bundle, keys, want string
+	}{
+		{"random", random, keys, "seatrx receipt verify: --bundle " + random + " is not a receipt bundle (300 bytes starting 0xab1d3cab; a bundle is a CBOR map of receipt, action and policy"},
+		{"text", text, keys, `is not a receipt bundle (24 bytes of text starting "hello, this is n", not CBOR;`},
+		{"empty", empty, keys, "is not a receipt bundle (the file is empty;"},
+		{"bare receipt", bare, keys, "is a bare receipt (COSE_Sign1), not a bundle"},
+		{"swapped", keys, bundle, "is a keys document, not a receipt bundle: are --bundle and --keys swapped?"},
+		{"bad keys", bundle, random, "--keys " + random + " is not a seatrx keys document (300 bytes starting 0xab1d3cab;"},
+		{"missing", filepath.Join(dir, "none"), keys, "--bundle: stat " + filepath.Join(dir, "none") + ": no such file or directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sx(t, "receipt", "verify", "--bundle", tc.bundle, "--keys", tc.keys)
+			if r.Code != 1 || !strings.Contains(r.Stderr, tc.want) {
+				t.Fatalf("%s\nwant exit 1 and stderr with %q", r, tc.want)
+			}
+		})
+	}
+	if r := sx(t, "receipt", "show", random); r.Code != 1 || !strings.Contains(r.Stderr, "is neither a receipt bundle nor a COSE_Sign1 receipt (300 bytes starting 0xab1d3cab)") {
+		t.Fatalf("show random: %s", r)
+	}
+}
+
+// A server that accepts TCP but never answers makes the client fail,
+// naming the step and the time, not hang.
+func TestRequestTimesOut(t *testing.T) {
+	f := dev(t)
+	ln := silent(t)
+	dir := t.TempDir()
+	action := filepath.Join(dir, "action.json")
+	os.WriteFile(action, []byte(`{}`), 0o600)
+	start := time.Now()
+	r := sx(t, "receipt", "request", "--server", "https://"+ln, "--dev", f.dev, "--tee", "sim-snp", "--action", action,
+		"--out", filepath.Join(dir, "r.cbor"), "--tls-timeout", "300ms")
+	want := fmt.Sprintf("FAILED: client: TLS handshake with %s timed out after 300ms", ln)
+	if r.Code != 1 || !strings.Contains(r.Stderr, want) {
+		t.Fatalf("%s\nwant exit 1 and %q", r, want)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("took %s", d)
+	}
+}
+
+// silent accepts TCP connections and never writes; it returns its address.
+func silent(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// The demo keeps what --keep promises: the server's data, each session's
+// bundle and keys document, which then verify with the printed command.
+func TestDemoKeep(t *testing.T) {
+	keep := filepath.Join(t.TempDir(), "demo")
+	r := sx(t, "demo", "--keep", keep, "--quiet")
+	if r.Code != 0 {
+		t.Fatal(r)
+	}
+	for _, want := range []string{"SIMULATED", "session 1: client TEE sim-snp", "session 2: client TEE sim-tdx",
+		"server attested: sev-snp evidence, status warning, simulated=true", "receipt verified offline (audit mode): ok=true",
+		"second redemption refused", "token_consumed", "2 receipts issued and verified offline", ", server attestation "} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	for _, f := range []string{"keys/issuer.pem", "keys/appraiser.pem", "keys/verifier.pem", "seatrx.db", "dev/ca.pem", "dev/sim-pki",
+		"session-1.cbor", "session-1.cbor.keys", "session-2.cbor", "session-2.cbor.keys"} {
+		if _, err := os.Stat(filepath.Join(keep, f)); err != nil {
+			t.Errorf("--keep did not keep %s: %v", f, err)
+		}
+	}
+	i := strings.Index(r.Stdout, "Verify one later with:\n  seatrx ")
+	if i < 0 {
+		t.Fatalf("no verify command printed:\n%s", r.Stdout)
+	}
+	line := strings.TrimSpace(strings.SplitN(r.Stdout[i:], "\n", 3)[1])
+	args := strings.Fields(line)[1:]
+	if v := sx(t, args...); v.Code != 0 || !strings.Contains(v.Stdout, "OK: receipt verified (audit mode)") {
+		t.Fatalf("%s: %s", line, v)
+	}
+	if v := sx(t, "receipt", "verify", "--bundle", filepath.Join(keep, "session-2.cbor"), "--keys", filepath.Join(keep, "session-2.cbor.keys"),
+		"--allow-simulated", "--trust-simulated", filepath.Join(keep, "dev", "sim-pki")); v.Code != 0 {
+		t.Fatalf("session 2: %s", v)
+	}
+}
+
+func TestConformanceCommand(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(clitest.ModuleRoot(t), "conformance", "vectors", "*.json"))
+	r := sx(t, append([]string{"conformance", "vectors"}, files...)...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "PASS validate/reject-relayed-from-another-connection") || !strings.Contains(r.Stdout, " 0 failed") {
+		t.Fatal(r)
+	}
+	// A broken vector file fails with exit 1 and says why.
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"schema":"seatrx-vectors/v1","kind":"request","cases":[{"name":"x","description":"","inputs":{"role":"server","context":"00","extensions":[]},"expected":{"request":"00"}}]}`), 0o644)
+	if r := sx(t, "conformance", "vectors", bad); r.Code != 1 || !strings.Contains(r.Stdout, "FAIL request/x:") {
+		t.Fatal(r)
 	}
 }
 
@@ -113,4 +348,18 @@ func TestPrintRefusal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bareReceipt extracts the COSE_Sign1 receipt from a bundle file.
+func bareReceipt(t *testing.T, bundle string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := receipt.UnmarshalBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Receipt
 }

@@ -1,21 +1,34 @@
 package main
 
 import (
+	"flag"
 	"fmt"
-	"io"
 
 	"github.com/seatrx/seatrx/conformance"
+	"github.com/seatrx/seatrx/internal/cli"
 )
 
-// runConformance implements "conformance vectors FILE...": one line per case,
+func conformanceCommand() *cli.Command {
+	return &cli.Command{Name: "conformance", Summary: "run published conformance vectors", Subs: []*cli.Command{{
+		Name:    "vectors",
+		Summary: "run seatrx-vectors files (v2; v1 still read), one PASS/FAIL line per case",
+		Usage:   "FILE...",
+		Doc:     "Vectors exits 1 if any case fails. The vectors and their schema are in conformance/.",
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			return runVectors
+		},
+	}}}
+}
+
+// runVectors implements "conformance vectors FILE...": one line per case,
 // PASS or FAIL with the reason, exit 1 on any failure.
-func runConformance(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 || args[0] != "vectors" {
-		fmt.Fprintln(stderr, "usage: client conformance vectors FILE...")
-		return 2
+func runVectors(env *cli.Env, args []string) error {
+	if len(args) == 0 {
+		return cli.Usagef("missing FILE: name one or more seatrx-vectors files, e.g. conformance/vectors/*.json")
 	}
+	stdout := env.Stdout
 	pass, fail := 0, 0
-	for _, path := range args[1:] {
+	for _, path := range args {
 		f, err := conformance.LoadFile(path)
 		if err != nil {
 			fmt.Fprintf(stdout, "FAIL %s: %v\n", path, err)
@@ -34,7 +47,7 @@ func runConformance(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", pass, fail)
 	if fail > 0 {
-		return 1
+		return cli.ErrReported
 	}
-	return 0
+	return nil
 }

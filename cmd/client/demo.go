@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
@@ -16,36 +20,61 @@ import (
 	"github.com/seatrx/seatrx/verify"
 )
 
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "demo",
+		Summary: "run the whole flow locally on simulated TEEs (no TEE hardware, no network beyond loopback)",
+		Usage:   "[--keep DIR] [--quiet]",
+		Doc: `Demo starts an in-process --dev server on a loopback port and runs two
+sessions against it: mutual attestation with simulated SEV-SNP, then TDX; a
+receipt per session, verified offline; the first session's execution token
+redeemed, and its second redemption refused. It prints a summary of each
+session and the first receipt as JSON.
+
+With --keep DIR the server's data stays in DIR (keys/, seatrx.db, dev/ with
+its CA and simulated PKI) and each session's receipt bundle and the server's
+keys document are written as DIR/session-N.cbor and DIR/session-N.cbor.keys,
+ready for 'seatrx receipt verify' (the demo prints the command).`,
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			keep := fs.String("keep", "", "keep the server's data, the receipt bundles and the keys document in `DIR` (new or empty)")
+			quiet := fs.Bool("quiet", false, "do not print the receipt JSON")
+			return func(env *cli.Env, args []string) error {
+				if len(args) > 0 {
+					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				return runDemo(env, *keep, *quiet)
+			}
+		},
+	}
+}
+
 // runDemo is the one-command main job on a machine without a TEE: an
 // in-process --dev server on a loopback port, mutual attestation with
 // simulated SEV-SNP and then TDX, two receipts verified offline, one execution
 // token redeemed (and refused the second time), a summary and the receipt.
-func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keep := fs.Bool("keep", false, "keep the demo's data directory (keys, store, bundles)")
-	quiet := fs.Bool("quiet", false, "do not print the receipt JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	data, err := os.MkdirTemp("", "seatrx-demo-")
-	if err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 1
-	}
-	if !*keep {
-		defer os.RemoveAll(data)
+func runDemo(env *cli.Env, keep string, quiet bool) error {
+	stdout := env.Stdout
+	data := keep
+	if keep != "" {
+		if err := emptyDir(keep); err != nil {
+			return cli.Usagef("--keep %s: %v", keep, err)
+		}
+	} else {
+		d, err := os.MkdirTemp("", "seatrx-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		data = d
 	}
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 1
+		return err
 	}
 	addr, err := srv.Listen()
 	if err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 1
+		return err
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()
@@ -60,23 +89,21 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	// The client side uses only what the dev server published for clients.
 	roots, pki, err := devFiles(server.DevDir(data))
 	if err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 1
+		return err
 	}
 	checker, err := client.NewChecker(pki, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 1
+		return err
 	}
 	var first *client.Outcome
+	var kept []string
 	for i, tee := range []string{"sim-snp", "sim-tdx"} {
 		att, err := server.NewAttester(tee, pki)
 		if err != nil {
-			fmt.Fprintf(stderr, "demo: %v\n", err)
-			return 1
+			return err
 		}
 		fmt.Fprintf(stdout, "\n== session %d: client TEE %s, mutual attestation ==\n", i+1, tee)
-		o, err := session(context.Background(), sessionConfig{
+		o, err := client.Run(context.Background(), client.Flow{
 			Server: "https://" + addr.String(), Roots: roots, Prover: &tlsbind.Prover{Attester: att}, Checker: checker,
 			Mutual: true, Requested: map[string]any{"operation": "release-model-weights", "model": "demo-7b", "session": i + 1},
 			Redeem: i == 0, AllowSimulated: true, SimulatedPKI: pki,
@@ -85,37 +112,65 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			printSession(stdout, o)
 		}
 		if err != nil {
-			printRefusal(stderr, err)
-			return 1
+			printRefusal(env.Stderr, err)
+			return cli.ErrReported
 		}
 		if first == nil {
 			first = o
+		}
+		if keep != "" {
+			path := filepath.Join(keep, fmt.Sprintf("session-%d.cbor", i+1))
+			if err := os.WriteFile(path, o.Receipt.Bundle, 0o644); err != nil {
+				return err
+			}
+			if err := os.WriteFile(path+".keys", o.KeysDoc, 0o644); err != nil {
+				return err
+			}
+			kept = append(kept, path)
 		}
 	}
 	// Audit the first receipt again from its bytes alone, as anyone could later.
 	rep, err := verify.Bundle(first.Receipt.Bundle, first.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: pki})
 	if err != nil || !rep.OK {
-		fmt.Fprintf(stderr, "demo: re-verification failed: %v\n", err)
-		return 1
+		return fmt.Errorf("re-verification failed: %v", err)
 	}
 	fmt.Fprintln(stdout, "\nSummary: 2 sessions, mutual attestation (simulated SEV-SNP, then simulated TDX), 2 receipts issued and verified offline,")
 	fmt.Fprintln(stdout, "1 execution token redeemed and its second redemption refused. Evidence was SIMULATED: every EAR and receipt says so.")
-	if !*quiet {
+	if !quiet {
 		b, _ := receipt.UnmarshalBundle(first.Receipt.Bundle)
 		r, err := receipt.ParseReceipt(b.Receipt)
 		if err != nil {
-			fmt.Fprintf(stderr, "demo: %v\n", err)
-			return 1
+			return err
 		}
 		js, err := r.JSONWithReport(rep)
 		if err != nil {
-			fmt.Fprintf(stderr, "demo: %v\n", err)
-			return 1
+			return err
 		}
 		fmt.Fprintf(stdout, "\nReceipt of session 1 (JSON rendering; the signed form is COSE_Sign1/CBOR):\n%s\n", js)
 	}
-	if *keep {
-		fmt.Fprintf(stdout, "\ndata kept in %s\n", data)
+	if keep != "" {
+		fmt.Fprintf(stdout, "\nKept in %s: the server's keys/, seatrx.db and dev/ (CA, simulated PKI), and\n", keep)
+		for _, p := range kept {
+			fmt.Fprintf(stdout, "  %s (receipt bundle) and %s.keys (the server's keys document)\n", p, p)
+		}
+		fmt.Fprintf(stdout, "Verify one later with:\n  %s receipt verify --bundle %s --keys %s.keys --allow-simulated --trust-simulated %s\n",
+			name, kept[0], kept[0], filepath.Join(server.DevDir(keep), "sim-pki"))
 	}
-	return 0
+	return nil
+}
+
+// emptyDir makes sure dir exists and holds nothing, so that --keep never
+// mixes the demo's files with others or overwrites any.
+func emptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return err
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("not empty (%d entries): the demo writes a fresh server's keys and store there", len(ents))
+	}
+	return nil
 }

@@ -1,61 +1,69 @@
-// Command client is the seatrx client: it attests a TEE workload to a seatrx
-// server over one TLS 1.3 connection and obtains receipts, verifies evidence
-// and receipts offline, and runs conformance vectors.
+// Command client is seatrx, the seatrx client: it attests a TEE workload to
+// a seatrx server over one TLS 1.3 connection and obtains receipts, verifies
+// evidence and receipts offline, and runs conformance vectors. Build it as
+// "seatrx" (the name its help uses): go build -o seatrx ./cmd/client.
 //
 // Usage:
 //
-//	client demo
-//	client receipt request|verify|show ...
-//	client evidence verify ...
-//	client conformance vectors FILE...
+//	seatrx demo [--keep DIR] [--quiet]
+//	seatrx receipt request|verify|show ...
+//	seatrx evidence verify ...
+//	seatrx conformance vectors FILE...
+//	seatrx version | --version
+//	seatrx help [COMMAND...]
+//
+// Commands are a tree of internal/cli.Command values, built by tree below;
+// a new subcommand is one literal in its parent's Subs (see package cli).
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/seatrx/seatrx/internal/buildinfo"
+	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/evidencecli"
 )
 
-// command is one subcommand: it returns the process exit code (0 ok, 1 a
-// check failed, 2 usage error).
-type command func(args []string, stdout, stderr io.Writer) int
-
-var commands = map[string]command{
-	"conformance": runConformance,
-	"demo":        runDemo,
-	"evidence":    evidencecli.Run,
-	"receipt":     runReceipt,
-}
+// name is the client binary's name in help and messages.
+const name = "seatrx"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return 2
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "client: unknown command %q\n", args[0])
-		usage(stderr)
-		return 2
-	}
-	return cmd(args[1:], stdout, stderr)
+	return cli.Run(tree(), args, stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: client COMMAND [ARGS]
+// tree is every client command. Exit statuses: 0 ok, 1 a check or the
+// server refused, 2 usage error.
+func tree() *cli.Command {
+	return &cli.Command{
+		Name:    name,
+		Summary: "attest to a seatrx server, obtain receipts, and verify receipts and evidence offline",
+		Subs: []*cli.Command{
+			demoCommand(),
+			receiptCommand(),
+			evidencecli.Command(),
+			conformanceCommand(),
+			versionCommand(name),
+		},
+	}
+}
 
-commands:
-  demo                          run the whole flow locally on simulated TEEs (no hardware, no network)
-  receipt request ...           attest to a server over one TLS 1.3 connection and obtain a receipt
-  receipt verify ...            verify a receipt bundle offline (online or audit mode)
-  receipt show FILE             render a receipt as JSON and CBOR diagnostic notation
-  evidence verify ...           verify SEV-SNP / TDX evidence offline and print the appraisal
-  conformance vectors FILE...   run seatrx-vectors files (v2; v1 still read), one PASS/FAIL line per case
-`)
+// versionCommand prints the build information of the running binary.
+func versionCommand(binary string) *cli.Command {
+	return &cli.Command{Name: "version", Summary: "print the version, VCS revision and Go version of this binary",
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			return func(env *cli.Env, args []string) error {
+				if len(args) > 0 {
+					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				fmt.Fprint(env.Stdout, buildinfo.Read().Format(binary))
+				return nil
+			}
+		}}
 }

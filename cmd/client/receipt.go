@@ -16,6 +16,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/keyfile"
 	"github.com/seatrx/seatrx/internal/server"
@@ -28,21 +29,10 @@ import (
 // maxInputFile bounds files the CLI reads (bundles, keys, actions).
 const maxInputFile = 4 << 20
 
-func runReceipt(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: client receipt request|verify|show ...")
-		return 2
-	}
-	switch args[0] {
-	case "request":
-		return receiptRequest(args[1:], stdout, stderr)
-	case "verify":
-		return receiptVerify(args[1:], stdout, stderr)
-	case "show":
-		return receiptShow(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "client: unknown receipt command %q\n", args[0])
-	return 2
+func receiptCommand() *cli.Command {
+	return &cli.Command{Name: "receipt", Summary: "obtain, verify and show receipts", Subs: []*cli.Command{
+		requestCommand(), verifyCommand(), showCommand(),
+	}}
 }
 
 func readInput(path string) ([]byte, error) {
@@ -74,102 +64,110 @@ func devFiles(dir string) (*x509.CertPool, *sim.PKI, error) {
 	return pool, p, nil
 }
 
-func receiptRequest(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("receipt request", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	srvURL := fs.String("server", "", "server base URL, e.g. https://localhost:8443")
-	dev := fs.String("dev", "", "a dev server's client files (DIR/dev): its CA and the simulated TEE PKI")
-	caFile := fs.String("ca", "", "CA certificates (PEM) to verify the server; default system roots")
-	tee := fs.String("tee", "", "evidence source: sim-snp, sim-tdx, snp, tdx")
-	actionFile := fs.String("action", "", "JSON file describing the operation to authorize")
-	mutual := fs.Bool("mutual", false, "also demand and verify the server's own evidence on the same connection")
-	passport := fs.String("passport", "", "passport model: PEM key of an external verifier the server trusts; the client has it sign an EAR over its evidence")
-	out := fs.String("out", "", "where to write the receipt bundle (CBOR); the server's keys go to OUT.keys")
-	redeem := fs.Bool("redeem", false, "redeem the execution token on the same connection (it is bound to this session's key)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func requestCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "request",
+		Summary: "attest to a server over one TLS 1.3 connection and obtain a receipt",
+		Usage:   "--server URL (--dev DIR | --ca FILE) --tee KIND --action FILE --out BUNDLE [flags]",
+		Doc: `Request opens one TLS 1.3 connection to the server, answers its challenge
+with this machine's evidence (or a simulated TEE's), optionally demands and
+verifies the server's own evidence first (--mutual), obtains a receipt for the
+operation in --action, verifies it offline and writes the bundle to --out and
+the server's keys document to OUT.keys. Without --dev or --ca the server's
+certificate is verified against the system roots.`,
+		Required: []string{"server", "tee", "action", "out"},
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			srvURL := fs.String("server", "", "server base `URL`, e.g. https://localhost:8443")
+			dev := fs.String("dev", "", "a dev server's client files (`DIR`, the server's DATA/dev): its CA and the simulated TEE PKI")
+			caFile := fs.String("ca", "", "CA certificates (PEM `FILE`) to verify the server; default system roots")
+			var tee string
+			cli.EnumVar(fs, &tee, "tee", "", []string{"sim-snp", "sim-tdx", "snp", "tdx"}, "evidence source: sim-snp, sim-tdx (simulated; need --dev), snp, tdx")
+			actionFile := fs.String("action", "", "JSON `FILE` describing the operation to authorize")
+			mutual := fs.Bool("mutual", false, "also demand and verify the server's own evidence on the same connection")
+			passport := fs.String("passport", "", "passport model: PEM key `FILE` of an external verifier the server trusts; the client has it sign an EAR over its evidence")
+			out := fs.String("out", "", "where to write the receipt bundle (CBOR `FILE`); the server's keys go to OUT.keys")
+			redeem := fs.Bool("redeem", false, "redeem the execution token on the same connection (it is bound to this session's key)")
+			var f client.Flow
+			cli.DurationVar(fs, &f.ConnectTimeout, "connect-timeout", client.DefaultConnectTimeout, time.Millisecond, "bound on the TCP connect")
+			cli.DurationVar(fs, &f.HandshakeTimeout, "tls-timeout", client.DefaultHandshakeTimeout, time.Millisecond, "bound on the TLS handshake")
+			cli.DurationVar(fs, &f.RequestTimeout, "request-timeout", client.DefaultRequestTimeout, time.Millisecond, "bound on each request, the server's work included")
+			return func(env *cli.Env, args []string) error {
+				if len(args) > 0 {
+					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				if err := cli.Conflict(fs, "ca", "dev", "--dev already names the dev server's CA"); err != nil {
+					return err
+				}
+				f.Server, f.Mutual, f.Redeem = *srvURL, *mutual, *redeem
+				return receiptRequest(env, f, *dev, *caFile, tee, *actionFile, *passport, *out)
+			}
+		},
 	}
-	if *srvURL == "" || *tee == "" || *actionFile == "" || *out == "" {
-		fmt.Fprintln(stderr, "usage: client receipt request --server URL [--dev DIR/dev] --tee sim-snp|sim-tdx|snp|tdx --action FILE [--mutual] [--passport KEYFILE] [--redeem] --out BUNDLE")
-		return 2
+}
+
+func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, passport, out string) error {
+	if (tee == "sim-snp" || tee == "sim-tdx") && dev == "" {
+		return cli.Usagef("--tee %s needs --dev DIR: the simulated TEE PKI comes from the dev server's files", tee)
 	}
-	var roots *x509.CertPool
-	var pki *sim.PKI
 	var err error
-	if *dev != "" {
-		if roots, pki, err = devFiles(*dev); err != nil {
-			fmt.Fprintf(stderr, "client: %v\n", err)
-			return 1
+	if dev != "" {
+		if f.Roots, f.SimulatedPKI, err = devFiles(dev); err != nil {
+			return err
 		}
 	}
-	if *caFile != "" {
-		cas, err := keyfile.LoadCertificates(*caFile)
+	if caFile != "" {
+		cas, err := keyfile.LoadCertificates(caFile)
 		if err != nil {
-			fmt.Fprintf(stderr, "client: %v\n", err)
-			return 1
+			return fmt.Errorf("--ca: %w", err)
 		}
-		if roots == nil {
-			roots = x509.NewCertPool()
-		}
+		f.Roots = x509.NewCertPool()
 		for _, c := range cas {
-			roots.AddCert(c)
+			f.Roots.AddCert(c)
 		}
 	}
-	actionJSON, err := readInput(*actionFile)
+	actionJSON, err := readInput(actionFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "client: --action: %v\n", err)
-		return 1
+		return fmt.Errorf("--action: %w", err)
 	}
-	var requested any
-	if err := json.Unmarshal(actionJSON, &requested); err != nil {
-		fmt.Fprintf(stderr, "client: --action %s: %v\n", *actionFile, err)
-		return 1
+	if err := json.Unmarshal(actionJSON, &f.Requested); err != nil {
+		return fmt.Errorf("--action %s: not JSON: %w", actionFile, err)
 	}
-	attester, err := server.NewAttester(*tee, pki)
+	attester, err := server.NewAttester(tee, f.SimulatedPKI)
 	if err != nil {
-		fmt.Fprintf(stderr, "client: --tee: %v\n", err)
-		return 1
+		return fmt.Errorf("--tee: %w", err)
 	}
-	prover := &tlsbind.Prover{Attester: attester}
-	checker, err := client.NewChecker(pki, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+	f.Prover = &tlsbind.Prover{Attester: attester}
+	if f.Checker, err = client.NewChecker(f.SimulatedPKI, nil); err != nil {
+		return err
 	}
-	if *passport != "" {
-		k, err := keyfile.LoadKey(*passport)
+	if passport != "" {
+		k, err := keyfile.LoadKey(passport)
 		if err != nil {
-			fmt.Fprintf(stderr, "client: --passport: %v\n", err)
-			return 1
+			return fmt.Errorf("--passport: %w", err)
 		}
 		iss, err := ear.NewIssuer(k, "seatrx", "seatrx-passport-verifier")
 		if err != nil {
-			fmt.Fprintf(stderr, "client: --passport: %v\n", err)
-			return 1
+			return fmt.Errorf("--passport: %w", err)
 		}
-		prover.Passport = &tlsbind.LocalPassport{Verifier: checker.Verifier, Issuer: iss}
+		f.Prover.Passport = &tlsbind.LocalPassport{Verifier: f.Checker.Verifier, Issuer: iss}
 	}
-	res, err := session(context.Background(), sessionConfig{
-		Server: *srvURL, Roots: roots, Prover: prover, Checker: checker, Mutual: *mutual, Requested: requested,
-		Redeem: *redeem, AllowSimulated: pki != nil, SimulatedPKI: pki,
-	})
+	f.AllowSimulated = f.SimulatedPKI != nil
+	res, err := client.Run(context.Background(), f)
 	if res != nil {
-		printSession(stdout, res)
+		printSession(env.Stdout, res)
 	}
 	if err != nil {
-		printRefusal(stderr, err)
-		return 1
+		printRefusal(env.Stderr, err)
+		return cli.ErrReported
 	}
-	if err := os.WriteFile(*out, res.Receipt.Bundle, 0o644); err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+	if err := os.WriteFile(out, res.Receipt.Bundle, 0o644); err != nil {
+		return err
 	}
-	if err := os.WriteFile(*out+".keys", res.KeysDoc, 0o644); err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+	if err := os.WriteFile(out+".keys", res.KeysDoc, 0o644); err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "bundle: %s\nkeys:   %s.keys\n", *out, *out)
-	return 0
+	fmt.Fprintf(env.Stdout, "bundle: %s\nkeys:   %s.keys\n", out, out)
+	return nil
 }
 
 // printRefusal prints the server's problem (its namespaced code, status,
@@ -188,64 +186,70 @@ func printRefusal(w io.Writer, err error) {
 	fmt.Fprintf(w, "FAILED: %v\n", err)
 }
 
-func receiptVerify(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("receipt verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bundleFile := fs.String("bundle", "", "receipt bundle (CBOR)")
-	keysFile := fs.String("keys", "", "the issuing server's keys document (GET /v1/keys; written as BUNDLE.keys by receipt request)")
-	policyFile := fs.String("policy", "", "your policy file: the bundle's policy preimage must be this policy, and its approvers, threshold, trust anchors and time windows are used (never the receipt's)")
-	mode := fs.String("mode", "audit", "online (now, skew, max age, replay) or audit (no now; key validity)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	allowSim := fs.Bool("allow-simulated", false, "accept receipts whose evidence chained to a simulated (test) PKI")
-	simDir := fs.String("trust-simulated", "", "with --allow-simulated: the simulated PKI directory whose roots are acceptable (pins them)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "verify",
+		Summary: "verify a receipt bundle offline (online or audit mode)",
+		Usage:   "--bundle FILE --keys FILE [--policy FILE] [--mode online|audit] [flags]",
+		Doc: `Verify checks a receipt bundle against the issuing server's keys document
+and prints one line per check. Online mode judges the receipt against the
+clock (skew, maximum age, replay); audit mode, for later, has no clock and
+checks that the receipt was made while the issuer key was valid. Without
+--policy the server's appraiser key (from the keys document) is the single
+required approver. Input files are limited to 4 MiB.`,
+		Required: []string{"bundle", "keys"},
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			bundleFile := fs.String("bundle", "", "receipt bundle (CBOR `FILE`)")
+			keysFile := fs.String("keys", "", "the issuing server's keys document (`FILE`: GET /v1/keys; written as BUNDLE.keys by receipt request)")
+			policyFile := fs.String("policy", "", "your policy `FILE`: the bundle's policy preimage must be this policy, and its approvers, threshold, trust anchors and time windows are used (never the receipt's)")
+			var mode string
+			cli.EnumVar(fs, &mode, "mode", "audit", []string{"online", "audit"}, "online (now, skew, max age, replay) or audit (no now; key validity)")
+			asJSON := fs.Bool("json", false, "print the report as JSON")
+			allowSim := fs.Bool("allow-simulated", false, "accept receipts whose evidence chained to a simulated (test) PKI")
+			simDir := fs.String("trust-simulated", "", "with --allow-simulated: the simulated PKI `DIR` whose roots are acceptable (pins them)")
+			return func(env *cli.Env, args []string) error {
+				if len(args) > 0 {
+					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				if *simDir != "" && !*allowSim {
+					return cli.Usagef("--trust-simulated needs --allow-simulated: simulated evidence is refused unless allowed explicitly")
+				}
+				return receiptVerify(env, *bundleFile, *keysFile, *policyFile, mode, *asJSON, *allowSim, *simDir)
+			}
+		},
 	}
-	if *bundleFile == "" || *keysFile == "" {
-		fmt.Fprintln(stderr, "usage: client receipt verify --bundle FILE --keys FILE [--policy FILE] [--mode online|audit] [--json] [--allow-simulated]")
-		return 2
-	}
+}
+
+func receiptVerify(env *cli.Env, bundleFile, keysFile, policyFile, mode string, asJSON, allowSim bool, simDir string) error {
+	stdout := env.Stdout
 	m := receipt.ModeAudit
-	switch *mode {
-	case "audit":
-	case "online":
+	if mode == "online" {
 		m = receipt.ModeOnline
-	default:
-		fmt.Fprintf(stderr, "client: --mode %q: want online or audit\n", *mode)
-		return 2
 	}
-	bundle, err := readInput(*bundleFile)
+	bundle, err := loadBundle(bundleFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+		return err
 	}
-	kb, err := readInput(*keysFile)
+	keys, err := loadKeys(keysFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
-	}
-	keys, err := receipt.ParseKeys(kb)
-	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+		return err
 	}
 	var pol *policy.Policy
-	if *policyFile != "" {
-		if pol, err = checkPolicyPreimage(bundle, *policyFile); err != nil {
+	if policyFile != "" {
+		if pol, err = checkPolicyPreimage(bundle, policyFile); err != nil {
 			fmt.Fprintf(stdout, "FAIL policy: %v\n", err)
-			return 1
+			return cli.ErrReported
 		}
 	}
-	vopts := verify.Options{Mode: m, Now: time.Now(), AllowSimulated: *allowSim, Policy: pol}
-	if *simDir != "" {
-		if vopts.SimulatedPKI, err = sim.Load(*simDir); err != nil {
-			fmt.Fprintf(stderr, "client: --trust-simulated: %v\n", err)
-			return 1
+	vopts := verify.Options{Mode: m, Now: time.Now(), AllowSimulated: allowSim, Policy: pol}
+	if simDir != "" {
+		if vopts.SimulatedPKI, err = sim.Load(simDir); err != nil {
+			return fmt.Errorf("--trust-simulated: %w", err)
 		}
 	}
 	rep, err := verify.Bundle(bundle, keys, vopts)
 	if rep != nil {
-		if *asJSON {
+		if asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
 			enc.Encode(rep)
@@ -264,12 +268,67 @@ func receiptVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil || rep == nil || !rep.OK {
 		if err != nil {
-			fmt.Fprintf(stderr, "FAIL: %v\n", err)
+			fmt.Fprintf(env.Stderr, "FAIL: %v\n", err)
 		}
-		return 1
+		return cli.ErrReported
 	}
-	fmt.Fprintf(stdout, "OK: receipt verified (%s mode)\n", *mode)
-	return 0
+	fmt.Fprintf(stdout, "OK: receipt verified (%s mode)\n", mode)
+	return nil
+}
+
+// loadBundle reads a receipt bundle and, if it is not one, says what the
+// file is instead and what a bundle is.
+func loadBundle(path string) ([]byte, error) {
+	data, err := readInput(path)
+	if err != nil {
+		return nil, fmt.Errorf("--bundle: %w", err)
+	}
+	if _, err := receipt.UnmarshalBundle(data); err != nil {
+		if _, rerr := receipt.ParseReceipt(data); rerr == nil {
+			return nil, fmt.Errorf("--bundle %s is a bare receipt (COSE_Sign1), not a bundle: verification also needs the action and policy the bundle carries; "+
+				"use the file 'receipt request --out' wrote, or GET /v1/receipts/{id}", path)
+		}
+		if _, kerr := receipt.ParseKeys(data); kerr == nil {
+			return nil, fmt.Errorf("--bundle %s is a keys document, not a receipt bundle: are --bundle and --keys swapped?", path)
+		}
+		return nil, fmt.Errorf("--bundle %s is not a receipt bundle (%s; a bundle is a CBOR map of receipt, action and policy, as 'receipt request --out' writes it): %w",
+			path, describe(data), err)
+	}
+	return data, nil
+}
+
+// loadKeys reads and parses a keys document, saying what is wrong otherwise.
+func loadKeys(path string) (*receipt.Keys, error) {
+	data, err := readInput(path)
+	if err != nil {
+		return nil, fmt.Errorf("--keys: %w", err)
+	}
+	keys, err := receipt.ParseKeys(data)
+	if err != nil {
+		if _, berr := receipt.UnmarshalBundle(data); berr == nil {
+			return nil, fmt.Errorf("--keys %s is a receipt bundle, not a keys document: are --bundle and --keys swapped?", path)
+		}
+		return nil, fmt.Errorf("--keys %s is not a seatrx keys document (%s; it is the CBOR of GET /v1/keys, written as BUNDLE.keys by 'receipt request'): %w",
+			path, describe(data), err)
+	}
+	return keys, nil
+}
+
+// describe says in a few words what a file that failed to parse looks like.
+func describe(data []byte) string {
+	if len(data) == 0 {
+		return "the file is empty"
+	}
+	text := 0
+	for _, c := range data[:min(len(data), 64)] {
+		if c == '\n' || c == '\r' || c == '\t' || (c >= 0x20 && c < 0x7f) {
+			text++
+		}
+	}
+	if text == min(len(data), 64) {
+		return fmt.Sprintf("%d bytes of text starting %q, not CBOR", len(data), data[:min(len(data), 16)])
+	}
+	return fmt.Sprintf("%d bytes starting 0x%x", len(data), data[:min(len(data), 4)])
 }
 
 // checkPolicyPreimage loads the verifier's policy and checks that the
@@ -293,15 +352,25 @@ func checkPolicyPreimage(bundle []byte, path string) (*policy.Policy, error) {
 	return p, nil
 }
 
-func receiptShow(args []string, stdout, stderr io.Writer) int {
+func showCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "show",
+		Summary: "render a receipt as JSON and CBOR diagnostic notation",
+		Usage:   "FILE",
+		Doc:     "FILE is a receipt bundle or a bare COSE_Sign1 receipt. Show does not verify anything: use 'receipt verify'.",
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			return receiptShow
+		},
+	}
+}
+
+func receiptShow(env *cli.Env, args []string) error {
 	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: client receipt show FILE   (a bundle or a bare COSE_Sign1 receipt)")
-		return 2
+		return cli.Usagef("want one FILE (a bundle or a bare COSE_Sign1 receipt), got %d arguments", len(args))
 	}
 	data, err := readInput(args[0])
 	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+		return err
 	}
 	cose := data
 	if b, err := receipt.UnmarshalBundle(data); err == nil {
@@ -309,19 +378,16 @@ func receiptShow(args []string, stdout, stderr io.Writer) int {
 	}
 	r, err := receipt.ParseReceipt(cose)
 	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+		return fmt.Errorf("%s is neither a receipt bundle nor a COSE_Sign1 receipt (%s): %w", args[0], describe(data), err)
 	}
 	js, err := r.JSON()
 	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+		return err
 	}
 	diag, err := receipt.Diagnose(cose)
 	if err != nil {
-		fmt.Fprintf(stderr, "client: %v\n", err)
-		return 1
+		return err
 	}
-	fmt.Fprintf(stdout, "%s\n\nCBOR diagnostic notation:\n%s\n", js, diag)
-	return 0
+	fmt.Fprintf(env.Stdout, "%s\n\nCBOR diagnostic notation:\n%s\n", js, diag)
+	return nil
 }

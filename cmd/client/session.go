@@ -1,23 +1,15 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/seatrx/seatrx/internal/client"
 )
-
-type sessionConfig = client.Flow
-
-func session(ctx context.Context, f sessionConfig) (*client.Outcome, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return client.Run(ctx, f)
-}
 
 // printSession prints a short human summary of one attested session.
 func printSession(w io.Writer, o *client.Outcome) {
@@ -44,9 +36,24 @@ func printSession(w io.Writer, o *client.Outcome) {
 	if o.SecondRedeem != nil {
 		fmt.Fprintf(w, "  second redemption refused: %v\n", o.SecondRedeem)
 	}
+	fmt.Fprintf(w, "  timings: %s\n", timings(o))
+}
+
+// timings lists the steps the session went through, in order, and its
+// total; a step not taken (server attestation without --mutual) has no
+// measurement and is not listed.
+func timings(o *client.Outcome) string {
 	t := o.Timings
-	fmt.Fprintf(w, "  timings: handshake %s, server attestation %s, challenge %s, attest %s, receipt %s, total %s\n",
-		ms(t.Handshake), ms(t.ServerAttest), ms(t.Challenge), ms(t.Attest), ms(t.Receipt), ms(o.Total))
+	var parts []string
+	for _, s := range []struct {
+		name string
+		d    time.Duration
+	}{{"handshake", t.Handshake}, {"server attestation", t.ServerAttest}, {"challenge", t.Challenge}, {"attest", t.Attest}, {"receipt", t.Receipt}} {
+		if s.d > 0 {
+			parts = append(parts, s.name+" "+ms(s.d))
+		}
+	}
+	return strings.Join(append(parts, "total "+ms(o.Total)), ", ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

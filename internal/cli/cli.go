@@ -231,6 +231,7 @@ func helpFor(c *Command, path []*Command, names []string, stdout, stderr io.Writ
 		s := c.sub(n)
 		if s == nil {
 			fmt.Fprintf(stderr, "%s help: unknown command %q (want %s)\n", pathName(path), strings.Join(names[:i+1], " "), c.subNames())
+			fmt.Fprintf(stderr, "usage: %s help [<command>...]\n", pathName(path))
 			fmt.Fprintf(stderr, "Run '%s' for the list.\n", helpCommand(path))
 			return ExitUsage
 		}

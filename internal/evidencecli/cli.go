@@ -21,14 +21,8 @@ import (
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/policy"
-)
-
-// Exit codes of Run.
-const (
-	ExitOK    = 0 // the evidence verified and passed the policy
-	ExitFail  = 1 // a check failed ("FAIL <code>: <detail>" on stderr)
-	ExitUsage = 2 // bad command line or unreadable input
 )
 
 // Input formats of `evidence verify --format`.
@@ -45,90 +39,67 @@ const maxInput = 1 << 20
 // maxCertFile bounds --vcek.
 const maxCertFile = 64 << 10
 
-const usage = `usage: evidence verify --in FILE [--format snp-report|snp-extended|tdx-quote|cmw]
-       [--vcek FILE] [--report-data HEX] [--policy FILE] [--now RFC3339]
-       [--collateral DIR] [--trust-simulated DIR]`
+// usagef is a bad command line or unreadable input (exit 2).
+var usagef = cli.Usagef
 
-// usageError is a problem with the command line or its files (exit 2).
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
+// Command is the `evidence` command group. Exit statuses: 0 the evidence
+// verified and passed the policy, 1 a check failed ("FAIL <code>: <detail>"
+// on stderr), 2 a bad command line or unreadable input.
+func Command() *cli.Command {
+	return &cli.Command{Name: "evidence", Summary: "verify TEE evidence offline", Subs: []*cli.Command{{
+		Name:    "verify",
+		Summary: "verify SEV-SNP / TDX evidence offline and print the appraisal",
+		Usage:   "--in FILE [--format snp-report|snp-extended|tdx-quote|cmw] [flags]",
+		Doc: `Verify checks a file of TEE evidence (raw SEV-SNP report, extended report,
+TDX quote, or cmw_attestation payload) against the embedded production vendor
+roots and a policy, without network, and prints the appraisal as JSON.
+Without --report-data the evidence is inspected unbound: it proves what it
+says, but not to whom it was presented. Evidence files are limited to 1 MiB.`,
+		Required: []string{"in"},
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			var o options
+			fs.StringVar(&o.in, "in", "", "evidence `FILE`")
+			fs.StringVar(&o.format, "format", "", "snp-report, snp-extended, tdx-quote or cmw (default: auto-detect)")
+			fs.StringVar(&o.vcek, "vcek", "", "VCEK/VLEK certificate `FILE` (DER) overriding the certificate table")
+			fs.StringVar(&o.reportData, "report-data", "", "expected REPORTDATA, 128 hex chars (default: not checked)")
+			fs.StringVar(&o.policy, "policy", "", "policy `FILE`, YAML or JSON (default: built-in, debug forbidden)")
+			fs.StringVar(&o.now, "now", "", "verification time, RFC 3339 (default: the clock)")
+			fs.StringVar(&o.collateral, "collateral", "", "TDX collateral `DIR` (default: none, or what the CMW carries)")
+			fs.StringVar(&o.trustSim, "trust-simulated", "", "also trust the simulated PKIs saved in `DIR` (tests only)")
+			return func(env *cli.Env, args []string) error {
+				if len(args) > 0 {
+					return usagef("unexpected argument %q", args[0])
+				}
+				return report(verify(&o, env.Stdout, env.Stderr), env.Stderr)
+			}
+		},
+	}}}
 }
 
-// Run executes `evidence <args...>` and returns the exit code. args start
-// after "evidence" (e.g. ["verify", "--in", "report.bin"]).
-func Run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "verify" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(stdout, usage)
-			return ExitOK
-		}
-		fmt.Fprintln(stderr, usage)
-		return ExitUsage
-	}
-	err := verify(args[1:], stdout, stderr)
-	var ue *usageError
+// report prints a failed check as "FAIL <code>: <detail>" and says it did.
+func report(err error, stderr io.Writer) error {
+	var ue *cli.UsageError
 	var ce *check.Error
 	switch {
-	case err == nil:
-		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
-		return ExitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "evidence verify: %s\n%s\n", ue.msg, usage)
-		return ExitUsage
+	case err == nil, errors.As(err, &ue):
+		return err
 	case errors.As(err, &ce):
 		detail := ce.Detail
 		if ce.Err != nil {
 			detail += ": " + ce.Err.Error()
 		}
 		fmt.Fprintf(stderr, "FAIL %s: %s\n", ce.ProblemCode(), detail)
-		return ExitFail
 	default:
 		fmt.Fprintf(stderr, "FAIL: %v\n", err)
-		return ExitFail
 	}
+	return cli.ErrReported
 }
 
 type options struct {
 	in, format, vcek, reportData, policy, now, collateral, trustSim string
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	var o options
-	fs := flag.NewFlagSet("evidence verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.in, "in", "", "evidence file (required)")
-	fs.StringVar(&o.format, "format", "", "snp-report, snp-extended, tdx-quote or cmw (default: auto-detect)")
-	fs.StringVar(&o.vcek, "vcek", "", "VCEK/VLEK certificate (DER) overriding the certificate table")
-	fs.StringVar(&o.reportData, "report-data", "", "expected REPORTDATA, 128 hex chars (default: not checked)")
-	fs.StringVar(&o.policy, "policy", "", "policy file, YAML or JSON (default: built-in, debug forbidden)")
-	fs.StringVar(&o.now, "now", "", "verification time, RFC 3339 (default: the clock)")
-	fs.StringVar(&o.collateral, "collateral", "", "TDX collateral directory (default: none, or what the CMW carries)")
-	fs.StringVar(&o.trustSim, "trust-simulated", "", "also trust the simulated PKIs saved in DIR (tests only)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q", fs.Arg(0))
-	}
-	if o.in == "" {
-		return nil, usagef("--in is required")
-	}
-	return &o, nil
-}
-
-func verify(args []string, stdout, stderr io.Writer) error {
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		return err
-	}
+func verify(o *options, stdout, stderr io.Writer) error {
 	in, err := readLimited(o.in, maxInput)
 	if err != nil {
 		return usagef("--in: %v", err)

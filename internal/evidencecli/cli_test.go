@@ -13,6 +13,7 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/internal/cli"
 )
 
 // Recorded real evidence, copied into the platform packages' testdata.
@@ -62,7 +63,7 @@ func flipped(b []byte, off int) []byte {
 
 func run(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = Run(args, &o, &e)
+	code = cli.Run(Command(), args, &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -204,9 +205,9 @@ func TestUsage(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{"no-args", nil, 2, "usage: evidence verify"},
-		{"unknown-command", []string{"check"}, 2, "usage: evidence verify"},
-		{"no-in", []string{"verify"}, 2, "--in is required"},
+		{"no-args", nil, 2, "evidence: missing command (want verify or help)"},
+		{"unknown-command", []string{"check"}, 2, `evidence: unknown command "check"`},
+		{"no-in", []string{"verify"}, 2, "evidence verify: missing required flag --in (evidence FILE)\nusage: evidence verify --in FILE"},
 		{"bad-flag", []string{"verify", "--nope"}, 2, "flag provided but not defined"},
 		{"extra-arg", []string{"verify", "--in", snpReport, "extra"}, 2, `unexpected argument "extra"`},
 		{"missing-file", []string{"verify", "--in", filepath.Join(dir, "none")}, 2, "--in: open"},
@@ -228,8 +229,10 @@ func TestUsage(t *testing.T) {
 			}
 		})
 	}
-	if code, out, _ := run("--help"); code != 0 || !strings.Contains(out, "usage:") {
-		t.Fatalf("--help: exit %d %q", code, out)
+	for _, args := range [][]string{{"--help"}, {"help"}, {"verify", "--help"}, {"help", "verify"}} {
+		if code, out, _ := run(args...); code != 0 || !strings.Contains(out, "usage: evidence ") {
+			t.Fatalf("%q: exit %d %q", args, code, out)
+		}
 	}
 }
 
