@@ -71,9 +71,6 @@ func (s *Server) setupDev() ([]tls.Certificate, error) {
 	if s.simPKI, err = sim.LoadOrGenerate(filepath.Join(dir, "sim-pki"), time.Now().Add(-time.Hour)); err != nil {
 		return nil, fmt.Errorf("server: dev simulated PKI: %w", err)
 	}
-	if s.cfg.Attester == "" {
-		s.cfg.Attester = "sim-snp"
-	}
 	return []tls.Certificate{{Certificate: [][]byte{der, ca.Raw}, PrivateKey: leafKey}}, nil
 }
 

@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -442,7 +444,10 @@ func TestEndToEndPolicyAndTrust(t *testing.T) {
 		dev := start(t, nil) // only to make a simulated PKI and a CA
 		dir := t.TempDir()
 		certFile, keyFile, roots := serverCert(t, dir)
-		prod := start(t, func(c *server.Config) { c.Dev = false; c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+		prod := start(t, func(c *server.Config) {
+			c.Dev = false
+			c.TLSCertFile, c.TLSKeyFile, c.Issuer = certFile, keyFile, "urn:seatrx:issuer:test"
+		})
 		prod.roots, prod.pki = roots, dev.pki
 		_, err := prod.dial(t, prod.snp(sim.SNPGuestConfig{})).Attest(ctx)
 		wantProblem(t, err, "snp.trust_anchor")
@@ -453,9 +458,10 @@ func TestEndToEndPolicyAndTrust(t *testing.T) {
 		dev := start(t, nil)
 		certFile, keyFile, _ := serverCert(t, t.TempDir())
 		_, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), TLSCertFile: certFile, TLSKeyFile: keyFile,
-			TrustSimulated: filepath.Join(server.DevDir(dev.data), "sim-pki")})
-		if err == nil {
-			t.Fatal("production server started with simulated roots")
+			Issuer: "urn:seatrx:issuer:test", TrustSimulated: filepath.Join(server.DevDir(dev.data), "sim-pki")})
+		var ce *server.ConfigError
+		if !errors.As(err, &ce) || !slices.Equal(ce.Settings, []string{"trust-simulated", "allow-simulated"}) {
+			t.Fatalf("production server with simulated roots: %v", err)
 		}
 	})
 	t.Run("passport model", func(t *testing.T) {
@@ -627,6 +633,7 @@ func TestEndToEndLimitsMetricsWellKnown(t *testing.T) {
 		`seatrx_attestations_total{model="",reason="snp.debug",result="refused"} 1`,
 		`seatrx_unattested_connections_refused_total 1`,
 		`seatrx_attestation_duration_seconds_count 3`,
+		`seatrx_build_info{goversion="` + runtime.Version() + `",revision="`,
 	} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %q", want)

@@ -3,6 +3,8 @@ package server
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/seatrx/seatrx/internal/buildinfo"
 )
 
 // metrics are the server's Prometheus metrics, on a registry of its own so
@@ -41,7 +43,13 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	m.reg.MustRegister(m.attestations, m.receipts, m.redemptions, m.refusedConns, m.attestDur, m.receiptDur,
+	bi := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "seatrx_build_info", Help: "Always 1; the labels say which build of seatrx-server runs.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.RevisionString(), "goversion": bi.GoVersion},
+	})
+	build.Set(1)
+	m.reg.MustRegister(build, m.attestations, m.receipts, m.redemptions, m.refusedConns, m.attestDur, m.receiptDur,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

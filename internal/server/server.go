@@ -7,13 +7,17 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -42,19 +46,21 @@ type Config struct {
 	// simulated attester for mutual attestation, simulated results accepted.
 	Dev bool
 	// TLSCertFile and TLSKeyFile are the server's certificate chain and key
-	// (PEM); required unless Dev.
+	// (PEM); required unless Dev, refused with Dev.
 	TLSCertFile, TLSKeyFile string
 	// PolicyFile is the appraisal policy (YAML or JSON); "" = policy.Default().
 	PolicyFile string
 	// TrustSimulated is a simulated PKI directory (evidence/sim) whose roots
-	// are trusted in addition to the vendors'. Never set in production.
+	// are trusted in addition to the vendors'. Never set in production;
+	// refused with Dev (which trusts its own).
 	TrustSimulated string
 	// AllowSimulated must be true for a non-dev server to start with
 	// TrustSimulated: a production configuration refuses simulated anchors
 	// unless forced.
 	AllowSimulated bool
 	// Attester is the server's own evidence source for mutual attestation:
-	// "snp", "tdx", "sim-snp", "sim-tdx", or "" (mutual attestation refused).
+	// "snp", "tdx", "sim-snp", "sim-tdx", or "" (mutual attestation refused;
+	// in Dev, "" means "sim-snp").
 	Attester string
 	// TDXCollateralDir is a cache of Intel PCS collateral; "" = none.
 	TDXCollateralDir string
@@ -66,16 +72,121 @@ type Config struct {
 	FetchTimeout time.Duration
 	// FetchMaxAge bounds how long a fetched response is reused; 0 = fetch.DefaultMaxAge.
 	FetchMaxAge time.Duration
-	// Issuer is the receipt issuer URI (CWT iss); default "urn:seatrx:issuer:<host>".
+	// Issuer is the receipt issuer URI (CWT iss), the server's identity in
+	// every receipt: required outside Dev, so that it never changes with
+	// the listen address or host name; in Dev, "" means DevIssuer.
 	Issuer string
 	// Limits.
-	MaxUnattestedConns int           // default 256
+	MaxUnattestedConns int           // default DefaultMaxUnattestedConns
 	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
 	AttestationMaxAge  time.Duration // a receipt needs an attestation at most this old; default receipt.DefaultAttestationMaxAge
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
 	// Now is the server's clock; nil = time.Now (tests move it).
 	Now func() time.Time
+}
+
+// DevIssuer is the issuer of a dev server without Config.Issuer: fixed, so
+// that it does not depend on the listen address.
+const DevIssuer = "urn:seatrx:issuer:dev"
+
+// DefaultMaxUnattestedConns is Config.MaxUnattestedConns's default.
+const DefaultMaxUnattestedConns = 256
+
+// ConfigError is a Config that New refuses before it writes anything:
+// Settings names the settings at fault by their flag names ("tls-cert"),
+// Reason says the rule, Err is the cause when an input file is unusable.
+type ConfigError struct {
+	Settings []string
+	Reason   string
+	Err      error
+}
+
+func (e *ConfigError) Error() string {
+	msg := "server: " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErr(reason string, settings ...string) *ConfigError {
+	return &ConfigError{Settings: settings, Reason: reason}
+}
+
+// check applies the rules that need nothing but cfg itself.
+func (cfg *Config) check() error {
+	if cfg.DataDir == "" {
+		return configErr("--data is required outside --dev", "data")
+	}
+	if cfg.Dev {
+		switch {
+		case cfg.TLSCertFile != "" || cfg.TLSKeyFile != "":
+			return configErr("--tls-cert and --tls-key cannot be used with --dev: dev mode makes its own certificate", "tls-cert", "tls-key")
+		case cfg.TrustSimulated != "":
+			return configErr("--trust-simulated cannot be used with --dev: dev mode trusts its own simulated PKI (DATA/dev/sim-pki)", "trust-simulated")
+		}
+	} else {
+		var missing []string
+		for _, m := range []struct{ name, v string }{{"tls-cert", cfg.TLSCertFile}, {"tls-key", cfg.TLSKeyFile}, {"issuer", cfg.Issuer}} {
+			if m.v == "" {
+				missing = append(missing, m.name)
+			}
+		}
+		if len(missing) > 0 {
+			flags := make([]string, len(missing))
+			for i, m := range missing {
+				flags[i] = "--" + m
+			}
+			verb := "is"
+			if len(flags) > 1 {
+				verb = "are"
+			}
+			return configErr(fmt.Sprintf("%s %s required outside --dev (the issuer is the server's identity in every receipt, e.g. urn:seatrx:issuer:example.org)",
+				joinAnd(flags), verb), missing...)
+		}
+		if cfg.TrustSimulated != "" && !cfg.AllowSimulated {
+			return configErr("refusing to trust simulated TEE roots in a production configuration; pass --allow-simulated to force it", "trust-simulated", "allow-simulated")
+		}
+	}
+	if cfg.AllowSimulated && cfg.TrustSimulated == "" {
+		return configErr("--allow-simulated has no effect without --trust-simulated DIR", "allow-simulated")
+	}
+	if cfg.Issuer != "" {
+		if u, err := url.Parse(cfg.Issuer); err != nil || u.Scheme == "" || strings.ContainsAny(cfg.Issuer, " \t\n") {
+			return configErr(fmt.Sprintf("--issuer %q: want an absolute URI such as urn:seatrx:issuer:example.org or https://seatrx.example.org", cfg.Issuer), "issuer")
+		}
+	}
+	switch cfg.Attester {
+	case "", "snp", "tdx":
+	case "sim-snp", "sim-tdx":
+		if !cfg.Dev && cfg.TrustSimulated == "" {
+			return configErr(fmt.Sprintf("--attester %s needs a simulated PKI: --dev, or --trust-simulated DIR --allow-simulated", cfg.Attester), "attester")
+		}
+	default:
+		return configErr(fmt.Sprintf("--attester %q: want snp, tdx, sim-snp or sim-tdx", cfg.Attester), "attester")
+	}
+	for _, n := range []struct {
+		name string
+		bad  bool
+	}{
+		{"max-unattested-conns", cfg.MaxUnattestedConns < 0}, {"max-attempts", cfg.MaxAttempts < 0},
+		{"attestation-max-age", cfg.AttestationMaxAge < 0},
+	} {
+		if n.bad {
+			return configErr("--"+n.name+" must not be negative", n.name)
+		}
+	}
+	return nil
+}
+
+func joinAnd(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // Server is a configured seatrx server.
@@ -91,9 +202,15 @@ type Server struct {
 	earKey   crypto.Signer
 	store    *store.Store
 	tlsCfg   *tls.Config
+	cert     *x509.Certificate // the TLS leaf
 	simPKI   *sim.PKI
 	accepted map[string]bool // EAR statuses on which a receipt may be issued
 	metrics  *metrics
+
+	// Inputs read (never written) before any state is.
+	tdxCollateral *tdx.Collateral
+	passport      *tlsbind.PassportPolicy
+	hwAttester    evidence.Attester
 
 	unattested atomic.Int64
 	connSeq    atomic.Uint64
@@ -101,57 +218,126 @@ type Server struct {
 	ln         net.Listener
 }
 
-// New builds a server from cfg: loads or creates its keys, opens the store,
-// loads the policy and trust anchors, and (in dev mode) creates the dev
-// certificate authority and simulated PKI under DataDir/dev.
+// New builds a server from cfg. It first checks everything that can be
+// checked without writing (cfg itself, then the policy, TLS certificate,
+// simulated roots, collateral, passport keys, an existing appraiser key
+// against the policy's approvers, the attester device): a refused start
+// leaves DataDir as it was (absent stays absent). Only then does it create
+// DataDir, load or create its keys, (in dev mode) the dev certificate
+// authority and simulated PKI under DataDir/dev, and open the store.
+// Refused inputs are *ConfigError.
 func New(cfg Config) (*Server, error) {
-	if cfg.DataDir == "" {
-		return nil, errors.New("server: DataDir is required")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	if cfg.MaxUnattestedConns <= 0 {
-		cfg.MaxUnattestedConns = 256
+	if cfg.MaxUnattestedConns == 0 {
+		cfg.MaxUnattestedConns = DefaultMaxUnattestedConns
 	}
-	if cfg.AttestationMaxAge <= 0 {
+	if cfg.AttestationMaxAge == 0 {
 		cfg.AttestationMaxAge = receipt.DefaultAttestationMaxAge
+	}
+	if cfg.Dev && cfg.Issuer == "" {
+		cfg.Issuer = DevIssuer
+	}
+	if cfg.Dev && cfg.Attester == "" {
+		cfg.Attester = "sim-snp"
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, accepted: map[string]bool{ear.StatusAffirming: true}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("server: data dir: %w", err)
+	if err := s.readInputs(); err != nil {
+		return nil, err
 	}
+	if err := s.createState(); err != nil {
+		if s.store != nil {
+			s.store.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// readInputs loads and checks every input file, writing nothing.
+func (s *Server) readInputs() error {
+	cfg := &s.cfg
 	var err error
 	if s.pol, err = loadPolicy(cfg.PolicyFile); err != nil {
-		return nil, err
+		return err
 	}
 	if s.polCBOR, err = s.pol.CanonicalCBOR(); err != nil {
-		return nil, fmt.Errorf("server: policy: %w", err)
+		return &ConfigError{Settings: []string{"policy"}, Reason: "policy", Err: err}
 	}
-	if err := s.loadKeys(); err != nil {
-		return nil, err
-	}
-	var certs []tls.Certificate
-	if cfg.Dev {
-		if certs, err = s.setupDev(); err != nil {
-			return nil, err
-		}
-	} else {
-		if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
-			return nil, errors.New("server: --tls-cert and --tls-key are required outside --dev")
-		}
+	if !cfg.Dev {
 		c, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("server: TLS certificate: %w", err)
+			return &ConfigError{Settings: []string{"tls-cert", "tls-key"}, Reason: "TLS certificate", Err: err}
 		}
-		certs = []tls.Certificate{c}
+		s.tlsCfg = tlsbind.ServerConfig([]tls.Certificate{c}, nil)
+		s.cert = c.Leaf
 		if cfg.TrustSimulated != "" {
-			if !cfg.AllowSimulated {
-				return nil, errors.New("server: refusing to trust simulated TEE roots in a production configuration; pass --allow-simulated to force it")
-			}
 			if s.simPKI, err = sim.Load(cfg.TrustSimulated); err != nil {
-				return nil, fmt.Errorf("server: --trust-simulated: %w", err)
+				return &ConfigError{Settings: []string{"trust-simulated"}, Reason: "--trust-simulated", Err: err}
 			}
+		}
+	}
+	if cfg.TDXCollateralDir != "" {
+		if s.tdxCollateral, err = tdx.LoadCollateral(cfg.TDXCollateralDir); err != nil {
+			return &ConfigError{Settings: []string{"tdx-collateral"}, Reason: "TDX collateral", Err: err}
+		}
+	}
+	if pp := s.pol.Passport; pp != nil {
+		s.passport = &tlsbind.PassportPolicy{AcceptedStatuses: pp.AcceptedStatuses, MaxAge: time.Duration(pp.MaxAge)}
+		for _, v := range pp.Verifiers {
+			k, err := parsePublicKeyPEM(v.PublicKeyPEM)
+			if err != nil {
+				return &ConfigError{Settings: []string{"policy"}, Reason: fmt.Sprintf("policy passport verifier %q", v.ID), Err: err}
+			}
+			s.passport.Trusted = append(s.passport.Trusted, ear.TrustedVerifier{ID: v.ID, Key: k})
+		}
+	}
+	if len(s.pol.Receipts.Approvers) > 0 {
+		// The appraiser key must be among the approvers; a key New would
+		// create now could not be, so a missing one fails here, unwritten.
+		path := filepath.Join(cfg.DataDir, "keys", "appraiser.pem")
+		k, err := keyfile.LoadKey(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return configErr(fmt.Sprintf("the policy lists approvers, but this server has no appraiser key yet (%s): "+
+				"start it once with a policy without approvers to create the key, then add its public key to the approvers", path), "policy")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := s.approverID(k.Public()); err != nil {
+			return err
+		}
+	}
+	if cfg.Attester == "snp" || cfg.Attester == "tdx" {
+		if s.hwAttester, err = NewAttester(cfg.Attester, nil); err != nil {
+			return &ConfigError{Settings: []string{"attester"}, Reason: "--attester " + cfg.Attester, Err: err}
+		}
+	}
+	return nil
+}
+
+// createState creates the data directory, keys, dev files, fetch cache and
+// store, and builds what depends on them.
+func (s *Server) createState() error {
+	cfg := &s.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("server: data dir: %w", err)
+	}
+	if err := s.loadKeys(); err != nil {
+		return err
+	}
+	if cfg.Dev {
+		certs, err := s.setupDev()
+		if err != nil {
+			return err
+		}
+		s.tlsCfg = tlsbind.ServerConfig(certs, nil)
+		if s.cert, err = x509.ParseCertificate(certs[0].Certificate[0]); err != nil {
+			return fmt.Errorf("server: dev certificate: %w", err)
 		}
 	}
 	if s.simPKI != nil {
@@ -160,15 +346,15 @@ func New(cfg Config) (*Server, error) {
 		s.accepted[ear.StatusWarning] = true
 	}
 	if err := s.setupVerifier(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.setupAttester(); err != nil {
-		return nil, err
+		return err
 	}
-	if s.store, err = store.OpenSQLite(filepath.Join(cfg.DataDir, "seatrx.db")); err != nil {
-		return nil, fmt.Errorf("server: store: %w", err)
+	var err error
+	if s.store, err = store.OpenSQLite(s.StorePath()); err != nil {
+		return fmt.Errorf("server: store: %w", err)
 	}
-	s.tlsCfg = tlsbind.ServerConfig(certs, nil)
 	s.metrics = newMetrics()
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -180,8 +366,11 @@ func New(cfg Config) (*Server, error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return s, nil
+	return nil
 }
+
+// StorePath is where the SQLite store lives.
+func (s *Server) StorePath() string { return filepath.Join(s.cfg.DataDir, "seatrx.db") }
 
 func loadPolicy(path string) (*policy.Policy, error) {
 	if path == "" {
@@ -189,7 +378,7 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	}
 	p, err := policy.Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, &ConfigError{Settings: []string{"policy"}, Reason: "--policy", Err: err}
 	}
 	return p, nil
 }
@@ -207,15 +396,7 @@ func (s *Server) loadKeys() error {
 	if s.earKey, err = keyfile.LoadOrCreateP256(filepath.Join(dir, "verifier.pem")); err != nil {
 		return err
 	}
-	name := s.cfg.Issuer
-	if name == "" {
-		host, _, _ := net.SplitHostPort(s.cfg.Addr)
-		if host == "" {
-			host = "localhost"
-		}
-		name = "urn:seatrx:issuer:" + host
-	}
-	if s.issuer, err = receipt.NewSigner(iss, name); err != nil {
+	if s.issuer, err = receipt.NewSigner(iss, s.cfg.Issuer); err != nil {
 		return fmt.Errorf("server: issuer key: %w", err)
 	}
 	id, err := s.approverID(appr.Public())
@@ -244,37 +425,31 @@ func (s *Server) approverID(pub crypto.PublicKey) (string, error) {
 	for _, a := range r.Approvers {
 		k, err := parsePublicKeyPEM(a.PublicKeyPEM)
 		if err != nil {
-			return "", fmt.Errorf("server: policy approver %q: %w", a.ID, err)
+			return "", &ConfigError{Settings: []string{"policy"}, Reason: fmt.Sprintf("policy approver %q", a.ID), Err: err}
 		}
 		if eq, ok := k.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(pub) {
 			if r.Threshold > 1 {
-				return "", fmt.Errorf("server: the policy requires %d approvals but this server can collect only its own (remote approvers are not supported yet)", r.Threshold)
+				return "", configErr(fmt.Sprintf("the policy requires %d approvals but this server can collect only its own (remote approvers are not supported yet)", r.Threshold), "policy")
 			}
 			return a.ID, nil
 		}
 	}
-	return "", fmt.Errorf("server: the policy lists approvers but not this server's appraiser key (%s); add it, or remove the approver list for 1-of-1 by the appraiser",
-		filepath.Join(s.cfg.DataDir, "keys", "appraiser.pem"))
+	return "", configErr(fmt.Sprintf("the policy lists approvers but not this server's appraiser key (%s); add it, or remove the approver list for 1-of-1 by the appraiser",
+		filepath.Join(s.cfg.DataDir, "keys", "appraiser.pem")), "policy")
 }
 
 func (s *Server) setupVerifier() error {
 	cfg := evidence.Config{
-		SNPRoots: []*snp.Roots{snp.ProductionRoots()},
-		TDXRoots: []*tdx.Roots{tdx.ProductionRoots()},
-		Policy:   s.pol.AppraisalPolicy(),
-		SNPCache: snp.NewChainCache(1024),
-		TDXCache: tdx.NewChainCache(1024),
+		SNPRoots:      []*snp.Roots{snp.ProductionRoots()},
+		TDXRoots:      []*tdx.Roots{tdx.ProductionRoots()},
+		Policy:        s.pol.AppraisalPolicy(),
+		SNPCache:      snp.NewChainCache(1024),
+		TDXCache:      tdx.NewChainCache(1024),
+		TDXCollateral: s.tdxCollateral,
 	}
 	if s.simPKI != nil {
 		cfg.SNPRoots = append(cfg.SNPRoots, s.simPKI.SNP.Roots())
 		cfg.TDXRoots = append(cfg.TDXRoots, s.simPKI.TDX.Roots())
-	}
-	if s.cfg.TDXCollateralDir != "" {
-		c, err := tdx.LoadCollateral(s.cfg.TDXCollateralDir)
-		if err != nil {
-			return fmt.Errorf("server: TDX collateral: %w", err)
-		}
-		cfg.TDXCollateral = c
 	}
 	if s.cfg.FetchCacheDir != "" {
 		g, err := fetch.New(s.cfg.FetchCacheDir, s.cfg.FetchTimeout, s.cfg.FetchMaxAge)
@@ -291,25 +466,17 @@ func (s *Server) setupVerifier() error {
 	if err != nil {
 		return fmt.Errorf("server: EAR issuer: %w", err)
 	}
-	s.checker = &tlsbind.Checker{Verifier: v, Issuer: iss, Now: s.now}
-	if pp := s.pol.Passport; pp != nil {
-		pol := &tlsbind.PassportPolicy{AcceptedStatuses: pp.AcceptedStatuses, MaxAge: time.Duration(pp.MaxAge)}
-		for _, v := range pp.Verifiers {
-			k, err := parsePublicKeyPEM(v.PublicKeyPEM)
-			if err != nil {
-				return fmt.Errorf("server: passport verifier %q: %w", v.ID, err)
-			}
-			pol.Trusted = append(pol.Trusted, ear.TrustedVerifier{ID: v.ID, Key: k})
-		}
-		s.checker.Passport = pol
-	}
+	s.checker = &tlsbind.Checker{Verifier: v, Issuer: iss, Now: s.now, Passport: s.passport}
 	return nil
 }
 
 func (s *Server) setupAttester() error {
-	a, err := NewAttester(s.cfg.Attester, s.simPKI)
-	if err != nil || a == nil {
-		return err
+	a := s.hwAttester
+	if a == nil {
+		var err error
+		if a, err = NewAttester(s.cfg.Attester, s.simPKI); err != nil || a == nil {
+			return err
+		}
 	}
 	s.prover = &tlsbind.Prover{Attester: a}
 	return nil

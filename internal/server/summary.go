@@ -1,0 +1,87 @@
+package server
+
+import (
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/internal/buildinfo"
+	"github.com/seatrx/seatrx/receipt"
+)
+
+// Summary is what an operator checks when the server starts: which build,
+// where it listens, under which identity and keys, which policy, which
+// roots it trusts, its TLS certificate and where its state is.
+type Summary struct {
+	Version, Revision, GoVersion string
+	Addr                         string // the bound address once listening, else the configured one
+	Dev                          bool
+	Issuer                       string
+	// Key ids (hex RFC 9679 thumbprints, as kid in receipts and approvals).
+	IssuerKID, AppraiserKID, VerifierKID string
+	PolicyID                             string
+	PolicyDigest                         string // "sha256:" + hex of the canonical CBOR policy
+	// Root fingerprints ("sha256:" + hex of the root certificate) the
+	// verifier chains evidence to; the policy's trust_anchors may narrow them.
+	ProductionRoots, SimulatedRoots []string
+	TLSSubject                      string
+	TLSNotAfter                     time.Time
+	Store                           string // the SQLite file
+	Attester                        string // own evidence for mutual attestation; "" = none
+	Collateral                      string // where TDX collateral and missing VCEKs come from
+}
+
+// Summary returns the server's startup summary.
+func (s *Server) Summary() Summary {
+	bi := buildinfo.Read()
+	sum := Summary{
+		Version: bi.Version, Revision: bi.RevisionString(), GoVersion: bi.GoVersion,
+		Addr: s.cfg.Addr, Dev: s.cfg.Dev, Issuer: s.issuer.Name(),
+		IssuerKID: hex.EncodeToString(s.issuer.KeyID()), AppraiserKID: hex.EncodeToString(s.approver.KeyID()),
+		PolicyID: s.pol.ID, Store: s.StorePath(), Attester: s.cfg.Attester,
+	}
+	if s.ln != nil {
+		sum.Addr = s.ln.Addr().String()
+	}
+	if kid, err := receipt.Thumbprint(s.earKey.Public()); err == nil {
+		sum.VerifierKID = hex.EncodeToString(kid)
+	}
+	d := s.pol.Digest()
+	sum.PolicyDigest = "sha256:" + hex.EncodeToString(d[:])
+	sum.ProductionRoots = append(snp.ProductionRoots().Fingerprints(), tdx.ProductionRoots().Fingerprints()...)
+	if p := s.simPKI; p != nil {
+		sum.SimulatedRoots = append(p.SNP.Roots().Fingerprints(), p.TDX.Roots().Fingerprints()...)
+	}
+	if s.cert != nil {
+		sum.TLSSubject, sum.TLSNotAfter = s.cert.Subject.String(), s.cert.NotAfter.UTC()
+	}
+	switch {
+	case s.cfg.FetchCacheDir != "":
+		sum.Collateral = fmt.Sprintf("online: AMD KDS and Intel PCS through cache %s", s.cfg.FetchCacheDir)
+	case s.cfg.TDXCollateralDir != "":
+		sum.Collateral = fmt.Sprintf("offline: TDX collateral from %s", s.cfg.TDXCollateralDir)
+	default:
+		sum.Collateral = "offline: none (SNP reports must carry their VCEK; TDX without collateral)"
+	}
+	return sum
+}
+
+// Attrs renders the summary as one log line's attributes.
+func (sum Summary) Attrs() []slog.Attr {
+	a := []slog.Attr{
+		slog.String("version", sum.Version), slog.String("revision", sum.Revision), slog.String("go", sum.GoVersion),
+		slog.String("addr", sum.Addr), slog.Bool("dev", sum.Dev), slog.String("issuer", sum.Issuer),
+		slog.String("issuer_kid", sum.IssuerKID), slog.String("appraiser_kid", sum.AppraiserKID), slog.String("ear_verifier_kid", sum.VerifierKID),
+		slog.String("policy_id", sum.PolicyID), slog.String("policy_digest", sum.PolicyDigest),
+		slog.Any("production_roots", sum.ProductionRoots),
+	}
+	if len(sum.SimulatedRoots) > 0 {
+		a = append(a, slog.Any("simulated_roots", sum.SimulatedRoots))
+	}
+	return append(a,
+		slog.String("tls_subject", sum.TLSSubject), slog.Time("tls_not_after", sum.TLSNotAfter),
+		slog.String("store", sum.Store), slog.String("attester", sum.Attester), slog.String("collateral", sum.Collateral))
+}
