@@ -17,8 +17,6 @@
 package main
 
 import (
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
@@ -49,21 +47,7 @@ func tree() *cli.Command {
 			receiptCommand(),
 			evidencecli.Command(),
 			conformanceCommand(),
-			versionCommand(name),
+			buildinfo.Command(name),
 		},
 	}
-}
-
-// versionCommand prints the build information of the running binary.
-func versionCommand(binary string) *cli.Command {
-	return &cli.Command{Name: "version", Summary: "print the version, VCS revision and Go version of this binary",
-		Setup: func(fs *flag.FlagSet) cli.Action {
-			return func(env *cli.Env, args []string) error {
-				if len(args) > 0 {
-					return cli.Usagef("unexpected argument %q", args[0])
-				}
-				fmt.Fprint(env.Stdout, buildinfo.Read().Format(binary))
-				return nil
-			}
-		}}
 }

@@ -1,10 +1,17 @@
-// Command server runs the seatrx attested receipt server.
+// Command server is seatrx-server, the seatrx attested receipt server. Build
+// it as "seatrx-server" (the name its help uses):
+// go build -o seatrx-server ./cmd/server.
 //
-//	server --dev [--addr 127.0.0.1:8443] [--data DIR]
-//	server --tls-cert FILE --tls-key FILE --data DIR [--policy FILE] [--attester snp|tdx] ...
+//	seatrx-server --dev [--addr 127.0.0.1:8443] [--data DIR]
+//	seatrx-server --tls-cert FILE --tls-key FILE --issuer URI --data DIR [--policy FILE] ...
+//	seatrx-server --config FILE [flags]
+//	seatrx-server version | --version
+//	seatrx-server help
 //
-// Flags override the optional --config file (YAML, same names with
-// underscores, e.g. tls_cert: /etc/seatrx/cert.pem).
+// Every flag is also a key of the --config file (YAML, the flag's name with
+// underscores: tls_cert: /etc/seatrx/cert.pem); examples/server.yaml
+// documents them all. Flags given on the command line override the file.
+// Subcommands are internal/cli.Command literals in tree (see package cli).
 package main
 
 import (
@@ -19,189 +26,179 @@ import (
 	"syscall"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/seatrx/seatrx/evidence/fetch"
+	"github.com/seatrx/seatrx/internal/buildinfo"
+	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/tlsbind"
 )
 
+// name is the server binary's name in help and messages.
+const name = "seatrx-server"
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Run(tree(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// fileConfig is the --config file.
-type fileConfig struct {
-	Addr               string        `yaml:"addr"`
-	Data               string        `yaml:"data"`
-	Dev                bool          `yaml:"dev"`
-	TLSCert            string        `yaml:"tls_cert"`
-	TLSKey             string        `yaml:"tls_key"`
-	Policy             string        `yaml:"policy"`
-	TrustSimulated     string        `yaml:"trust_simulated"`
-	AllowSimulated     bool          `yaml:"allow_simulated"`
-	Attester           string        `yaml:"attester"`
-	TDXCollateral      string        `yaml:"tdx_collateral"`
-	FetchCache         string        `yaml:"fetch_cache"`
-	FetchTimeout       time.Duration `yaml:"fetch_timeout"`
-	Issuer             string        `yaml:"issuer"`
-	MaxUnattestedConns int           `yaml:"max_unattested_conns"`
-	MaxAttempts        int           `yaml:"max_attempts"`
-	AttestationMaxAge  time.Duration `yaml:"attestation_max_age"`
-	LogFormat          string        `yaml:"log_format"`
-	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`
+// tree is the server's command tree: the root runs the server.
+func tree() *cli.Command {
+	return &cli.Command{
+		Name:    name,
+		Summary: "run the seatrx attested receipt server",
+		Usage:   "(--dev | --tls-cert FILE --tls-key FILE --issuer URI --data DIR) [--config FILE] [flags]",
+		Doc: `seatrx-server issues signed receipts only to peers that prove, inside a live
+TLS 1.3 connection, which TEE (AMD SEV-SNP or Intel TDX) they run in.
+
+--dev runs a development server: a self-signed certificate, simulated SEV-SNP
+and TDX trusted (every EAR and receipt says so), issuer ` + server.DevIssuer + `,
+data in a new temporary directory unless --data is given.
+
+Otherwise --tls-cert, --tls-key, --issuer and --data are required. The issuer
+URI is the server's identity in every receipt; it is never derived from the
+listen address, which may change. Every input is checked before anything is
+written to --data: a refused start leaves it as it was.
+
+Every flag is also a key of the --config file, spelled with underscores
+(tls_cert: /etc/seatrx/tls/server.crt); examples/server.yaml documents each
+with its default. Flags on the command line override the file.
+Exit status: 0 after a clean shutdown, 1 on a failure while running or
+creating state, 2 on a bad command line or configuration.`,
+		Setup: serve,
+		Subs:  []*cli.Command{buildinfo.Command(name)},
+	}
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var fc fileConfig
-	cfgFile := fs.String("config", "", "YAML configuration file (flags override it)")
-	fs.StringVar(&fc.Addr, "addr", "127.0.0.1:8443", "listen address")
-	fs.StringVar(&fc.Data, "data", "", "data directory (keys, SQLite store, dev files); --dev default: a new temp dir")
-	fs.BoolVar(&fc.Dev, "dev", false, "development mode: self-signed certificate, SIMULATED SEV-SNP and TDX trusted, simulated attester")
-	fs.StringVar(&fc.TLSCert, "tls-cert", "", "server certificate chain (PEM)")
-	fs.StringVar(&fc.TLSKey, "tls-key", "", "server private key (PEM)")
-	fs.StringVar(&fc.Policy, "policy", "", "appraisal policy file (YAML or JSON); default built-in")
-	fs.StringVar(&fc.TrustSimulated, "trust-simulated", "", "ALSO trust the simulated TEE PKI in DIR (testing only; needs --allow-simulated outside --dev)")
-	fs.BoolVar(&fc.AllowSimulated, "allow-simulated", false, "permit --trust-simulated on a non-dev server")
-	fs.StringVar(&fc.Attester, "attester", "", "server's own evidence for mutual attestation: snp, tdx, sim-snp, sim-tdx")
-	fs.StringVar(&fc.TDXCollateral, "tdx-collateral", "", "directory of cached Intel PCS collateral")
-	fs.StringVar(&fc.FetchCache, "fetch-cache", "", "enable ONLINE collateral fetching (AMD KDS, Intel PCS) through this cache directory; default offline")
-	fs.DurationVar(&fc.FetchTimeout, "fetch-timeout", 10*time.Second, "timeout of one KDS/PCS request")
-	fs.StringVar(&fc.Issuer, "issuer", "", "receipt issuer URI (default urn:seatrx:issuer:<host>)")
-	fs.IntVar(&fc.MaxUnattestedConns, "max-unattested-conns", 256, "maximum concurrent connections not yet attested")
-	fs.IntVar(&fc.MaxAttempts, "max-attempts", 0, "authenticator requests per connection (0 = default 4)")
-	fs.DurationVar(&fc.AttestationMaxAge, "attestation-max-age", receipt.DefaultAttestationMaxAge, "a receipt needs an attestation at most this old")
-	fs.StringVar(&fc.LogFormat, "log-format", "text", "log format: text or json")
-	fs.DurationVar(&fc.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time to finish in-flight requests on shutdown")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *cfgFile != "" {
-		if err := mergeFile(*cfgFile, fs, &fc); err != nil {
-			fmt.Fprintf(stderr, "server: %v\n", err)
-			return 2
+// options are the server's settings. Each is a flag and, spelled with
+// underscores, a configuration file key; defineFlags is the one place that
+// names them, gives their defaults and says what values are allowed.
+type options struct {
+	cfg             server.Config
+	configFile      string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+func defineFlags(fs *flag.FlagSet, o *options) {
+	c := &o.cfg
+	fs.StringVar(&o.configFile, "config", "", "YAML configuration `FILE` (keys: the flags' names with underscores); command-line flags override it")
+	cli.AddrVar(fs, &c.Addr, "addr", "127.0.0.1:8443", "listen address")
+	fs.StringVar(&c.DataDir, "data", "", "data `DIR`: keys, SQLite store, dev files (created 0700); --dev default: a new temporary directory")
+	cli.BoolVar(fs, &c.Dev, "dev", false, "development mode: self-signed certificate, SIMULATED SEV-SNP and TDX trusted, simulated attester, issuer "+server.DevIssuer)
+	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "server certificate chain (PEM `FILE`); required outside --dev")
+	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "server private key (PEM `FILE`); required outside --dev")
+	fs.StringVar(&c.Issuer, "issuer", "", "receipt issuer `URI`, the server's identity in every receipt, e.g. urn:seatrx:issuer:example.org; required outside --dev")
+	fs.StringVar(&c.PolicyFile, "policy", "", "appraisal policy `FILE` (YAML or JSON); default built-in (SEV-SNP and TDX, debug forbidden)")
+	fs.StringVar(&c.TrustSimulated, "trust-simulated", "", "ALSO trust the simulated TEE PKI in `DIR` (testing only; needs --allow-simulated; not with --dev)")
+	cli.BoolVar(fs, &c.AllowSimulated, "allow-simulated", false, "permit --trust-simulated on a non-dev server")
+	cli.EnumVar(fs, &c.Attester, "attester", "", []string{"", "snp", "tdx", "sim-snp", "sim-tdx"},
+		"server's own evidence for mutual attestation: snp, tdx, sim-snp, sim-tdx; empty: none (--dev: sim-snp)")
+	fs.StringVar(&c.TDXCollateralDir, "tdx-collateral", "", "`DIR` of cached Intel PCS collateral (TCB info, QE identity, CRLs)")
+	fs.StringVar(&c.FetchCacheDir, "fetch-cache", "", "enable ONLINE collateral fetching (AMD KDS, Intel PCS) through this cache `DIR`; default offline")
+	cli.DurationVar(fs, &c.FetchTimeout, "fetch-timeout", fetch.DefaultTimeout, time.Millisecond, "timeout of one KDS/PCS request")
+	cli.DurationVar(fs, &c.FetchMaxAge, "fetch-max-age", fetch.DefaultMaxAge, time.Second, "reuse a fetched response at most this long (or until its own expiry, if sooner)")
+	cli.IntVar(fs, &c.MaxUnattestedConns, "max-unattested-conns", server.DefaultMaxUnattestedConns, 1, 1<<20, "maximum concurrent connections not yet attested; more are closed at accept")
+	cli.IntVar(fs, &c.MaxAttempts, "max-attempts", tlsbind.DefaultMaxAttempts, 1, 64, "authenticator requests (attestation attempts) per connection")
+	cli.DurationVar(fs, &c.AttestationMaxAge, "attestation-max-age", receipt.DefaultAttestationMaxAge, time.Second, "a receipt needs an attestation on its connection at most this old")
+	cli.EnumVar(fs, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format on stderr: text or json (durations in milliseconds, keys ending in _ms)")
+	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", 20*time.Second, 0, "time to finish in-flight requests on SIGINT/SIGTERM")
+}
+
+// serve defines the flags and returns the action that runs the server.
+func serve(fs *flag.FlagSet) cli.Action {
+	o := &options{}
+	defineFlags(fs, o)
+	return func(env *cli.Env, args []string) error {
+		if len(args) > 0 {
+			return cli.Usagef("unexpected argument %q", args[0])
 		}
-	}
-	var h slog.Handler = slog.NewTextHandler(stderr, nil)
-	if fc.LogFormat == "json" {
-		h = slog.NewJSONHandler(stderr, nil)
-	}
-	log := slog.New(h)
-	if fc.Data == "" {
-		if !fc.Dev {
-			fmt.Fprintln(stderr, "server: --data is required outside --dev")
-			return 2
+		if o.configFile != "" {
+			if err := loadConfig(o.configFile, fs); err != nil {
+				return &cli.UsageError{Msg: err.Error()}
+			}
 		}
+		return run(env, o)
+	}
+}
+
+func run(env *cli.Env, o *options) error {
+	log := newLogger(o.logFormat, env.Stderr)
+	c := o.cfg
+	c.Logger = log
+	tempData := false
+	if c.Dev && c.DataDir == "" {
 		d, err := os.MkdirTemp("", "seatrx-dev-")
 		if err != nil {
-			fmt.Fprintf(stderr, "server: %v\n", err)
-			return 1
+			return err
 		}
-		fc.Data = d
+		c.DataDir, tempData = d, true
 	}
-	srv, err := server.New(server.Config{
-		Addr: fc.Addr, DataDir: fc.Data, Dev: fc.Dev, TLSCertFile: fc.TLSCert, TLSKeyFile: fc.TLSKey,
-		PolicyFile: fc.Policy, TrustSimulated: fc.TrustSimulated, AllowSimulated: fc.AllowSimulated,
-		Attester: fc.Attester, TDXCollateralDir: fc.TDXCollateral, Issuer: fc.Issuer,
-		FetchCacheDir: fc.FetchCache, FetchTimeout: fc.FetchTimeout,
-		MaxUnattestedConns: fc.MaxUnattestedConns, MaxAttempts: fc.MaxAttempts, AttestationMaxAge: fc.AttestationMaxAge,
-		Logger: log,
-	})
+	srv, err := server.New(c)
+	var ce *server.ConfigError
+	if errors.As(err, &ce) {
+		if tempData {
+			os.Remove(c.DataDir)
+		}
+		msg := ce.Reason
+		if ce.Err != nil {
+			msg += ": " + ce.Err.Error()
+		}
+		return &cli.UsageError{Msg: msg}
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "server: %v\n", err)
-		return 1
+		return err
 	}
-	addr, err := srv.Listen()
-	if err != nil {
-		fmt.Fprintf(stderr, "server: %v\n", err)
-		return 1
-	}
-	if fc.Dev {
-		fmt.Fprint(stderr, server.DevBanner(fc.Data, addr.String()))
-		fmt.Fprintf(stdout, "client files: %s\n", server.DevDir(fc.Data))
-	}
-	log.Info("seatrx server listening", "addr", addr.String(), "data", fc.Data, "dev", fc.Dev)
+	// Catch SIGINT/SIGTERM before saying "started", so that a stop right
+	// after the summary is a clean shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	if c.Dev {
+		fmt.Fprint(env.Stderr, server.DevBanner(c.DataDir, addr.String()))
+		fmt.Fprintf(env.Stdout, "client files: %s\n", server.DevDir(c.DataDir))
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "seatrx-server started", srv.Summary().Attrs()...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
 	select {
 	case err := <-errc:
 		if err != nil {
 			log.Error("serve", "err", err)
-			return 1
+			return cli.ErrReported
 		}
-		return 0
+		return nil
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests", "timeout", fc.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), fc.ShutdownTimeout)
+	log.Info("shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Error("shutdown", "err", err)
-		return 1
+		return cli.ErrReported
 	}
 	<-errc
-	return 0
+	log.Info("stopped")
+	return nil
 }
 
-// mergeFile loads the YAML config and applies every value whose flag was not
-// set explicitly on the command line. Unknown keys are errors.
-func mergeFile(path string, fs *flag.FlagSet, fc *fileConfig) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+// newLogger logs to w as text or JSON, durations in milliseconds.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{ReplaceAttr: durationsInMillis}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	defer f.Close()
-	var file fileConfig
-	dec := yaml.NewDecoder(io.LimitReader(f, 1<<20))
-	dec.KnownFields(true)
-	if err := dec.Decode(&file); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationsInMillis replaces a duration attribute "x" by "x_ms", a number
+// of milliseconds: slog's default (nanoseconds in JSON, "1.5s" in text) is
+// neither what log pipelines expect nor the same in both formats.
+func durationsInMillis(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration())/float64(time.Millisecond))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	apply := func(name string, dst, src any) {
-		if set[name] {
-			return
-		}
-		switch d := dst.(type) {
-		case *string:
-			if s := *src.(*string); s != "" {
-				*d = s
-			}
-		case *bool:
-			if b := *src.(*bool); b {
-				*d = b
-			}
-		case *int:
-			if i := *src.(*int); i != 0 {
-				*d = i
-			}
-		case *time.Duration:
-			if v := *src.(*time.Duration); v != 0 {
-				*d = v
-			}
-		}
-	}
-	apply("addr", &fc.Addr, &file.Addr)
-	apply("data", &fc.Data, &file.Data)
-	apply("dev", &fc.Dev, &file.Dev)
-	apply("tls-cert", &fc.TLSCert, &file.TLSCert)
-	apply("tls-key", &fc.TLSKey, &file.TLSKey)
-	apply("policy", &fc.Policy, &file.Policy)
-	apply("trust-simulated", &fc.TrustSimulated, &file.TrustSimulated)
-	apply("allow-simulated", &fc.AllowSimulated, &file.AllowSimulated)
-	apply("attester", &fc.Attester, &file.Attester)
-	apply("tdx-collateral", &fc.TDXCollateral, &file.TDXCollateral)
-	apply("issuer", &fc.Issuer, &file.Issuer)
-	apply("fetch-cache", &fc.FetchCache, &file.FetchCache)
-	apply("fetch-timeout", &fc.FetchTimeout, &file.FetchTimeout)
-	apply("max-unattested-conns", &fc.MaxUnattestedConns, &file.MaxUnattestedConns)
-	apply("max-attempts", &fc.MaxAttempts, &file.MaxAttempts)
-	apply("attestation-max-age", &fc.AttestationMaxAge, &file.AttestationMaxAge)
-	apply("log-format", &fc.LogFormat, &file.LogFormat)
-	apply("shutdown-timeout", &fc.ShutdownTimeout, &file.ShutdownTimeout)
-	return nil
+	return a
 }

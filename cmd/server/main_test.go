@@ -1,54 +1,337 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
 	"flag"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seatrx/seatrx/internal/clitest"
+	"github.com/seatrx/seatrx/internal/keyfile"
 )
 
-func TestMergeFile(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "server.yaml")
-	os.WriteFile(cfgPath, []byte("addr: 127.0.0.1:9443\ndata: /srv/seatrx\npolicy: /etc/seatrx/policy.yaml\nmax_unattested_conns: 64\nattestation_max_age: 2m\n"), 0o600)
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	var fc fileConfig
-	fs.StringVar(&fc.Addr, "addr", "127.0.0.1:8443", "")
-	fs.StringVar(&fc.Data, "data", "", "")
-	fs.StringVar(&fc.Policy, "policy", "", "")
-	fs.IntVar(&fc.MaxUnattestedConns, "max-unattested-conns", 256, "")
-	fs.DurationVar(&fc.AttestationMaxAge, "attestation-max-age", 5*time.Minute, "")
-	if err := fs.Parse([]string{"--data", "/override"}); err != nil {
-		t.Fatal(err)
+// seatrxServer is the built server binary the CLI tests run.
+var seatrxServer string
+
+func TestMain(m *testing.M) {
+	os.Exit(clitest.Main(m, func(bin map[string]string) { seatrxServer = bin["seatrx-server"] }, "seatrx-server"))
+}
+
+func srv(t *testing.T, args ...string) clitest.Result {
+	t.Helper()
+	return clitest.Run(t, seatrxServer, args...)
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-h"}, "usage: seatrx-server (--dev | --tls-cert FILE --tls-key FILE --issuer URI --data DIR) [--config FILE] [flags]\n       seatrx-server <command> [arguments]\n"},
+		{[]string{"--help"}, "  --max-unattested-conns N\n    \tmaximum concurrent connections not yet attested; more are closed at accept (default 256)\n"},
+		{[]string{"help"}, "  --config FILE\n"},
+		{[]string{"help", "version"}, "usage: seatrx-server version [flags]"},
+		{[]string{"version", "--help"}, "usage: seatrx-server version [flags]"},
+	} {
+		if r := srv(t, tc.args...); r.Code != 0 || !strings.Contains(r.Stdout, tc.want) {
+			t.Errorf("%q: %s\nwant stdout with %q", tc.args, r, tc.want)
+		}
 	}
-	if err := mergeFile(cfgPath, fs, &fc); err != nil {
-		t.Fatal(err)
-	}
-	// The file fills what flags did not set; an explicit flag wins.
-	if fc.Addr != "127.0.0.1:9443" || fc.Data != "/override" || fc.Policy != "/etc/seatrx/policy.yaml" ||
-		fc.MaxUnattestedConns != 64 || fc.AttestationMaxAge != 2*time.Minute {
-		t.Fatalf("merged %+v", fc)
-	}
-	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("adr: typo\n"), 0o600)
-	if err := mergeFile(bad, fs, &fc); err == nil || !strings.Contains(err.Error(), "adr") {
-		t.Fatalf("unknown key: %v", err)
+	a, b := srv(t, "--version"), srv(t, "version")
+	if a.Code != 0 || a.Stdout != b.Stdout || !strings.HasPrefix(a.Stdout, "seatrx-server ") || !strings.Contains(a.Stdout, "built with "+runtime.Version()) {
+		t.Fatalf("--version: %s\nversion: %s", a, b)
 	}
 }
 
-func TestRunUsageErrors(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run([]string{"--tls-cert", "x"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--data is required") {
-		t.Fatalf("exit %d: %s", code, errb.String())
+// Bad command lines and configuration exit 2 naming the flag or key and
+// what it allows, and never a Go type.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := testCert(t, dir)
+	prod := []string{"--tls-cert", cert, "--tls-key", key, "--issuer", "urn:seatrx:issuer:test", "--data", filepath.Join(dir, "data")}
+	cfg := func(body string) string {
+		p := filepath.Join(t.TempDir(), "server.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
 	}
-	errb.Reset()
-	if code := run([]string{"--data", t.TempDir()}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--tls-cert and --tls-key are required") {
-		t.Fatalf("exit %d: %s", code, errb.String())
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--nope"}, "seatrx-server: flag provided but not defined: -nope"},
+		{"unknown command", []string{"serve"}, `seatrx-server: unknown command "serve" (want version or help)`},
+		{"log format typo", []string{"--dev", "--log-format", "jsn"}, `invalid value "jsn" for flag -log-format: want text or json`},
+		{"zero conns", []string{"--dev", "--max-unattested-conns", "0"}, `invalid value "0" for flag -max-unattested-conns: want a whole number from 1 to 1048576`},
+		{"negative conns", []string{"--dev", "--max-unattested-conns", "-5"}, `invalid value "-5" for flag -max-unattested-conns`},
+		{"negative duration", []string{"--dev", "--shutdown-timeout", "-1s"}, `invalid value "-1s" for flag -shutdown-timeout: want a duration of 0 or more`},
+		{"zero max age", []string{"--dev", "--attestation-max-age", "0s"}, `for flag -attestation-max-age: want a duration of at least 1s`},
+		{"addr without port", []string{"--dev", "--addr", "8443"}, `invalid value "8443" for flag -addr: want HOST:PORT`},
+		{"addr bad port", []string{"--dev", "--addr", "localhost:https"}, `port "https": want a number from 0 to 65535`},
+		{"attester", []string{"--dev", "--attester", "sgx"}, `invalid value "sgx" for flag -attester: want snp, tdx, sim-snp or sim-tdx, or empty`},
+		{"nothing", nil, "seatrx-server: --data is required outside --dev"},
+		{"no TLS", []string{"--data", dir}, "seatrx-server: --tls-cert, --tls-key and --issuer are required outside --dev"},
+		{"no issuer", []string{"--tls-cert", cert, "--tls-key", key, "--data", dir}, "seatrx-server: --issuer is required outside --dev"},
+		{"dev and cert", []string{"--dev", "--tls-cert", cert}, "--tls-cert and --tls-key cannot be used with --dev"},
+		{"extra argument", append(prod, "now"), `seatrx-server: unknown command "now" (want version or help)`},
+		{"config unknown key", []string{"--config", cfg("addr: 127.0.0.1:9443\nadr: typo\n")}, `server.yaml:2: unknown key "adr"; known keys: addr, allow_simulated,`},
+		{"config dashed key", []string{"--config", cfg("tls-cert: x\n")}, `server.yaml:1: unknown key "tls-cert" (keys use underscores: tls_cert)`},
+		{"config bad value", []string{"--config", cfg("# limits\n\nmax_unattested_conns: 0\n")}, `server.yaml:3: max_unattested_conns: invalid value "0": want a whole number from 1 to 1048576`},
+		{"config bad duration", []string{"--config", cfg("shutdown_timeout: 20\n")}, `server.yaml:1: shutdown_timeout: invalid value "20": want a duration of 0 or more, such as 0s, 30s or 5m`},
+		{"config bad bool", []string{"--config", cfg("dev: yes please\n")}, `server.yaml:1: dev: invalid value "yes please": want true or false`},
+		{"config log format", []string{"--config", cfg("log_format: jsn\n")}, `server.yaml:1: log_format: invalid value "jsn": want text or json`},
+		{"config list", []string{"--config", cfg("addr:\n  - a\n")}, "server.yaml:1: addr: want a single value, not a list or mapping"},
+		{"config null", []string{"--config", cfg("issuer:\n")}, "server.yaml:1: issuer: no value (remove the line to keep the default)"},
+		{"config repeated", []string{"--config", cfg("addr: a:1\naddr: b:2\n")}, "server.yaml:2: addr: repeated (first on line 1)"},
+		{"config not a mapping", []string{"--config", cfg("- addr\n")}, "server.yaml:1: want a mapping of settings"},
+		{"config two documents", []string{"--config", cfg("addr: a:1\n---\ndev: true\n")}, "server.yaml:2: a second YAML document"},
+		{"config not YAML", []string{"--config", cfg("addr: [\n")}, "server.yaml: not YAML"},
+		{"config missing", []string{"--config", filepath.Join(dir, "none.yaml")}, "--config: open "},
+		{"config key config", []string{"--config", cfg("config: other.yaml\n")}, `unknown key "config"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := srv(t, tc.args...)
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || !strings.Contains(r.Stderr, "usage: seatrx-server") || r.Stdout != "" {
+				t.Fatalf("%s\nwant exit 2 and stderr with %q", r, tc.want)
+			}
+			for _, goName := range []string{"main.", "fileConfig", "time.Duration", "strconv.", "yaml: unmarshal"} {
+				if strings.Contains(r.Stderr, goName) {
+					t.Fatalf("the message names Go internals (%q): %s", goName, r.Stderr)
+				}
+			}
+		})
 	}
-	if code := run([]string{"--nope"}, &out, &errb); code != 2 {
-		t.Fatalf("unknown flag exit %d", code)
+}
+
+// A refused start leaves the data directory as it was: absent stays absent.
+func TestRefusedStartWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := testCert(t, dir)
+	badPolicy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(badPolicy, []byte("id: x\nsnp: {allow_debug: maybe}\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad policy", []string{"--policy", badPolicy}, "policy.yaml:2"},
+		{"bad certificate", []string{"--tls-cert", badPolicy}, "TLS certificate"},
+		{"no TEE device", []string{"--attester", "tdx"}, "--attester tdx"},
+		{"missing collateral", []string{"--tdx-collateral", filepath.Join(dir, "none")}, "TDX collateral"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "state")
+			args := append([]string{"--tls-cert", cert, "--tls-key", key, "--issuer", "urn:seatrx:issuer:test", "--data", data}, tc.args...)
+			if r := srv(t, args...); r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
+				t.Fatalf("%s\nwant exit 2 and %q", r, tc.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Fatalf("a refused start created %s (%v)", data, err)
+			}
+		})
 	}
+}
+
+// examples/server.yaml is accepted, sets every setting to its default and
+// documents every key.
+func TestExampleServerConfig(t *testing.T) {
+	path := filepath.Join(clitest.ModuleRoot(t), "examples", "server.yaml")
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	defineFlags(fs, &options{})
+	if err := loadConfig(path, fs); err != nil {
+		t.Fatal(err)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if notInFile[f.Name] {
+			return
+		}
+		if f.Value.String() != f.DefValue {
+			t.Errorf("%s sets %s = %q, the default is %q", path, f.Name, f.Value.String(), f.DefValue)
+		}
+		key := strings.ReplaceAll(f.Name, "-", "_")
+		if !regexp.MustCompile(`(?m)^(# )?` + key + `:`).Match(text) {
+			t.Errorf("%s does not document %s", path, key)
+		}
+	})
+	// The file is the Debian package's reference, as its shipped config says.
+	pkg, err := os.ReadFile(filepath.Join(clitest.ModuleRoot(t), "packaging", "deb", "server.yaml"))
+	if err != nil || !strings.Contains(string(pkg), "/usr/share/doc/seatrx/examples/server.yaml") {
+		t.Fatalf("packaging/deb/server.yaml does not point to the documented example (%v)", err)
+	}
+}
+
+// started is a running server binary and its decoded JSON log lines.
+type started struct {
+	cmd     *exec.Cmd
+	summary map[string]any
+	lines   chan map[string]any
+}
+
+// start runs the server with args (and --log-format json) and waits for
+// its startup summary.
+func start(t *testing.T, args ...string) *started {
+	t.Helper()
+	cmd := exec.Command(seatrxServer, append(args, "--log-format", "json", "--addr", "127.0.0.1:0")...)
+	cmd.Env = clitest.Env()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	s := &started{cmd: cmd, lines: make(chan map[string]any, 16)}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				s.lines <- m
+			}
+		}
+	}()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m, ok := <-s.lines:
+			if !ok {
+				t.Fatal("the server exited before its startup summary")
+			}
+			if m["msg"] == "seatrx-server started" {
+				s.summary = m
+				return s
+			}
+		case <-timeout:
+			t.Fatal("no startup summary within 30s")
+		}
+	}
+}
+
+// stop sends SIGTERM and returns the log lines up to the exit.
+func (s *started) stop(t *testing.T) []map[string]any {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	var rest []map[string]any
+	for m := range s.lines {
+		rest = append(rest, m)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	return rest
+}
+
+// The startup summary names what an operator checks; the metrics carry the
+// build; durations are logged in milliseconds.
+func TestStartupSummary(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cfg := filepath.Join(t.TempDir(), "server.yaml")
+	os.WriteFile(cfg, []byte("log_format: text\nshutdown_timeout: 7s\n"), 0o600) // --log-format json on the command line wins
+	s := start(t, "--dev", "--data", data, "--config", cfg)
+	m := s.summary
+	hex64 := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	for _, k := range []string{"issuer_kid", "appraiser_kid", "ear_verifier_kid"} {
+		if v, _ := m[k].(string); !hex64.MatchString(v) {
+			t.Errorf("%s = %v", k, m[k])
+		}
+	}
+	roots, _ := m["production_roots"].([]any)
+	simRoots, _ := m["simulated_roots"].([]any)
+	if m["issuer"] != "urn:seatrx:issuer:dev" || m["policy_id"] != "seatrx-default" || !strings.HasPrefix(m["policy_digest"].(string), "sha256:") ||
+		len(roots) != 4 || len(simRoots) != 2 || m["tls_subject"] != "CN=localhost" || m["tls_not_after"] == nil ||
+		m["store"] != filepath.Join(data, "seatrx.db") || m["go"] != runtime.Version() || m["version"] == nil || m["revision"] == nil || m["dev"] != true {
+		t.Fatalf("summary %v", m)
+	}
+	addr, _ := m["addr"].(string)
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
+		t.Fatalf("addr %q is not the bound address", addr)
+	}
+	cas, err := keyfile.LoadCertificates(filepath.Join(data, "dev", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cas[0])
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
+	resp, err := hc.Get("https://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := regexp.MustCompile(`(?m)^seatrx_build_info\{goversion="` + regexp.QuoteMeta(runtime.Version()) + `",revision="[^"]+",version="[^"]+"\} 1$`)
+	if !want.Match(body) {
+		t.Fatalf("no build info metric in:\n%s", body)
+	}
+	var shutdown map[string]any
+	for _, l := range s.stop(t) {
+		if l["msg"] == "shutting down: finishing in-flight requests" {
+			shutdown = l
+		}
+	}
+	if shutdown == nil || shutdown["timeout_ms"] != 7000.0 {
+		t.Fatalf("shutdown line %v: want timeout_ms 7000 (from the config file)", shutdown)
+	}
+}
+
+// examples/policy-production.yaml starts as written on a production server.
+func TestProductionPolicyExampleStarts(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := testCert(t, dir)
+	s := start(t, "--policy", filepath.Join(clitest.ModuleRoot(t), "examples", "policy-production.yaml"),
+		"--tls-cert", cert, "--tls-key", key, "--issuer", "urn:seatrx:issuer:example.org", "--data", filepath.Join(dir, "data"))
+	if m := s.summary; m["policy_id"] != "example-production-2026-01" || m["dev"] != false || m["simulated_roots"] != nil ||
+		m["issuer"] != "urn:seatrx:issuer:example.org" || m["tls_subject"] != "CN=seatrx test" {
+		t.Fatalf("summary %v", m)
+	}
+	s.stop(t)
+}
+
+// testCert writes a self-signed server certificate for 127.0.0.1.
+func testCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "seatrx test"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := keyfile.WriteCertificate(certFile, der); err != nil {
+		t.Fatal(err)
+	}
+	if err := keyfile.WriteKey(keyFile, k); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

@@ -6,9 +6,12 @@
 package buildinfo
 
 import (
+	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/seatrx/seatrx/internal/cli"
 )
 
 // Info describes the running binary. Fields the toolchain did not record
@@ -67,4 +70,19 @@ func (in Info) RevisionString() string {
 func (in Info) Format(name string) string {
 	return fmt.Sprintf("%s %s\n  revision %s (%s)\n  built with %s %s/%s\n  %s\n",
 		name, in.Version, in.RevisionString(), in.Time, in.GoVersion, runtime.GOOS, runtime.GOARCH, in.Path)
+}
+
+// Command is the "version" command of the binary called binary: it prints
+// Format(binary) (the tree also answers --version with it).
+func Command(binary string) *cli.Command {
+	return &cli.Command{Name: "version", Summary: "print the version, VCS revision and Go version of this binary",
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			return func(env *cli.Env, args []string) error {
+				if len(args) > 0 {
+					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				fmt.Fprint(env.Stdout, Read().Format(binary))
+				return nil
+			}
+		}}
 }

@@ -62,13 +62,25 @@ func (e *enumValue) String() string {
 
 func (e *enumValue) Set(s string) error {
 	if !slices.Contains(e.allowed, s) {
-		return fmt.Errorf("want %s", OneOf(e.allowed))
+		want := OneOf(e.allowed)
+		if slices.Contains(e.allowed, "") {
+			want = OneOf(slices.DeleteFunc(slices.Clone(e.allowed), func(a string) bool { return a == "" })) + ", or empty"
+		}
+		return fmt.Errorf("want %s", want)
 	}
 	*e.p = s
 	return nil
 }
 
-func (e *enumValue) Type() string { return strings.Join(e.allowed, "|") }
+func (e *enumValue) Type() string {
+	var named []string
+	for _, a := range e.allowed {
+		if a != "" {
+			named = append(named, a)
+		}
+	}
+	return strings.Join(named, "|")
+}
 
 // OneOf renders allowed values for a message: "a, b or c".
 func OneOf(allowed []string) string {
