@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/seatrx/seatrx/internal/clitest"
 	"github.com/seatrx/seatrx/internal/keyfile"
+	"github.com/seatrx/seatrx/policy"
 )
 
 // seatrxServer is the built server binary the CLI tests run.
@@ -299,15 +301,28 @@ func TestStartupSummary(t *testing.T) {
 	}
 }
 
-// examples/policy-production.yaml starts as written on a production server.
+// examples/policy-production.yaml starts as written on a production server,
+// and its trust anchors are exactly the vendors' production roots.
 func TestProductionPolicyExampleStarts(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := testCert(t, dir)
-	s := start(t, "--policy", filepath.Join(clitest.ModuleRoot(t), "examples", "policy-production.yaml"),
+	path := filepath.Join(clitest.ModuleRoot(t), "examples", "policy-production.yaml")
+	pol, err := policy.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, "--policy", path,
 		"--tls-cert", cert, "--tls-key", key, "--issuer", "urn:seatrx:issuer:example.org", "--data", filepath.Join(dir, "data"))
 	if m := s.summary; m["policy_id"] != "example-production-2026-01" || m["dev"] != false || m["simulated_roots"] != nil ||
 		m["issuer"] != "urn:seatrx:issuer:example.org" || m["tls_subject"] != "CN=seatrx test" {
 		t.Fatalf("summary %v", m)
+	}
+	var roots []string
+	for _, r := range s.summary["production_roots"].([]any) {
+		roots = append(roots, r.(string))
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(roots)), slices.Sorted(slices.Values(pol.TrustAnchors))) {
+		t.Fatalf("trust_anchors %v, production roots %v", pol.TrustAnchors, roots)
 	}
 	s.stop(t)
 }
