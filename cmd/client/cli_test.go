@@ -49,6 +49,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "version"}, "usage: seatrx version [flags]"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
 			r := sx(t, tc.args...)
 			if r.Code != 0 || !strings.Contains(r.Stdout, tc.want) || r.Stderr != "" {
 				t.Fatalf("%s\nwant exit 0 and stdout with %q", r, tc.want)
@@ -92,6 +93,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "extra"}, `seatrx version: unexpected argument "extra"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
 			r := sx(t, tc.args...)
 			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || !strings.Contains(r.Stderr, "usage: seatrx") || r.Stdout != "" {
 				t.Fatalf("%s\nwant exit 2 and stderr with %q", r, tc.want)
@@ -227,6 +229,7 @@ func TestReceiptVerifyBadFiles(t *testing.T) {
 		{"missing", filepath.Join(dir, "none"), keys, "--bundle: stat " + filepath.Join(dir, "none") + ": no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := sx(t, "receipt", "verify", "--bundle", tc.bundle, "--keys", tc.keys)
 			if r.Code != 1 || !strings.Contains(r.Stderr, tc.want) {
 				t.Fatalf("%s\nwant exit 1 and stderr with %q", r, tc.want)
@@ -362,4 +365,12 @@ func bareReceipt(t *testing.T, bundle string) []byte {
 		t.Fatal(err)
 	}
 	return b.Receipt
+}
+
+// The README's command table lists every client command.
+func TestReadmeListsEveryCommand(t *testing.T) {
+	if got := clitest.CommandPaths(tree()); len(got) != 7 {
+		t.Fatalf("commands %v", got)
+	}
+	clitest.CheckReadmeTable(t, tree())
 }

@@ -68,7 +68,7 @@ func requestCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "request",
 		Summary: "attest to a server over one TLS 1.3 connection and obtain a receipt",
-		Usage:   "--server URL (--dev DIR | --ca FILE) --tee KIND --action FILE --out BUNDLE [flags]",
+		Usage:   "--server URL [--dev DIR | --ca FILE] --tee KIND --action FILE --out BUNDLE [flags]",
 		Doc: `Request opens one TLS 1.3 connection to the server, answers its challenge
 with this machine's evidence (or a simulated TEE's), optionally demands and
 verifies the server's own evidence first (--mutual), obtains a receipt for the

@@ -110,6 +110,7 @@ func TestUsageErrors(t *testing.T) {
 		{"config key config", []string{"--config", cfg("config: other.yaml\n")}, `unknown key "config"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := srv(t, tc.args...)
 			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || !strings.Contains(r.Stderr, "usage: seatrx-server") || r.Stdout != "" {
 				t.Fatalf("%s\nwant exit 2 and stderr with %q", r, tc.want)
@@ -140,6 +141,7 @@ func TestRefusedStartWritesNothing(t *testing.T) {
 		{"missing collateral", []string{"--tdx-collateral", filepath.Join(dir, "none")}, "TDX collateral"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			data := filepath.Join(t.TempDir(), "state")
 			args := append([]string{"--tls-cert", cert, "--tls-key", key, "--issuer", "urn:seatrx:issuer:test", "--data", data}, tc.args...)
 			if r := srv(t, args...); r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
@@ -349,4 +351,12 @@ func testCert(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// The README's command table lists every server command.
+func TestReadmeListsEveryCommand(t *testing.T) {
+	if got := clitest.CommandPaths(tree()); !slices.Equal(got, []string{"seatrx-server", "seatrx-server version"}) {
+		t.Fatalf("commands %v", got)
+	}
+	clitest.CheckReadmeTable(t, tree())
 }

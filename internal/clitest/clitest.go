@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seatrx/seatrx/internal/cli"
 )
 
 // Binaries maps a binary's name to its main package, relative to the
@@ -125,4 +127,37 @@ func Main(m *testing.M, set func(bin map[string]string), names ...string) int {
 	}
 	set(bins)
 	return m.Run()
+}
+
+// CommandPaths lists every command of the tree under root that runs
+// something ("seatrx receipt verify"), parents before children.
+func CommandPaths(root *cli.Command) []string {
+	var out []string
+	var walk func(c *cli.Command, prefix string)
+	walk = func(c *cli.Command, prefix string) {
+		path := strings.TrimSpace(prefix + " " + c.Name)
+		if c.Setup != nil {
+			out = append(out, path)
+		}
+		for _, s := range c.Subs {
+			walk(s, path)
+		}
+	}
+	walk(root, "")
+	return out
+}
+
+// CheckReadmeTable fails t unless the README's command table has a row
+// for every command of root: "| `PATH` | ...".
+func CheckReadmeTable(t *testing.T, root *cli.Command) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ModuleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range CommandPaths(root) {
+		if !strings.Contains(string(b), "\n| `"+p+"` | ") {
+			t.Errorf("README.md's command table has no row for %s", p)
+		}
+	}
 }
