@@ -397,7 +397,7 @@ func TestVerifyRawRealSamples(t *testing.T) {
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	report := readTestdata(t, "evidence/snp/testdata/attestation.bin")
 	vcek := readTestdata(t, "evidence/snp/testdata/vcek.testcer")
-	quote := readTestdata(t, "evidence/tdx/testdata/tdx_prod_quote_SPR_E4.dat")
+	quote := readTestdata(t, "evidence/tdx/testdata/tdx_prod_quote_SPR_E4_trimmed.dat")
 
 	debugOK := testPolicy()
 	debugOK.SNP.AllowDebug = true

@@ -1,6 +1,7 @@
 package tdx
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // length the library parser would slice out of range), and every rejection
 // must carry a tdx check code.
 func FuzzVerify(f *testing.F) {
-	q, err := os.ReadFile("testdata/tdx_prod_quote_SPR_E4.dat")
+	q, err := os.ReadFile("testdata/tdx_prod_quote_SPR_E4_trimmed.dat")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -22,6 +23,12 @@ func FuzzVerify(f *testing.F) {
 	v5 := append([]byte(nil), q...)
 	v5[0] = 5
 	f.Add(v5)
+	real5, err := os.ReadFile("testdata/v5/quote_v5_sample.dat")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(real5)
+	f.Add(append(append([]byte(nil), real5...), 0, 0, 0))
 	big := append([]byte(nil), q...)
 	binary.LittleEndian.PutUint32(big[sigDataLenOff:], 0xffffffff)
 	f.Add(big)
@@ -43,11 +50,51 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
+// FuzzParseQuote: the v4/v5 parser never panics, fails only with tdx.decode,
+// and what it accepts is self-consistent: the body has the size its type
+// says, every part lies inside the signed data, and the canonical form is a
+// fixed point that parses to the same view.
+func FuzzParseQuote(f *testing.F) {
+	for _, name := range []string{"testdata/tdx_prod_quote_SPR_E4_trimmed.dat", "testdata/v5/quote_v5_sample.dat"} {
+		q, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(q)
+		f.Add(append(append([]byte(nil), q...), 0, 0))
+		f.Add(q[:len(q)/2])
+	}
+	td10 := []byte{5, 0, 2, 0, 0x81, 0, 0, 0}
+	f.Add(append(append(td10, make([]byte, headerSize-len(td10))...), 2, 0, 0x48, 2, 0, 0))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := parseQuote(data)
+		if err != nil {
+			if check.Code(err) != "tdx.decode" {
+				t.Fatalf("parse error without tdx.decode: %v", err)
+			}
+			return
+		}
+		want := map[uint16]int{BodyTDX10: bodySize, BodyTDX15: body15Size}[v.bodyType]
+		if len(v.body) != want || v.end > len(data) || len(v.signature) != 64 || len(v.attKey) != 64 ||
+			len(v.qeReport) != qeReportSize || len(v.pckChain) == 0 {
+			t.Fatalf("inconsistent view: body %d (type %d) end %d of %d", len(v.body), v.bodyType, v.end, len(data))
+		}
+		c, err := CanonicalQuote(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := CanonicalQuote(c)
+		if err != nil || !bytes.Equal(c, c2) {
+			t.Fatalf("canonical form is not a fixed point: %v", err)
+		}
+	})
+}
+
 // FuzzCollateral feeds arbitrary collateral JSON through ParseCollateralJSON
 // and, when it parses, through full verification against the real sample at
 // a time when the real collateral is valid. No panics; only tdx codes.
 func FuzzCollateral(f *testing.F) {
-	q, err := os.ReadFile("testdata/tdx_prod_quote_SPR_E4.dat")
+	q, err := os.ReadFile("testdata/tdx_prod_quote_SPR_E4_trimmed.dat")
 	if err != nil {
 		f.Fatal(err)
 	}

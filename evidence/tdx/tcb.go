@@ -25,16 +25,19 @@ const (
 	qeIdentityVer = 2
 )
 
-// statusRank orders TCB statuses from best to worst; the overall status of a
-// quote is the worst of the platform, TDX module and QE statuses.
+// statusRank lists the TCB statuses an evaluation can yield, ordered from
+// best to worst (for documentation and policy validation; how statuses
+// combine is converge's and relaunch's business).
 var statusRank = map[pcs.TcbComponentStatus]int{
 	pcs.TcbComponentStatusUpToDate:                          0,
 	pcs.TcbComponentStatusSwHardeningNeeded:                 1,
 	pcs.TcbComponentStatusConfigurationNeeded:               2,
 	pcs.TcbComponentStatusConfigurationAndSWHardeningNeeded: 3,
-	pcs.TcbComponentStatusOutOfDate:                         4,
-	pcs.TcbComponentStatusOutOfDateConfigurationNeeded:      5,
-	pcs.TcbComponentStatusRevoked:                           6,
+	StatusTDRelaunchAdvised:                                 4,
+	StatusTDRelaunchAdvisedConfigurationNeeded:              5,
+	pcs.TcbComponentStatusOutOfDate:                         6,
+	pcs.TcbComponentStatusOutOfDateConfigurationNeeded:      7,
+	pcs.TcbComponentStatusRevoked:                           8,
 }
 
 func collErr(format string, args ...any) error {
@@ -91,22 +94,18 @@ func (c *Collateral) evaluate(v *quoteView, ent *chainEntry, opts VerifyOptions)
 	if !strings.EqualFold(ti.PceID, ent.exts.PCEID) {
 		return "", collErr("tcb_info is for PCEID %s, the PCK certificate says %s", ti.PceID, ent.exts.PCEID)
 	}
-	if err := checkModule(v, ti.TdxModule); err != nil {
+	if err := checkModule(v, &ti); err != nil {
 		return "", err
 	}
 	qeStatus, err := checkQE(v, &qi)
 	if err != nil {
 		return "", err
 	}
-	platStatus, err := tcbLevelStatus(ti, v.field(bTeeTcbSvn, 16), ent.exts)
+	status, err := tcbStatus(&ti, v, ent.exts, qeStatus)
 	if err != nil {
 		return "", err
 	}
-	worst := platStatus
-	if statusRank[qeStatus] > statusRank[worst] {
-		worst = qeStatus
-	}
-	return string(worst), nil
+	return string(status), nil
 }
 
 // verifySignedJSON checks a PCS JSON response: its issuer chain (exactly the
@@ -270,15 +269,27 @@ func (c *Collateral) checkCRLs(ent *chainEntry, now time.Time, signers ...*x509.
 }
 
 // checkModule compares the quote's MRSIGNERSEAM and SEAM attributes with
-// the TDX module identity in the TCB info.
-func checkModule(v *quoteView, m pcs.TdxModule) error {
+// the TDX module identity the TCB info gives for the module that built the
+// TD: the identity "TDX_<major>" (TEE_TCB_SVN[1], two hex digits) when the
+// major version is above 0, else the tdxModule entry (Intel QVL, "TDX module
+// identity check").
+func checkModule(v *quoteView, ti *pcs.TcbInfo) error {
+	m := ti.TdxModule
+	tee := v.field(bTeeTcbSvn, 16)
+	if tee[1] > 0 {
+		id, ok := findModuleIdentity(ti.TdxModuleIdentities, tee[1])
+		if !ok {
+			return tcbErr("tcb_info has no TDX module identity %s (TEE_TCB_SVN %x)", moduleID(tee[1]), tee)
+		}
+		m = pcs.TdxModule{Mrsigner: id.Mrsigner, Attributes: id.Attributes, AttributesMask: id.AttributesMask}
+	}
 	signer := v.field(bMrSignerSeam, measSize)
 	if !bytes.Equal(m.Mrsigner.Bytes, signer) {
 		return collErr("MRSIGNERSEAM %x is not the TDX module signer %x in tcb_info", signer, m.Mrsigner.Bytes)
 	}
 	attrs := v.field(bSeamAttrs, 8)
 	if len(m.AttributesMask.Bytes) != 8 || len(m.Attributes.Bytes) != 8 {
-		return collErr("tcb_info: tdxModule attributes/attributesMask must be 8 bytes")
+		return collErr("tcb_info: TDX module attributes/attributesMask must be 8 bytes")
 	}
 	for i := range attrs {
 		if attrs[i]&m.AttributesMask.Bytes[i] != m.Attributes.Bytes[i] {
@@ -324,47 +335,149 @@ func checkQE(v *quoteView, qi *pcs.EnclaveIdentity) (pcs.TcbComponentStatus, err
 	return "", tcbErr("QE ISVSVN %d is below every TCB level in qe_identity", svn)
 }
 
-// tcbLevelStatus walks tcbLevels in order and returns the status of the first
-// level that the platform meets: all 16 SGX TCB components of the PCK
-// certificate >= the level's, PCESVN >= the level's, and the quote's
-// TEE_TCB_SVN >= the level's TDX components (from index 2 when the TDX module
-// major version TEE_TCB_SVN[1] is non-zero, in which case the matching TDX
-// module identity's status also counts). The chosen level's TDX component 1
-// must equal TEE_TCB_SVN[1].
-func tcbLevelStatus(ti pcs.TcbInfo, tee []byte, exts *pcs.PckExtensions) (pcs.TcbComponentStatus, error) {
+// TD relaunch statuses (Intel QVL, TDX 1.5): the TD was launched on a TDX
+// module that is out of date, but the module now running (TEE_TCB_SVN_2) is
+// the latest, so relaunching the TD would bring it up to date.
+const (
+	StatusTDRelaunchAdvised                    pcs.TcbComponentStatus = "TDRelaunchAdvised"
+	StatusTDRelaunchAdvisedConfigurationNeeded pcs.TcbComponentStatus = "TDRelaunchAdvisedConfigurationNeeded"
+	statusConfigurationNeeded                                         = pcs.TcbComponentStatusConfigurationNeeded
+	statusOutOfDate                                                   = pcs.TcbComponentStatusOutOfDate
+	statusOutOfDateConfigurationNeeded                                = pcs.TcbComponentStatusOutOfDateConfigurationNeeded
+)
+
+// tcbStatus evaluates the platform's TCB as Intel's quote verification
+// library does for TDX: the first TCB level the PCK certificate's SGX
+// components and PCESVN and the quote's TEE_TCB_SVN all meet (comparing the
+// TDX components from index 2 when the TDX module major version
+// TEE_TCB_SVN[1] is above 0, since the module identity then rates bytes 0
+// and 1), converged with the status of the TDX module identity level and,
+// for a TD 1.5 body, the relaunch rule over TEE_TCB_SVN_2; then converged
+// with the QE's status.
+func tcbStatus(ti *pcs.TcbInfo, v *quoteView, exts *pcs.PckExtensions, qe pcs.TcbComponentStatus) (pcs.TcbComponentStatus, error) {
 	if len(ti.TcbLevels) == 0 {
 		return "", collErr("tcb_info has no TCB levels")
 	}
 	cpu := exts.TCB.CPUSvnComponents
+	if len(cpu) != 16 {
+		return "", collErr("PCK certificate carries %d SGX TCB components, want 16", len(cpu))
+	}
+	tee := v.field(bTeeTcbSvn, 16)
 	start := 0
 	if tee[1] > 0 {
 		start = 2
 	}
+	var sgxStatus, platStatus pcs.TcbComponentStatus
 	for _, l := range ti.TcbLevels {
 		sgx, tdx := l.Tcb.SgxTcbcomponents, l.Tcb.TdxTcbcomponents
-		if len(sgx) != 16 || len(tdx) != 16 || len(cpu) != 16 {
+		if len(sgx) != 16 || len(tdx) != 16 {
 			return "", collErr("tcb_info level %s: want 16 SGX and 16 TDX components", l.TcbDate)
 		}
-		if exts.TCB.PCESvn < l.Tcb.Pcesvn || !componentsGE(cpu, sgx, 0) || !componentsGE(tee, tdx, start) {
+		if _, ok := statusRank[l.TcbStatus]; !ok {
+			return "", collErr("tcb_info level %s: unknown status %q", l.TcbDate, l.TcbStatus)
+		}
+		if exts.TCB.PCESvn < l.Tcb.Pcesvn || !componentsGE(cpu, sgx, 0) {
 			continue
 		}
-		if tdx[1].Svn != tee[1] {
-			return "", tcbErr("matching TCB level %s is for TDX module version %d, the quote has %d", l.TcbDate, tdx[1].Svn, tee[1])
+		if sgxStatus == "" {
+			sgxStatus = l.TcbStatus
 		}
-		status := l.TcbStatus
-		if tee[1] > 0 {
-			ms, err := moduleStatus(ti.TdxModuleIdentities, tee)
-			if err != nil {
-				return "", err
-			}
-			if statusRank[ms] > statusRank[status] {
-				status = ms
-			}
+		if componentsGE(tee, tdx, start) {
+			platStatus = l.TcbStatus
+			break
 		}
-		return status, nil
 	}
-	return "", tcbErr("no TCB level in tcb_info matches the platform (PCESVN %d, SGX components %x, TEE_TCB_SVN %x)",
-		exts.TCB.PCESvn, cpu, tee)
+	if platStatus == "" {
+		return "", tcbErr("no TCB level in tcb_info matches the platform (PCESVN %d, SGX components %x, TEE_TCB_SVN %x)",
+			exts.TCB.PCESvn, cpu, tee)
+	}
+	status, modStatus := platStatus, pcs.TcbComponentStatus("")
+	if tee[1] > 0 {
+		var err error
+		if modStatus, err = moduleStatus(ti.TdxModuleIdentities, tee); err != nil {
+			return "", err
+		}
+		status = converge(status, modStatus)
+	}
+	if v.bodyType == BodyTDX15 {
+		var err error
+		if status, err = relaunch(ti, v.field(bTeeTcbSvn2, 16), sgxStatus, status, modStatus, qe); err != nil {
+			return "", err
+		}
+	}
+	return converge(status, qe), nil
+}
+
+// converge applies a component's status (TDX module or QE) to the
+// platform's, as Intel's library does: an OutOfDate component makes an
+// otherwise current platform OutOfDate (OutOfDateConfigurationNeeded when
+// configuration was needed), a Revoked one makes it Revoked, others leave it.
+func converge(platform, component pcs.TcbComponentStatus) pcs.TcbComponentStatus {
+	switch component {
+	case pcs.TcbComponentStatusRevoked:
+		return pcs.TcbComponentStatusRevoked
+	case statusOutOfDate:
+		switch platform {
+		case pcs.TcbComponentStatusUpToDate, pcs.TcbComponentStatusSwHardeningNeeded:
+			return statusOutOfDate
+		case statusConfigurationNeeded, pcs.TcbComponentStatusConfigurationAndSWHardeningNeeded:
+			return statusOutOfDateConfigurationNeeded
+		}
+	}
+	return platform
+}
+
+// relaunch is Intel's TD relaunch rule for TD 1.5 bodies: when the SGX part
+// and the QE are current but the TD's TCB is OutOfDate only because of the
+// TDX module it launched on, and TEE_TCB_SVN_2 (the module running now) meets
+// the latest TCB level and the latest level of its module identity, the
+// status is TDRelaunchAdvised (or ...ConfigurationNeeded); else tdx unchanged.
+// TEE_TCB_SVN_2 never makes a status worse.
+func relaunch(ti *pcs.TcbInfo, tee2 []byte, sgx, tdx, module, qe pcs.TcbComponentStatus) (pcs.TcbComponentStatus, error) {
+	switch qe {
+	case statusOutOfDate, pcs.TcbComponentStatusRevoked:
+		return tdx, nil
+	}
+	switch sgx {
+	case pcs.TcbComponentStatusUpToDate, pcs.TcbComponentStatusSwHardeningNeeded,
+		statusConfigurationNeeded, pcs.TcbComponentStatusConfigurationAndSWHardeningNeeded:
+	default:
+		return tdx, nil
+	}
+	if (tdx != statusOutOfDate && tdx != statusOutOfDateConfigurationNeeded) || module != statusOutOfDate {
+		return tdx, nil
+	}
+	latest := ti.TcbLevels[0].Tcb.TdxTcbcomponents
+	minSVN := latest[0].Svn
+	if tee2[1] > 0 {
+		id, ok := findModuleIdentity(ti.TdxModuleIdentities, tee2[1])
+		if !ok {
+			return "", tcbErr("tcb_info has no TDX module identity %s for TEE_TCB_SVN_2 %x", moduleID(tee2[1]), tee2)
+		}
+		if len(id.TcbLevels) == 0 {
+			return "", collErr("tcb_info: TDX module identity %s has no TCB levels", id.ID)
+		}
+		if id.TcbLevels[0].Tcb.Isvsvn > 0xff {
+			return tdx, nil
+		}
+		minSVN = byte(id.TcbLevels[0].Tcb.Isvsvn)
+	}
+	if tee2[0] < minSVN || tee2[2] < latest[2].Svn {
+		return tdx, nil
+	}
+	if configurationNeeded(sgx) || configurationNeeded(tdx) {
+		return StatusTDRelaunchAdvisedConfigurationNeeded, nil
+	}
+	return StatusTDRelaunchAdvised, nil
+}
+
+func configurationNeeded(s pcs.TcbComponentStatus) bool {
+	switch s {
+	case statusConfigurationNeeded, statusOutOfDateConfigurationNeeded,
+		pcs.TcbComponentStatusConfigurationAndSWHardeningNeeded, StatusTDRelaunchAdvisedConfigurationNeeded:
+		return true
+	}
+	return false
 }
 
 func componentsGE(have []byte, level []pcs.TcbComponent, from int) bool {
@@ -376,18 +489,35 @@ func componentsGE(have []byte, level []pcs.TcbComponent, from int) bool {
 	return true
 }
 
-func moduleStatus(ids []pcs.TdxModuleIdentity, tee []byte) (pcs.TcbComponentStatus, error) {
-	id := fmt.Sprintf("TDX_%02X", tee[1])
-	for _, m := range ids {
-		if !strings.EqualFold(m.ID, id) {
-			continue
+// moduleID is the TCB info id of the TDX module identity for a major version.
+func moduleID(major byte) string { return fmt.Sprintf("TDX_%02X", major) }
+
+func findModuleIdentity(ids []pcs.TdxModuleIdentity, major byte) (*pcs.TdxModuleIdentity, bool) {
+	id := moduleID(major)
+	for i := range ids {
+		if strings.EqualFold(ids[i].ID, id) {
+			return &ids[i], true
 		}
-		for _, l := range m.TcbLevels {
-			if uint32(tee[0]) >= l.Tcb.Isvsvn {
+	}
+	return nil, false
+}
+
+// moduleStatus returns the status of the first level of the TDX module
+// identity TDX_<TEE_TCB_SVN[1]> whose ISVSVN the module's minor SVN
+// TEE_TCB_SVN[0] meets.
+func moduleStatus(ids []pcs.TdxModuleIdentity, tee []byte) (pcs.TcbComponentStatus, error) {
+	m, ok := findModuleIdentity(ids, tee[1])
+	if !ok {
+		return "", tcbErr("tcb_info has no TDX module identity %s", moduleID(tee[1]))
+	}
+	for _, l := range m.TcbLevels {
+		if uint32(tee[0]) >= l.Tcb.Isvsvn {
+			switch l.TcbStatus {
+			case pcs.TcbComponentStatusUpToDate, statusOutOfDate, pcs.TcbComponentStatusRevoked:
 				return l.TcbStatus, nil
 			}
+			return "", collErr("tcb_info: TDX module identity %s level %d has status %q (want UpToDate, OutOfDate or Revoked)", m.ID, l.Tcb.Isvsvn, l.TcbStatus)
 		}
-		return "", tcbErr("TDX module %s ISVSVN %d is below every level in tcb_info", id, tee[0])
 	}
-	return "", tcbErr("tcb_info has no TDX module identity %s", id)
+	return "", tcbErr("TDX module %s ISVSVN %d is below every level in tcb_info", m.ID, tee[0])
 }

@@ -1,4 +1,5 @@
-// Package tdx verifies and appraises Intel TDX quotes (version 4) for seatrx.
+// Package tdx verifies and appraises Intel TDX quotes (version 4, and
+// version 5 with a TD 1.0 or TD 1.5 report body) for seatrx.
 //
 // Verify checks a quote's binding to the connection (REPORTDATA), its
 // signature chain (attestation key -> QE report -> PCK certificate -> Intel SGX
@@ -6,8 +7,9 @@
 // info, QE identity, CRLs), and computes the TCB status itself: go-tdx-guest
 // only accepts UpToDate. Appraise applies an operator Policy to the Result.
 // The chain and signatures are checked here rather than by go-tdx-guest's
-// verifier, whose failures are text only. Every failure is a *check.Error in
-// the tdx namespace.
+// verifier, whose failures are text only, and which (v0.3.1, the newest
+// version available) rejects version 5 quotes. Every failure is a
+// *check.Error in the tdx namespace.
 package tdx
 
 import (
@@ -40,6 +42,8 @@ var ErrOptions = errors.New("tdx: invalid verify options")
 // Result is what a verified quote says about the TD, with the trust anchor it
 // was verified against. Byte slices are copies, never aliases of the quote.
 type Result struct {
+	QuoteVersion  uint16    // 4 or 5
+	BodyType      uint16    // BodyTDX10, or BodyTDX15 (v5 quotes from TDX 1.5 hosts)
 	MRTD          []byte    // 48 bytes: build-time measurement of the TD
 	RTMRs         [4][]byte // 48 bytes each: runtime measurement registers
 	MRSeam        []byte    // 48 bytes: measurement of the TDX module
@@ -49,9 +53,16 @@ type Result struct {
 	TDAttributes  []byte    // 8 bytes
 	XFAM          []byte    // 8 bytes
 	Debug         bool      // TD_ATTRIBUTES.DEBUG (bit 0 of byte 0)
-	TEETCBSVN     []byte    // 16 bytes
-	ReportData    [64]byte
-	QESVN, PCESVN uint16 // from the quote header (offsets 0x08 and 0x0A)
+	TEETCBSVN     []byte    // 16 bytes: the TCB the TD was launched on
+	// TEETCBSVN2 (16 bytes) is the TCB of the TDX module now running, after
+	// TD-preserving updates; MRServiceTD (48 bytes) measures the service TDs
+	// bound to this TD. Both only in TD 1.5 bodies, else nil.
+	TEETCBSVN2  []byte
+	MRServiceTD []byte
+	ReportData  [64]byte
+	// QESVN and PCESVN are the quote header's (offsets 0x08 and 0x0A); v5
+	// headers reserve these bytes (zero).
+	QESVN, PCESVN uint16
 	FMSPC         string // hex, from the PCK certificate's SGX extension
 	// TCBStatus is the Intel TCB status computed from collateral ("UpToDate",
 	// "SWHardeningNeeded", "OutOfDate", ...); "" when verified without collateral.
@@ -324,6 +335,8 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 func newResult(v *quoteView, ent *chainEntry, roots *Roots) *Result {
 	r := &Result{
+		QuoteVersion:  v.version,
+		BodyType:      v.bodyType,
 		MRTD:          clone(v.field(bMrTd, measSize)),
 		MRSeam:        clone(v.field(bMrSeam, measSize)),
 		MRConfigID:    clone(v.field(bMrConfigID, measSize)),
@@ -341,6 +354,10 @@ func newResult(v *quoteView, ent *chainEntry, roots *Roots) *Result {
 	}
 	for i := range r.RTMRs {
 		r.RTMRs[i] = clone(v.field(bRtmr0+i*measSize, measSize))
+	}
+	if v.bodyType == BodyTDX15 {
+		r.TEETCBSVN2 = clone(v.field(bTeeTcbSvn2, 16))
+		r.MRServiceTD = clone(v.field(bMrServiceTD, measSize))
 	}
 	r.Debug = r.TDAttributes[0]&1 == 1
 	copy(r.ReportData[:], v.reportData())

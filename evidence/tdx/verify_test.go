@@ -17,13 +17,39 @@ var (
 	intelRootFP = "sha256:44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
 )
 
+// upstreamSuffix is what go-tdx-guest's authors appended to the real quote
+// in their copy (tdx_prod_quote_SPR_E4.dat) to test that their parser
+// tolerates extra bytes. Intel's quoting enclave did not produce it, nothing
+// signs it, and seatrx refuses it (tdx.decode); the _trimmed copy is the
+// quote without it.
+const upstreamSuffix = "\nextra bytes(only for testing purpose)\n"
+
+// sampleQuote returns the real v4 quote as the QE produced it.
 func sampleQuote(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/tdx_prod_quote_SPR_E4.dat")
+	b, err := os.ReadFile("testdata/tdx_prod_quote_SPR_E4_trimmed.dat")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSampleTrimmed: the trimmed sample is exactly the upstream file without
+// the appended test text, and the upstream file itself is refused, naming the
+// trailing bytes.
+func TestSampleTrimmed(t *testing.T) {
+	up, err := os.ReadFile("testdata/tdx_prod_quote_SPR_E4.dat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := sampleQuote(t); string(up) != string(q)+upstreamSuffix {
+		t.Fatal("testdata/tdx_prod_quote_SPR_E4_trimmed.dat is not the upstream sample without its appended test text")
+	}
+	_, err = Verify(up, VerifyOptions{SkipReportData: true, Now: sampleNow, Roots: ProductionRoots()})
+	wantCode(t, err, "tdx.decode")
+	if !strings.Contains(err.Error(), "trailing_bytes: 39 bytes") {
+		t.Fatalf("error does not name the trailing bytes: %v", err)
+	}
 }
 
 func wantCode(t *testing.T, err error, code string) {
@@ -165,7 +191,9 @@ func TestVerifyMalformed(t *testing.T) {
 	}{
 		{"empty", "quote: empty", nil},
 		{"short header", "header:", orig[:20]},
-		{"version 5", "header.version: 5", mod(func(q []byte) []byte { q[0] = 5; return q })},
+		{"version 6", "header.version: 6", mod(func(q []byte) []byte { q[0] = 6; return q })},
+		{"version 5 with a v4 body", "td_quote_body_descriptor.size: 4, body type 3", mod(func(q []byte) []byte { q[0] = 5; return q })},
+		{"trailing non-zero byte", "trailing_bytes: 3 bytes follow the signed data and byte 2 of them", append(append([]byte(nil), orig...), 0, 0, 1)},
 		{"attestation key type", "header.attestation_key_type", mod(func(q []byte) []byte { q[2] = 3; return q })},
 		{"SGX tee type", "header.tee_type: 0x0", mod(func(q []byte) []byte { q[4] = 0; return q })},
 		{"header only", "td_quote_body", orig[:headerSize+10]},

@@ -20,7 +20,7 @@ import (
 var (
 	snpReport = filepath.Join("..", "..", "evidence", "snp", "testdata", "attestation.bin")
 	snpVCEK   = filepath.Join("..", "..", "evidence", "snp", "testdata", "vcek.testcer")
-	tdxQuote  = filepath.Join("..", "..", "evidence", "tdx", "testdata", "tdx_prod_quote_SPR_E4.dat")
+	tdxQuote  = filepath.Join("..", "..", "evidence", "tdx", "testdata", "tdx_prod_quote_SPR_E4_trimmed.dat")
 )
 
 // Offsets of fields in the samples (SEV-SNP ABI spec table 21; Intel TDX
