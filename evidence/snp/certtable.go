@@ -1,7 +1,9 @@
 package snp
 
 import (
+	"bytes"
 	"encoding/binary"
+	"slices"
 
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/uuid"
@@ -40,8 +42,42 @@ type CertTable struct {
 // snp.decode and a detail naming the field.
 func ParseCertTable(b []byte) (*CertTable, error) {
 	t := &CertTable{}
+	entries, err := parseEntries(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		switch e.guid {
+		case guidVCEK:
+			t.VCEK = e.blob
+		case guidVLEK:
+			t.VLEK = e.blob
+		case guidASK:
+			t.ASK = e.blob
+		case guidASVK:
+			t.ASVK = e.blob
+		case guidARK:
+			t.ARK = e.blob
+		default:
+			if t.Extras == nil {
+				t.Extras = map[uuid.UUID][]byte{}
+			}
+			t.Extras[e.guid] = e.blob
+		}
+	}
+	return t, nil
+}
+
+// certEntry is one GUID table entry and the bytes it points to (aliasing the table).
+type certEntry struct {
+	guid uuid.UUID
+	blob []byte
+}
+
+// parseEntries reads the entries of a GHCB GUID table in table order.
+func parseEntries(b []byte) ([]certEntry, error) {
 	if len(b) == 0 {
-		return t, nil
+		return nil, nil
 	}
 	if len(b) > MaxCertTableSize {
 		return nil, check.Errorf(platform, check.Decode, "cert_table: %d bytes exceeds the %d-byte limit", len(b), MaxCertTableSize)
@@ -70,6 +106,7 @@ func ParseCertTable(b []byte) (*CertTable, error) {
 		hdrs = append(hdrs, h)
 	}
 	seen := make(map[uuid.UUID]bool, len(hdrs))
+	out := make([]certEntry, 0, len(hdrs))
 	for i, h := range hdrs {
 		if seen[h.guid] {
 			return nil, check.Errorf(platform, check.Decode, "cert_table: entry %d: duplicate GUID %s", i, h.guid)
@@ -79,24 +116,40 @@ func ParseCertTable(b []byte) (*CertTable, error) {
 		if uint64(h.off) < uint64(pos) || end > uint64(len(b)) {
 			return nil, check.Errorf(platform, check.Decode, "cert_table: entry %d (%s): range [%d,%d) outside data area [%d,%d)", i, h.guid, h.off, end, pos, len(b))
 		}
-		blob := b[h.off:end:end]
-		switch h.guid {
-		case guidVCEK:
-			t.VCEK = blob
-		case guidVLEK:
-			t.VLEK = blob
-		case guidASK:
-			t.ASK = blob
-		case guidASVK:
-			t.ASVK = blob
-		case guidARK:
-			t.ARK = blob
-		default:
-			if t.Extras == nil {
-				t.Extras = map[uuid.UUID][]byte{}
-			}
-			t.Extras[h.guid] = blob
-		}
+		out = append(out, certEntry{guid: h.guid, blob: b[h.off:end:end]})
 	}
-	return t, nil
+	return out, nil
+}
+
+// CanonicalCertTable returns the canonical form of a GHCB certificate table,
+// the bytes the evidence digest covers: the same entries (parsed as
+// ParseCertTable does, snp.decode errors) sorted by GUID in byte order, their
+// headers followed by the all-zero terminator, then each entry's bytes in
+// that order, back to back, with no padding. A table without entries (or an
+// empty input) is empty. Hosts return the table in a page-sized buffer, in
+// any order; the canonical form makes one attestation one digest.
+func CanonicalCertTable(table []byte) ([]byte, error) {
+	entries, err := parseEntries(table)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	slices.SortFunc(entries, func(a, b certEntry) int { return bytes.Compare(a.guid[:], b.guid[:]) })
+	hdrLen := (len(entries) + 1) * abi.CertTableEntrySize
+	size := hdrLen
+	for _, e := range entries {
+		size += len(e.blob)
+	}
+	out := make([]byte, hdrLen, size)
+	off := hdrLen
+	for i, e := range entries {
+		h := out[i*abi.CertTableEntrySize:]
+		copy(h, e.guid[:])
+		binary.LittleEndian.PutUint32(h[16:], uint32(off))
+		binary.LittleEndian.PutUint32(h[20:], uint32(len(e.blob)))
+		off += len(e.blob)
+	}
+	for _, e := range entries {
+		out = append(out, e.blob...)
+	}
+	return out, nil
 }

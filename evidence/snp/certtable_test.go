@@ -137,3 +137,52 @@ func FuzzCertTable(f *testing.F) {
 		}
 	})
 }
+
+// TestCanonicalCertTable: the same certificates in any order, with or without
+// the page padding hosts add, have one canonical form; it parses to the same
+// table, is a fixed point, and is what go-sev-guest reads too.
+func TestCanonicalCertTable(t *testing.T) {
+	vcek, ask, ark := []byte("vcek-der-bytes"), []byte("ask-der"), []byte("ark-der-longer")
+	e := func(g string, b []byte) abi.CertTableEntry {
+		return abi.CertTableEntry{GUID: uuid.MustParse(g), RawCert: b}
+	}
+	a := tableWith(e(abi.VcekGUID, vcek), e(abi.AskGUID, ask), e(abi.ArkGUID, ark))
+	b := tableWith(e(abi.ArkGUID, ark), e(abi.VcekGUID, vcek), e(abi.AskGUID, ask))
+	padded := append(append([]byte(nil), b...), make([]byte, 4096-len(b)%4096)...)
+	ca, err := CanonicalCertTable(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"reordered": b, "padded": padded, "canonical": ca} {
+		c, err := CanonicalCertTable(in)
+		if err != nil || !bytes.Equal(c, ca) {
+			t.Fatalf("%s: canonical form differs (%v)", name, err)
+		}
+	}
+	if want := 4*abi.CertTableEntrySize + len(vcek) + len(ask) + len(ark); len(ca) != want {
+		t.Fatalf("canonical table is %d bytes, want %d (no padding)", len(ca), want)
+	}
+	tab, err := ParseCertTable(ca)
+	if err != nil || !bytes.Equal(tab.VCEK, vcek) || !bytes.Equal(tab.ASK, ask) || !bytes.Equal(tab.ARK, ark) {
+		t.Fatalf("canonical table parses to %+v, %v", tab, err)
+	}
+	var lib abi.CertTable
+	if err := lib.Unmarshal(ca); err != nil {
+		t.Fatalf("go-sev-guest cannot read the canonical table: %v", err)
+	}
+	for i := 1; i < 3; i++ { // headers sorted by GUID bytes
+		if bytes.Compare(ca[(i-1)*24:(i-1)*24+16], ca[i*24:i*24+16]) >= 0 {
+			t.Fatalf("entry %d is not after entry %d", i, i-1)
+		}
+	}
+	if c, err := CanonicalCertTable(nil); err != nil || c != nil {
+		t.Fatalf("empty table: %x, %v", c, err)
+	}
+	if c, err := CanonicalCertTable(make([]byte, 24)); err != nil || c != nil {
+		t.Fatalf("terminator only: %x, %v", c, err)
+	}
+	_, err = CanonicalCertTable(a[:30])
+	if check.Code(err) != "snp.decode" {
+		t.Fatalf("truncated table: %v", err)
+	}
+}
