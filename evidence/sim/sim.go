@@ -1,5 +1,5 @@
 // Package sim is seatrx's simulated TEE: real-format SEV-SNP reports and TDX
-// v4 quotes over any REPORTDATA, signed by test PKIs generated locally (a fake
+// v4 and v5 quotes over any REPORTDATA, signed by test PKIs generated locally (a fake
 // AMD ARK/ASK/VCEK chain; a mock Intel root, PCK chain, QE and collateral).
 //
 // Nothing here is trusted by default. A verifier accepts simulated evidence

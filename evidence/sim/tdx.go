@@ -214,6 +214,15 @@ func (a *TDXAuthority) Roots() *tdx.Roots {
 // TDXGuestConfig describes the TD a simulated quote speaks for. A zero
 // TEETCBSVN means TDXUpToDateTEETCBSVN.
 type TDXGuestConfig struct {
+	// QuoteVersion is 4 (the default when 0) or 5 (what TDX 1.5 hosts produce).
+	QuoteVersion int
+	// BodyType selects a v5 quote's body: tdx.BodyTDX15 (the default when 0)
+	// or tdx.BodyTDX10. v4 quotes always carry a TD 1.0 body.
+	BodyType uint16
+	// TEETCBSVN2 and MRServiceTD fill the TD 1.5 body; a zero TEETCBSVN2
+	// means TEETCBSVN (no TD-preserving module update since launch).
+	TEETCBSVN2    [16]byte
+	MRServiceTD   [48]byte
 	MRTD          [48]byte
 	RTMRs         [4][48]byte
 	MRSeam        [48]byte
@@ -235,6 +244,18 @@ type TDXGuest struct {
 func (a *TDXAuthority) Guest(c TDXGuestConfig) *TDXGuest {
 	if c.TEETCBSVN == ([16]byte{}) {
 		c.TEETCBSVN = TDXUpToDateTEETCBSVN
+	}
+	if c.QuoteVersion == 0 {
+		c.QuoteVersion = tdx.QuoteV4
+	}
+	if c.BodyType == 0 {
+		c.BodyType = tdx.BodyTDX10
+		if c.QuoteVersion == tdx.QuoteV5 {
+			c.BodyType = tdx.BodyTDX15
+		}
+	}
+	if c.TEETCBSVN2 == ([16]byte{}) {
+		c.TEETCBSVN2 = c.TEETCBSVN
 	}
 	return &TDXGuest{a: a, c: c}
 }
@@ -259,17 +280,26 @@ func tdxPEM(certs ...*x509.Certificate) []byte {
 	return out
 }
 
-// Quote returns a real-format, signed TDX quote v4 whose REPORTDATA is
-// reportData: header || TD quote body signed by the attestation key, a QE
-// report binding that key and signed by the PCK key, and the PEM PCK chain.
+// Quote returns a real-format, signed TDX quote (v4, or v5 as configured)
+// whose REPORTDATA is reportData: header (|| v5 body descriptor) || TD quote
+// body signed by the attestation key, a QE report binding that key and
+// signed by the PCK key, and the PEM PCK chain.
 func (g *TDXGuest) Quote(reportData [64]byte) ([]byte, error) {
 	a, c := g.a, g.c
+	if c.QuoteVersion != tdx.QuoteV4 && c.QuoteVersion != tdx.QuoteV5 {
+		return nil, fmt.Errorf("sim: TDX quote version %d (want 4 or 5)", c.QuoteVersion)
+	}
+	if c.BodyType != tdx.BodyTDX10 && (c.QuoteVersion == tdx.QuoteV4 || c.BodyType != tdx.BodyTDX15) {
+		return nil, fmt.Errorf("sim: TDX quote v%d with body type %d", c.QuoteVersion, c.BodyType)
+	}
 	hdr := make([]byte, 0x30)
-	binary.LittleEndian.PutUint16(hdr[0:], 4)    // version
+	binary.LittleEndian.PutUint16(hdr[0:], uint16(c.QuoteVersion))
 	binary.LittleEndian.PutUint16(hdr[2:], 2)    // ECDSA-256-with-P-256
 	binary.LittleEndian.PutUint32(hdr[4:], 0x81) // TDX
-	binary.LittleEndian.PutUint16(hdr[8:], tdxQEISVSVN)
-	binary.LittleEndian.PutUint16(hdr[10:], a.exts.TCB.PCESvn)
+	if c.QuoteVersion == tdx.QuoteV4 {           // v5 reserves these bytes
+		binary.LittleEndian.PutUint16(hdr[8:], tdxQEISVSVN)
+		binary.LittleEndian.PutUint16(hdr[10:], a.exts.TCB.PCESvn)
+	}
 	copy(hdr[12:28], tdxQEVendorID)
 
 	body := make([]byte, 0, 0x248)
@@ -292,6 +322,14 @@ func (g *TDXGuest) Quote(reportData [64]byte) ([]byte, error) {
 		body = append(body, r[:]...)
 	}
 	body = append(body, reportData[:]...)
+	if c.BodyType == tdx.BodyTDX15 {
+		body = append(body, c.TEETCBSVN2[:]...)
+		body = append(body, c.MRServiceTD[:]...)
+	}
+	if c.QuoteVersion == tdx.QuoteV5 {
+		hdr = binary.LittleEndian.AppendUint16(hdr, c.BodyType)
+		hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(body)))
+	}
 
 	quoteSig, err := tdxSign(a.attKey, append(append([]byte(nil), hdr...), body...))
 	if err != nil {

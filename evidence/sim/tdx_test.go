@@ -108,6 +108,56 @@ func TestTDXSimulatedVerify(t *testing.T) {
 	tdxWantCode(t, err, "tdx.trust_anchor")
 }
 
+// TestTDXSimulatedV5: the simulator's version 5 quotes (TD 1.5 body, and TD
+// 1.0 body) verify with the in-house v5 parser, with and without collateral,
+// and carry the TD 1.5 fields; go-tdx-guest v0.3.1 still rejects them.
+func TestTDXSimulatedV5(t *testing.T) {
+	a := testTDXAuthority(t)
+	rd := tdxReportData()
+	coll, err := a.Collateral(tdxNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tdxGuestConfig()
+	c.QuoteVersion = 5
+	c.TEETCBSVN2 = [16]byte{3, 0, 5}
+	copy(c.MRServiceTD[:], bytes.Repeat([]byte{0x5e}, 48))
+	for _, body := range []uint16{tdx.BodyTDX15, tdx.BodyTDX10} {
+		c.BodyType = body
+		q, err := a.Guest(c).Quote(rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := abi.QuoteToProto(q); err == nil {
+			t.Fatal("go-tdx-guest v0.3.1 parsed a v5 quote: the in-house parser may no longer be needed")
+		}
+		for _, withColl := range []*tdx.Collateral{nil, coll} {
+			res, err := tdx.Verify(q, tdx.VerifyOptions{ReportData: rd, Now: tdxNow, Roots: a.Roots(), Collateral: withColl})
+			if err != nil {
+				t.Fatalf("body %d, collateral %v: %v", body, withColl != nil, err)
+			}
+			if res.QuoteVersion != 5 || res.BodyType != body || !bytes.Equal(res.MRTD, c.MRTD[:]) || res.ReportData != rd {
+				t.Fatalf("body %d: version %d body %d", body, res.QuoteVersion, res.BodyType)
+			}
+			if withColl != nil && res.TCBStatus != "UpToDate" {
+				t.Fatalf("body %d: TCB status %q", body, res.TCBStatus)
+			}
+			if body == tdx.BodyTDX15 && (!bytes.Equal(res.TEETCBSVN2, c.TEETCBSVN2[:]) || !bytes.Equal(res.MRServiceTD, c.MRServiceTD[:])) {
+				t.Fatalf("TD 1.5 fields: %x %x", res.TEETCBSVN2, res.MRServiceTD)
+			}
+			if body == tdx.BodyTDX10 && (res.TEETCBSVN2 != nil || res.MRServiceTD != nil) {
+				t.Fatal("TD 1.0 body reports TD 1.5 fields")
+			}
+		}
+	}
+	if _, err := a.Guest(TDXGuestConfig{QuoteVersion: 4, BodyType: tdx.BodyTDX15}).Quote(rd); err == nil {
+		t.Fatal("a v4 quote with a TD 1.5 body was produced")
+	}
+	if _, err := a.Guest(TDXGuestConfig{QuoteVersion: 6}).Quote(rd); err == nil {
+		t.Fatal("a v6 quote was produced")
+	}
+}
+
 func TestTDXSimulatedAppraisal(t *testing.T) {
 	a := testTDXAuthority(t)
 	rd := tdxReportData()
