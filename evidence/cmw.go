@@ -51,9 +51,9 @@ func EncodeSNP(report, certTable []byte) ([]byte, error) {
 }
 
 // EncodeTDX wraps a TDX quote and optional collateral JSON in the
-// background-check CMW collection (CBOR).
+// background-check CMW collection (CBOR), typed by the quote's version (4 or 5).
 func EncodeTDX(quote, collateral []byte) ([]byte, error) {
-	return encodeCollection(MediaTypeTDXQuote, quote, MediaTypeTDXCollateral, collateral)
+	return encodeCollection(tdxQuoteType(quote), quote, MediaTypeTDXCollateral, collateral)
 }
 
 // EncodeEAR wraps an EAR JWT in the passport-model CMW record (CBOR).
@@ -193,6 +193,9 @@ func checkRecord(c *cmw.CMW, label string) (*mediaType, []byte, error) {
 	}
 	if len(val) == 0 { // the pre-check already refused this
 		return nil, nil, formatErr("%s: empty value", w)
+	}
+	if err := row.checkQuoteVersion(val, w); err != nil {
+		return nil, nil, err
 	}
 	return row, val, nil
 }

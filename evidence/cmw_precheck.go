@@ -87,13 +87,46 @@ func precheck(b []byte) (*shape, error) {
 	case c == '{' || c == '[':
 		return precheckJSON(b)
 	case c >= 0x80 && c <= 0x9f, c >= 0xa0 && c <= 0xbf, c >= 0xc0 && c <= 0xdb:
-		return precheckCBOR(b, 1, "")
+		sh, err := precheckCBOR(b, 1, "")
+		if err != nil {
+			return nil, err
+		}
+		return sh, checkDeterministic(b)
 	default:
 		return nil, decodeErr(nil, "first byte 0x%02x starts neither a CBOR nor a JSON CMW", c)
 	}
 }
 
 func cborMajor(raw []byte) byte { return raw[0] >> 5 }
+
+// detEM is RFC 8949 §4.2.1 core deterministic encoding, what EncodeSNP,
+// EncodeTDX and EncodeEAR produce.
+var detEM = func() cbor.EncMode {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic("evidence: CBOR deterministic options: " + err.Error())
+	}
+	return em
+}()
+
+// checkDeterministic refuses a CBOR CMW that is not core deterministic
+// (unsorted labels, non-shortest lengths or integers, indefinite lengths),
+// found by re-encoding it: one content, one CBOR encoding. (A JSON CMW has
+// no canonical form; the evidence digest never covers CMW bytes anyway.)
+func checkDeterministic(b []byte) error {
+	var v any
+	if err := preDM.Unmarshal(b, &v); err != nil {
+		return decodeErr(err, "bad CBOR")
+	}
+	re, err := detEM.Marshal(v)
+	if err != nil {
+		return decodeErr(err, "CBOR re-encoding")
+	}
+	if !bytes.Equal(re, b) {
+		return decodeErr(nil, "CBOR is not core deterministic (RFC 8949 §4.2.1: sorted labels, shortest lengths and integers, definite lengths)")
+	}
+	return nil
+}
 
 func precheckCBOR(raw []byte, depth int, label string) (*shape, error) {
 	if depth > MaxCMWDepth {

@@ -14,9 +14,10 @@ import (
 
 func fill(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
 
+// mustCBOR encodes v deterministically, as the decoder requires of valid input.
 func mustCBOR(t testing.TB, v any) []byte {
 	t.Helper()
-	b, err := cbor.Marshal(v)
+	b, err := detEM.Marshal(v)
 	if err != nil {
 		t.Fatalf("cbor.Marshal: %v", err)
 	}
@@ -40,6 +41,7 @@ func wantCheck(t *testing.T, err error, code, sub string) {
 func TestRoundTrip(t *testing.T) {
 	report, table := fill(1184, 0x11), fill(3000, 0x22)
 	quote, coll := fill(5000, 0x33), []byte(`{"tcb_info":{}}`)
+	quoteV5 := append([]byte{5, 0}, fill(4000, 0x55)...)
 	jwt := []byte("eyJhbGciOiJFUzI1NiJ9.eyJhIjoxfQ.c2ln")
 
 	tests := []struct {
@@ -55,6 +57,8 @@ func TestRoundTrip(t *testing.T) {
 			Decoded{Kind: KindEvidence, Platform: PlatformTDX, Evidence: quote, Endorsements: coll}},
 		{"tdx-no-collateral", func() ([]byte, error) { return EncodeTDX(quote, nil) },
 			Decoded{Kind: KindEvidence, Platform: PlatformTDX, Evidence: quote}},
+		{"tdx-v5", func() ([]byte, error) { return EncodeTDX(quoteV5, nil) },
+			Decoded{Kind: KindEvidence, Platform: PlatformTDX, Evidence: quoteV5}},
 		{"ear", func() ([]byte, error) { return EncodeEAR(jwt) },
 			Decoded{Kind: KindAttestationResult, EAR: jwt}},
 	}
@@ -213,7 +217,36 @@ func malformedCases(t testing.TB) []struct {
 		{"json-negative-ind", []byte(`["application/eat+jwt","AQ",-8]`), "cmw.format", "ind -8 is not an unsigned integer"},
 		{"json-bad-syntax", []byte(`["application/eat+jwt" "AQ"]`), "cmw.decode", "bad JSON"},
 		{"evidence-as-single-record", mustCBOR(t, snpRec), "cmw.format", "not allowed as a single record"},
+		{"unsorted-labels", unsorted(t, valid), "cmw.decode", "not core deterministic"},
+		{"tdx-v5-typed-v4", col("evidence", []any{MediaTypeTDXQuote, []byte{5, 0, 2, 0}}), "cmw.format",
+			"media type says TDX quote version 4, the quote header says 5"},
+		{"tdx-v4-typed-v5", col("evidence", []any{MediaTypeTDXQuoteV5, []byte{4, 0, 2, 0}}), "cmw.format",
+			"media type says TDX quote version 5, the quote header says 4"},
+		{"long-form-length", cat([]byte{0x82, 0x78, byte(len(earMT))}, []byte(earMT), []byte{0x41, 1}), "cmw.decode", "not core deterministic"},
+		{"indefinite-bytes", cat([]byte{0x82, 0x60 + byte(len(earMT))}, []byte(earMT), []byte{0x5f, 0x41, 1, 0xff}), "cmw.decode", "not core deterministic"},
 	}
+}
+
+// earMT is a short media type (the record type test cases use it).
+const earMT = "application/eat+jwt"
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// unsorted re-encodes a two-label collection with its labels in the reverse
+// of deterministic order.
+func unsorted(t testing.TB, det []byte) []byte {
+	t.Helper()
+	var m map[string]cbor.RawMessage
+	if err := cbor.Unmarshal(det, &m); err != nil || len(m) != 2 {
+		t.Fatalf("want a two-label collection: %v", err)
+	}
+	keys := []string{"evidence", "__cmwc_t"} // deterministic order puts "__cmwc_t" first (same length, '_' < 'e')
+	out := []byte{0xa2}
+	for _, k := range keys {
+		out = append(out, mustCBOR(t, k)...)
+		out = append(out, m[k]...)
+	}
+	return out
 }
 
 func TestDecodeMalformed(t *testing.T) {

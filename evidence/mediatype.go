@@ -1,10 +1,13 @@
 package evidence
 
 import (
+	"encoding/binary"
 	"maps"
 	"mime"
 
 	"github.com/veraison/cmw"
+
+	"github.com/seatrx/seatrx/evidence/tdx"
 )
 
 // Media types of the CMW records seatrx sends and accepts (DESIGN.md §5). They are
@@ -17,6 +20,9 @@ const (
 	MediaTypeSNPCertTable = "application/vnd.amd.sev-snp.cert-table"
 	// MediaTypeTDXQuote is an Intel TDX quote, version 4, with the PCK chain inside.
 	MediaTypeTDXQuote = "application/vnd.intel.tdx.quote; version=4"
+	// MediaTypeTDXQuoteV5 is an Intel TDX quote, version 5 (TDX 1.5 hosts),
+	// with the PCK chain inside.
+	MediaTypeTDXQuoteV5 = "application/vnd.intel.tdx.quote; version=5"
 	// MediaTypeTDXCollateral is TDX collateral (TCB info, QE identity, CRLs) as JSON.
 	MediaTypeTDXCollateral = "application/vnd.intel.tdx.collateral+json"
 	// MediaTypeEAR is an EAT Attestation Result (Veraison EAR profile) as a JWT.
@@ -40,6 +46,8 @@ type mediaType struct {
 	label    string        // collection label it must sit under; "" = top-level record
 	platform Platform      // "" for the EAR
 	ind      cmw.Indicator // the indicator bit it must carry (when ind is present)
+	// quoteVersion, for TDX quotes, is the header version the type declares.
+	quoteVersion uint16
 
 	typ    string            // parsed, for comparison
 	params map[string]string // parsed, for comparison
@@ -50,7 +58,8 @@ var mediaTypes = func() []mediaType {
 	rows := []mediaType{
 		{name: MediaTypeSNPReport, label: LabelEvidence, platform: PlatformSNP, ind: cmw.Evidence},
 		{name: MediaTypeSNPCertTable, label: LabelEndorsements, platform: PlatformSNP, ind: cmw.Endorsements},
-		{name: MediaTypeTDXQuote, label: LabelEvidence, platform: PlatformTDX, ind: cmw.Evidence},
+		{name: MediaTypeTDXQuote, label: LabelEvidence, platform: PlatformTDX, ind: cmw.Evidence, quoteVersion: tdx.QuoteV4},
+		{name: MediaTypeTDXQuoteV5, label: LabelEvidence, platform: PlatformTDX, ind: cmw.Evidence, quoteVersion: tdx.QuoteV5},
 		{name: MediaTypeTDXCollateral, label: LabelEndorsements, platform: PlatformTDX, ind: cmw.Endorsements},
 		{name: MediaTypeEAR, label: "", platform: "", ind: cmw.AttestationResults},
 	}
@@ -77,4 +86,27 @@ func lookupMediaType(s string) (*mediaType, bool) {
 		}
 	}
 	return nil, false
+}
+
+// tdxQuoteType returns the media type for a TDX quote: the version=5 type
+// for a quote whose header says version 5, else the version=4 type.
+func tdxQuoteType(quote []byte) string {
+	if len(quote) >= 2 && binary.LittleEndian.Uint16(quote) == tdx.QuoteV5 {
+		return MediaTypeTDXQuoteV5
+	}
+	return MediaTypeTDXQuote
+}
+
+// checkQuoteVersion refuses a TDX quote whose header declares the other
+// supported version than its media type; other versions are left to the
+// verifier (tdx.decode).
+func (row *mediaType) checkQuoteVersion(value []byte, w string) error {
+	if row.quoteVersion == 0 || len(value) < 2 {
+		return nil
+	}
+	v := binary.LittleEndian.Uint16(value)
+	if (v == tdx.QuoteV4 || v == tdx.QuoteV5) && v != row.quoteVersion {
+		return formatErr("%s: media type says TDX quote version %d, the quote header says %d", w, row.quoteVersion, v)
+	}
+	return nil
 }
