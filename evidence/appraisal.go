@@ -22,8 +22,8 @@ type Appraisal struct {
 	TrustVector  map[string]int
 	PolicyID     string
 	PolicyDigest []byte // SHA-256 of the policy's canonical CBOR
-	// EvidenceDigest is the SHA-256 of the CMW bytes (or, for VerifyRaw, of
-	// the report or quote).
+	// EvidenceDigest is the SHA-256 of the evidence's canonical form
+	// (EvidenceDigest documents it), whether it came in a CMW or raw.
 	EvidenceDigest []byte
 	// Detail is the platform's own verified result, for callers that show
 	// every field (the evidence CLI): *snp.Result or *tdx.Result. Nothing

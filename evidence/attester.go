@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
 )
 
 // SNPQuoter produces an SEV-SNP report over reportData and its GHCB
@@ -12,14 +15,16 @@ type SNPQuoter interface {
 	Quote(reportData [64]byte) (report, certTable []byte, err error)
 }
 
-// TDXQuoter produces a TDX quote v4 over reportData: tdx.Attester on
-// hardware, sim's TDXGuest in tests.
+// TDXQuoter produces a TDX quote (v4, or v5 on TDX 1.5 hosts) over
+// reportData: tdx.Attester on hardware, sim's TDXGuest in tests.
 type TDXQuoter interface {
 	Quote(reportData [64]byte) (quote []byte, err error)
 }
 
 // Attester makes evidence bound to a 64-byte REPORTDATA and returns it as the
-// cmw_attestation payload (a CBOR CMW collection).
+// cmw_attestation payload (a CBOR CMW collection). The evidence travels in
+// its canonical form (EvidenceDigest): a TDX quote without the zero padding
+// some quote providers add, an SEV-SNP certificate table sorted and packed.
 type Attester interface {
 	Platform() Platform
 	Attest(ctx context.Context, reportData [64]byte) (cmw []byte, err error)
@@ -55,6 +60,9 @@ func (a *snpAttester) Attest(ctx context.Context, reportData [64]byte) ([]byte, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if table, err = snp.CanonicalCertTable(table); err != nil {
+		return nil, fmt.Errorf("evidence: SEV-SNP certificate table from the quoter: %w", err)
+	}
 	b, err := EncodeSNP(report, table)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: wrap SEV-SNP evidence: %w", err)
@@ -80,6 +88,9 @@ func (a *tdxAttester) Attest(ctx context.Context, reportData [64]byte) ([]byte, 
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if quote, err = tdx.CanonicalQuote(quote); err != nil {
+		return nil, fmt.Errorf("evidence: TDX quote from the quoter: %w", err)
 	}
 	b, err := EncodeTDX(quote, nil)
 	if err != nil {

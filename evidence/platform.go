@@ -73,20 +73,22 @@ type outcome struct {
 }
 
 // platformKind registers one TEE: its name, the namespace of its check codes,
-// how a Verifier builds its verifier from Config, and where its evidence keeps
-// REPORTDATA (read unverified, only to explain a binding failure).
+// how a Verifier builds its verifier from Config, where its evidence keeps
+// REPORTDATA (read unverified, only to explain a binding failure), and the
+// canonical form of its evidence, which EvidenceDigest hashes.
 type platformKind struct {
 	name       Platform
 	ns         check.Platform
 	build      func(*Config) platform
 	reportData func(evidence []byte) ([64]byte, bool)
+	canonical  func(d *Decoded) ([]byte, error)
 }
 
 // platforms lists the supported TEEs; adding one adds a row (and its media
 // types in mediaTypes).
 var platforms = []platformKind{
-	{PlatformSNP, check.SNP, newSNPPlatform, snpReportData},
-	{PlatformTDX, check.TDX, newTDXPlatform, tdxReportData},
+	{PlatformSNP, check.SNP, newSNPPlatform, snpReportData, snpCanonical},
+	{PlatformTDX, check.TDX, newTDXPlatform, tdxReportData, tdxCanonical},
 }
 
 func kindOf(p Platform) (*platformKind, bool) {

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"context"
+	"slices"
 
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/fetch"
@@ -22,6 +23,18 @@ func newSNPPlatform(cfg *Config) platform {
 }
 
 func snpReportData(report []byte) ([64]byte, bool) { return snp.UnverifiedReportData(report) }
+
+// snpCanonical is the report followed by the canonical certificate table.
+func snpCanonical(d *Decoded) ([]byte, error) {
+	if len(d.Evidence) != snp.ReportSize {
+		return nil, check.Errorf(check.SNP, check.Decode, "report: %d bytes, want %d", len(d.Evidence), snp.ReportSize)
+	}
+	table, err := snp.CanonicalCertTable(d.Endorsements)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clip(d.Evidence), table...), nil
+}
 
 func (p *snpPlatform) verify(ctx context.Context, d *Decoded, opts VerifyOptions) (verified, error) {
 	if p.pol.SNP == nil {

@@ -24,6 +24,9 @@ func newTDXPlatform(cfg *Config) platform {
 
 func tdxReportData(quote []byte) ([64]byte, bool) { return tdx.UnverifiedReportData(quote) }
 
+// tdxCanonical is the quote without padding; the collateral is not part of it.
+func tdxCanonical(d *Decoded) ([]byte, error) { return tdx.CanonicalQuote(d.Evidence) }
+
 // verify uses the verifier's own collateral if configured, else the CMW's,
 // else (with a Getter) collateral fetched for the verified PCK's FMSPC.
 func (p *tdxPlatform) verify(ctx context.Context, d *Decoded, opts VerifyOptions) (verified, error) {

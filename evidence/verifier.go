@@ -160,13 +160,12 @@ func (v *Verifier) Verify(ctx context.Context, cmwBytes []byte, opts VerifyOptio
 	if d.Kind != KindEvidence {
 		return nil, formatErr("the CMW carries an attestation result (passport model); verify it with evidence/ear, not as evidence")
 	}
-	digest := sha256.Sum256(cmwBytes)
-	return v.verify(ctx, d, digest[:], opts)
+	return v.verify(ctx, d, opts)
 }
 
 // VerifyRaw is Verify for platform evidence that did not come in a CMW (the
 // CLI's snp-report, snp-extended and tdx-quote formats). ev.Kind must be
-// KindEvidence; EvidenceDigest is the SHA-256 of ev.Evidence.
+// KindEvidence; the EvidenceDigest is the same as for that evidence in a CMW.
 func (v *Verifier) VerifyRaw(ctx context.Context, ev *Decoded, opts VerifyOptions) (*Appraisal, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
@@ -174,11 +173,10 @@ func (v *Verifier) VerifyRaw(ctx context.Context, ev *Decoded, opts VerifyOption
 	if ev == nil || ev.Kind != KindEvidence {
 		return nil, formatErr("raw evidence: want kind %q", KindEvidence)
 	}
-	digest := sha256.Sum256(ev.Evidence)
-	return v.verify(ctx, ev, digest[:], opts)
+	return v.verify(ctx, ev, opts)
 }
 
-func (v *Verifier) verify(ctx context.Context, d *Decoded, digest []byte, opts VerifyOptions) (*Appraisal, error) {
+func (v *Verifier) verify(ctx context.Context, d *Decoded, opts VerifyOptions) (*Appraisal, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -190,12 +188,16 @@ func (v *Verifier) verify(ctx context.Context, d *Decoded, digest []byte, opts V
 	if err != nil {
 		return nil, err
 	}
+	digest, err := EvidenceDigest(d)
+	if err != nil { // the platform parsed the same bytes already
+		return nil, err
+	}
 	a := &Appraisal{
 		Platform:       d.Platform,
 		Claims:         ver.claims(),
 		PolicyID:       v.pol.ID,
 		PolicyDigest:   slices.Clone(v.pol.Digest[:]),
-		EvidenceDigest: slices.Clone(digest),
+		EvidenceDigest: digest,
 		Detail:         ver.detail(),
 	}
 	if err := v.checkAnchor(k.ns, a.TrustAnchor); err != nil {
@@ -217,4 +219,55 @@ func (v *Verifier) checkAnchor(ns check.Platform, anchor string) error {
 	}
 	return check.Errorf(ns, check.TrustAnchor, "root %s is trusted by configuration but not allowed by policy %q (%d trust_anchors)",
 		anchor, v.pol.ID, len(allowed))
+}
+
+// EvidenceDigest returns the evidence digest of decoded CMW content: the
+// SHA-256 of its canonical form, so that one attestation has one digest
+// however it was encoded. It is the only definition of the digest that
+// appraisals, EARs (seatrx.evidence-digest) and receipts (evidence_digest)
+// carry; receipt/PROFILE.md §3 documents it:
+//
+//   - TDX: the quote up to the end of its signed data, without zero padding
+//     (tdx.CanonicalQuote; the PCK chain is inside). Collateral is not
+//     covered: it endorses the quote, and the same quote may be verified
+//     with collateral from the CMW, the verifier's cache or Intel PCS.
+//   - SEV-SNP: the 1184-byte report followed by the certificate table in
+//     canonical form (snp.CanonicalCertTable; nothing when there is none).
+//   - An attestation result (passport model): the EAR JWT bytes.
+//
+// Malformed evidence fails with the platform's decode error.
+func EvidenceDigest(d *Decoded) ([]byte, error) {
+	if d == nil {
+		return nil, formatErr("digest: no decoded CMW")
+	}
+	var canon []byte
+	switch d.Kind {
+	case KindAttestationResult:
+		if len(d.EAR) == 0 {
+			return nil, formatErr("digest: empty EAR")
+		}
+		canon = d.EAR
+	case KindEvidence:
+		k, ok := kindOf(d.Platform)
+		if !ok {
+			return nil, formatErr("digest: unknown platform %q", d.Platform)
+		}
+		var err error
+		if canon, err = k.canonical(d); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, formatErr("digest: CMW kind %q", d.Kind)
+	}
+	sum := sha256.Sum256(canon)
+	return sum[:], nil
+}
+
+// DigestCMW decodes a cmw_attestation payload and returns its EvidenceDigest.
+func DigestCMW(cmwBytes []byte) ([]byte, error) {
+	d, err := Decode(cmwBytes)
+	if err != nil {
+		return nil, err
+	}
+	return EvidenceDigest(d)
 }

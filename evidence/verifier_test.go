@@ -168,7 +168,15 @@ func TestVerifySimulatedSNP(t *testing.T) {
 		ap.TrustVector[evidence.ClaimInstanceIdentity] != 2 || ap.TrustVector[evidence.ClaimConfiguration] != 2 {
 		t.Fatalf("status %s vector %v", ap.Status, ap.TrustVector)
 	}
-	sum := sha256.Sum256(cmwBytes)
+	d, err := evidence.Decode(cmwBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := snp.CanonicalCertTable(d.Endorsements)
+	if err != nil || !bytes.Equal(table, d.Endorsements) {
+		t.Fatalf("the attester did not send the canonical certificate table: %v", err)
+	}
+	sum := sha256.Sum256(append(bytes.Clone(d.Evidence), table...))
 	pol := testPolicy()
 	if !bytes.Equal(ap.EvidenceDigest, sum[:]) || !bytes.Equal(ap.PolicyDigest, pol.Digest[:]) || ap.PolicyID != pol.ID {
 		t.Fatalf("digests/policy id wrong: %+v", ap)
@@ -486,7 +494,7 @@ func TestAttesterErrors(t *testing.T) {
 	}
 	empty := tdxFunc(func([64]byte) ([]byte, error) { return nil, nil })
 	_, err := evidence.NewTDXAttester(empty).Attest(context.Background(), rd(0))
-	if check.Code(err) != "cmw.format" {
+	if check.Code(err) != "tdx.decode" {
 		t.Fatalf("empty quote: %v", err)
 	}
 }
