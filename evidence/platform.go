@@ -15,7 +15,8 @@ type Claims struct {
 	ReportData [64]byte
 	// Measurements are the platform's measurement registers, in the
 	// platform's order: SEV-SNP "measurement", "host_data"; TDX "mrtd",
-	// "rtmr0".."rtmr3", "mrseam", "mrconfigid", "mrowner", "mrownerconfig".
+	// "rtmr0".."rtmr3", "mrseam", "mrconfigid", "mrowner", "mrownerconfig"
+	// and, from a TD 1.5 body (quote v5), "mrservicetd".
 	Measurements []Value
 	// Identifiers name the TEE instance: SEV-SNP "chip_id" (zero when the
 	// guest masks it); none for TDX.

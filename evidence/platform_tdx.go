@@ -75,6 +75,9 @@ func (v tdxVerified) claims() Claims {
 	}
 	m = append(m, Value{"mrseam", r.MRSeam}, Value{"mrconfigid", r.MRConfigID},
 		Value{"mrowner", r.MROwner}, Value{"mrownerconfig", r.MROwnerConfig})
+	if r.MRServiceTD != nil { // TD 1.5 bodies
+		m = append(m, Value{"mrservicetd", r.MRServiceTD})
+	}
 	return Claims{
 		ReportData:   r.ReportData,
 		Measurements: m,

@@ -45,7 +45,10 @@ type Result struct {
 	AIK           []byte // DER SubjectPublicKeyInfo of the authenticator key
 	Authenticator *expat.Authenticator
 	CMW           []byte
-	Appraisal     *evidence.Appraisal // background check only
+	// EvidenceDigest is evidence.EvidenceDigest of the CMW's content, for
+	// both models: what a receipt records as evidence_digest.
+	EvidenceDigest []byte
+	Appraisal      *evidence.Appraisal // background check only
 	EAR           []byte              // our EAR (background check) or the peer's (passport)
 	Claims        *ear.Claims
 	At            time.Time
@@ -88,7 +91,7 @@ func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, 
 		if err != nil {
 			return nil, bindingOrEvidence(err, dec, b)
 		}
-		res.Appraisal = app
+		res.Appraisal, res.EvidenceDigest = app, app.EvidenceDigest
 		res.Claims = claimsFor(app, b, spki, now)
 		if res.EAR, err = c.Issuer.Issue(*res.Claims); err != nil {
 			return nil, classify(StepResult, err)
@@ -108,6 +111,9 @@ func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, 
 				step = StepBinding
 			}
 			return nil, classify(step, err)
+		}
+		if res.EvidenceDigest, err = evidence.EvidenceDigest(dec); err != nil {
+			return nil, classify(StepCMW, err)
 		}
 		res.EAR, res.Claims = dec.EAR, claims
 	default:

@@ -175,7 +175,8 @@ type Claims struct {
 	// Measurements maps measurement names to hex; carried as
 	// annotated evidence. seatrx reports SEV-SNP "measurement" and
 	// "host_data"; TDX "mrtd", "rtmr0".."rtmr3", "mrseam", "mrconfigid",
-	// "mrowner" and "mrownerconfig" (evidence.Claims.Measurements).
+	// "mrowner", "mrownerconfig" and, for TD 1.5, "mrservicetd"
+	// (evidence.Claims.Measurements).
 	Measurements map[string]string
 	// IssuedAt is the token's iat; Issue uses the current time when zero.
 	IssuedAt time.Time

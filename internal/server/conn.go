@@ -35,6 +35,7 @@ type conn struct {
 	mu           sync.Mutex
 	receiptFor   []byte // context of the attestation a receipt was issued for
 	serverProved *tlsbind.Proof
+	serverDigest []byte // evidence digest of serverProved's CMW
 }
 
 // claim marks the attestation with context ctx as used for a receipt; it

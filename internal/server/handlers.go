@@ -136,8 +136,13 @@ func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err, http.StatusBadRequest)
 		return
 	}
+	digest, err := evidence.DigestCMW(proof.CMW)
+	if err != nil { // our own attester's output: a bug or a broken attester, not the client's fault
+		s.internal(w, "digest the server's own evidence", err)
+		return
+	}
 	c.mu.Lock()
-	c.serverProved = proof
+	c.serverProved, c.serverDigest = proof, digest
 	c.mu.Unlock()
 	w.Header().Set("Content-Type", api.MediaAuthenticator)
 	w.Write(proof.Authenticator)
@@ -282,7 +287,7 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 	if crt := s.tlsCfg.Certificates; len(crt) > 0 && len(crt[0].Certificate) > 0 {
 		serverLeaf = crt[0].Certificate[0]
 	}
-	evDigest := receipt.SHA256(res.CMW)
+	evDigest := receipt.Hash{Alg: receipt.HashSHA256, Value: res.EvidenceDigest}
 	peerKey := receipt.SHA256(res.AIK)
 	snap := &receipt.ContextSnapshot{
 		TLSVersion: cs.Version, CipherSuite: cs.CipherSuite, SNI: cs.ServerName,
@@ -301,8 +306,9 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 		}
 	}
 	c.mu.Lock()
-	if p := c.serverProved; p != nil {
-		snap.Mutual = &receipt.MutualResult{Platform: string(s.prover.Attester.Platform()), EvidenceDigest: receipt.SHA256(p.CMW), Status: "provided"}
+	if c.serverProved != nil {
+		snap.Mutual = &receipt.MutualResult{Platform: string(s.prover.Attester.Platform()),
+			EvidenceDigest: receipt.Hash{Alg: receipt.HashSHA256, Value: c.serverDigest}, Status: "provided"}
 	}
 	c.mu.Unlock()
 	if audience == "" {

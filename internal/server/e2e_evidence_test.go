@@ -1,0 +1,170 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/verify"
+)
+
+// earAnnotations returns the seatrx annotations of the single submod of an
+// EAR JWT (decoded without verification: the receipt verification in the
+// test checks the signature).
+func earAnnotations(t *testing.T, jwt []byte) map[string]any {
+	t.Helper()
+	parts := strings.Split(string(jwt), ".")
+	if len(parts) != 3 {
+		t.Fatalf("EAR is not a compact JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Submods map[string]struct {
+			Annotated map[string]any `json:"ear.veraison.annotated-evidence"`
+			Vector    map[string]int `json:"ear.trustworthiness-vector"`
+			Status    string         `json:"ear.status"`
+		} `json:"submods"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range claims.Submods {
+		s.Annotated["status"] = s.Status
+		s.Annotated["vector"] = s.Vector
+		return s.Annotated
+	}
+	t.Fatal("EAR without submods")
+	return nil
+}
+
+// TestEndToEndTDXQuoteV5: a peer on a TDX 1.5 host (quote version 5, TD 1.5
+// body) attests and gets a receipt; the receipt's action and snapshot, the
+// EAR inside it and the server's appraisal all name one evidence digest, the
+// SHA-256 of the canonical quote. The client verifies the server's own
+// evidence in the same session (mutual).
+func TestEndToEndTDXQuoteV5(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	c := e.dial(t, e.tdx(sim.TDXGuestConfig{QuoteVersion: tdx.QuoteV5}))
+	if _, err := c.AttestServer(ctx); err != nil {
+		t.Fatalf("server attestation: %v", err)
+	}
+	if _, err := c.Attest(ctx); err != nil {
+		t.Fatalf("attest with a v5 quote: %v", err)
+	}
+	d, err := evidence.Decode(c.LastProof().CMW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Platform != evidence.PlatformTDX || len(d.Evidence) < 2 || d.Evidence[0] != 5 {
+		t.Fatalf("the client did not send a v5 quote: %+v", d.Platform)
+	}
+	want, err := evidence.EvidenceDigest(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := c.RequestReceipt(ctx, map[string]any{"op": "v5"}, "")
+	if err != nil {
+		t.Fatalf("receipt for a v5 attestation: %v", err)
+	}
+	keys, _, err := c.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: e.pki})
+	if err != nil || !rep.OK {
+		t.Fatalf("receipt does not verify: %+v %v", rep, err)
+	}
+	snap := rep.Receipt.ContextSnapshot
+	if !bytes.Equal(rep.Action.EvidenceDigest.Value, want) || !bytes.Equal(snap.EvidenceDigest.Value, want) {
+		t.Fatalf("action digest %x, snapshot %x, want %x", rep.Action.EvidenceDigest.Value, snap.EvidenceDigest.Value, want)
+	}
+	ann := earAnnotations(t, rep.Receipt.AttestationToken.Value)
+	if ann["seatrx.evidence-digest"] != base64.RawURLEncoding.EncodeToString(want) {
+		t.Fatalf("EAR evidence digest %v, want %x", ann["seatrx.evidence-digest"], want)
+	}
+	ms, _ := ann["seatrx.measurements"].(map[string]any)
+	if ms["mrservicetd"] == nil {
+		t.Fatalf("EAR measurements lack the TD 1.5 MRSERVICETD: %v", ms)
+	}
+	if snap.Mutual == nil || len(snap.Mutual.EvidenceDigest.Value) != 32 {
+		t.Fatalf("mutual result %+v", snap.Mutual)
+	}
+}
+
+// TestEndToEndTrailingBytesRefused: a quote followed by non-zero bytes is
+// refused on the wire with tdx.decode (zero padding is accepted, and the
+// padded attestation gets the digest of the unpadded quote).
+func TestEndToEndTrailingBytesRefused(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		tail []byte
+		code string
+	}{
+		{"zero padding", make([]byte, 70), ""},
+		{"non-zero byte", []byte{0, 0, 7}, "tdx.decode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := e.pki.TDX.Guest(sim.TDXGuestConfig{})
+			var quote []byte
+			p := e.tdx(sim.TDXGuestConfig{})
+			p.Attester = rawAttester{quote: func(rd [64]byte) ([]byte, error) {
+				q, err := g.Quote(rd)
+				quote = q
+				return append(q, tc.tail...), err
+			}}
+			c := e.dial(t, p)
+			_, err := c.Attest(ctx)
+			if tc.code != "" {
+				wantProblem(t, err, tc.code)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rr, err := c.RequestReceipt(ctx, map[string]any{"op": "padded"}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, _, err := c.Keys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: e.pki})
+			if err != nil || !rep.OK {
+				t.Fatalf("%+v %v", rep, err)
+			}
+			want, err := evidence.EvidenceDigest(&evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Evidence: quote})
+			if err != nil || !bytes.Equal(rep.Action.EvidenceDigest.Value, want) {
+				t.Fatalf("digest of the padded attestation %x, want that of the quote %x (%v)", rep.Action.EvidenceDigest.Value, want, err)
+			}
+		})
+	}
+}
+
+// rawAttester sends a TDX quote exactly as its function returns it, without
+// the attester's canonicalisation, as a misbehaving peer would.
+type rawAttester struct {
+	quote func([64]byte) ([]byte, error)
+}
+
+func (rawAttester) Platform() evidence.Platform { return evidence.PlatformTDX }
+func (a rawAttester) Attest(_ context.Context, rd [64]byte) ([]byte, error) {
+	q, err := a.quote(rd)
+	if err != nil {
+		return nil, err
+	}
+	return evidence.EncodeTDX(q, nil)
+}
