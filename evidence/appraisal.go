@@ -48,11 +48,16 @@ const (
 	ClaimRuntimeOpaque    = ear.ClaimRuntimeOpaque
 )
 
-// affirm fills Status and TrustVector for evidence that passed the policy
-// (specs.md §5.2): configuration is unsafe when the TEE runs in debug mode or
-// its TCB is behind; executables are approved when an allow-list applied;
-// hardware is genuine unless simulated; runtime memory is encrypted, or only
-// isolated in debug mode.
+// affirm fills Status and TrustVector for evidence that passed the policy:
+// configuration is unsafe when the TEE runs in debug mode or its TCB is
+// behind; executables are approved when an allow-list applied; hardware is
+// genuine unless simulated; runtime memory is encrypted, or only isolated in
+// debug mode. Checks that were not evaluated lower what they speak to to a
+// warning, unless the policy accepts that (unevaluated): an unevaluated TCB
+// status makes an approved configuration ear.ConfigurationUnavailable, an
+// unevaluated revocation makes genuine hardware
+// ear.HardwareRevocationNotEvaluated. Known problems (debug, TCB behind,
+// simulated) keep their standard values.
 func (a *Appraisal) affirm(o outcome) {
 	tv := map[string]vear.TrustClaim{ClaimInstanceIdentity: vear.TrustworthyInstanceClaim, ClaimConfiguration: vear.ApprovedConfigClaim}
 	if a.Debug || o.tcbBehind {
@@ -69,6 +74,16 @@ func (a *Appraisal) affirm(o outcome) {
 		tv[ClaimRuntimeOpaque] = vear.EncryptedMemoryRuntimeClaim
 		if a.Debug {
 			tv[ClaimRuntimeOpaque] = vear.IsolatedMemoryRuntimeClaim
+		}
+	}
+	if !o.unevaluatedAccepted {
+		for _, c := range a.NotEvaluated {
+			switch {
+			case c == NotEvaluatedTCBStatus && tv[ClaimConfiguration] == vear.ApprovedConfigClaim:
+				tv[ClaimConfiguration] = ear.ConfigurationUnavailable
+			case c == NotEvaluatedRevocation && tv[ClaimHardware] == vear.GenuineHardwareClaim:
+				tv[ClaimHardware] = ear.HardwareRevocationNotEvaluated
+			}
 		}
 	}
 	a.setVector(tv)

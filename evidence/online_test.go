@@ -74,6 +74,16 @@ func newVendorServer(t *testing.T) (*vendorServer, *fetch.Getter) {
 	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sa.ASK().Raw}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sa.ARK().Raw})...)
 	v.routes[chainURL.RequestURI()] = vendorResponse{body: chain}
+	// The ARK-signed CRL at the ASK's distribution point (revokes nothing).
+	crl, err := sa.CRL(now.Add(-time.Hour), now.Add(24*time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlURL, err := url.Parse(sa.ASK().CRLDistributionPoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.routes[crlURL.RequestURI()] = vendorResponse{body: crl}
 
 	// Intel PCS for the simulated TDX platform.
 	c, err := ta.Collateral(now.Add(-time.Minute))
@@ -167,6 +177,11 @@ func TestOnlineSNPFetchesVCEK(t *testing.T) {
 		if !bytes.Equal(snpDetail(t, ap).VCEKDigest, digest[:]) || ap.TrustAnchor != sa.Roots().Fingerprints()[0] {
 			t.Fatalf("appraisal %+v", ap)
 		}
+		// Online, the ASK was checked against the ARK's CRL: nothing is
+		// left unevaluated.
+		if !snpDetail(t, ap).RevocationChecked || len(ap.NotEvaluated) != 0 {
+			t.Fatalf("online SNP appraisal: revocation checked %v, not evaluated %v", snpDetail(t, ap).RevocationChecked, ap.NotEvaluated)
+		}
 		if n := vs.count(vcekURI); n != 1 {
 			t.Fatalf("after Verify #%d: VCEK requested %d times, want 1 (cached)", i, n)
 		}
@@ -201,7 +216,7 @@ func TestOnlineTDXFetchesCollateral(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Verify #%d: %v", i, err)
 		}
-		if ap.TCBStatus != "UpToDate" {
+		if ap.TCBStatus != "UpToDate" || len(ap.NotEvaluated) != 0 {
 			t.Fatalf("Verify #%d: appraisal %+v", i, ap)
 		}
 		if n := vs.total(); n != 4 {

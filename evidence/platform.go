@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/ear"
 )
 
 // Claims is what verified evidence says, whatever TEE produced it. Each
@@ -35,7 +36,25 @@ type Claims struct {
 	// TCBStatus is the vendor's TCB status when the platform has one and it
 	// was evaluated (TDX with collateral: "UpToDate", "OutOfDate", ...), else "".
 	TCBStatus string
+	// NotEvaluated names the checks that could not be made on this evidence
+	// (NotEvaluatedTCBStatus, NotEvaluatedRevocation), e.g. TDX verified
+	// without collateral. The appraisal is "warning" at best unless the
+	// policy accepts them; it records them either way.
+	NotEvaluated []string
 }
+
+// Checks an appraisal may record as not evaluated (Claims.NotEvaluated), as
+// EARs (ear.KeyNotEvaluated) and receipts (context_snapshot.not_evaluated)
+// spell them.
+const (
+	// NotEvaluatedTCBStatus: the vendor's TCB status was not evaluated
+	// (TDX: no TCB info / QE identity).
+	NotEvaluatedTCBStatus = ear.NotEvaluatedTCBStatus
+	// NotEvaluatedRevocation: the certificates the evidence chains through
+	// were not checked against the vendor's CRLs (TDX: no PCK and root CRL;
+	// SEV-SNP: no ARK CRL for the ASK, the verifier is offline).
+	NotEvaluatedRevocation = ear.NotEvaluatedRevocation
+)
 
 // Value is one named byte string of verified evidence: a measurement, an
 // identifier, or a collateral item's SHA-256 digest.
@@ -71,6 +90,9 @@ type outcome struct {
 	allowListed bool
 	// tcbBehind: the policy accepted a TCB that is not the vendor's latest.
 	tcbBehind bool
+	// unevaluatedAccepted: the policy explicitly accepts the checks in
+	// Claims.NotEvaluated being left out, so they do not lower the status.
+	unevaluatedAccepted bool
 }
 
 // platformKind registers one TEE: its name, the namespace of its check codes,

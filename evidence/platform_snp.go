@@ -48,7 +48,10 @@ func (p *snpPlatform) verify(ctx context.Context, d *Decoded, opts VerifyOptions
 		o := snp.VerifyOptions{Now: opts.Now, ReportData: opts.ReportData, SkipReportData: opts.SkipReportData,
 			Roots: r, VCEK: p.vcek, Cache: p.cache}
 		if p.getter != nil { // never a typed nil in the interface
-			o.Getter = snpGetter{ctx: ctx, g: p.getter}
+			// Online: the ASK is checked against AMD's CRL (fetched through
+			// the Getter's cache); without a CRL the report is refused.
+			// Offline, revocation is recorded as not evaluated.
+			o.Getter, o.CheckRevocations = snpGetter{ctx: ctx, g: p.getter}, true
 		}
 		var err error
 		res, err = snp.Verify(d.Evidence, d.Endorsements, o)
@@ -66,7 +69,7 @@ func (v snpVerified) detail() any { return v.r }
 
 func (v snpVerified) claims() Claims {
 	r := v.r
-	return Claims{
+	c := Claims{
 		ReportData:   r.ReportData,
 		Measurements: []Value{{"measurement", r.Measurement}, {"host_data", r.HostData}},
 		Identifiers:  []Value{{"chip_id", r.ChipID}},
@@ -75,13 +78,17 @@ func (v snpVerified) claims() Claims {
 		Simulated:    r.Simulated,
 		Debug:        r.Debug,
 	}
+	if !r.RevocationChecked {
+		c.NotEvaluated = []string{NotEvaluatedRevocation}
+	}
+	return c
 }
 
 func (v snpVerified) appraise(p *AppraisalPolicy) (outcome, error) {
 	if err := snp.Appraise(v.r, p.SNP); err != nil {
 		return outcome{}, err
 	}
-	return outcome{allowListed: p.SNP.AllowListsMeasurements()}, nil
+	return outcome{allowListed: p.SNP.AllowListsMeasurements(), unevaluatedAccepted: p.SNP.AcceptUnevaluatedRevocation}, nil
 }
 
 // snpGetter binds a fetch.Getter to the verification's context, so that a

@@ -78,7 +78,7 @@ func (v tdxVerified) claims() Claims {
 	if r.MRServiceTD != nil { // TD 1.5 bodies
 		m = append(m, Value{"mrservicetd", r.MRServiceTD})
 	}
-	return Claims{
+	c := Claims{
 		ReportData:   r.ReportData,
 		Measurements: m,
 		Collateral:   []Value{{"pck", r.PCKDigest}},
@@ -87,11 +87,16 @@ func (v tdxVerified) claims() Claims {
 		Debug:        r.Debug,
 		TCBStatus:    r.TCBStatus,
 	}
+	if r.TCBStatus == "" { // verified without collateral: no TCB info, no CRLs
+		c.NotEvaluated = []string{NotEvaluatedTCBStatus, NotEvaluatedRevocation}
+	}
+	return c
 }
 
 func (v tdxVerified) appraise(p *AppraisalPolicy) (outcome, error) {
 	if err := tdx.Appraise(v.r, p.TDX); err != nil {
 		return outcome{}, err
 	}
-	return outcome{allowListed: p.TDX.AllowListsMeasurements(), tcbBehind: v.r.TCBBehind()}, nil
+	return outcome{allowListed: p.TDX.AllowListsMeasurements(), tcbBehind: v.r.TCBBehind(),
+		unevaluatedAccepted: p.TDX.AcceptUnevaluatedTCB}, nil
 }

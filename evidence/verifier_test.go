@@ -14,6 +14,7 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
@@ -431,10 +432,39 @@ func TestVerifyRawRealSamples(t *testing.T) {
 		t.Fatalf("TDX sample: %v", err)
 	}
 	sum := sha256.Sum256(quote)
-	if ap.Simulated || ap.Status != evidence.StatusAffirming || !bytes.Equal(ap.EvidenceDigest, sum[:]) ||
-		ap.TrustAnchor != tdx.ProductionRoots().Fingerprints()[0] {
+	if ap.Simulated || !bytes.Equal(ap.EvidenceDigest, sum[:]) || ap.TrustAnchor != tdx.ProductionRoots().Fingerprints()[0] {
 		t.Fatalf("TDX appraisal %+v", ap)
 	}
+	// Verified without collateral: neither the TCB status nor revocation was
+	// evaluated, so the appraisal says so and is a warning, not affirming
+	// (stale collateral would fail: leaving it out must not do better).
+	if ap.Status != evidence.StatusWarning || ap.TCBStatus != "" ||
+		strings.Join(ap.NotEvaluated, ",") != "tcb_status,revocation" ||
+		ap.TrustVector[evidence.ClaimConfiguration] != int(ear.ConfigurationUnavailable) ||
+		ap.TrustVector[evidence.ClaimHardware] != int(ear.HardwareRevocationNotEvaluated) {
+		t.Fatalf("TDX without collateral: status %s not evaluated %v vector %v", ap.Status, ap.NotEvaluated, ap.TrustVector)
+	}
+	// A policy that explicitly accepts that affirms, and still records it.
+	accept := testPolicy()
+	accept.TDX.AcceptUnevaluatedTCB = true
+	v2, err := evidence.NewVerifier(evidence.Config{Policy: accept, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err = v2.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Evidence: quote}, unbound)
+	if err != nil || ap.Status != evidence.StatusAffirming || strings.Join(ap.NotEvaluated, ",") != "tcb_status,revocation" ||
+		ap.TrustVector[evidence.ClaimConfiguration] != 2 || ap.TrustVector[evidence.ClaimHardware] != 2 {
+		t.Fatalf("accepted unevaluated TCB: %+v, %v", ap, err)
+	}
+	// A policy that requires collateral refuses it.
+	require := testPolicy()
+	require.TDX.RequireCollateral = true
+	v3, err := evidence.NewVerifier(evidence.Config{Policy: require, TDXRoots: []*tdx.Roots{tdx.ProductionRoots()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v3.VerifyRaw(context.Background(), &evidence.Decoded{Kind: evidence.KindEvidence, Platform: evidence.PlatformTDX, Evidence: quote}, unbound)
+	wantCode(t, err, "tdx.policy")
 }
 
 func TestVerifyConcurrent(t *testing.T) {

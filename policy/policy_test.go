@@ -396,7 +396,12 @@ func TestParseUnknownKeys(t *testing.T) {
 func TestCanonicalDigestsPinned(t *testing.T) {
 	const (
 		defaultDigest = "fe88f5dd56152d87d4f3882d962b63e5568ff9eb91bab2404355bd078b3707b5"
-		exampleDigest = "12cafc30bd0a7f10f16a7cfab66e42dd2b879d97b35bcf334271e2350cde5720"
+		// The example is a production policy: it requires TDX collateral
+		// (require_collateral: true since issue 10), which changed its digest
+		// from 12cafc30…5720. The keys added then (accept_unevaluated_tcb,
+		// accept_unevaluated_revocation) are left out of the canonical form
+		// when false, so they change no existing policy's digest.
+		exampleDigest = "0edf75300f63bf908c8c871724cbe7be85e40c1557993fee6d2a61feffc18060"
 	)
 	check := func(name string, p *Policy, want string) {
 		t.Helper()
@@ -413,6 +418,41 @@ func TestCanonicalDigestsPinned(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		check(f, p, exampleDigest)
+	}
+}
+
+// TestUnevaluatedKeys: the keys that accept unevaluated checks are read from
+// YAML, cost nothing in the canonical form while false (policies written
+// before them keep their digest), change the digest when true, and
+// accepting an unevaluated TCB while requiring collateral is refused by name.
+func TestUnevaluatedKeys(t *testing.T) {
+	base, err := Parse([]byte("id: p\nsnp: {}\ntdx: {}\n"), "base.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicitFalse, err := Parse([]byte("id: p\nsnp: {accept_unevaluated_revocation: false}\ntdx: {accept_unevaluated_tcb: false}\n"), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if explicitFalse.Digest() != base.Digest() {
+		t.Fatal("explicit false changed the digest")
+	}
+	for _, src := range []string{"id: p\nsnp: {accept_unevaluated_revocation: true}\ntdx: {}\n", "id: p\nsnp: {}\ntdx: {accept_unevaluated_tcb: true}\n"} {
+		p, err := Parse([]byte(src), "t.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Digest() == base.Digest() {
+			t.Fatalf("%q did not change the digest", src)
+		}
+		if !p.SNP.AcceptUnevaluatedRevocation && !p.TDX.AcceptUnevaluatedTCB {
+			t.Fatalf("%q: key not read", src)
+		}
+	}
+	_, err = Parse([]byte("id: p\ntdx:\n  require_collateral: true\n  accept_unevaluated_tcb: true\n"), "c.yaml")
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Key != "tdx.accept_unevaluated_tcb" || pe.Line != 4 || !strings.Contains(pe.Msg, "contradicts require_collateral") {
+		t.Fatalf("contradiction: %v", err)
 	}
 }
 

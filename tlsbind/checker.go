@@ -49,9 +49,9 @@ type Result struct {
 	// both models: what a receipt records as evidence_digest.
 	EvidenceDigest []byte
 	Appraisal      *evidence.Appraisal // background check only
-	EAR           []byte              // our EAR (background check) or the peer's (passport)
-	Claims        *ear.Claims
-	At            time.Time
+	EAR            []byte              // our EAR (background check) or the peer's (passport)
+	Claims         *ear.Claims
+	At             time.Time
 }
 
 func (c *Checker) now() time.Time {
@@ -153,6 +153,6 @@ func claimsFor(app *evidence.Appraisal, b *Binder, spki []byte, now time.Time) *
 		Submod: string(app.Platform), Status: app.Status, TrustVector: app.TrustVector,
 		Nonce: b.Binding, AKPub: spki, PolicyID: app.PolicyID, PolicyDigest: app.PolicyDigest,
 		TrustAnchors: []string{app.TrustAnchor}, Simulated: app.Simulated,
-		EvidenceDigest: app.EvidenceDigest, Measurements: m, IssuedAt: now,
+		EvidenceDigest: app.EvidenceDigest, Measurements: m, IssuedAt: now, NotEvaluated: app.NotEvaluated,
 	}
 }

@@ -144,6 +144,16 @@ func toResult(c Claims, developer, build string) (*vear.AttestationResult, error
 	if len(c.EvidenceDigest) > 0 {
 		annotated[KeyEvidenceDigest] = b64.EncodeToString(c.EvidenceDigest)
 	}
+	if len(c.NotEvaluated) > 0 {
+		if err := checkNames(c.NotEvaluated); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidClaims, err)
+		}
+		ne := make([]any, len(c.NotEvaluated))
+		for i, n := range c.NotEvaluated {
+			ne[i] = n
+		}
+		annotated[KeyNotEvaluated] = ne
+	}
 	if len(c.TrustAnchors) > 0 {
 		tas := make([]any, len(c.TrustAnchors))
 		for i, ta := range c.TrustAnchors {
@@ -224,6 +234,24 @@ func appraisalClaims(c *Claims, appr *vear.Appraisal) error {
 			}
 			c.EvidenceDigest = d
 		}
+		if v, ok := m[KeyNotEvaluated]; ok {
+			arr, ok := v.([]any)
+			if !ok {
+				return fmt.Errorf("%w: %s is %T, want array", errExtension, KeyNotEvaluated, v)
+			}
+			names := make([]string, len(arr))
+			for i, e := range arr {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("%w: %s[%d] is %T, want text", errExtension, KeyNotEvaluated, i, e)
+				}
+				names[i] = s
+			}
+			if err := checkNames(names); err != nil {
+				return fmt.Errorf("%w: %w", errExtension, err)
+			}
+			c.NotEvaluated = names
+		}
 		if v, ok := m[KeyTrustAnchors]; ok {
 			arr, ok := v.([]any)
 			if !ok {
@@ -283,4 +311,23 @@ func akpubOf(appr *vear.Appraisal) ([]byte, error) {
 		return nil, fmt.Errorf("akpub: %w", err)
 	}
 	return d, nil
+}
+
+// checkNames enforces the shape of a not-evaluated list: 1..MaxNotEvaluated
+// distinct names of 1..64 bytes.
+func checkNames(names []string) error {
+	if len(names) == 0 || len(names) > MaxNotEvaluated {
+		return fmt.Errorf("%s: %d names, want 1..%d", KeyNotEvaluated, len(names), MaxNotEvaluated)
+	}
+	for i, n := range names {
+		if n == "" || len(n) > maxNameLen {
+			return fmt.Errorf("%s[%d]: %d bytes, want 1..%d", KeyNotEvaluated, i, len(n), maxNameLen)
+		}
+		for _, m := range names[:i] {
+			if m == n {
+				return fmt.Errorf("%s[%d]: duplicate %q", KeyNotEvaluated, i, n)
+			}
+		}
+	}
+	return nil
 }

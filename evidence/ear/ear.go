@@ -22,6 +22,7 @@
 //	EvidenceDigest  submods[Submod]["ear.veraison.annotated-evidence"]["seatrx.evidence-digest"] (base64url)
 //	TrustAnchors    submods[Submod]["ear.veraison.annotated-evidence"]["seatrx.trust-anchors"] (array of text)
 //	Simulated       submods[Submod]["ear.veraison.annotated-evidence"]["seatrx.simulated"] (bool)
+//	NotEvaluated    submods[Submod]["ear.veraison.annotated-evidence"]["seatrx.not-evaluated"] (array of text)
 //	IssuedAt        "iat" (whole seconds)
 //
 // The verifier identity ("ear.verifier-id") carries the developer and build
@@ -58,6 +59,12 @@ const (
 // MaxSubmods bounds the number of appraisals Verify accepts in one token.
 const MaxSubmods = 16
 
+// MaxNotEvaluated bounds Claims.NotEvaluated: 8 names of at most
+// maxNameLen (64) bytes each.
+const MaxNotEvaluated = 8
+
+const maxNameLen = 64
+
 // Status names (AR4SI trust tiers), as used in Claims.Status and
 // VerifyOptions.AcceptedStatuses.
 const (
@@ -79,6 +86,27 @@ const (
 	ClaimSourcedData      = "sourced-data"
 )
 
+// Trust vector values seatrx asserts besides veraison/ear's named ones
+// (AR4SI: 36 is a standard configuration value; negative values are
+// non-standard reasons within a tier).
+const (
+	// ConfigurationUnavailable (configuration, 36, warning): "elements of the
+	// configuration relevant to security are unavailable to the Verifier";
+	// seatrx asserts it when the vendor's TCB status was not evaluated.
+	ConfigurationUnavailable vear.TrustClaim = 36
+	// HardwareRevocationNotEvaluated (hardware, -33, warning, seatrx's own):
+	// the evidence chains to the vendor's root, but its certificates were not
+	// checked against the vendor's revocation lists.
+	HardwareRevocationNotEvaluated vear.TrustClaim = -33
+)
+
+// Names of checks an appraisal records as not evaluated
+// (Claims.NotEvaluated, annotation KeyNotEvaluated).
+const (
+	NotEvaluatedTCBStatus  = "tcb_status" // the vendor's TCB status
+	NotEvaluatedRevocation = "revocation" // the vendor's certificate revocation lists
+)
+
 // Keys seatrx adds inside the Veraison extension maps of an appraisal. They
 // are namespaced so that they cannot collide with an external verifier's own
 // annotations.
@@ -87,7 +115,7 @@ const (
 	// lower-case hex, e.g. "measurement", "mrtd", "rtmr0".
 	KeyMeasurements = "seatrx.measurements"
 	// KeyEvidenceDigest (annotated evidence): base64url digest of the
-	// appraised evidence bytes.
+	// appraised evidence's canonical form.
 	KeyEvidenceDigest = "seatrx.evidence-digest"
 	// KeyTrustAnchors (annotated evidence): fingerprints of the roots the
 	// evidence chained to.
@@ -95,6 +123,9 @@ const (
 	// KeySimulated (annotated evidence): true if those roots are a simulated
 	// (test) PKI.
 	KeySimulated = "seatrx.simulated"
+	// KeyNotEvaluated (annotated evidence): the checks that could not be made
+	// (NotEvaluatedTCBStatus, NotEvaluatedRevocation); absent when none.
+	KeyNotEvaluated = "seatrx.not-evaluated"
 	// KeyPolicyDigest (policy claims): base64url digest of the appraisal
 	// policy that was applied.
 	KeyPolicyDigest = "seatrx.policy-digest"
@@ -170,8 +201,13 @@ type Claims struct {
 	TrustAnchors []string
 	// Simulated is true when the evidence chained to a simulated (test) PKI.
 	Simulated bool
-	// EvidenceDigest is the digest of the appraised evidence bytes.
+	// EvidenceDigest is the digest of the appraised evidence's canonical
+	// form (evidence.EvidenceDigest).
 	EvidenceDigest []byte
+	// NotEvaluated names the checks the appraisal could not make
+	// (NotEvaluatedTCBStatus, NotEvaluatedRevocation); at most
+	// MaxNotEvaluated names of 1..64 bytes.
+	NotEvaluated []string
 	// Measurements maps measurement names to hex; carried as
 	// annotated evidence. seatrx reports SEV-SNP "measurement" and
 	// "host_data"; TDX "mrtd", "rtmr0".."rtmr3", "mrseam", "mrconfigid",

@@ -75,6 +75,7 @@ func (f *fixture) claims() Claims {
 		Simulated:      true,
 		EvidenceDigest: bytes.Repeat([]byte{0x22}, 48),
 		Measurements:   map[string]string{"measurement": "00ff" + "ab", "report_id": "c0ffee"},
+		NotEvaluated:   []string{NotEvaluatedRevocation},
 		IssuedAt:       testNow.Add(-10 * time.Second),
 	}
 }

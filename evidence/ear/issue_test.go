@@ -107,6 +107,11 @@ func TestIssueInvalidClaims(t *testing.T) {
 		{"measurement empty", func(c *Claims) { c.Measurements["rtmr0"] = "" }, `"rtmr0"`},
 		{"measurement without name", func(c *Claims) { c.Measurements[""] = "00" }, "measurement name"},
 		{"empty trust anchor", func(c *Claims) { c.TrustAnchors = append(c.TrustAnchors, "") }, "trust anchor"},
+		{"empty not-evaluated name", func(c *Claims) { c.NotEvaluated = []string{""} }, KeyNotEvaluated},
+		{"duplicate not-evaluated name", func(c *Claims) { c.NotEvaluated = []string{"tcb_status", "tcb_status"} }, "duplicate"},
+		{"too many not-evaluated names", func(c *Claims) {
+			c.NotEvaluated = strings.Split("a,b,c,d,e,f,g,h,i", ",")
+		}, "9 names"},
 		{"token too large", func(c *Claims) {
 			c.Measurements = map[string]string{"big": strings.Repeat("ab", MaxTokenSize/2)}
 		}, "limit"},

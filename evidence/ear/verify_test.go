@@ -384,6 +384,24 @@ func TestVerifyFailures(t *testing.T) {
 					submod(m, "sev-snp")["ear.veraison.annotated-evidence"].(map[string]any)[KeyMeasurements] = map[string]any{"mrtd": "xyz"}
 				})
 			}},
+		{name: "not-evaluated not an array", code: CodeDecode, inErr: KeyNotEvaluated,
+			tok: func() []byte {
+				return f.resign(t, good, func(m map[string]any) {
+					submod(m, "sev-snp")["ear.veraison.annotated-evidence"].(map[string]any)[KeyNotEvaluated] = "revocation"
+				})
+			}},
+		{name: "not-evaluated duplicate", code: CodeDecode, inErr: "duplicate",
+			tok: func() []byte {
+				return f.resign(t, good, func(m map[string]any) {
+					submod(m, "sev-snp")["ear.veraison.annotated-evidence"].(map[string]any)[KeyNotEvaluated] = []any{"revocation", "revocation"}
+				})
+			}},
+		{name: "not-evaluated empty", code: CodeDecode, inErr: "0 names",
+			tok: func() []byte {
+				return f.resign(t, good, func(m map[string]any) {
+					submod(m, "sev-snp")["ear.veraison.annotated-evidence"].(map[string]any)[KeyNotEvaluated] = []any{}
+				})
+			}},
 		{name: "claims not JSON", code: CodeDecode,
 			tok: func() []byte {
 				return compact(t, map[string]any{"alg": "ES256", "kid": kidA}, []byte("not json"), es256(t, f.key))

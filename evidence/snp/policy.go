@@ -36,6 +36,13 @@ type Policy struct {
 	HostData string `json:"host_data,omitempty" yaml:"host_data,omitempty" cbor:"host_data,omitempty"`
 	// AllowedSigners lists accepted signer kinds ("vcek", "vlek"); empty = both.
 	AllowedSigners []string `json:"allowed_signers,omitempty" yaml:"allowed_signers,omitempty" cbor:"allowed_signers,omitempty"`
+	// AcceptUnevaluatedRevocation lets a report whose ASK was not checked
+	// against AMD's CRL (no CRL could be had: the verifier is offline) be
+	// appraised "affirming". By default (false) such an appraisal is at best
+	// "warning": leaving a check out must not give a better verdict. The
+	// appraisal records "revocation" as not evaluated either way. Omitted from
+	// the canonical form when false, so policies without it keep their digest.
+	AcceptUnevaluatedRevocation bool `json:"accept_unevaluated_revocation,omitempty" yaml:"accept_unevaluated_revocation,omitempty" cbor:"accept_unevaluated_revocation,omitempty"`
 }
 
 // AllowListsMeasurements reports whether p restricts the launch measurement

@@ -49,20 +49,21 @@ func TestPolicyValidate(t *testing.T) {
 }
 
 func TestPolicyEncoding(t *testing.T) {
-	src := "allow_debug: true\nmeasurements: [" + strings.Repeat("0", 96) + "]\nmin_tcb: {boot_loader: 3, snp: 20, microcode: 200}\nallowed_vmpls: [0, 1]\nallowed_signers: [vcek]\n"
+	src := "allow_debug: true\nmeasurements: [" + strings.Repeat("0", 96) + "]\nmin_tcb: {boot_loader: 3, snp: 20, microcode: 200}\nallowed_vmpls: [0, 1]\nallowed_signers: [vcek]\naccept_unevaluated_revocation: true\n"
 	var p Policy
 	if err := yaml.Unmarshal([]byte(src), &p); err != nil {
 		t.Fatal(err)
 	}
 	if !p.AllowDebug || len(p.Measurements) != 1 || p.MinTCB == nil || *p.MinTCB != (TCB{BootLoader: 3, SNP: 20, Microcode: 200}) ||
-		len(p.AllowedVMPLs) != 2 || p.AllowedSigners[0] != "vcek" {
+		len(p.AllowedVMPLs) != 2 || p.AllowedSigners[0] != "vcek" || !p.AcceptUnevaluatedRevocation {
 		t.Fatalf("YAML decoded to %+v", p)
 	}
 	j, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"allow_debug":true`, `"min_tcb":{"boot_loader":3,"tee":0,"snp":20,"microcode":200}`, `"allowed_vmpls":[0,1]`} {
+	for _, key := range []string{`"allow_debug":true`, `"min_tcb":{"boot_loader":3,"tee":0,"snp":20,"microcode":200}`, `"allowed_vmpls":[0,1]`,
+		`"accept_unevaluated_revocation":true`} {
 		if !bytes.Contains(j, []byte(key)) {
 			t.Errorf("JSON %s lacks %s", j, key)
 		}

@@ -70,6 +70,10 @@ type Result struct {
 	TrustAnchor  string // fingerprint of the ARK the chain ended at
 	Simulated    bool
 	VCEKDigest   []byte // sha256 of the VCEK/VLEK DER used
+	// RevocationChecked is true when the ASK was checked against the ARK's
+	// CRL (VerifyOptions.CheckRevocations); false means revocation was not
+	// evaluated.
+	RevocationChecked bool
 }
 
 // VerifyOptions configures Verify.
@@ -288,6 +292,8 @@ func (v *verifier) finish(e *cacheEntry) (*Result, error) {
 		TrustAnchor:  e.anchor,
 		Simulated:    v.opts.Roots.Simulated(),
 		VCEKDigest:   bytes.Clone(v.digest[:]),
+		// checkRevocation above either passed or ended the verification.
+		RevocationChecked: v.opts.CheckRevocations,
 	}
 	if v.signer == abi.VlekReportSigner {
 		res.SignerKind = SignerVLEK

@@ -14,7 +14,8 @@ import (
 
 // Policy is the operator's appraisal policy for TDX evidence. The zero value
 // forbids debug TDs, accepts any measurement and, when collateral was used,
-// only the UpToDate TCB status.
+// only the UpToDate TCB status; without collateral it passes the quote but
+// the appraisal stays "warning" at best (AcceptUnevaluatedTCB).
 type Policy struct {
 	// AllowDebug accepts TDs with TD_ATTRIBUTES.DEBUG set (go-tdx-guest's
 	// validate lets them through; seatrx rejects them unless this is true).
@@ -32,8 +33,17 @@ type Policy struct {
 	// ["UpToDate"], see ApplyDefaults); applied only when the result carries a
 	// status. "Revoked" is never acceptable.
 	AcceptedTCBStatuses []string `json:"accepted_tcb_statuses,omitempty" yaml:"accepted_tcb_statuses,omitempty" cbor:"accepted_tcb_statuses,omitempty"`
-	// RequireCollateral rejects results verified without collateral.
+	// RequireCollateral rejects results verified without collateral
+	// (tdx.policy).
 	RequireCollateral bool `json:"require_collateral" yaml:"require_collateral" cbor:"require_collateral"`
+	// AcceptUnevaluatedTCB lets a quote verified without collateral, whose
+	// TCB status and revocation were therefore not evaluated, be appraised
+	// "affirming". By default (false) such an appraisal is at best "warning":
+	// leaving collateral out must not give a better verdict than supplying
+	// it. The appraisal records what was not evaluated either way. It
+	// contradicts RequireCollateral. Omitted from the canonical form when
+	// false, so policies without it keep their digest.
+	AcceptUnevaluatedTCB bool `json:"accept_unevaluated_tcb,omitempty" yaml:"accept_unevaluated_tcb,omitempty" cbor:"accept_unevaluated_tcb,omitempty"`
 }
 
 // ApplyDefaults fills the absent values with their defaults, so that a loaded
@@ -87,6 +97,9 @@ func (p *Policy) Validate() error {
 		if err := validHex("tdx.min_tee_tcb_svn", p.MinTEETCBSVN, 16); err != nil {
 			return err
 		}
+	}
+	if p.RequireCollateral && p.AcceptUnevaluatedTCB {
+		return policyErr("tdx.accept_unevaluated_tcb", "contradicts require_collateral: a quote without collateral is refused, so its unevaluated TCB cannot be accepted")
 	}
 	for i, s := range p.AcceptedTCBStatuses {
 		st := pcs.TcbComponentStatus(s)

@@ -26,6 +26,10 @@ func TestPolicyValidate(t *testing.T) {
 		{"svn length", Policy{MinTEETCBSVN: "00"}, "tdx.min_tee_tcb_svn: want 32 hex chars"},
 		{"unknown status", Policy{AcceptedTCBStatuses: []string{"Fine"}}, `tdx.accepted_tcb_statuses[0]: unknown status "Fine"`},
 		{"revoked", Policy{AcceptedTCBStatuses: []string{"UpToDate", "Revoked"}}, "tdx.accepted_tcb_statuses[1]: Revoked"},
+		{"relaunch advised", Policy{AcceptedTCBStatuses: []string{"UpToDate", "TDRelaunchAdvised"}}, ""},
+		{"accept unevaluated", Policy{AcceptUnevaluatedTCB: true}, ""},
+		{"require and accept unevaluated", Policy{RequireCollateral: true, AcceptUnevaluatedTCB: true},
+			"tdx.accept_unevaluated_tcb: contradicts require_collateral"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +57,12 @@ func TestPolicyJSONNames(t *testing.T) {
 		if !bytes.Contains(b, []byte(k)) {
 			t.Fatalf("%s lacks %s", b, k)
 		}
+	}
+	if bytes.Contains(b, []byte("accept_unevaluated_tcb")) {
+		t.Fatalf("%s carries accept_unevaluated_tcb while false", b)
+	}
+	if b, _ := json.Marshal(Policy{AcceptUnevaluatedTCB: true}); !bytes.Contains(b, []byte(`"accept_unevaluated_tcb":true`)) {
+		t.Fatalf("%s lacks accept_unevaluated_tcb", b)
 	}
 }
 

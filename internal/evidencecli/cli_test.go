@@ -99,8 +99,11 @@ func TestVerifyRealSamples(t *testing.T) {
 			"--policy", debugPolicy, "--now", pinnedNow, "--report-data", snpRD}, 1, "FAIL snp.report_data: ", ""},
 		{"snp-after-vcek-expiry", []string{"--in", snpReport, "--vcek", snpVCEK, "--policy", debugPolicy, "--now", "2029-10-01T00:00:00Z"},
 			1, "FAIL snp.time: ", ""},
-		{"tdx", []string{"--in", tdxQuote, "--now", pinnedNow}, 0, "format: tdx-quote (auto-detected", evidence.StatusAffirming},
-		{"tdx-report-data-matches", []string{"--in", tdxQuote, "--now", pinnedNow, "--report-data", tdxRD}, 0, "", evidence.StatusAffirming},
+		// Without collateral the TCB status and revocation are not evaluated: a warning at best.
+		{"tdx", []string{"--in", tdxQuote, "--now", pinnedNow}, 0, "format: tdx-quote (auto-detected", evidence.StatusWarning},
+		{"tdx-report-data-matches", []string{"--in", tdxQuote, "--now", pinnedNow, "--report-data", tdxRD}, 0, "", evidence.StatusWarning},
+		{"tdx-policy-accepts-unevaluated-tcb", []string{"--in", tdxQuote, "--now", pinnedNow, "--policy",
+			write(t, dir, "accept.yaml", []byte("id: accept-unevaluated\ntdx: {accept_unevaluated_tcb: true}\n"))}, 0, "", evidence.StatusAffirming},
 		{"tdx-signature-byte", []string{"--in", write(t, dir, "tsig.dat", flipped(quote, tdxSignatureOff)), "--now", pinnedNow},
 			1, "FAIL tdx.signature: ", ""},
 		{"tdx-mrtd-byte", []string{"--in", write(t, dir, "tmrtd.dat", flipped(quote, tdxMRTDOff)), "--now", pinnedNow},
@@ -110,7 +113,9 @@ func TestVerifyRealSamples(t *testing.T) {
 		{"tdx-pinned-mrtd-mismatch", []string{"--in", tdxQuote, "--now", pinnedNow, "--policy",
 			write(t, dir, "mrtd.yaml", []byte("id: pin\ntdx: {mrtds: ["+strings.Repeat("ab", 48)+"]}\n"))}, 1, "FAIL tdx.measurement: ", ""},
 		{"tdx-policy-file-explicit-format", []string{"--in", tdxQuote, "--now", pinnedNow, "--policy", debugPolicy,
-			"--format", "tdx-quote"}, 0, "", evidence.StatusAffirming},
+			"--format", "tdx-quote"}, 0, "", evidence.StatusWarning},
+		{"tdx-policy-requires-collateral", []string{"--in", tdxQuote, "--now", pinnedNow, "--policy",
+			write(t, dir, "require.yaml", []byte("id: require\ntdx: {require_collateral: true}\n"))}, 1, "FAIL tdx.policy: ", ""},
 		{"tdx-refused-by-policy", []string{"--in", tdxQuote, "--now", pinnedNow, "--policy",
 			write(t, dir, "snponly.yaml", []byte("id: snp-only\nsnp: {}\n"))}, 1, "FAIL tdx.policy: ", ""},
 	}
@@ -132,6 +137,15 @@ func TestVerifyRealSamples(t *testing.T) {
 			}
 			if got.Status != tc.status || got.Simulated || got.TrustAnchor == "" || len(got.EvidenceDigest) != 64 {
 				t.Fatalf("appraisal %+v", got)
+			}
+			// Offline, nothing was checked against revocation lists (nor, for
+			// TDX without collateral, the TCB status): the output says so.
+			wantNE := []string{"revocation"}
+			if got.Platform == string(evidence.PlatformTDX) {
+				wantNE = []string{"tcb_status", "revocation"}
+			}
+			if strings.Join(got.NotEvaluated, ",") != strings.Join(wantNE, ",") {
+				t.Fatalf("not_evaluated %v, want %v", got.NotEvaluated, wantNE)
 			}
 			if got.Platform == string(evidence.PlatformSNP) && (got.SNP == nil || got.SNP.Product != "Milan" || !got.SNP.Debug) {
 				t.Fatalf("SNP fields %+v", got.SNP)

@@ -23,8 +23,11 @@ type appraisalJSON struct {
 	TrustAnchor    string         `json:"trust_anchor"`
 	Simulated      bool           `json:"simulated"`
 	EvidenceDigest string         `json:"evidence_digest"`
-	SNP            *snpJSON       `json:"snp,omitempty"`
-	TDX            *tdxJSON       `json:"tdx,omitempty"`
+	// NotEvaluated lists the checks that could not be made (e.g. TDX
+	// without collateral: "tcb_status", "revocation").
+	NotEvaluated []string `json:"not_evaluated,omitempty"`
+	SNP          *snpJSON `json:"snp,omitempty"`
+	TDX          *tdxJSON `json:"tdx,omitempty"`
 }
 
 type snpJSON struct {
@@ -42,9 +45,13 @@ type snpJSON struct {
 	VMPL         uint32  `json:"vmpl"`
 	Debug        bool    `json:"debug"`
 	VCEKDigest   string  `json:"vcek_digest"`
+	// RevocationChecked: the ASK was checked against AMD's CRL.
+	RevocationChecked bool `json:"revocation_checked"`
 }
 
 type tdxJSON struct {
+	QuoteVersion  uint16    `json:"quote_version"`
+	BodyType      uint16    `json:"body_type"`
 	MRTD          string    `json:"mrtd"`
 	RTMRs         [4]string `json:"rtmrs"`
 	MRSeam        string    `json:"mr_seam"`
@@ -55,6 +62,8 @@ type tdxJSON struct {
 	XFAM          string    `json:"xfam"`
 	Debug         bool      `json:"debug"`
 	TEETCBSVN     string    `json:"tee_tcb_svn"`
+	TEETCBSVN2    string    `json:"tee_tcb_svn2,omitempty"`
+	MRServiceTD   string    `json:"mr_service_td,omitempty"`
 	ReportData    string    `json:"report_data"`
 	QESVN         uint16    `json:"qe_svn"`
 	PCESVN        uint16    `json:"pce_svn"`
@@ -69,7 +78,7 @@ func toJSON(format string, a *evidence.Appraisal) *appraisalJSON {
 	out := &appraisalJSON{
 		Format: format, Platform: string(a.Platform), Status: a.Status, TrustVector: a.TrustVector,
 		PolicyID: a.PolicyID, PolicyDigest: hx(a.PolicyDigest), TrustAnchor: a.TrustAnchor,
-		Simulated: a.Simulated, EvidenceDigest: hx(a.EvidenceDigest),
+		Simulated: a.Simulated, EvidenceDigest: hx(a.EvidenceDigest), NotEvaluated: a.NotEvaluated,
 	}
 	switch r := a.Detail.(type) {
 	case *snp.Result:
@@ -79,6 +88,7 @@ func toJSON(format string, a *evidence.Appraisal) *appraisalJSON {
 			ReportedTCB:  snp.DecomposeTCB(r.Product, r.ReportedTCB),
 			CommittedTCB: fmt.Sprintf("0x%016x", r.CommittedTCB), CurrentTCB: fmt.Sprintf("0x%016x", r.CurrentTCB),
 			GuestPolicy: fmt.Sprintf("0x%x", r.GuestPolicy), VMPL: r.VMPL, Debug: r.Debug, VCEKDigest: hx(r.VCEKDigest),
+			RevocationChecked: r.RevocationChecked,
 		}
 	case *tdx.Result:
 		out.TDX = tdxOut(r)
@@ -88,6 +98,7 @@ func toJSON(format string, a *evidence.Appraisal) *appraisalJSON {
 
 func tdxOut(r *tdx.Result) *tdxJSON {
 	o := &tdxJSON{
+		QuoteVersion: r.QuoteVersion, BodyType: r.BodyType, TEETCBSVN2: hx(r.TEETCBSVN2), MRServiceTD: hx(r.MRServiceTD),
 		MRTD: hx(r.MRTD), MRSeam: hx(r.MRSeam), MRConfigID: hx(r.MRConfigID), MROwner: hx(r.MROwner),
 		MROwnerConfig: hx(r.MROwnerConfig), TDAttributes: hx(r.TDAttributes), XFAM: hx(r.XFAM), Debug: r.Debug,
 		TEETCBSVN: hx(r.TEETCBSVN), ReportData: hx(r.ReportData[:]), QESVN: r.QESVN, PCESVN: r.PCESVN,
