@@ -23,6 +23,9 @@ const (
 	MaxBundleSize = MaxReceiptSize + MaxActionSize + MaxPolicySize + 8<<10
 	// MaxApprovers bounds approver_identities / approver_signatures.
 	MaxApprovers = 16
+	// MaxNotEvaluated bounds context_snapshot.not_evaluated: 8 names of
+	// 1..64 bytes each.
+	MaxNotEvaluated = 8
 	// MaxEARSize bounds the EAR carried in hae_attestation_token.
 	MaxEARSize = 32 << 10
 )

@@ -130,6 +130,11 @@ type ContextSnapshot struct {
 	Identifiers        map[string][]byte `cbor:"identifiers,omitempty"`
 	MaskedIdentifiers  map[string]Hash   `cbor:"masked_identifiers,omitempty"`
 	Mutual             *MutualResult     `cbor:"mutual,omitempty"`
+	// NotEvaluated names the checks the appraisal could not make, as the
+	// EAR's seatrx.not-evaluated does ("tcb_status", "revocation"): TDX
+	// verified without collateral, SEV-SNP without a CRL. At most
+	// MaxNotEvaluated distinct names of 1..64 bytes.
+	NotEvaluated []string `cbor:"not_evaluated,omitempty"`
 }
 
 // TrustAnchorsExt is the value of extensions."seatrx.trust-anchors": a copy
@@ -272,6 +277,18 @@ func (s *ContextSnapshot) validate(path string) error {
 	if s.Mutual != nil {
 		if err := s.Mutual.EvidenceDigest.check(join(path, "mutual.evidence_digest")); err != nil {
 			return err
+		}
+	}
+	if len(s.NotEvaluated) > MaxNotEvaluated {
+		return ferr(join(path, "not_evaluated"), CodeBadLength, "%d names, at most %d", len(s.NotEvaluated), MaxNotEvaluated)
+	}
+	for i, n := range s.NotEvaluated {
+		p := fmt.Sprintf("%s[%d]", join(path, "not_evaluated"), i)
+		if n == "" || len(n) > 64 {
+			return ferr(p, CodeBadLength, "%d bytes, want 1..64", len(n))
+		}
+		if slices.Contains(s.NotEvaluated[:i], n) {
+			return ferr(p, CodeBadValue, "duplicate %q", n)
 		}
 	}
 	return nil

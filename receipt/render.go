@@ -119,6 +119,9 @@ func (r *Receipt) render(rep *Report) ([]byte, error) {
 		if s.Mutual != nil {
 			snap["mutual"] = map[string]any{"platform": s.Mutual.Platform, "evidence_digest": jh(s.Mutual.EvidenceDigest), "status": s.Mutual.Status}
 		}
+		if len(s.NotEvaluated) > 0 {
+			snap["not_evaluated"] = s.NotEvaluated
+		}
 		out["context_snapshot"] = snap
 	}
 	if len(r.Extensions) > 0 {

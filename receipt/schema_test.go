@@ -1,8 +1,11 @@
 package receipt
 
 import (
+	"bytes"
+	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -20,7 +23,7 @@ func TestSchemaFromTags(t *testing.T) {
 		{reflect.TypeFor[ExecutionToken](), []string{"id", "digest", "aud", "nbf", "exp", "max_uses"}, []string{"cnf"}},
 		{reflect.TypeFor[Approver](), []string{"id", "kid"}, []string{"role"}},
 		{reflect.TypeFor[ContextSnapshot](), []string{"tls_version", "cipher_suite", "cert_request_context", "binder", "peer_key",
-			"evidence_digest", "collateral", "trust_anchors", "simulated"}, []string{"sni", "platform", "identifiers", "masked_identifiers", "mutual"}},
+			"evidence_digest", "collateral", "trust_anchors", "simulated"}, []string{"sni", "platform", "identifiers", "masked_identifiers", "mutual", "not_evaluated"}},
 		{reflect.TypeFor[Collateral](), []string{"name", "digest"}, nil},
 		{reflect.TypeFor[MutualResult](), []string{"platform", "evidence_digest", "status"}, nil},
 		{reflect.TypeFor[Action](), []string{"type", "peer_key", "binder", "cert_request_context", "server_cert", "evidence_digest"}, []string{"requested"}},
@@ -71,6 +74,7 @@ func TestOptionalMemberPresentButEmpty(t *testing.T) {
 	}{
 		{"empty-sni", "context_snapshot.sni", encodeKVs(t, setKV(kvs, "context_snapshot", encodeKVs(t, setKV(snap, "sni", mustCBOR(t, "")))))},
 		{"empty-identifiers", "context_snapshot.identifiers", encodeKVs(t, setKV(kvs, "context_snapshot", encodeKVs(t, setKV(snap, "identifiers", []byte{0xa0}))))},
+		{"empty-not-evaluated", "context_snapshot.not_evaluated", encodeKVs(t, setKV(kvs, "context_snapshot", encodeKVs(t, setKV(snap, "not_evaluated", []byte{0x80}))))},
 		{"empty-role", "approver_identities[0].role", encodeKVs(t, setKV(kvs, "approver_identities", mustCBOR(t, approvers)))},
 		{"empty-extensions", "extensions", encodeKVs(t, setKV(kvs, "extensions", []byte{0xa0}))},
 	}
@@ -96,4 +100,43 @@ func TestDeriveSchemaNeedsKeyNames(t *testing.T) {
 		delete(schemas, reflect.TypeFor[unnamed]())
 	}()
 	deriveSchema(reflect.TypeFor[unnamed]())
+}
+
+// TestSnapshotNotEvaluated: the checks an appraisal could not make travel in
+// the snapshot, are shown by RenderJSON, and are bounded and distinct.
+func TestSnapshotNotEvaluated(t *testing.T) {
+	f := newFixture(t, "EdDSA", 1)
+	f.in.Snapshot.NotEvaluated = []string{"tcb_status", "revocation"}
+	b, _ := f.issue(t)
+	r, err := ParseReceipt(b.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ContextSnapshot.NotEvaluated; len(got) != 2 || got[0] != "tcb_status" || got[1] != "revocation" {
+		t.Fatalf("not_evaluated %v", got)
+	}
+	js, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(js, []byte(`"not_evaluated": [`)) || !bytes.Contains(js, []byte(`"tcb_status"`)) {
+		t.Fatalf("receipt show does not display not_evaluated:\n%s", js)
+	}
+	for _, tc := range []struct {
+		names []string
+		field string
+		code  ErrorCode
+	}{
+		{[]string{"a", "b", "c", "d", "e", "f", "g", "h", "i"}, "context_snapshot.not_evaluated", CodeBadLength},
+		{[]string{"revocation", ""}, "context_snapshot.not_evaluated[1]", CodeBadLength},
+		{[]string{strings.Repeat("x", 65)}, "context_snapshot.not_evaluated[0]", CodeBadLength},
+		{[]string{"revocation", "revocation"}, "context_snapshot.not_evaluated[1]", CodeBadValue},
+	} {
+		f.in.Snapshot.NotEvaluated = tc.names
+		_, _, err := Issue(f.issuer, f.in)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field || fe.Code != tc.code {
+			t.Fatalf("%v: %v, want %s at %s", tc.names, err, tc.code, tc.field)
+		}
+	}
 }

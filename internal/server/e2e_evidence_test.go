@@ -5,12 +5,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/verify"
 )
@@ -100,6 +104,60 @@ func TestEndToEndTDXQuoteV5(t *testing.T) {
 	if snap.Mutual == nil || len(snap.Mutual.EvidenceDigest.Value) != 32 {
 		t.Fatalf("mutual result %+v", snap.Mutual)
 	}
+	// The dev server has no TDX collateral: the appraisal, the EAR and the
+	// receipt all say that the TCB status and revocation were not evaluated.
+	if strings.Join(snap.NotEvaluated, ",") != "tcb_status,revocation" {
+		t.Fatalf("snapshot not_evaluated %v", snap.NotEvaluated)
+	}
+	ne, _ := ann["seatrx.not-evaluated"].([]any)
+	vec, _ := ann["vector"].(map[string]int)
+	if len(ne) != 2 || ne[0] != "tcb_status" || ne[1] != "revocation" || vec["configuration"] != 36 || ann["status"] != "warning" {
+		t.Fatalf("EAR: not evaluated %v, vector %v, status %v", ann["seatrx.not-evaluated"], vec, ann["status"])
+	}
+	js, err := rep.Receipt.JSON()
+	if err != nil || !strings.Contains(string(js), `"not_evaluated": [`) {
+		t.Fatalf("receipt show lacks not_evaluated: %v", err)
+	}
+}
+
+// TestEndToEndTDXWithCollateral: a server holding TDX collateral evaluates
+// the TCB status and revocation, and its receipts say nothing is missing.
+func TestEndToEndTDXWithCollateral(t *testing.T) {
+	data := t.TempDir()
+	pki, err := sim.LoadOrGenerate(filepath.Join(server.DevDir(data), "sim-pki"), time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll, err := pki.TDX.Collateral(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	collDir := filepath.Join(t.TempDir(), "tdx-collateral")
+	if err := coll.Save(collDir); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(c *server.Config) { c.DataDir, c.TDXCollateralDir = data, collDir })
+	ctx := context.Background()
+	for _, ver := range []int{tdx.QuoteV4, tdx.QuoteV5} {
+		c := e.dial(t, e.tdx(sim.TDXGuestConfig{QuoteVersion: ver}))
+		if _, err := c.Attest(ctx); err != nil {
+			t.Fatalf("v%d: %v", ver, err)
+		}
+		rr, err := c.RequestReceipt(ctx, map[string]any{"op": "collateral"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := receipt.ParseReceipt(mustBundle(t, rr.Bundle).Receipt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ne := r.ContextSnapshot.NotEvaluated; len(ne) != 0 {
+			t.Fatalf("v%d with collateral: not_evaluated %v", ver, ne)
+		}
+		if _, ok := earAnnotations(t, r.AttestationToken.Value)["seatrx.not-evaluated"]; ok {
+			t.Fatalf("v%d: EAR claims something was not evaluated", ver)
+		}
+	}
 }
 
 // TestEndToEndTrailingBytesRefused: a quote followed by non-zero bytes is
@@ -167,4 +225,39 @@ func (a rawAttester) Attest(_ context.Context, rd [64]byte) ([]byte, error) {
 		return nil, err
 	}
 	return evidence.EncodeTDX(q, nil)
+}
+
+// TestEndToEndTDXCollateralRequired: a policy requiring collateral refuses a
+// TDX attestation the server cannot evaluate, with tdx.policy on the wire.
+func TestEndToEndTDXCollateralRequired(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte("id: needs-collateral\ntdx: {require_collateral: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(c *server.Config) { c.PolicyFile = pol })
+	_, err := e.dial(t, e.tdx(sim.TDXGuestConfig{QuoteVersion: tdx.QuoteV5})).Attest(context.Background())
+	wantProblem(t, err, "tdx.policy")
+}
+
+// TestEndToEndSNPRevocationNotEvaluated: an offline server cannot check the
+// ASK against AMD's CRL; the receipt and its EAR say so.
+func TestEndToEndSNPRevocationNotEvaluated(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, err := c.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := c.RequestReceipt(ctx, map[string]any{"op": "snp"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := receipt.ParseReceipt(mustBundle(t, rr.Bundle).Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ne, _ := earAnnotations(t, r.AttestationToken.Value)["seatrx.not-evaluated"].([]any)
+	if strings.Join(r.ContextSnapshot.NotEvaluated, ",") != "revocation" || len(ne) != 1 || ne[0] != "revocation" {
+		t.Fatalf("snapshot not_evaluated %v, EAR %v", r.ContextSnapshot.NotEvaluated, ne)
+	}
 }

@@ -293,6 +293,7 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 		TLSVersion: cs.Version, CipherSuite: cs.CipherSuite, SNI: cs.ServerName,
 		CertRequestContext: res.Context, Binder: res.Binder.Binding, PeerKey: peerKey, EvidenceDigest: evDigest,
 		TrustAnchors: res.Claims.TrustAnchors, Simulated: res.Claims.Simulated, Platform: res.Claims.Submod,
+		NotEvaluated: res.Claims.NotEvaluated,
 	}
 	if a := res.Appraisal; a != nil {
 		for _, c := range a.Collateral {
