@@ -15,8 +15,13 @@ import (
 )
 
 // NewChecker returns a Checker that verifies a peer's (the server's) evidence
-// against the vendors' roots and, only if simPKI is given, the simulated ones.
-// Its EARs are signed with a throwaway key: they record what this client saw.
+// against the vendors' roots and, only if simPKI is given, the simulated ones,
+// and appraises it against pol: a policy document like the server's own
+// (measurement, MRTD, host data and minimum TCB allow-lists, ...), which pins
+// the server in mutual attestation; a refusal carries the same codes the
+// server uses (snp.measurement, tdx.tcb, ...). nil is policy.Default(), which
+// pins nothing. Its EARs are signed with a throwaway key: they record what
+// this client saw.
 func NewChecker(simPKI *sim.PKI, pol *policy.Policy) (*tlsbind.Checker, error) {
 	if pol == nil {
 		pol = policy.Default()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,9 @@ import (
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/verify"
 )
@@ -259,5 +262,59 @@ func TestEndToEndSNPRevocationNotEvaluated(t *testing.T) {
 	ne, _ := earAnnotations(t, r.AttestationToken.Value)["seatrx.not-evaluated"].([]any)
 	if strings.Join(r.ContextSnapshot.NotEvaluated, ",") != "revocation" || len(ne) != 1 || ne[0] != "revocation" {
 		t.Fatalf("snapshot not_evaluated %v, EAR %v", r.ContextSnapshot.NotEvaluated, ne)
+	}
+}
+
+// TestEndToEndPinServer: the client appraises the server's own evidence
+// (mutual attestation) against a policy document of its own, the same format
+// and rules the server applies to clients, and refuses a server whose
+// simulated measurement, host data or TCB it does not allow, with the
+// server's codes.
+func TestEndToEndPinServer(t *testing.T) {
+	zero48, zero32 := strings.Repeat("00", 48), strings.Repeat("00", 32)
+	cases := []struct {
+		name, attester, pol, code string
+	}{
+		{"snp allowed", "sim-snp", "snp:\n  measurements: [" + zero48 + "]\n  host_data: " + zero32 + "\n  min_tcb: {boot_loader: 9, snp: 23, microcode: 72}\n", ""},
+		{"snp measurement not allowed", "sim-snp", "snp:\n  measurements: [" + strings.Repeat("ab", 48) + "]\n", "snp.measurement"},
+		{"snp host data differs", "sim-snp", "snp:\n  host_data: " + strings.Repeat("11", 32) + "\n", "snp.policy"},
+		{"snp TCB below minimum", "sim-snp", "snp:\n  min_tcb: {snp: 24}\n", "snp.tcb"},
+		{"snp not accepted at all", "sim-snp", "tdx: {}\n", "snp.policy"},
+		{"tdx allowed", "sim-tdx", "tdx:\n  mrtds: [" + zero48 + "]\n  min_tee_tcb_svn: \"03000400000000000000000000000000\"\n", ""},
+		{"tdx MRTD not allowed", "sim-tdx", "tdx:\n  mrtds: [" + strings.Repeat("cd", 48) + "]\n", "tdx.measurement"},
+		{"tdx TCB below minimum", "sim-tdx", "tdx:\n  min_tee_tcb_svn: \"04000000000000000000000000000000\"\n", "tdx.tcb"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t, func(c *server.Config) { c.Attester = tc.attester })
+			pin, err := policy.Parse([]byte("id: pin-server\n"+tc.pol), "server-policy.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checker, err := client.NewChecker(e.pki, pin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := client.Dial(ctx, client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: e.snp(sim.SNPGuestConfig{}), Checker: checker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			res, err := c.AttestServer(ctx)
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("server refused by an allowing pin: %v", err)
+				}
+				if res.Appraisal.PolicyID != "pin-server" {
+					t.Fatalf("appraised under %q, not the pin", res.Appraisal.PolicyID)
+				}
+				return
+			}
+			var pc interface{ ProblemCode() string }
+			if !errors.As(err, &pc) || pc.ProblemCode() != tc.code {
+				t.Fatalf("AttestServer: %v; want %s", err, tc.code)
+			}
+		})
 	}
 }
