@@ -80,6 +80,9 @@ func TestVerifyV5RealSample(t *testing.T) {
 	if rd2, ok := UnverifiedReportData(q); !ok || rd2 != rd {
 		t.Fatal("UnverifiedReportData misreads v5")
 	}
+	if f, err := FMSPCOf(q); err != nil || f != "90c06f000000" {
+		t.Fatalf("FMSPCOf(v5) = %q, %v", f, err)
+	}
 	// The PCK is not valid before 2026-01-27.
 	_, err = Verify(q, VerifyOptions{SkipReportData: true, Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Roots: ProductionRoots()})
 	wantCode(t, err, "tdx.time")

@@ -261,6 +261,8 @@ func TestDetectFormat(t *testing.T) {
 		{[]byte{0xa2, 0x00}, FormatCMW},
 		{[]byte{0x83, 0x00}, FormatCMW},
 		{append([]byte{4, 0, 2, 0, 0x81, 0, 0, 0}, make([]byte, 100)...), FormatTDXQuote},
+		{append([]byte{5, 0, 2, 0, 0x81, 0, 0, 0}, make([]byte, 100)...), FormatTDXQuote},
+		{append([]byte{6, 0, 2, 0, 0x81, 0, 0, 0}, make([]byte, 100)...), ""},
 		{append([]byte{3, 0, 0, 0}, make([]byte, 1180)...), FormatSNPReport},
 		{append([]byte{5, 0, 0, 0}, make([]byte, 2000)...), FormatSNPExtended},
 		{append([]byte{9, 0, 0, 0}, make([]byte, 1180)...), ""},

@@ -7,6 +7,7 @@ import (
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/snp"
+	"github.com/seatrx/seatrx/evidence/tdx"
 )
 
 // detectFormat guesses the format of in from its first bytes and size, and
@@ -21,9 +22,9 @@ func detectFormat(in []byte) (format, why string) {
 	case c == 0x82 || c == 0x83 || c == 0x9f || (c >= 0xa0 && c <= 0xbb) || c == 0xbf:
 		return FormatCMW, fmt.Sprintf("starts with 0x%02x, a CBOR CMW record or collection", c)
 	}
-	if len(in) >= 8 && binary.LittleEndian.Uint16(in[0:]) == 4 && binary.LittleEndian.Uint16(in[2:]) == 2 &&
-		binary.LittleEndian.Uint32(in[4:]) == 0x81 {
-		return FormatTDXQuote, "TDX quote v4 header (ECDSA P-256 key, TEE type 0x81)"
+	if v := binary.LittleEndian.Uint16(in); len(in) >= 8 && (v == tdx.QuoteV4 || v == tdx.QuoteV5) &&
+		binary.LittleEndian.Uint16(in[2:]) == 2 && binary.LittleEndian.Uint32(in[4:]) == 0x81 {
+		return FormatTDXQuote, fmt.Sprintf("TDX quote v%d header (ECDSA P-256 key, TEE type 0x81)", v)
 	}
 	if len(in) >= 4 {
 		if v := binary.LittleEndian.Uint32(in); v >= 2 && v <= 5 {
