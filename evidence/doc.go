@@ -8,7 +8,9 @@
 //
 // An Appraisal describes verified evidence in platform-neutral Claims
 // (measurements, identifiers and collateral digests by name, trust anchor,
-// simulated, debug, TCB status), so that callers handle every TEE alike.
+// simulated, debug, TCB status, the checks that could not be made), so that
+// callers handle every TEE alike; its EvidenceDigest is over the evidence's
+// canonical form (EvidenceDigest).
 // Verify returns an Appraisal or an error, never both: a failed check is a
 // *check.Error; evidence that verified but that the policy refused is an
 // *AppraisalError carrying the contraindicated Appraisal and wrapping the
