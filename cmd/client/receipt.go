@@ -84,6 +84,7 @@ certificate is verified against the system roots.`,
 			cli.EnumVar(fs, &tee, "tee", "", []string{"sim-snp", "sim-tdx", "snp", "tdx"}, "evidence source: sim-snp, sim-tdx (simulated; need --dev), snp, tdx")
 			actionFile := fs.String("action", "", "JSON `FILE` describing the operation to authorize")
 			mutual := fs.Bool("mutual", false, "also demand and verify the server's own evidence on the same connection")
+			serverPolicy := fs.String("server-policy", "", "with --mutual: policy `FILE` (the server's own format) the server's evidence must pass, e.g. measurement, MRTD, host data or minimum TCB allow-lists; a refusal carries the server's codes (snp.measurement, tdx.tcb, ...)")
 			passport := fs.String("passport", "", "passport model: PEM key `FILE` of an external verifier the server trusts; the client has it sign an EAR over its evidence")
 			out := fs.String("out", "", "where to write the receipt bundle (CBOR `FILE`); the server's keys go to OUT.keys")
 			redeem := fs.Bool("redeem", false, "redeem the execution token on the same connection (it is bound to this session's key)")
@@ -98,14 +99,17 @@ certificate is verified against the system roots.`,
 				if err := cli.Conflict(fs, "ca", "dev", "--dev already names the dev server's CA"); err != nil {
 					return err
 				}
+				if *serverPolicy != "" && !*mutual {
+					return cli.Usagef("--server-policy needs --mutual: without it the server's evidence is not requested, so nothing would be pinned")
+				}
 				f.Server, f.Mutual, f.Redeem = *srvURL, *mutual, *redeem
-				return receiptRequest(env, f, *dev, *caFile, tee, *actionFile, *passport, *out)
+				return receiptRequest(env, f, *dev, *caFile, tee, *actionFile, *passport, *serverPolicy, *out)
 			}
 		},
 	}
 }
 
-func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, passport, out string) error {
+func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, passport, serverPolicy, out string) error {
 	if (tee == "sim-snp" || tee == "sim-tdx") && dev == "" {
 		return cli.Usagef("--tee %s needs --dev DIR: the simulated TEE PKI comes from the dev server's files", tee)
 	}
@@ -137,8 +141,21 @@ func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, p
 		return fmt.Errorf("--tee: %w", err)
 	}
 	f.Prover = &tlsbind.Prover{Attester: attester}
-	if f.Checker, err = client.NewChecker(f.SimulatedPKI, nil); err != nil {
+	// own appraises this machine's evidence for --passport; f.Checker the
+	// server's, against --server-policy when given.
+	own, err := client.NewChecker(f.SimulatedPKI, nil)
+	if err != nil {
 		return err
+	}
+	f.Checker = own
+	if serverPolicy != "" {
+		pin, err := policy.Load(serverPolicy)
+		if err != nil {
+			return fmt.Errorf("--server-policy: %w", err)
+		}
+		if f.Checker, err = client.NewChecker(f.SimulatedPKI, pin); err != nil {
+			return fmt.Errorf("--server-policy: %w", err)
+		}
 	}
 	if passport != "" {
 		k, err := keyfile.LoadKey(passport)
@@ -149,7 +166,7 @@ func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, p
 		if err != nil {
 			return fmt.Errorf("--passport: %w", err)
 		}
-		f.Prover.Passport = &tlsbind.LocalPassport{Verifier: f.Checker.Verifier, Issuer: iss}
+		f.Prover.Passport = &tlsbind.LocalPassport{Verifier: own.Verifier, Issuer: iss}
 	}
 	f.AllowSimulated = f.SimulatedPKI != nil
 	res, err := client.Run(context.Background(), f)

@@ -17,6 +17,9 @@ func printSession(w io.Writer, o *client.Outcome) {
 	if s := o.Server; s != nil {
 		a := s.Appraisal
 		fmt.Fprintf(w, "  server attested: %s evidence, status %s, simulated=%v, root %s\n", a.Platform, a.Status, a.Simulated, short(a.TrustAnchor))
+		if len(a.NotEvaluated) > 0 {
+			fmt.Fprintf(w, "    not evaluated: %s\n", strings.Join(a.NotEvaluated, ", "))
+		}
 	}
 	if o.EAR != nil {
 		fmt.Fprintf(w, "  client attested: EAR %d bytes from the server\n", len(o.EAR))
