@@ -25,6 +25,9 @@ const (
 	TDX Platform = "tdx" // Intel TDX quotes, their certificates and collateral
 	CMW Platform = "cmw" // the cmw_attestation payload (RATS CMW)
 	EAR Platform = "ear" // attestation results (EAR JWTs)
+	// Cocos is the cmw_data of the cocos interop profile: ultravioletrs/cocos's
+	// JSON payload and the EAT inside it (evidence/cocos).
+	Cocos Platform = "cocos"
 )
 
 // Check names a check; the same name means the same kind of failure on every
@@ -61,14 +64,19 @@ const (
 	Nonce Check = "nonce"
 	// Format: the CMW or media type is not acceptable.
 	Format Check = "format"
+	// Unsupported: well-formed evidence of a variant seatrx does not verify
+	// (e.g. cocos's SNP-vTPM or GPU evidence).
+	Unsupported Check = "unsupported"
 )
 
 // Error reports one failed check: Platform and Check say which (the wire code
-// is ProblemCode), Detail says what was wrong in words an operator can act
-// on, and Err, if set, is the underlying (library) error.
+// is ProblemCode), Field names the input member concerned when there is one
+// (e.g. "binder.binding"), Detail says what was wrong in words an operator
+// can act on, and Err, if set, is the underlying (library) error.
 type Error struct {
 	Platform Platform
 	Check    Check
+	Field    string
 	Detail   string
 	Err      error
 }
@@ -88,10 +96,15 @@ func Wrap(platform Platform, chk Check, err error, format string, args ...any) *
 func (e *Error) ProblemCode() string { return string(e.Platform) + "." + string(e.Check) }
 
 func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.ProblemCode(), e.Detail, e.Err)
+	s := e.ProblemCode() + ": "
+	if e.Field != "" {
+		s += e.Field + ": "
 	}
-	return fmt.Sprintf("%s: %s", e.ProblemCode(), e.Detail)
+	s += e.Detail
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -44,6 +44,9 @@ func TestCodeAndUnwrap(t *testing.T) {
 	if got := Wrap(CMW, Decode, io.EOF, "record").Error(); got != "cmw.decode: record: EOF" {
 		t.Fatalf("Error() = %q", got)
 	}
+	if got := (&Error{Platform: Cocos, Check: Decode, Field: "binder.binding", Detail: "not base64"}).Error(); got != "cocos.decode: binder.binding: not base64" {
+		t.Fatalf("Error() = %q", got)
+	}
 }
 
 // The server finds wire codes through this interface, declared where it is consumed.
