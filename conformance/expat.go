@@ -339,15 +339,43 @@ func runValidate(in, exp json.RawMessage) error {
 type binderInputs struct {
 	common
 	Context Hex    `json:"context"`
-	SPKI    Hex    `json:"spki"`
+	SPKI    Hex    `json:"spki,omitempty"`
+	Profile string `json:"profile,omitempty"`
 	Label   string `json:"label,omitempty"`
 }
 
 type binderExpected struct {
 	Exported   Hex `json:"exported"`
 	Binding    Hex `json:"binding"`
-	AIKPubHash Hex `json:"aik_pub_hash"`
+	AIKPubHash Hex `json:"aik_pub_hash,omitempty"`
 	ReportData Hex `json:"report_data"`
+}
+
+// legacyBinderLabel is the label of a binder case that names no profile:
+// the first v2 binder files predate profiles and meant seatrx's layout with
+// this label (README.md, "Changes from v1").
+const legacyBinderLabel = "Attestation"
+
+// binderProfile resolves a case's profile: the named one with label as an
+// override, or, with no profile, seatrx's layout with label (default
+// legacyBinderLabel).
+func binderProfile(id, label string) (tlsbind.Profile, error) {
+	if id == "" {
+		p, _ := tlsbind.LookupProfile(tlsbind.ProfileExpat03)
+		p.Label = legacyBinderLabel
+		if label != "" {
+			p.Label = label
+		}
+		return p, nil
+	}
+	p, ok := tlsbind.LookupProfile(id)
+	if !ok {
+		return p, fmt.Errorf("profile %q unknown", id)
+	}
+	if label != "" {
+		p.Label = label
+	}
+	return p, nil
 }
 
 func runBinder(in, exp json.RawMessage) error {
@@ -359,7 +387,11 @@ func runBinder(in, exp json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	b, err := tlsbind.ComputeBinder(ch, i.Label, i.Context, i.SPKI)
+	p, err := binderProfile(i.Profile, i.Label)
+	if err != nil {
+		return err
+	}
+	b, err := p.Binder(ch, i.Context, i.SPKI)
 	if err != nil {
 		return err
 	}

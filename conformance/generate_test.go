@@ -21,7 +21,6 @@ import (
 
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/expattest"
-	"github.com/seatrx/seatrx/tlsbind"
 )
 
 var update = flag.Bool("update", false, "regenerate conformance/vectors/*.json from the generator")
@@ -323,27 +322,53 @@ func TestGenerateVectors(t *testing.T) {
 
 	// ---- binder
 	var bcases []Case
-	for _, c := range []struct {
-		name, suite string
-		ems         []byte
-		ch          expat.Channel
-		label       string
-		k           vkey
-	}{
-		{"sha256-suite-ed25519-aik", s256, ems256, ch256, "", keys["ed25519"]},
-		{"sha256-suite-p256-aik", s256, ems256, ch256, "", keys["p256"]},
-		{"sha384-suite-hashed-layout", s384, ems384, ch384, "", keys["p384"]},
-		{"label-attestation-binding-compat", s256, ems256, ch256, "Attestation Binding", keys["ed25519"]},
-	} {
-		leaf := must(x509.ParseCertificate(c.k.cert))
-		b := must(tlsbind.ComputeBinder(c.ch, c.label, ctxA, leaf.RawSubjectPublicKeyInfo))
-		in := merge(commonIn(c.suite, c.ems, "client"), obj{"context": Hex(ctxA), "spki": Hex(leaf.RawSubjectPublicKeyInfo)})
+	addBinder := func(name, desc, suite string, ems []byte, ch expat.Channel, profile, label string, k *vkey) {
+		p := must(binderProfile(profile, label))
+		in := merge(commonIn(suite, ems, "client"), obj{"context": Hex(ctxA)})
 		delete(in, "role")
-		if c.label != "" {
-			in["label"] = c.label
+		var spki []byte
+		if k != nil {
+			spki = must(x509.ParseCertificate(k.cert)).RawSubjectPublicKeyInfo
+			in["spki"] = Hex(spki)
 		}
-		bcases = append(bcases, mkCase(c.name, "REPORTDATA per the seatrx binder (conformance/README.md, The binder).", in,
-			obj{"exported": Hex(b.Exported), "binding": Hex(b.Binding), "aik_pub_hash": Hex(b.AIKPubHash), "report_data": Hex(b.ReportData[:])}))
+		if profile != "" {
+			in["profile"] = profile
+		}
+		if label != "" {
+			in["label"] = label
+		}
+		b := must(p.Binder(ch, ctxA, spki))
+		exp := obj{"exported": Hex(b.Exported), "binding": Hex(b.Binding), "report_data": Hex(b.ReportData[:])}
+		if b.AIKPubHash != nil {
+			exp["aik_pub_hash"] = Hex(b.AIKPubHash)
+		}
+		bcases = append(bcases, mkCase(name, desc, in, exp))
+	}
+	ed, p256, p384 := keys["ed25519"], keys["p256"], keys["p384"]
+	const legacy = "REPORTDATA per the seatrx layout with the label Attestation (no profile named: the meaning of binder cases written before profiles)."
+	addBinder("sha256-suite-ed25519-aik", legacy, s256, ems256, ch256, "", "", &ed)
+	addBinder("sha256-suite-p256-aik", legacy, s256, ems256, ch256, "", "", &p256)
+	addBinder("sha384-suite-hashed-layout", legacy, s384, ems384, ch384, "", "", &p384)
+	addBinder("label-attestation-binding-compat", "The seatrx layout with the label Attestation Binding (-03 §4's reading; no profile uses it).", s256, ems256, ch256, "", "Attestation Binding", &ed)
+	for _, c := range []struct {
+		name, desc, suite string
+		ems               []byte
+		ch                expat.Channel
+		profile, label    string
+		k                 *vkey
+	}{
+		{"expat-04-sha256-ed25519", "expat-04 (default): label EXPORTER-cmw-attestation, REPORTDATA = binding || aik_pub_hash.", s256, ems256, ch256, "expat-04", "", &ed},
+		{"expat-04-sha256-p256", "expat-04 with a P-256 AIK (cross-checked against the interop note's independent computation).", s256, ems256, ch256, "expat-04", "", &p256},
+		{"expat-04-sha384-hashed-layout", "expat-04 on a SHA-384 suite: REPORTDATA = SHA-512(binding || aik_pub_hash).", s384, ems384, ch384, "expat-04", "", &p384},
+		{"expat-03-sha256-p256", "expat-03: label Attestation, otherwise as expat-04.", s256, ems256, ch256, "expat-03", "", &p256},
+		{"expat-03-sha384-hashed-layout", "expat-03 on a SHA-384 suite.", s384, ems384, ch384, "expat-03", "", &p384},
+		{"cocos-sha256-p256", "cocos: label Attestation, REPORTDATA = SHA-512(binding).", s256, ems256, ch256, "cocos", "", &p256},
+		{"cocos-sha256-ed25519", "cocos with an Ed25519 AIK.", s256, ems256, ch256, "cocos", "", &ed},
+		{"cocos-sha384", "cocos on a SHA-384 suite: binding is 48 bytes, REPORTDATA still SHA-512(binding).", s384, ems384, ch384, "cocos", "", &p384},
+		{"rust-ref-attestation-binding", "rust-ref: 64-byte export with label Attestation Binding (issue 9; UNCONFIRMED in the Rust code), REPORTDATA = exported; no key bound.", s256, ems256, ch256, "rust-ref", "", nil},
+		{"rust-ref-code-label", "rust-ref with the label its stored code actually uses: \"label\".", s256, ems256, ch256, "rust-ref", "label", nil},
+	} {
+		addBinder(c.name, c.desc, c.suite, c.ems, c.ch, c.profile, c.label, c.k)
 	}
 	writeVectors(t, "binder", bcases)
 }

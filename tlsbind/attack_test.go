@@ -30,7 +30,14 @@ func (r rdAttester) Attest(ctx context.Context, rd [64]byte) ([]byte, error) {
 
 func attest(t *testing.T, p *Prover, c *Checker) error {
 	t.Helper()
-	client, server := sessions(t)
+	return attestIn(t, p, c, nil, nil)
+}
+
+// attestIn is attest with the client attesting in use[0] and the server
+// accepting accept (nil: the default profile).
+func attestIn(t *testing.T, p *Prover, c *Checker, use, accept []Profile) error {
+	t.Helper()
+	client, server := sessionsIn(t, use, accept)
 	req, err := server.Challenge()
 	if err != nil {
 		t.Fatal(err)
@@ -62,26 +69,32 @@ func TestAttacksRefused(t *testing.T) {
 	evidenceCheck := func(p check.Platform, chk check.Check) func(error) bool {
 		return func(err error) bool { return failedCheck(err, p, chk) }
 	}
+	// A label no known profile uses (-03's §4 reading, which no profile
+	// adopts): nothing to diagnose, so it reads as evidence for another
+	// connection.
+	odd := DefaultProfile()
+	odd.ID, odd.Label = "odd-label", "Attestation Binding"
 	tests := []struct {
 		name   string
 		prover *Prover
 		check  *Checker
 		want   func(error) bool
-		wire   string // the problem code a peer sees
+		wire   string    // the problem code a peer sees
+		use    []Profile // the client's profile; nil: the default
 	}{
-		{"wrong binder label", &Prover{Attester: good.Attester, Profile: Profile{Label: "Attestation Binding"}}, checker(t, true, testPolicy()), own(CodeBindingConnection), "attest.binding_connection"},
-		{"report data of another connection", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { rd[0] ^= 0xff; return rd }}}, checker(t, true, testPolicy()), own(CodeBindingConnection), "attest.binding_connection"},
-		{"report data of another key", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { copy(rd[32:], otherHash[:]); return rd }}}, checker(t, true, testPolicy()), own(CodeBindingKey), "attest.binding_key"},
-		{"debug SNP guest", snpProver(t, sim.SNPGuestConfig{Debug: true}), checker(t, true, testPolicy()), evidenceCheck(check.SNP, check.Debug), "snp.debug"},
-		{"debug TDX guest", tdxProver(t, sim.TDXGuestConfig{Debug: true}), checker(t, true, testPolicy()), evidenceCheck(check.TDX, check.Debug), "tdx.debug"},
-		{"measurement not allowed", good, checker(t, true, pol), evidenceCheck(check.SNP, check.Measurement), "snp.measurement"},
-		{"simulated SNP against production roots", good, checker(t, false, testPolicy()), evidenceCheck(check.SNP, check.TrustAnchor), "snp.trust_anchor"},
-		{"simulated TDX against production roots", tdxProver(t, sim.TDXGuestConfig{}), checker(t, false, testPolicy()), evidenceCheck(check.TDX, check.TrustAnchor), "tdx.trust_anchor"},
-		{"passport result not accepted", passportProver(t, good), checker(t, true, testPolicy()), own(CodeModelNotAllowed), "attest.model_not_allowed"},
+		{"wrong binder label", good, checker(t, true, testPolicy()), own(CodeBindingConnection), "attest.binding_connection", []Profile{odd}},
+		{"report data of another connection", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { rd[0] ^= 0xff; return rd }}}, checker(t, true, testPolicy()), own(CodeBindingConnection), "attest.binding_connection", nil},
+		{"report data of another key", &Prover{Attester: rdAttester{good.Attester, func(rd [64]byte) [64]byte { copy(rd[32:], otherHash[:]); return rd }}}, checker(t, true, testPolicy()), own(CodeBindingKey), "attest.binding_key", nil},
+		{"debug SNP guest", snpProver(t, sim.SNPGuestConfig{Debug: true}), checker(t, true, testPolicy()), evidenceCheck(check.SNP, check.Debug), "snp.debug", nil},
+		{"debug TDX guest", tdxProver(t, sim.TDXGuestConfig{Debug: true}), checker(t, true, testPolicy()), evidenceCheck(check.TDX, check.Debug), "tdx.debug", nil},
+		{"measurement not allowed", good, checker(t, true, pol), evidenceCheck(check.SNP, check.Measurement), "snp.measurement", nil},
+		{"simulated SNP against production roots", good, checker(t, false, testPolicy()), evidenceCheck(check.SNP, check.TrustAnchor), "snp.trust_anchor", nil},
+		{"simulated TDX against production roots", tdxProver(t, sim.TDXGuestConfig{}), checker(t, false, testPolicy()), evidenceCheck(check.TDX, check.TrustAnchor), "tdx.trust_anchor", nil},
+		{"passport result not accepted", passportProver(t, good), checker(t, true, testPolicy()), own(CodeModelNotAllowed), "attest.model_not_allowed", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := attest(t, tc.prover, tc.check)
+			err := attestIn(t, tc.prover, tc.check, tc.use, nil)
 			var te *Error
 			if !tc.want(err) || !errors.As(err, &te) || te.ProblemCode() != tc.wire {
 				t.Fatalf("got %v, want problem code %q", err, tc.wire)

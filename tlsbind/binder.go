@@ -1,7 +1,8 @@
 // Package tlsbind is where exported authenticators, TEE evidence and receipts
 // meet one TLS 1.3 connection: the TLS configuration policy (TLS 1.3 only, no
-// tickets, no resumption), the attestation binder that ties evidence to the
-// connection, and the per-connection attestation state.
+// tickets, no resumption), the interop profiles and the attestation binder
+// that ties evidence to the connection, and the per-connection attestation
+// state.
 package tlsbind
 
 import (
@@ -13,55 +14,55 @@ import (
 	"github.com/seatrx/seatrx/expat"
 )
 
-// DefaultLabel is the exporter label of the attestation binder
-// (draft-fossati-seat-expat §"Cryptographic Binding"). The draft's
-// architecture section says "Attestation Binding"; the label is a profile
-// setting so that peers which chose that reading can interoperate.
-const DefaultLabel = "Attestation"
-
-// ExportedSize is the length of the exported value in the binder.
-const ExportedSize = 32
-
 // Binder is the binding of attestation evidence to one connection and one
-// authenticator key (conformance/README.md, "The binder"):
+// authenticator key, derived as its Profile says (docs/PROTOCOL.md, "Binder
+// and REPORTDATA"):
 //
-//	exported     = TLS-Exporter(label, certificate_request_context, 32)
-//	binding      = H(spki || exported)
-//	aik_pub_hash = H(spki)
-//	REPORTDATA   = binding || aik_pub_hash          if 2*|H| <= 64 (SHA-256 suites)
-//	             = SHA-512(binding || aik_pub_hash) otherwise     (SHA-384 suites)
+//	exported     = TLS-Exporter(Profile.Label, certificate_request_context, Profile.ExportedSize)
+//	binding      = H(spki || exported)         (LayoutExported: exported)
+//	aik_pub_hash = H(spki)                     (LayoutExported: none)
+//	REPORTDATA   = per Profile.Layout
 //
 // where H is the cipher suite's hash and spki the DER SubjectPublicKeyInfo of
 // the authenticator's end-entity certificate.
 type Binder struct {
+	Profile    Profile // the derivation that produced it
 	Exported   []byte
 	Binding    []byte
-	AIKPubHash []byte
+	AIKPubHash []byte // nil for LayoutExported
 	ReportData [64]byte
 }
 
-// ComputeBinder derives the binder for context crc and key spki on ch. label
-// "" means DefaultLabel.
-func ComputeBinder(ch expat.Channel, label string, crc, spki []byte) (*Binder, error) {
-	if label == "" {
-		label = DefaultLabel
+// Binder derives p's binder for context crc and key spki on ch.
+func (p Profile) Binder(ch expat.Channel, crc, spki []byte) (*Binder, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
 	}
-	if len(spki) == 0 {
+	if len(spki) == 0 && p.Layout != LayoutExported {
 		return nil, fmt.Errorf("tlsbind: binder: empty SubjectPublicKeyInfo")
 	}
 	h, err := ch.Hash()
 	if err != nil {
 		return nil, fmt.Errorf("tlsbind: binder: %w", err)
 	}
-	exported, err := ch.Export(label, crc, ExportedSize)
+	exported, err := ch.Export(p.Label, crc, p.ExportedSize)
 	if err != nil {
 		return nil, fmt.Errorf("tlsbind: binder: %w", err)
 	}
-	b := &Binder{Exported: exported, Binding: sum(h, spki, exported), AIKPubHash: sum(h, spki)}
-	if 2*h.Size() <= len(b.ReportData) {
+	b := &Binder{Profile: p, Exported: exported}
+	if p.Layout == LayoutExported {
+		b.Binding = exported
+		copy(b.ReportData[:], exported)
+		return b, nil
+	}
+	b.Binding, b.AIKPubHash = sum(h, spki, exported), sum(h, spki)
+	switch {
+	case p.Layout == LayoutSHA512Binding:
+		b.ReportData = sha512.Sum512(b.Binding)
+	case 2*h.Size() <= len(b.ReportData):
 		copy(b.ReportData[:], b.Binding)
 		copy(b.ReportData[h.Size():], b.AIKPubHash)
-	} else {
+	default:
 		b.ReportData = sha512.Sum512(append(append([]byte{}, b.Binding...), b.AIKPubHash...))
 	}
 	return b, nil
@@ -84,14 +85,26 @@ const (
 	MismatchNone       Mismatch = ""
 	MismatchBinding    Mismatch = "binding"      // evidence made for another connection or context (relay/replay)
 	MismatchAIKPubHash Mismatch = "aik_pub_hash" // evidence made for another authenticator key
-	MismatchOpaque     Mismatch = "report_data"  // SHA-384 suites: the hashed layout cannot say which
+	MismatchOpaque     Mismatch = "report_data"  // hashed layouts: REPORTDATA cannot say which
 )
 
 // Compare checks got (the evidence's REPORTDATA) against the binder in
-// constant time and, on mismatch, says which field differs.
+// constant time and, on mismatch, says which field differs when the layout
+// keeps them apart (binding || aik_pub_hash; the bare exported value is all
+// binding). binding is looked at first, as before profiles existed: when it
+// differs the evidence was made for another connection, context or label
+// (a relay or a replay; binding covers the key too, so evidence for another
+// key on this connection reads the same); when only aik_pub_hash differs,
+// for another key.
 func (b *Binder) Compare(got [64]byte) Mismatch {
 	if subtle.ConstantTimeCompare(got[:], b.ReportData[:]) == 1 {
 		return MismatchNone
+	}
+	switch b.Profile.Layout {
+	case LayoutExported:
+		return MismatchBinding
+	case LayoutSHA512Binding:
+		return MismatchOpaque
 	}
 	n := len(b.Binding)
 	if 2*n > len(got) {

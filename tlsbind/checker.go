@@ -1,13 +1,19 @@
 package tlsbind
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/check"
+	"github.com/seatrx/seatrx/evidence/cocos"
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/expat"
 )
@@ -28,23 +34,25 @@ type PassportPolicy struct {
 // Checker is the relying party's side: it validates a peer's authenticator,
 // then its evidence (background check: verified and appraised here, an EAR
 // issued) or its attestation result (passport: an EAR from a trusted
-// Verifier), and checks that either is bound to this connection and key.
+// Verifier), and checks that either is bound to this connection and key as
+// one of the accepted profiles derives the binder. It holds no profile: the
+// connection's Session says which profiles it accepts.
 type Checker struct {
 	Verifier *evidence.Verifier // nil refuses evidence
 	Issuer   *ear.Issuer        // signs EARs for background-check results
 	Passport *PassportPolicy    // nil refuses attestation results
-	Profile  Profile
-	Now      func() time.Time // nil = time.Now
+	Now      func() time.Time   // nil = time.Now
 }
 
-// Result is a successful attestation of the peer.
+// Result is a successful attestation of the peer. Binder.Profile is the
+// profile it was made in.
 type Result struct {
 	Model         string
 	Context       []byte // the request's certificate_request_context
 	Binder        *Binder
 	AIK           []byte // DER SubjectPublicKeyInfo of the authenticator key
 	Authenticator *expat.Authenticator
-	CMW           []byte
+	CMW           []byte // cmw_data as received
 	// EvidenceDigest is evidence.EvidenceDigest of the CMW's content, for
 	// both models: what a receipt records as evidence_digest.
 	EvidenceDigest []byte
@@ -61,35 +69,54 @@ func (c *Checker) now() time.Time {
 	return time.Now()
 }
 
-// Check runs every step for an authenticator made by peer in answer to req.
-func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, req *expat.Request, auth []byte) (*Result, error) {
-	a, err := expat.Validate(ch, peer, req, auth, &expat.ValidateOptions{CMWType: c.Profile.CMWType})
-	if err != nil {
-		return nil, classify(StepAuthenticator, err)
+// Check runs every step for an authenticator made by peer in answer to req,
+// accepting the profiles in accept (nil: the default profile). Which
+// accepted profile the peer used is read from the authenticator: the
+// codepoint of its cmw_attestation, the container that parses, and among
+// profiles that differ only in their binder, the one whose REPORTDATA the
+// evidence carries. That choice only says what to check: the evidence must
+// then verify with exactly that REPORTDATA.
+func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, req *expat.Request, auth []byte, accept []Profile) (*Result, error) {
+	if len(accept) == 0 {
+		accept = []Profile{DefaultProfile()}
 	}
-	if a.CMW == nil {
-		return nil, fail(StepCMW, CodeNoAttestation, nil, "the authenticator's first certificate entry carries no cmw_attestation")
+	a, cands, err := validateAny(ch, peer, req, auth, accept)
+	if err != nil {
+		return nil, err
 	}
 	spki := a.Chain[0].RawSubjectPublicKeyInfo
-	b, err := ComputeBinder(ch, c.Profile.label(), req.Context, spki)
+	prof, car, alts, err := choose(ch, req.Context, spki, a.CMW, cands, accept)
+	if err != nil {
+		return nil, err
+	}
+	b, err := prof.Binder(ch, req.Context, spki)
 	if err != nil {
 		return nil, classify(StepBinding, err)
 	}
-	dec, err := evidence.Decode(a.CMW)
-	if err != nil {
-		return nil, classify(StepCMW, err)
-	}
 	now := c.now()
 	res := &Result{Context: req.Context, Binder: b, AIK: spki, Authenticator: a, CMW: a.CMW, At: now}
-	switch dec.Kind {
+	switch car.Evidence.Kind {
 	case evidence.KindEvidence:
 		if c.Verifier == nil || c.Issuer == nil {
 			return nil, fail(StepCMW, CodeModelNotAllowed, nil, "this relying party does not verify evidence (background-check model disabled)")
 		}
 		res.Model = ModelBackgroundCheck
-		app, err := c.Verifier.Verify(ctx, a.CMW, evidence.VerifyOptions{Now: now, ReportData: b.ReportData})
+		opts := evidence.VerifyOptions{Now: now, ReportData: b.ReportData}
+		// The evidence digest is canonical: the same report or quote has the
+		// same digest in every container.
+		var app *evidence.Appraisal
+		if prof.Container == ContainerCMW {
+			app, err = c.Verifier.Verify(ctx, a.CMW, opts)
+		} else {
+			app, err = c.Verifier.VerifyRaw(ctx, car.Evidence, opts)
+		}
 		if err != nil {
-			return nil, bindingOrEvidence(err, dec, b)
+			return nil, bindingOrEvidence(err, ch, req.Context, spki, car, b, accept)
+		}
+		if car.Cocos != nil {
+			if err := checkCocosBinder(car.Cocos, b); err != nil {
+				return nil, classify(StepBinding, err)
+			}
 		}
 		res.Appraisal, res.EvidenceDigest = app, app.EvidenceDigest
 		res.Claims = claimsFor(app, b, spki, now)
@@ -101,45 +128,199 @@ func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, 
 			return nil, fail(StepCMW, CodeModelNotAllowed, nil, "this relying party accepts no attestation results (passport model disabled)")
 		}
 		res.Model = ModelPassport
-		claims, err := ear.Verify(dec.EAR, ear.VerifyOptions{
-			Trusted: c.Passport.Trusted, ExpectedNonce: b.Binding, ExpectedAKPub: spki, Now: now,
-			MaxAge: c.Passport.MaxAge, AcceptedStatuses: c.Passport.AcceptedStatuses,
-		})
+		// An EAR's nonce is the binding: which of the profiles that share
+		// this container the peer used shows only in the verified nonce.
+		for i, p := range append([]Profile{prof}, alts...) {
+			if i > 0 {
+				if b, err = p.Binder(ch, req.Context, spki); err != nil {
+					return nil, classify(StepBinding, err)
+				}
+			}
+			var claims *ear.Claims
+			claims, err = ear.Verify(car.Evidence.EAR, ear.VerifyOptions{
+				Trusted: c.Passport.Trusted, ExpectedNonce: b.Binding, ExpectedAKPub: spki, Now: now,
+				MaxAge: c.Passport.MaxAge, AcceptedStatuses: c.Passport.AcceptedStatuses,
+			})
+			if err == nil {
+				res.Binder, res.EAR, res.Claims = b, car.Evidence.EAR, claims
+				break
+			}
+			if !isNonceError(err) {
+				break
+			}
+		}
 		if err != nil {
 			step := StepResult
-			if ce := (*check.Error)(nil); errors.As(err, &ce) && ce.Platform == check.EAR && ce.Check == check.Nonce {
+			if isNonceError(err) {
 				step = StepBinding
 			}
 			return nil, classify(step, err)
 		}
-		if res.EvidenceDigest, err = evidence.EvidenceDigest(dec); err != nil {
+		if res.EvidenceDigest, err = evidence.EvidenceDigest(car.Evidence); err != nil {
 			return nil, classify(StepCMW, err)
 		}
-		res.EAR, res.Claims = dec.EAR, claims
 	default:
-		return nil, fail(StepCMW, CodeNoAttestation, nil, "CMW kind %q", dec.Kind)
+		return nil, fail(StepCMW, CodeNoAttestation, nil, "CMW kind %q", car.Evidence.Kind)
 	}
 	return res, nil
 }
 
+func isNonceError(err error) bool {
+	ce := (*check.Error)(nil)
+	return errors.As(err, &ce) && ce.Platform == check.EAR && ce.Check == check.Nonce
+}
+
+// validateAny validates the authenticator (RFC 9261) once per distinct
+// cmw_attestation codepoint of the accepted profiles until one finds the
+// extension in the first entry, and returns the profiles of that codepoint.
+func validateAny(ch expat.Channel, peer expat.Role, req *expat.Request, auth []byte, accept []Profile) (*expat.Authenticator, []Profile, error) {
+	for _, t := range codepoints(accept) {
+		a, err := expat.Validate(ch, peer, req, auth, &expat.ValidateOptions{CMWType: t})
+		if err != nil {
+			return nil, nil, classify(StepAuthenticator, err)
+		}
+		if a.CMW != nil {
+			var cands []Profile
+			for _, p := range accept {
+				if p.CMWType == t {
+					cands = append(cands, p)
+				}
+			}
+			return a, cands, nil
+		}
+	}
+	return nil, nil, fail(StepCMW, CodeNoAttestation, nil, "the authenticator's first certificate entry carries no cmw_attestation (codepoints %s)", hexList(codepoints(accept)))
+}
+
+// codepoints returns the distinct cmw_attestation codepoints of ps, in order.
+func codepoints(ps []Profile) []uint16 {
+	var out []uint16
+	for _, p := range ps {
+		if !slices.Contains(out, p.CMWType) {
+			out = append(out, p.CMWType)
+		}
+	}
+	return out
+}
+
+func hexList(ts []uint16) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = fmt.Sprintf("0x%04x", t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// choose picks, among the candidate profiles (same codepoint), the one whose
+// container reads cmw_data and, among those, the one whose binder gives the
+// REPORTDATA the evidence carries (unverified: verification then checks it);
+// alts are the other candidates with that container, in order. cmw_data no
+// accepted container reads, but another known profile's does, is named as a
+// profile mismatch.
+func choose(ch expat.Channel, crc, spki, data []byte, cands, accept []Profile) (prof Profile, car *Carried, alts []Profile, err error) {
+	var first error
+	tried := map[Container]bool{}
+	for _, p := range cands {
+		if tried[p.Container] {
+			continue
+		}
+		tried[p.Container] = true
+		car, err := p.OpenCMWData(data)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		var same []Profile
+		for _, q := range cands {
+			if q.Container == p.Container {
+				same = append(same, q)
+			}
+		}
+		if len(same) > 1 && car.Evidence.Kind == evidence.KindEvidence {
+			if got, err := car.Evidence.UnverifiedReportData(); err == nil {
+				for i, q := range same {
+					if b, err := q.Binder(ch, crc, spki); err == nil && b.Compare(got) == MismatchNone {
+						return q, car, slices.Delete(slices.Clone(same), i, i+1), nil
+					}
+				}
+			}
+		}
+		return same[0], car, same[1:], nil
+	}
+	for _, q := range Profiles() {
+		if tried[q.Container] {
+			continue
+		}
+		tried[q.Container] = true
+		if _, err := q.OpenCMWData(data); err == nil {
+			var users []string
+			for _, r := range Profiles() {
+				if r.Container == q.Container {
+					users = append(users, r.ID)
+				}
+			}
+			return Profile{}, nil, nil, fail(StepCMW, CodeProfileMismatch, first,
+				"the peer's cmw_data is %v, as profile %s sends it; this relying party accepts %s", q.Container, strings.Join(users, " or "), strings.Join(ProfileIDs(accept), ", "))
+		}
+	}
+	return Profile{}, nil, nil, classify(StepCMW, first)
+}
+
 // bindingOrEvidence turns a REPORTDATA failure into a binding error that says
-// which part of the binder differs; other failures keep their evidence code.
-func bindingOrEvidence(err error, dec *evidence.Decoded, b *Binder) error {
+// why it differs, as far as the data allows: another known profile's
+// derivation on this connection and key (profile mismatch), then, for the
+// cocos container, the payload's own binder as a hint, then which part of
+// this profile's binder differs (relay/replay or another key). Other
+// failures keep their evidence code. Diagnosis reads REPORTDATA from
+// evidence that did not verify: it names the refusal, it never accepts.
+func bindingOrEvidence(err error, ch expat.Channel, crc, spki []byte, car *Carried, b *Binder, accept []Profile) error {
 	if ce := (*check.Error)(nil); !errors.As(err, &ce) || ce.Check != check.ReportData {
 		return classify(StepEvidence, err)
 	}
-	got, rerr := dec.UnverifiedReportData()
+	got, rerr := car.Evidence.UnverifiedReportData()
 	if rerr != nil {
 		return classify(StepBinding, err)
 	}
+	if q, ok := Diagnose(ch, crc, spki, got, b.Profile); ok {
+		return fail(StepBinding, CodeProfileMismatch, err, "the evidence is bound to this connection and key as profile %s derives it; this relying party checked %s and accepts %s",
+			q.Describe(), b.Profile.ID, strings.Join(ProfileIDs(accept), ", "))
+	}
+	if pl := car.Cocos; pl != nil && sha512.Sum512(pl.Binder.Binding) == got {
+		// The evidence agrees with the payload's (unsigned) binder: believe it
+		// enough to say which binding the peer's evidence carries. (Its
+		// binding differs from ours, or REPORTDATA would match.)
+		return fail(StepBinding, CodeBindingConnection, err, "the evidence and its payload binder carry binding %x (aik_pub_hash %x), expected %x (%x): evidence made for another connection, request context, label or key (relay or replay)",
+			pl.Binder.Binding, pl.Binder.AIKPubHash, b.Binding, b.AIKPubHash)
+	}
 	switch b.Compare(got) {
 	case MismatchBinding:
-		return fail(StepBinding, CodeBindingConnection, err, "REPORTDATA binding %x, expected %x: evidence made for another connection, request context or binder label (relay or replay)", got[:len(b.Binding)], b.Binding)
+		n := min(len(b.Binding), len(got))
+		return fail(StepBinding, CodeBindingConnection, err, "REPORTDATA binding %x, expected %x: evidence made for another connection, request context or binder label (relay or replay)", got[:n], b.Binding)
 	case MismatchAIKPubHash:
 		return fail(StepBinding, CodeBindingKey, err, "REPORTDATA aik_pub_hash %x, expected %x: evidence made for another authenticator key", got[len(b.Binding):], b.AIKPubHash)
 	default:
-		return fail(StepBinding, CodeBindingUnattributed, err, "REPORTDATA does not match this connection's binder")
+		return fail(StepBinding, CodeBindingUnattributed, err, "REPORTDATA does not match this connection's binder (%s: a hashed layout cannot say which part differs)", b.Profile.Layout)
 	}
+}
+
+// checkCocosBinder compares the cocos payload's unsigned binder with ours,
+// after the signed REPORTDATA matched: a payload that disagrees with its own
+// evidence is malformed (cocos.format), whatever the evidence says.
+func checkCocosBinder(pl *cocos.Payload, b *Binder) error {
+	if err := pl.CheckLabel(b.Profile.Label); err != nil {
+		return err
+	}
+	if !bytes.Equal(pl.Binder.Binding, b.Binding) {
+		return &check.Error{Platform: check.Cocos, Check: check.Format, Field: "binder.binding",
+			Detail: fmt.Sprintf("%x is not this connection's binding %x, although the signed REPORTDATA is", pl.Binder.Binding, b.Binding)}
+	}
+	if !bytes.Equal(pl.Binder.AIKPubHash, b.AIKPubHash) {
+		return &check.Error{Platform: check.Cocos, Check: check.Format, Field: "binder.aik_pub_hash",
+			Detail: fmt.Sprintf("%x is not the authenticator key's hash %x", pl.Binder.AIKPubHash, b.AIKPubHash)}
+	}
+	return nil
 }
 
 // claimsFor maps an appraisal to the EAR claims seatrx issues; every

@@ -35,14 +35,16 @@ const (
 	CodeTooManyAttempts     Code = "too_many_attempts"   // per-connection attestation attempts exhausted
 	CodeBindingConnection   Code = "binding_connection"  // evidence bound to another connection, context or label (relay/replay)
 	CodeBindingKey          Code = "binding_key"         // evidence bound to another authenticator key
-	CodeBindingUnattributed Code = "binding_report_data" // REPORTDATA mismatch on a SHA-384 suite (hashed layout: no attribution)
+	CodeBindingUnattributed Code = "binding_report_data" // REPORTDATA mismatch in a hashed layout (SHA-384 suites, cocos): no attribution
 	CodeNotAttested         Code = "not_attested"        // an operation needs an attested connection
+	CodeProfileMismatch     Code = "profile_mismatch"    // the peer used another interop profile than this side accepts (diagnosed)
+	CodeProfileUnsupported  Code = "profile_unsupported" // the profile cannot carry this attestation (rust-ref: TDX only; cocos, rust-ref: no passport)
 )
 
 // Codes lists tlsbind's own codes, for documentation and tests.
 func Codes() []Code {
 	return []Code{CodeResumed, CodeNotOffered, CodeNoAttestation, CodeModelNotAllowed, CodeTooManyAttempts,
-		CodeBindingConnection, CodeBindingKey, CodeBindingUnattributed, CodeNotAttested}
+		CodeBindingConnection, CodeBindingKey, CodeBindingUnattributed, CodeNotAttested, CodeProfileMismatch, CodeProfileUnsupported}
 }
 
 // Error is a failed attestation step. Code is set when tlsbind itself

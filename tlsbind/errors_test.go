@@ -82,7 +82,7 @@ func TestProverFailuresAreTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 	device := errors.New("/dev/sev-guest: no such device")
-	_, err = (&Prover{Attester: failingAttester{device}}).Respond(context.Background(), client.Channel(), expat.Client, offered)
+	_, err = (&Prover{Attester: failingAttester{device}}).Respond(context.Background(), client.Channel(), expat.Client, offered, DefaultProfile())
 	var te *Error
 	if !errors.As(err, &te) || te.Step != StepEvidence || te.ProblemCode() != "" || !errors.Is(err, device) {
 		t.Fatalf("attester failure: %v", err)
@@ -91,7 +91,7 @@ func TestProverFailuresAreTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = snpProver(t, sim.SNPGuestConfig{}).Respond(context.Background(), client.Channel(), expat.Client, rsaOnly)
+	_, err = snpProver(t, sim.SNPGuestConfig{}).Respond(context.Background(), client.Channel(), expat.Client, rsaOnly, DefaultProfile())
 	if !errors.As(err, &te) || te.Step != StepRequest || !errors.Is(err, expat.ErrNoCommonScheme) || te.ProblemCode() != "expat.no_common_scheme" {
 		t.Fatalf("no key type for the offered schemes: %v", err)
 	}

@@ -29,7 +29,7 @@ func FuzzSessionAccept(f *testing.F) {
 	f.Fuzz(func(t *testing.T, auth []byte) {
 		// A fresh session over the same connection state per input, so that
 		// the first input's consumption does not mask later ones.
-		s := &Session{ch: server.ch, self: expat.Server, maxAttempts: 1, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}
+		s := &Session{ch: server.ch, self: expat.Server, profiles: []Profile{DefaultProfile()}, maxAttempts: 1, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}
 		if err := s.tracker.Issue(req.Context); err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func FuzzSessionRespond(f *testing.F) {
 	f.Add([]byte{13, 0, 0, 2, 0, 0})
 	p := snpProver(f, sim.SNPGuestConfig{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		s := &Session{ch: client.ch, self: expat.Client, maxAttempts: 1, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}
+		s := &Session{ch: client.ch, self: expat.Client, profiles: []Profile{DefaultProfile()}, maxAttempts: 1, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}
 		_, err := s.Respond(context.Background(), p, raw)
 		if te := (*Error)(nil); err != nil && (!errors.As(err, &te) || te.ProblemCode() == "") {
 			t.Fatalf("refusal without a wire code: %v", err)

@@ -11,26 +11,12 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/expat"
 )
-
-// Profile holds the attestation settings both peers must agree on out of band
-// (the draft defines no negotiation): the binder label and the
-// cmw_attestation codepoint.
-type Profile struct {
-	Label   string // binder exporter label; "" = DefaultLabel
-	CMWType uint16 // cmw_attestation codepoint; 0 = expat.DefaultCMWExtensionType
-}
-
-func (p Profile) label() string {
-	if p.Label == "" {
-		return DefaultLabel
-	}
-	return p.Label
-}
 
 // PassportSource obtains an Attestation Result (EAR JWT) for the prover's
 // evidence from a Verifier, with eat_nonce = the binding and akpub = the
@@ -41,27 +27,36 @@ type PassportSource interface {
 
 // Prover answers Authenticator Requests with attestation: a fresh
 // authenticator key, evidence over the binder, and an authenticator whose
-// first certificate entry carries the CMW.
+// first certificate entry carries it in cmw_data. It holds no profile: each
+// Respond says which one to attest in.
 type Prover struct {
 	Attester evidence.Attester
 	Passport PassportSource // nil: background-check model (send the evidence itself)
-	Profile  Profile
 }
 
-// Proof is what Respond made.
+// Proof is what Respond made. Binder.Profile is the profile it was made in.
 type Proof struct {
 	Authenticator []byte
 	Binder        *Binder
-	CMW           []byte
+	CMW           []byte // seatrx's own CMW, before the profile's container
+	CMWData       []byte // what went into cmw_data
 	Certificate   []byte // the AIK's self-issued certificate (DER)
 }
 
-// Respond answers req, received on ch, as self. The request must offer
-// cmw_attestation. The authenticator key is generated here, for this request
-// only, inside the attested process, and is never exported.
-func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role, req *expat.Request) (*Proof, error) {
-	if !req.OffersCMW(p.Profile.CMWType) {
-		return nil, fail(StepRequest, CodeNotOffered, nil, "the request does not offer cmw_attestation (0x%04x); refusing to attest without it", cmwType(p.Profile.CMWType))
+// Respond answers req, received on ch, as self, in profile prof. The request
+// must offer prof's cmw_attestation codepoint; one that offers only another
+// known profile's is a profile mismatch. The authenticator key is generated
+// here, for this request only, inside the attested process, and is never
+// exported.
+func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role, req *expat.Request, prof Profile) (*Proof, error) {
+	if err := prof.Validate(); err != nil {
+		return nil, fail(StepRequest, CodeProfileUnsupported, err, "")
+	}
+	if !req.OffersCMW(prof.CMWType) {
+		return nil, notOffered(req, prof)
+	}
+	if p.Passport != nil && prof.Container != ContainerCMW {
+		return nil, fail(StepRequest, CodeProfileUnsupported, nil, "profile %s has no passport model (its cmw_data carries platform evidence only)", prof.ID)
 	}
 	key, err := newAIK(req.Schemes())
 	if err != nil {
@@ -71,7 +66,7 @@ func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role,
 	if err != nil {
 		return nil, classify(StepRequest, err)
 	}
-	b, err := ComputeBinder(ch, p.Profile.label(), req.Context, spki)
+	b, err := prof.Binder(ch, req.Context, spki)
 	if err != nil {
 		return nil, classify(StepBinding, err)
 	}
@@ -87,24 +82,36 @@ func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role,
 			return nil, classify(StepResult, err)
 		}
 	}
-	ext, err := expat.CMWExtension(p.Profile.CMWType, cmw)
+	data, err := prof.CMWData(cmw, b)
+	if err != nil {
+		return nil, err
+	}
+	ext, err := expat.CMWExtension(prof.CMWType, data)
 	if err != nil {
 		return nil, classify(StepCMW, err)
 	}
 	auth, err := expat.Authenticate(ch, self, req, &expat.Identity{
 		Chain: [][]byte{certDER}, Signer: key, FirstEntryExtensions: []expat.Extension{ext},
-	}, &expat.AuthOptions{CMWType: p.Profile.CMWType})
+	}, &expat.AuthOptions{CMWType: prof.CMWType})
 	if err != nil {
 		return nil, classify(StepAuthenticator, err)
 	}
-	return &Proof{Authenticator: auth, Binder: b, CMW: cmw, Certificate: certDER}, nil
+	return &Proof{Authenticator: auth, Binder: b, CMW: cmw, CMWData: data, Certificate: certDER}, nil
 }
 
-func cmwType(t uint16) uint16 {
-	if t == 0 {
-		return expat.DefaultCMWExtensionType
+// notOffered explains a request without prof's codepoint: a profile
+// mismatch when it offers another known profile's, else cmw_not_offered.
+func notOffered(req *expat.Request, prof Profile) error {
+	var others []string
+	for _, q := range Profiles() {
+		if q.CMWType != prof.CMWType && req.Offers(q.CMWType) {
+			others = append(others, fmt.Sprintf("0x%04x (%s)", q.CMWType, q.ID))
+		}
 	}
-	return t
+	if len(others) > 0 {
+		return fail(StepRequest, CodeProfileMismatch, nil, "the request offers cmw_attestation at %s; this attester uses profile %s (0x%04x)", strings.Join(others, ", "), prof.ID, prof.CMWType)
+	}
+	return fail(StepRequest, CodeNotOffered, nil, "the request does not offer cmw_attestation (0x%04x, profile %s); refusing to attest without it", prof.CMWType, prof.ID)
 }
 
 // newAIK generates a key for the first offered scheme seatrx can generate

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/seatrx/seatrx/expat"
@@ -14,8 +16,9 @@ import (
 const DefaultMaxAttempts = 4
 
 // Session is the attestation state of one TLS connection, on either side:
-// the requests we sent and which contexts are used (via expat.Tracker), and
-// the peer's newest successful attestation. Nothing may use the connection
+// the interop profiles this side speaks on it (the one place profile state
+// lives), the requests we sent and which contexts are used (via
+// expat.Tracker), and the peer's newest successful attestation. Nothing may use the connection
 // for application data until Attested returns a result. A failed attestation
 // is fatal for the session (draft-fossati-seat-expat: failures SHOULD be
 // fatal): the peer must open a new connection. Safe for concurrent use (HTTP/2
@@ -23,7 +26,7 @@ const DefaultMaxAttempts = 4
 type Session struct {
 	ch          expat.Channel
 	self        expat.Role
-	profile     Profile
+	profiles    []Profile // accepted from the peer, preferred first; we attest in profiles[0] unless asked otherwise
 	maxAttempts int
 
 	mu       sync.Mutex
@@ -35,8 +38,19 @@ type Session struct {
 }
 
 // NewSession starts the attestation state of a completed TLS 1.3 connection
-// on which we play self. maxAttempts <= 0 means DefaultMaxAttempts.
-func NewSession(cs *tls.ConnectionState, self expat.Role, p Profile, maxAttempts int) (*Session, error) {
+// on which we play self. profiles are the interop profiles this side accepts
+// from the peer, preferred first, and the first is also the one it attests
+// in unless RespondAs names another; nil means the default profile alone.
+// maxAttempts <= 0 means DefaultMaxAttempts.
+func NewSession(cs *tls.ConnectionState, self expat.Role, profiles []Profile, maxAttempts int) (*Session, error) {
+	if len(profiles) == 0 {
+		profiles = []Profile{DefaultProfile()}
+	}
+	for _, p := range profiles {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	ch, err := Channel(cs)
 	if err != nil {
 		return nil, err
@@ -44,15 +58,18 @@ func NewSession(cs *tls.ConnectionState, self expat.Role, p Profile, maxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultMaxAttempts
 	}
-	return &Session{ch: ch, self: self, profile: p, maxAttempts: maxAttempts, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}, nil
+	return &Session{ch: ch, self: self, profiles: slices.Clone(profiles), maxAttempts: maxAttempts, tracker: expat.NewTracker(), pending: map[string]*expat.Request{}}, nil
 }
+
+// Profiles returns the profiles the session accepts, preferred first.
+func (s *Session) Profiles() []Profile { return slices.Clone(s.profiles) }
 
 // Channel returns the session's connection view.
 func (s *Session) Channel() expat.Channel { return s.ch }
 
-// Challenge makes a new Authenticator Request offering cmw_attestation,
-// recorded as outstanding. It fails once the attempts are exhausted or the
-// session has failed.
+// Challenge makes a new Authenticator Request offering cmw_attestation at
+// the codepoint of every accepted profile, recorded as outstanding. It fails
+// once the attempts are exhausted or the session has failed.
 func (s *Session) Challenge() (*expat.Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -62,7 +79,12 @@ func (s *Session) Challenge() (*expat.Request, error) {
 	if s.attempts >= s.maxAttempts {
 		return nil, fail(StepRequest, CodeTooManyAttempts, nil, "%d authenticator requests already issued on this connection", s.attempts)
 	}
-	req, err := expat.NewRequest(s.self, expat.RequestOptions{OfferCMW: true, CMWType: s.profile.CMWType})
+	cps := codepoints(s.profiles)
+	var extra []expat.Extension
+	for _, t := range cps[1:] {
+		extra = append(extra, expat.Extension{Type: t})
+	}
+	req, err := expat.NewRequest(s.self, expat.RequestOptions{OfferCMW: true, CMWType: cps[0], Extra: extra})
 	if err != nil {
 		return nil, classify(StepRequest, err)
 	}
@@ -83,7 +105,7 @@ func (s *Session) Accept(ctx context.Context, c *Checker, auth []byte) (*Result,
 	if err != nil {
 		return nil, s.markFailed(err)
 	}
-	res, err := c.Check(ctx, s.ch, s.self.Peer(), req, auth)
+	res, err := c.Check(ctx, s.ch, s.self.Peer(), req, auth, s.profiles)
 	if err != nil {
 		return nil, s.markFailed(err)
 	}
@@ -157,15 +179,27 @@ func (s *Session) Attested() (*Result, error) {
 }
 
 // Respond answers the peer's Authenticator Request (raw bytes) with
-// attestation from p. Each peer request is answered at most once, and its
-// context must not collide with any context used on this connection.
+// attestation from p in the session's preferred profile. Each peer request
+// is answered at most once, and its context must not collide with any
+// context used on this connection.
 func (s *Session) Respond(ctx context.Context, p *Prover, raw []byte) (*Proof, error) {
-	req, err := expat.ParseRequest(raw, s.self.Peer(), s.profile.CMWType)
+	return s.RespondAs(ctx, p, raw, s.profiles[0].ID)
+}
+
+// RespondAs is Respond in the accepted profile id (the peer asked for it); an
+// id this session does not accept is a profile mismatch.
+func (s *Session) RespondAs(ctx context.Context, p *Prover, raw []byte, id string) (*Proof, error) {
+	i := slices.IndexFunc(s.profiles, func(q Profile) bool { return q.ID == id })
+	if i < 0 {
+		return nil, fail(StepRequest, CodeProfileMismatch, nil, "the peer asked for profile %q; this side attests in %s", id, strings.Join(ProfileIDs(s.profiles), ", "))
+	}
+	prof := s.profiles[i]
+	req, err := expat.ParseRequest(raw, s.self.Peer(), prof.CMWType)
 	if err != nil {
 		return nil, classify(StepRequest, err)
 	}
 	if err := s.tracker.Answer(req.Context); err != nil {
 		return nil, classify(StepRequest, err)
 	}
-	return p.Respond(ctx, s.ch, s.self, req)
+	return p.Respond(ctx, s.ch, s.self, req, prof)
 }

@@ -81,14 +81,18 @@ func pair(t testing.TB) (c, s *tls.Conn) {
 	return c, s
 }
 
-func sessions(t testing.TB) (client, server *Session) {
+func sessions(t testing.TB) (client, server *Session) { return sessionsIn(t, nil, nil) }
+
+// sessionsIn returns both ends of a new connection, the client speaking cp
+// and the server sp (nil: the default profile).
+func sessionsIn(t testing.TB, cp, sp []Profile) (client, server *Session) {
 	c, s := pair(t)
 	cs, ss := c.ConnectionState(), s.ConnectionState()
 	var err error
-	if client, err = NewSession(&cs, expat.Client, Profile{}, 0); err != nil {
+	if client, err = NewSession(&cs, expat.Client, cp, 0); err != nil {
 		t.Fatal(err)
 	}
-	if server, err = NewSession(&ss, expat.Server, Profile{}, 0); err != nil {
+	if server, err = NewSession(&ss, expat.Server, sp, 0); err != nil {
 		t.Fatal(err)
 	}
 	return client, server

@@ -58,19 +58,32 @@ func (p *Problem) Error() string {
 // server and a typed error raised locally are read the same way.
 func (p *Problem) ProblemCode() string { return p.Code }
 
-// Capabilities is the body of GET /.well-known/seatrx.
+// Capabilities is the body of GET /.well-known/seatrx. CMWExtensionType and
+// BinderLabel are those of the server's preferred profile (Profiles[0]).
 type Capabilities struct {
-	EvidenceTypes    []string `json:"evidence_types"`
-	Models           []string `json:"models"`
-	SignatureSchemes []string `json:"signature_schemes"`
-	CMWExtensionType uint16   `json:"cmw_extension_type"`
-	BinderLabel      string   `json:"binder_label"`
-	PolicyID         string   `json:"policy_id"`
-	PolicyDigest     string   `json:"policy_digest"`
-	ReceiptProfile   string   `json:"receipt_profile"`
-	Issuer           string   `json:"issuer"`
-	ServerAttester   bool     `json:"server_attestation"`
-	Simulated        bool     `json:"simulated_roots_trusted"`
+	EvidenceTypes    []string  `json:"evidence_types"`
+	Models           []string  `json:"models"`
+	SignatureSchemes []string  `json:"signature_schemes"`
+	CMWExtensionType uint16    `json:"cmw_extension_type"`
+	BinderLabel      string    `json:"binder_label"`
+	Profiles         []Profile `json:"profiles"`
+	PolicyID         string    `json:"policy_id"`
+	PolicyDigest     string    `json:"policy_digest"`
+	ReceiptProfile   string    `json:"receipt_profile"`
+	Issuer           string    `json:"issuer"`
+	ServerAttester   bool      `json:"server_attestation"`
+	Simulated        bool      `json:"simulated_roots_trusted"`
+}
+
+// Profile describes one interop profile the server accepts
+// (docs/PROTOCOL.md, "Profiles").
+type Profile struct {
+	ID               string `json:"id"`
+	ExporterLabel    string `json:"exporter_label"`
+	ExportedLength   int    `json:"exported_length"`
+	CMWExtensionType uint16 `json:"cmw_extension_type"`
+	CMWData          string `json:"cmw_data"`    // cmw, cocos-json, rust-ref-record
+	ReportData       string `json:"report_data"` // binding-aik, sha512-binding, exported
 }
 
 // ReceiptRequest is the body of POST /v1/receipts (CBOR, or JSON).

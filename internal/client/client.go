@@ -44,6 +44,9 @@ type Config struct {
 	// Checker verifies the server's evidence in mutual attestation; nil
 	// disables AttestServer.
 	Checker *tlsbind.Checker
+	// Profile is the interop profile this client attests in and accepts the
+	// server's attestation in; the zero value means tlsbind.DefaultProfile().
+	Profile tlsbind.Profile
 	// ForceHTTP1 offers only http/1.1 in ALPN (for HTTP/1.1-only paths).
 	ForceHTTP1 bool
 	// ConnectTimeout bounds the TCP connect, HandshakeTimeout the TLS
@@ -201,7 +204,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	c := &Conn{cfg: cfg, base: u, tls: tc}
 	c.timings.Handshake = time.Since(start)
 	cs := tc.ConnectionState()
-	if c.session, err = tlsbind.NewSession(&cs, expat.Client, cfg.Prover.Profile, 0); err != nil {
+	prof := cfg.Profile
+	if prof.ID == "" {
+		prof = tlsbind.DefaultProfile()
+	}
+	if c.session, err = tlsbind.NewSession(&cs, expat.Client, []tlsbind.Profile{prof}, 0); err != nil {
 		tc.Close()
 		return nil, err
 	}
@@ -270,7 +277,8 @@ func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
 }
 
 // AttestServer sends a ClientCertificateRequest and verifies the server's
-// authenticator and evidence (mutual attestation, same connection).
+// authenticator and evidence (mutual attestation, same connection), asking
+// the server to attest in this client's profile.
 func (c *Conn) AttestServer(ctx context.Context) (*tlsbind.Result, error) {
 	if c.cfg.Checker == nil {
 		return nil, &ConfigError{Field: "Checker", Reason: "required to verify the server's attestation"}
@@ -280,7 +288,8 @@ func (c *Conn) AttestServer(ctx context.Context) (*tlsbind.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, err := c.do(ctx, http.MethodPost, api.PathAttestServe, api.MediaRequest, req.Raw)
+	q := url.Values{"profile": {c.session.Profiles()[0].ID}}
+	auth, err := c.do(ctx, http.MethodPost, api.PathAttestServe+"?"+q.Encode(), api.MediaRequest, req.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("client: server attestation: %w", err)
 	}
@@ -343,6 +352,9 @@ func (c *Conn) Keys(ctx context.Context) (*receipt.Keys, []byte, error) {
 	return k, out, nil
 }
 
+// Profile returns the interop profile this connection attests in.
+func (c *Conn) Profile() tlsbind.Profile { return c.session.Profiles()[0] }
+
 // Capabilities fetches /.well-known/seatrx.
 func (c *Conn) Capabilities(ctx context.Context) (*api.Capabilities, error) {
 	out, err := c.do(ctx, http.MethodGet, api.PathWellKnown, "", nil)
@@ -360,8 +372,11 @@ func (c *Conn) Do(ctx context.Context, method, path, contentType string, body []
 }
 
 func (c *Conn) do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
-	u := *c.base
-	u.Path = path
+	ref, err := url.Parse(path)
+	if err != nil {
+		return nil, err
+	}
+	u := c.base.ResolveReference(ref)
 	ctx, cancel := withTimeout(ctx, orDefault(c.cfg.RequestTimeout, DefaultRequestTimeout), "request "+method+" "+path)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))

@@ -24,6 +24,7 @@ type Flow struct {
 	Prover    *tlsbind.Prover
 	Checker   *tlsbind.Checker // for Mutual
 	Mutual    bool             // demand the server's evidence first
+	Profile   tlsbind.Profile  // the interop profile; zero = tlsbind.DefaultProfile()
 	Requested any              // the operation to authorize
 	Audience  string
 	// Redeem consumes the execution token on the same connection, then tries
@@ -73,13 +74,21 @@ func CheckOwnReceipt(a *receipt.Action, p *tlsbind.Proof, requested any) error {
 	return nil
 }
 
+func profileIDs(ps []api.Profile) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
+	}
+	return out
+}
+
 // detEnc is the deterministic CBOR encoding the server applies to "requested".
 var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
 
 // Run performs f on one new connection.
 func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	start := time.Now()
-	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker,
+	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker, Profile: f.Profile,
 		ConnectTimeout: f.ConnectTimeout, HandshakeTimeout: f.HandshakeTimeout, RequestTimeout: f.RequestTimeout})
 	if err != nil {
 		return nil, err
@@ -87,6 +96,15 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	defer c.Close()
 	o := &Outcome{TLS: c.ConnectionState()}
 	defer func() { o.Timings = c.Timings(); o.Total = time.Since(start) }()
+	// A server that does not accept our profile is told apart before any
+	// evidence is made (the server would name the mismatch too, later).
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		return o, fmt.Errorf("client: capabilities: %w", err)
+	}
+	if err := tlsbind.CheckAccepted(c.Profile(), profileIDs(caps.Profiles)); err != nil {
+		return o, err
+	}
 	if f.Mutual {
 		if o.Server, err = c.AttestServer(ctx); err != nil {
 			return o, err

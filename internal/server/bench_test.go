@@ -62,8 +62,8 @@ func attestedConn(b *testing.B) (*Server, *conn, *tlsbind.Result) {
 	sc := <-srvc
 	b.Cleanup(func() { cc.Close(); sc.Close() })
 	ccs, scs := cc.ConnectionState(), sc.ConnectionState()
-	cli, _ := tlsbind.NewSession(&ccs, expat.Client, tlsbind.Profile{}, 0)
-	srv, _ := tlsbind.NewSession(&scs, expat.Server, tlsbind.Profile{}, 0)
+	cli, _ := tlsbind.NewSession(&ccs, expat.Client, nil, 0)
+	srv, _ := tlsbind.NewSession(&scs, expat.Server, nil, 0)
 	req, err := srv.Challenge()
 	if err != nil {
 		b.Fatal(err)

@@ -77,7 +77,7 @@ func (s *Server) sessionOf(r *http.Request) (*conn, *tlsbind.Session, error) {
 	}
 	c.once.Do(func() {
 		cs := c.tls.ConnectionState()
-		c.session, c.err = tlsbind.NewSession(&cs, expat.Server, tlsbind.Profile{}, s.cfg.MaxAttempts)
+		c.session, c.err = tlsbind.NewSession(&cs, expat.Server, s.cfg.Profiles, s.cfg.MaxAttempts)
 	})
 	return c, c.session, c.err
 }

@@ -19,7 +19,7 @@ func ipLoopback() []net.IP { return []net.IP{net.IPv4(127, 0, 0, 1)} }
 func newClientSession(t *testing.T, c *client.Conn) *tlsbind.Session {
 	t.Helper()
 	cs := c.ConnectionState()
-	s, err := tlsbind.NewSession(&cs, expat.Client, tlsbind.Profile{}, 0)
+	s, err := tlsbind.NewSession(&cs, expat.Client, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

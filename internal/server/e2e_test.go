@@ -94,11 +94,17 @@ func start(t testing.TB, mod func(*server.Config)) *env {
 
 func (e *env) dial(t *testing.T, p *tlsbind.Prover) *client.Conn {
 	t.Helper()
+	return e.dialIn(t, p, tlsbind.Profile{})
+}
+
+// dialIn is dial with the client attesting in prof (zero: the default).
+func (e *env) dialIn(t *testing.T, p *tlsbind.Prover, prof tlsbind.Profile) *client.Conn {
+	t.Helper()
 	checker, err := client.NewChecker(e.pki, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(context.Background(), client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: p, Checker: checker})
+	c, err := client.Dial(context.Background(), client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: p, Checker: checker, Profile: prof})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -335,9 +341,9 @@ func TestEndToEndAttacks(t *testing.T) {
 		wantProblem(t, err, "attest.cmw_not_offered")
 	})
 	t.Run("wrong binder label", func(t *testing.T) {
-		p := e.snp(sim.SNPGuestConfig{})
-		p.Profile.Label = "Attestation Binding"
-		_, err := e.dial(t, p).Attest(ctx)
+		odd := tlsbind.DefaultProfile()
+		odd.ID, odd.Label = "odd-label", "Attestation Binding"
+		_, err := e.dialIn(t, e.snp(sim.SNPGuestConfig{}), odd).Attest(ctx)
 		wantProblem(t, err, "attest.binding_connection")
 	})
 	t.Run("REPORTDATA of another key", func(t *testing.T) {
@@ -617,7 +623,9 @@ func TestEndToEndLimitsMetricsWellKnown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if caps.CMWExtensionType != 0xFF00 || caps.BinderLabel != "Attestation" || !caps.Simulated || !caps.ServerAttester {
+	// The default profile is draft-fossati-seat-expat-04's.
+	if caps.CMWExtensionType != 0xFF00 || caps.BinderLabel != "EXPORTER-cmw-attestation" || !caps.Simulated || !caps.ServerAttester ||
+		len(caps.Profiles) != 1 || caps.Profiles[0] != (api.Profile{ID: "expat-04", ExporterLabel: "EXPORTER-cmw-attestation", ExportedLength: 32, CMWExtensionType: 0xFF00, CMWData: "cmw", ReportData: "binding-aik"}) {
 		t.Fatalf("capabilities %+v", caps)
 	}
 	_, _ = b.Attest(ctx)

@@ -46,11 +46,16 @@ func (s *Server) routes() http.Handler {
 }
 
 func (s *Server) handleWellKnown(w http.ResponseWriter, _ *http.Request) {
+	pref := s.cfg.Profiles[0]
 	c := api.Capabilities{
 		EvidenceTypes: []string{evidence.MediaTypeSNPReport, evidence.MediaTypeTDXQuote},
-		Models:        []string{tlsbind.ModelBackgroundCheck}, CMWExtensionType: expat.DefaultCMWExtensionType,
-		BinderLabel: tlsbind.DefaultLabel, PolicyID: s.pol.ID, ReceiptProfile: receipt.ProfileID,
+		Models:        []string{tlsbind.ModelBackgroundCheck}, CMWExtensionType: pref.CMWType,
+		BinderLabel: pref.Label, PolicyID: s.pol.ID, ReceiptProfile: receipt.ProfileID,
 		Issuer: s.issuer.Name(), ServerAttester: s.prover != nil, Simulated: s.simPKI != nil,
+	}
+	for _, p := range s.cfg.Profiles {
+		c.Profiles = append(c.Profiles, api.Profile{ID: p.ID, ExporterLabel: p.Label, ExportedLength: p.ExportedSize,
+			CMWExtensionType: p.CMWType, CMWData: p.Container.String(), ReportData: p.Layout.String()})
 	}
 	d := s.pol.Digest()
 	c.PolicyDigest = "sha256:" + hex.EncodeToString(d[:])
@@ -115,7 +120,8 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleAttestServer answers the client's ClientCertificateRequest with the
-// server's own evidence (mutual attestation).
+// server's own evidence (mutual attestation), in the profile the query
+// parameter "profile" names (one the server accepts; default its preferred).
 func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 	c, sess, err := s.sessionOf(r)
 	if err != nil {
@@ -131,7 +137,11 @@ func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	proof, err := sess.Respond(r.Context(), s.prover, body)
+	id := r.URL.Query().Get("profile")
+	if id == "" {
+		id = s.cfg.Profiles[0].ID
+	}
+	proof, err := sess.RespondAs(r.Context(), s.prover, body, id)
 	if err != nil {
 		s.refuse(w, err, http.StatusBadRequest)
 		return

@@ -76,6 +76,11 @@ type Config struct {
 	// every receipt: required outside Dev, so that it never changes with
 	// the listen address or host name; in Dev, "" means DevIssuer.
 	Issuer string
+	// Profiles are the interop profiles the server accepts from attesting
+	// clients, preferred first (the first is also the one it attests in for
+	// mutual attestation unless the client asks for another it accepts);
+	// nil = tlsbind.DefaultProfile() alone.
+	Profiles []tlsbind.Profile
 	// Limits.
 	MaxUnattestedConns int           // default DefaultMaxUnattestedConns
 	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
@@ -168,6 +173,11 @@ func (cfg *Config) check() error {
 	default:
 		return configErr(fmt.Sprintf("--attester %q: want snp, tdx, sim-snp or sim-tdx", cfg.Attester), "attester")
 	}
+	for _, p := range cfg.Profiles {
+		if err := p.Validate(); err != nil {
+			return configErr(err.Error(), "profiles")
+		}
+	}
 	for _, n := range []struct {
 		name string
 		bad  bool
@@ -241,6 +251,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Dev && cfg.Attester == "" {
 		cfg.Attester = "sim-snp"
+	}
+	if len(cfg.Profiles) == 0 {
+		cfg.Profiles = []tlsbind.Profile{tlsbind.DefaultProfile()}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, accepted: map[string]bool{ear.StatusAffirming: true}}
 	if s.log == nil {
