@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// DecisionApprove is the only decision value profile v1 defines.
+// DecisionApprove is the only decision value the profile (v1, v2) defines.
 const DecisionApprove = "approve"
 
 // Approval is the statement one approver signs (reference §3.5). ReceiptID is

@@ -384,6 +384,21 @@ func receiptCorpus(t testing.TB) []vectorCase {
 	add("wrong-hash-length", "action_hash value of 31 bytes for SHA-256", forge(func(c *Receipt) { c.ActionHash.Value = c.ActionHash.Value[:31] }), fail(CodeHashLength))
 	add("unknown-hash-alg", "policy_hash with an unregistered algorithm id", forge(func(c *Receipt) { c.PolicyHash.Alg = -99 }), fail(CodeHashAlg))
 	add("profile-mismatch", "profile is not the seatrx v1 tag", forge(func(c *Receipt) { c.Profile = "tag:example.com,2026:other" }), fail(CodeProfile))
+	// Profile v2's snapshot members (transport, binder derivation), and v1's absence of them.
+	snapForge := func(profile string, mut func(*ContextSnapshot)) vectorInputs {
+		return forge(func(c *Receipt) { c.Profile = profile; mut(c.ContextSnapshot) })
+	}
+	add("v2-missing-transport", "profile v2 snapshot without transport", snapForge(ProfileID, func(s *ContextSnapshot) { s.Transport = "" }), fail(CodeMissingField))
+	add("v2-missing-binder-profile", "profile v2 snapshot without binder_profile", snapForge(ProfileID, func(s *ContextSnapshot) { s.BinderProfile = "" }), fail(CodeMissingField))
+	add("v2-missing-binder-label", "profile v2 snapshot without binder_label", snapForge(ProfileID, func(s *ContextSnapshot) { s.BinderLabel = "" }), fail(CodeMissingField))
+	add("v2-unknown-transport", "transport is neither tls nor dtls", snapForge(ProfileID, func(s *ContextSnapshot) { s.Transport = "quic" }), fail(CodeBadValue))
+	add("v2-transport-version-mismatch", "transport tls with a DTLS version number", snapForge(ProfileID, func(s *ContextSnapshot) { s.TLSVersion = 0xfefc }), fail(CodeBadValue))
+	add("v1-with-v2-members", "a v1 receipt whose snapshot has binder_profile (a v2 member): unknown in v1", snapForge(ProfileIDV1, func(s *ContextSnapshot) { s.Transport, s.BinderLabel = "", "" }), fail(CodeUnknownField))
+	in = forge(func(c *Receipt) {
+		c.ContextSnapshot.Transport, c.ContextSnapshot.TLSVersion = TransportDTLS, 0xfefc
+	})
+	add("ok-v2-dtls-transport", "a DTLS 1.3 transport (0xfefc) is a valid v2 snapshot, so DTLS needs no v3", in,
+		vectorExpected{OK: boolp(true), Checks: map[string]string{CheckPayload: StatusPass, CheckSignature: StatusPass}})
 	add("receipt-id-length", "receipt_id of 8 bytes", forge(func(c *Receipt) { c.ReceiptID = c.ReceiptID[:8] }), fail(CodeBadLength))
 	add("approval-count-mismatch", "two identities, one signature", forge(func(c *Receipt) {
 		c.ApproverIdentities = append(c.ApproverIdentities, Approver{ID: "urn:x", Kid: []byte{1}})

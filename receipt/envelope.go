@@ -124,7 +124,7 @@ func parseEnvelope(field string, data []byte, limit int, wantTyp string, needCla
 		return nil, headerFailure(err)
 	}
 	if !bytes.Equal(w.Unprotected, []byte{0xa0}) {
-		return nil, headerFailure(ferr(field+".unprotected", CodeUnprotectedHeader, "profile v1 defines no unprotected header parameters"))
+		return nil, headerFailure(ferr(field+".unprotected", CodeUnprotectedHeader, "the profile (v1, v2) defines no unprotected header parameters"))
 	}
 	var payload, sig []byte
 	if err := unmarshal(field+".payload", w.Payload, &payload); err != nil {

@@ -166,7 +166,8 @@ func newFixture(t testing.TB, alg string, nApprovers int) *fixture {
 		EAR:        makeEAR(t, f.earKey, earClaims{profile: ear.EatProfile, status: "affirming", nonce: f.binder, iat: testNow.Add(-10 * time.Second)}),
 		Audience:   testAudience,
 		Snapshot: &ContextSnapshot{
-			TLSVersion: 0x0304, CipherSuite: 0x1301, SNI: "seatrx.example", CertRequestContext: crc, Binder: f.binder,
+			TLSVersion: 0x0304, CipherSuite: 0x1301, SNI: "seatrx.example", Transport: TransportTLS, CertRequestContext: crc, Binder: f.binder,
+			BinderProfile: "expat-04", BinderLabel: "EXPORTER-cmw-attestation",
 			PeerKey: peer, EvidenceDigest: ev, Platform: "sev-snp",
 			Collateral:   []Collateral{{Name: "vcek", Digest: SHA256([]byte("vcek"))}, {Name: "ask", Digest: SHA256([]byte("ask"))}, {Name: "ark", Digest: SHA256([]byte("ark"))}},
 			TrustAnchors: []string{testAnchor},

@@ -12,15 +12,25 @@ import (
 
 // Profile identifiers and media types of the seatrx PRE-RCT profile.
 const (
-	// ProfileID is the value of the payload's "profile" member.
-	ProfileID = "tag:github.com,2026:seatrx/pre-rct/v1"
+	// ProfileID is the value of the payload's "profile" member in the
+	// receipts issued now (profile v2: the context snapshot records the
+	// transport and the binder derivation).
+	ProfileID = "tag:github.com,2026:seatrx/pre-rct/v2"
+	// ProfileIDV1 is the previous profile, still verified exactly as before:
+	// its context snapshot has neither transport nor binder derivation.
+	ProfileIDV1 = "tag:github.com,2026:seatrx/pre-rct/v1"
+	// TransportTLS and TransportDTLS are the snapshot's transport values
+	// (v2): the protocol that carried the attestation; tls_version is that
+	// protocol's version (TLS 1.3 0x0304; DTLS 1.3 0xfefc).
+	TransportTLS  = "tls"
+	TransportDTLS = "dtls"
 	// ReceiptType is the COSE typ (label 16) of a receipt.
 	ReceiptType = "application/pre-rct+cbor"
 	// ApprovalType is the COSE typ (label 16) of an approval.
 	ApprovalType = "application/pre-rct-approval+cbor"
 	// EARMediaType is the CMW record type of hae_attestation_token.
 	EARMediaType = `application/eat+jwt; eat_profile="tag:github.com,2023:veraison/ear"`
-	// ActionTypeAttestedSession is the only action type of profile v1.
+	// ActionTypeAttestedSession is the only action type of the profile (v1, v2).
 	ActionTypeAttestedSession = "seatrx/attested-session/v1"
 	// MaskNone keeps the context snapshot in clear.
 	MaskNone = "urn:seatrx:mask:none"
@@ -114,13 +124,18 @@ type MutualResult struct {
 // ContextSnapshot records the connection and appraisal context of the
 // authorization (reference §3.4). Under MaskSaltedDigest, Identifiers is
 // empty and MaskedIdentifiers holds H(salt || value) per identifier; the salts
-// travel only in the bundle.
+// travel only in the bundle. Transport, BinderProfile and BinderLabel are
+// required in profile v2 and absent in v1 (Receipt.validate says so by
+// profile; the schema alone marks them optional so that one type reads both).
 type ContextSnapshot struct {
 	TLSVersion         uint16            `cbor:"tls_version"`
 	CipherSuite        uint16            `cbor:"cipher_suite"`
 	SNI                string            `cbor:"sni,omitempty"`
+	Transport          string            `cbor:"transport,omitempty"` // v2: TransportTLS or TransportDTLS
 	CertRequestContext []byte            `cbor:"cert_request_context"`
 	Binder             []byte            `cbor:"binder"`
+	BinderProfile      string            `cbor:"binder_profile,omitempty"` // v2: the interop profile that derived Binder (docs/PROTOCOL.md)
+	BinderLabel        string            `cbor:"binder_label,omitempty"`   // v2: its exporter label
 	PeerKey            Hash              `cbor:"peer_key"`
 	EvidenceDigest     Hash              `cbor:"evidence_digest"`
 	Platform           string            `cbor:"platform,omitempty"`
@@ -294,6 +309,42 @@ func (s *ContextSnapshot) validate(path string) error {
 	return nil
 }
 
+// validateV1 refuses the members profile v1 does not define, as the v1
+// reader did (unknown_field naming the first, in key order).
+func (s *ContextSnapshot) validateV1(path string) error {
+	if s == nil {
+		return nil
+	}
+	for _, m := range []struct{ name, v string }{{"binder_label", s.BinderLabel}, {"binder_profile", s.BinderProfile}, {"transport", s.Transport}} {
+		if m.v != "" {
+			return ferr(join(path, m.name), CodeUnknownField, "unknown key %q (profile v1)", m.name)
+		}
+	}
+	return nil
+}
+
+// validateV2 requires the members profile v2 adds and checks the transport
+// and its version: "tls" with a TLS version (0x03xx), "dtls" with a DTLS
+// version (0xfexx).
+func (s *ContextSnapshot) validateV2(path string) error {
+	if s == nil {
+		return nil
+	}
+	for _, m := range []struct{ name, v string }{{"transport", s.Transport}, {"binder_profile", s.BinderProfile}, {"binder_label", s.BinderLabel}} {
+		if m.v == "" {
+			return ferr(join(path, m.name), CodeMissingField, "required key %q absent (profile v2)", m.name)
+		}
+	}
+	switch {
+	case s.Transport == TransportTLS && s.TLSVersion>>8 == 0x03, s.Transport == TransportDTLS && s.TLSVersion>>8 == 0xfe:
+	case s.Transport != TransportTLS && s.Transport != TransportDTLS:
+		return ferr(join(path, "transport"), CodeBadValue, "unknown transport %q (want %q or %q)", s.Transport, TransportTLS, TransportDTLS)
+	default:
+		return ferr(join(path, "tls_version"), CodeBadValue, "version 0x%04x is not a %s version", s.TLSVersion, s.Transport)
+	}
+	return nil
+}
+
 // decodeReceiptPayload strictly decodes and validates a receipt payload.
 func decodeReceiptPayload(data []byte) (*Receipt, error) {
 	const path = ""
@@ -310,7 +361,16 @@ func decodeReceiptPayload(data []byte) (*Receipt, error) {
 // validate checks per-field types and lengths beyond what decoding enforces;
 // a receipt payload is the top-level map, so path is "".
 func (r *Receipt) validate(path string) error {
-	if r.Profile != ProfileID {
+	switch r.Profile {
+	case ProfileID:
+		if err := r.ContextSnapshot.validateV2("context_snapshot"); err != nil {
+			return err
+		}
+	case ProfileIDV1:
+		if err := r.ContextSnapshot.validateV1("context_snapshot"); err != nil {
+			return err
+		}
+	default:
 		return ferr(join(path, "profile"), CodeProfile, "unsupported profile %q", r.Profile)
 	}
 	if n := len(r.ApproverIdentities); n == 0 || n > MaxApprovers {

@@ -97,6 +97,11 @@ func (r *Receipt) render(rep *Report) ([]byte, error) {
 		if s.Platform != "" {
 			snap["platform"] = s.Platform
 		}
+		for k, v := range map[string]string{"transport": s.Transport, "binder_profile": s.BinderProfile, "binder_label": s.BinderLabel} {
+			if v != "" {
+				snap[k] = v
+			}
+		}
 		col := make([]map[string]any, len(s.Collateral))
 		for i, c := range s.Collateral {
 			col[i] = map[string]any{"name": c.Name, "digest": jh(c.Digest)}

@@ -23,7 +23,9 @@ func TestSchemaFromTags(t *testing.T) {
 		{reflect.TypeFor[ExecutionToken](), []string{"id", "digest", "aud", "nbf", "exp", "max_uses"}, []string{"cnf"}},
 		{reflect.TypeFor[Approver](), []string{"id", "kid"}, []string{"role"}},
 		{reflect.TypeFor[ContextSnapshot](), []string{"tls_version", "cipher_suite", "cert_request_context", "binder", "peer_key",
-			"evidence_digest", "collateral", "trust_anchors", "simulated"}, []string{"sni", "platform", "identifiers", "masked_identifiers", "mutual", "not_evaluated"}},
+			"evidence_digest", "collateral", "trust_anchors", "simulated"},
+			// transport and binder_*: required in profile v2, absent in v1 (Receipt.validate).
+			[]string{"sni", "transport", "binder_profile", "binder_label", "platform", "identifiers", "masked_identifiers", "mutual", "not_evaluated"}},
 		{reflect.TypeFor[Collateral](), []string{"name", "digest"}, nil},
 		{reflect.TypeFor[MutualResult](), []string{"platform", "evidence_digest", "status"}, nil},
 		{reflect.TypeFor[Action](), []string{"type", "peer_key", "binder", "cert_request_context", "server_cert", "evidence_digest"}, []string{"requested"}},

@@ -300,8 +300,9 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 	evDigest := receipt.Hash{Alg: receipt.HashSHA256, Value: res.EvidenceDigest}
 	peerKey := receipt.SHA256(res.AIK)
 	snap := &receipt.ContextSnapshot{
-		TLSVersion: cs.Version, CipherSuite: cs.CipherSuite, SNI: cs.ServerName,
+		TLSVersion: cs.Version, CipherSuite: cs.CipherSuite, SNI: cs.ServerName, Transport: receipt.TransportTLS,
 		CertRequestContext: res.Context, Binder: res.Binder.Binding, PeerKey: peerKey, EvidenceDigest: evDigest,
+		BinderProfile: res.Binder.Profile.ID, BinderLabel: res.Binder.Profile.Label,
 		TrustAnchors: res.Claims.TrustAnchors, Simulated: res.Claims.Simulated, Platform: res.Claims.Submod,
 		NotEvaluated: res.Claims.NotEvaluated,
 	}
