@@ -4,6 +4,7 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"testing"
 
 	"github.com/seatrx/seatrx/expat"
@@ -202,5 +203,49 @@ func TestProfiles(t *testing.T) {
 		if p.Validate() == nil {
 			t.Errorf("broken profile %d validates: %+v", i, p)
 		}
+	}
+}
+
+// CheckReportData gives the verdict and the attribution Checker.Check gives
+// for evidence carrying that REPORTDATA.
+func TestCheckReportData(t *testing.T) {
+	ch, crc := rfc8448(t)
+	spki, other := []byte("spki"), []byte("another key")
+	bind := func(id string, crc, spki []byte) [64]byte {
+		b, err := profile(t, id).Binder(ch, crc, spki)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.ReportData
+	}
+	aikOnly := bind(ProfileExpat04, crc, spki)
+	o := bind(ProfileExpat04, crc, other)
+	copy(aikOnly[32:], o[32:])
+	tests := []struct {
+		name   string
+		got    [64]byte
+		accept []Profile
+		want   string // accepted profile id, or a code
+	}{
+		{"own", bind(ProfileExpat04, crc, spki), nil, ProfileExpat04},
+		{"second of two", bind(ProfileCocos, crc, spki), []Profile{DefaultProfile(), profile(t, ProfileCocos)}, ProfileCocos},
+		{"another connection", bind(ProfileExpat04, crc[1:], spki), nil, "attest.binding_connection"},
+		{"another key", bind(ProfileExpat04, crc, other), nil, "attest.binding_connection"},
+		{"aik_pub_hash of another key", aikOnly, nil, "attest.binding_key"},
+		{"expat-03 at expat-04", bind(ProfileExpat03, crc, spki), nil, "attest.profile_mismatch"},
+		{"cocos relayed", bind(ProfileCocos, crc[1:], spki), []Profile{profile(t, ProfileCocos)}, "attest.binding_report_data"},
+		{"rust-ref relayed", bind(ProfileRustRef, crc[1:], nil), []Profile{profile(t, ProfileRustRef)}, "attest.binding_connection"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := CheckReportData(ch, crc, spki, tc.got, tc.accept)
+			got := p.ID
+			if te := (*Error)(nil); errors.As(err, &te) {
+				got = te.ProblemCode()
+			}
+			if got != tc.want {
+				t.Fatalf("got %s (%v), want %s", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -269,12 +269,7 @@ func choose(ch expat.Channel, crc, spki, data []byte, cands, accept []Profile) (
 }
 
 // bindingOrEvidence turns a REPORTDATA failure into a binding error that says
-// why it differs, as far as the data allows: another known profile's
-// derivation on this connection and key (profile mismatch), then, for the
-// cocos container, the payload's own binder as a hint, then which part of
-// this profile's binder differs (relay/replay or another key). Other
-// failures keep their evidence code. Diagnosis reads REPORTDATA from
-// evidence that did not verify: it names the refusal, it never accepts.
+// why it differs (attribute); other failures keep their evidence code.
 func bindingOrEvidence(err error, ch expat.Channel, crc, spki []byte, car *Carried, b *Binder, accept []Profile) error {
 	if ce := (*check.Error)(nil); !errors.As(err, &ce) || ce.Check != check.ReportData {
 		return classify(StepEvidence, err)
@@ -283,26 +278,63 @@ func bindingOrEvidence(err error, ch expat.Channel, crc, spki []byte, car *Carri
 	if rerr != nil {
 		return classify(StepBinding, err)
 	}
+	return attribute(err, ch, crc, spki, got, b, accept, car.Cocos)
+}
+
+// attribute explains why got, a REPORTDATA that is not b's, differs, as far
+// as the data allows: another known profile's derivation on this connection
+// and key (profile mismatch); then, for the cocos container, the payload's
+// own binder when it agrees with got; then which part of b's layout differs
+// (binding first: relay or replay; aik_pub_hash alone: another key). got is
+// read from evidence that did not verify: this names the refusal, it never
+// accepts. cause is the evidence layer's report_data failure, if any.
+func attribute(cause error, ch expat.Channel, crc, spki []byte, got [64]byte, b *Binder, accept []Profile, pl *cocos.Payload) *Error {
 	if q, ok := Diagnose(ch, crc, spki, got, b.Profile); ok {
-		return fail(StepBinding, CodeProfileMismatch, err, "the evidence is bound to this connection and key as profile %s derives it; this relying party checked %s and accepts %s",
+		return fail(StepBinding, CodeProfileMismatch, cause, "the evidence is bound to this connection and key as profile %s derives it; this relying party checked %s and accepts %s",
 			q.Describe(), b.Profile.ID, strings.Join(ProfileIDs(accept), ", "))
 	}
-	if pl := car.Cocos; pl != nil && sha512.Sum512(pl.Binder.Binding) == got {
+	if pl != nil && sha512.Sum512(pl.Binder.Binding) == got {
 		// The evidence agrees with the payload's (unsigned) binder: believe it
 		// enough to say which binding the peer's evidence carries. (Its
 		// binding differs from ours, or REPORTDATA would match.)
-		return fail(StepBinding, CodeBindingConnection, err, "the evidence and its payload binder carry binding %x (aik_pub_hash %x), expected %x (%x): evidence made for another connection, request context, label or key (relay or replay)",
+		return fail(StepBinding, CodeBindingConnection, cause, "the evidence and its payload binder carry binding %x (aik_pub_hash %x), expected %x (%x): evidence made for another connection, request context, label or key (relay or replay)",
 			pl.Binder.Binding, pl.Binder.AIKPubHash, b.Binding, b.AIKPubHash)
 	}
 	switch b.Compare(got) {
 	case MismatchBinding:
 		n := min(len(b.Binding), len(got))
-		return fail(StepBinding, CodeBindingConnection, err, "REPORTDATA binding %x, expected %x: evidence made for another connection, request context or binder label (relay or replay)", got[:n], b.Binding)
+		return fail(StepBinding, CodeBindingConnection, cause, "REPORTDATA binding %x, expected %x: evidence made for another connection, request context or binder label (relay or replay)", got[:n], b.Binding)
 	case MismatchAIKPubHash:
-		return fail(StepBinding, CodeBindingKey, err, "REPORTDATA aik_pub_hash %x, expected %x: evidence made for another authenticator key", got[len(b.Binding):], b.AIKPubHash)
+		return fail(StepBinding, CodeBindingKey, cause, "REPORTDATA aik_pub_hash %x, expected %x: evidence made for another authenticator key", got[len(b.Binding):2*len(b.Binding)], b.AIKPubHash)
 	default:
-		return fail(StepBinding, CodeBindingUnattributed, err, "REPORTDATA does not match this connection's binder (%s: a hashed layout cannot say which part differs)", b.Profile.Layout)
+		return fail(StepBinding, CodeBindingUnattributed, cause, "REPORTDATA does not match this connection's binder (%s: a hashed layout cannot say which part differs)", b.Profile.Layout)
 	}
+}
+
+// CheckReportData is the binding check alone, on a REPORTDATA someone
+// claims (conformance vectors; a tester's tool): it returns the accepted
+// profile (nil: the default) whose binder for context crc and key spki on
+// ch is got, or the refusal Checker.Check would give for evidence carrying
+// got (profile mismatch, binding_connection, binding_key,
+// binding_report_data). It verifies no evidence.
+func CheckReportData(ch expat.Channel, crc, spki []byte, got [64]byte, accept []Profile) (Profile, error) {
+	if len(accept) == 0 {
+		accept = []Profile{DefaultProfile()}
+	}
+	var first *Binder
+	for _, p := range accept {
+		b, err := p.Binder(ch, crc, spki)
+		if err != nil {
+			return Profile{}, classify(StepBinding, err)
+		}
+		if b.Compare(got) == MismatchNone {
+			return p, nil
+		}
+		if first == nil {
+			first = b
+		}
+	}
+	return Profile{}, attribute(nil, ch, crc, spki, got, first, accept, nil)
 }
 
 // checkCocosBinder compares the cocos payload's unsigned binder with ours,
