@@ -219,6 +219,30 @@ func TestGenerateVectors(t *testing.T) {
 	addAuth("client-ecdsa-p256-with-cmw", "ECDSA P-256 (randomised signature): verify-only.", s256, ems256, ch256, expat.Client, reqS, keys["p256"], "ecdsa_secp256r1_sha256", []expat.Extension{cmwExt(t, cmwEx)}, true, nil)
 	addAuth("client-ecdsa-p384-sha384-suite", "ECDSA P-384 on a SHA-384 suite: verify-only.", s384, ems384, ch384, expat.Client, reqS384, keys["p384"], "ecdsa_secp384r1_sha384", nil, true, nil)
 	addAuth("client-rsa-pss-sha256", "RSA-PSS (rsaEncryption key): verify-only.", s256, ems256, ch256, expat.Client, reqS, keys["rsa"], "rsa_pss_rsae_sha256", nil, true, nil)
+	// The same authenticators from the two RFC 9261 exporter outputs instead
+	// of the exporter_master_secret (what a peer that cannot reveal the
+	// master secret, or a key log without it, can publish).
+	exported := func(ch expat.Channel, role string, n int) obj {
+		hc := must(ch.Export("EXPORTER-"+role+" authenticator handshake context", nil, n))
+		fk := must(ch.Export("EXPORTER-"+role+" authenticator finished key", nil, n))
+		return obj{"handshake_context": Hex(hc), "finished_key": Hex(fk)}
+	}
+	withExported := func(name, desc string, from string, ch expat.Channel, role string, n int) {
+		for _, c := range authCases {
+			if c.Name != from {
+				continue
+			}
+			var in obj
+			if err := json.Unmarshal(c.Inputs, &in); err != nil {
+				t.Fatal(err)
+			}
+			delete(in, "exporter_master_secret")
+			authCases = append(authCases, Case{Name: name, Description: desc, Inputs: must(json.Marshal(merge(in, exported(ch, role, n)))), Expected: c.Expected})
+		}
+	}
+	withExported("client-ed25519-with-cmw-exported-inputs", "client-ed25519-with-cmw from handshake_context and finished_key instead of the exporter_master_secret: the same bytes.", "client-ed25519-with-cmw", ch256, "client", 32)
+	withExported("server-ed25519-with-cmw-exported-inputs", "server-ed25519-with-cmw from the server's handshake_context and finished_key.", "server-ed25519-with-cmw", ch256, "server", 32)
+	withExported("client-ed25519-sha384-suite-exported-inputs", "client-ed25519-sha384-suite from 48-byte handshake_context and finished_key.", "client-ed25519-sha384-suite", ch384, "client", 48)
 	authCases = append(authCases,
 		mkCase("reject-extension-not-offered", "cmw_attestation in the authenticator although the request did not offer it.",
 			merge(commonIn(s256, ems256, "client"), obj{"request": Hex(reqNoCMW.Raw), "certificate_chain": []Hex{keys["ed25519"].cert}, "private_key": Hex(keys["ed25519"].pkcs8), "first_entry_extensions": jext(cmwExt(t, cmwEx)), "signature_scheme": "ed25519"}),
@@ -277,6 +301,19 @@ func TestGenerateVectors(t *testing.T) {
 			merge(commonIn(s256, ems256, "server"), obj{"request": Hex(reqC.Raw), "authenticator": Hex(serverAuth)}),
 			obj{"certificate_chain": []Hex{ed.cert}, "cmw": Hex(cmwEx), "signature_scheme": "ed25519"}),
 	)
+	vinExported := func(a Hex) obj {
+		in := merge(obj{"cipher_suite": s256, "role": "client", "request": Hex(reqS.Raw), "authenticator": a}, exported(ch256, "client", 32))
+		return in
+	}
+	vcases = append(vcases, mkCase("accept-client-authenticator-exported-inputs", "accept-client-authenticator-with-cmw validated from handshake_context and finished_key alone.", vinExported(Hex(good)),
+		obj{"certificate_chain": []Hex{ed.cert}, "cmw": Hex(cmwEx), "signature_scheme": "ed25519"}))
+	wrongFK := vinExported(Hex(good))
+	wrongFK["finished_key"] = Hex(bytes.Repeat([]byte{0xfe}, 32))
+	wrongHC := vinExported(Hex(good))
+	wrongHC["handshake_context"] = Hex(bytes.Repeat([]byte{0xfe}, 32))
+	vcases = append(vcases,
+		mkCase("reject-wrong-finished-key-input", "The right handshake_context, another finished_key: the Finished MAC fails.", wrongFK, errExp(expat.ErrBadFinished)),
+		mkCase("reject-wrong-handshake-context-input", "Another handshake_context: the CertificateVerify transcript differs, so the signature fails first.", wrongHC, errExp(expat.ErrBadSignature)))
 	neg := []struct {
 		name, desc string
 		want       *expat.Error

@@ -12,8 +12,10 @@ import (
 	// The verifier side: importing it must register no flag (see TestNoGlobalFlags).
 	_ "github.com/seatrx/seatrx/evidence"
 	_ "github.com/seatrx/seatrx/evidence/check"
+	_ "github.com/seatrx/seatrx/evidence/cocos"
 	_ "github.com/seatrx/seatrx/evidence/ear"
 	_ "github.com/seatrx/seatrx/evidence/fetch"
+	_ "github.com/seatrx/seatrx/evidence/rustref"
 	_ "github.com/seatrx/seatrx/evidence/sim"
 	_ "github.com/seatrx/seatrx/evidence/snp"
 	_ "github.com/seatrx/seatrx/evidence/tdx"
