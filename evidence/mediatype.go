@@ -10,7 +10,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/tdx"
 )
 
-// Media types of the CMW records seatrx sends and accepts (DESIGN.md §5). They are
+// Media types of the CMW records seatrx sends and accepts (docs/PROTOCOL.md §5). They are
 // provisional vendor types: none is registered, so none has a CoAP Content-Format
 // and the CBOR tag form of a CMW cannot be used for them.
 const (

@@ -9,8 +9,9 @@ import (
 
 // ServerConfig returns the TLS configuration of an attested server: TLS 1.3
 // only, no session tickets (so no resumption and no 0-RTT, as
-// draft-fossati-seat-expat-03 requires), HTTP/2 preferred. certs are the
-// server's certificates; clientCAs, if set, enables optional mTLS.
+// draft-fossati-seat-expat-03 and -04 §7.2 require), HTTP/2 preferred.
+// certs are the server's certificates; clientCAs, if set, enables optional
+// mTLS.
 func ServerConfig(certs []tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:             tls.VersionTLS13,

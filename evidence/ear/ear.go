@@ -42,7 +42,7 @@ import (
 // Profile is the only eat_profile this package issues and accepts.
 const Profile = vear.EatProfile
 
-// MediaType is the CMW media type of an EAR issued here (DESIGN.md §5).
+// MediaType is the CMW media type of an EAR issued here (docs/PROTOCOL.md §5.4).
 const MediaType = `application/eat+jwt; eat_profile="` + Profile + `"`
 
 // MaxTokenSize bounds the size of a token Verify will look at, and of a token
