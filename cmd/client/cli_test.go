@@ -84,6 +84,7 @@ func TestUsageErrors(t *testing.T) {
 		{append(req, "--ca", "ca.pem", "--dev", dir), "seatrx receipt request: --ca and --dev cannot be used together"},
 		{req, "--tee sim-snp needs --dev DIR"},
 		{append(req, "--tee", "sgx"), `invalid value "sgx" for flag -tee: want sim-snp, sim-tdx, snp or tdx`},
+		{append(req, "--profile", "expat-05"), `invalid value "expat-05" for flag -profile: want expat-04, expat-03, cocos or rust-ref`},
 		{append(req, "--request-timeout", "-1s"), `invalid value "-1s" for flag -request-timeout: want a duration of at least 1ms`},
 		{append(req, "extra"), `unexpected argument "extra"`},
 		{[]string{"conformance", "vectors"}, "seatrx conformance vectors: missing FILE"},
@@ -190,6 +191,16 @@ func TestReceiptRequestVerifyShow(t *testing.T) {
 	}
 	if r := sx(t, "receipt", "show", bundle); r.Code != 0 || !strings.Contains(r.Stdout, `"hae_masking_profile_id": "urn:seatrx:mask:none"`) || !strings.Contains(r.Stdout, "CBOR diagnostic notation") {
 		t.Fatalf("show: %s", r)
+	}
+	// The receipt says which binder derivation (profile, label) and transport it records.
+	if r := sx(t, "receipt", "show", bundle); !strings.Contains(r.Stdout, `"binder_profile": "expat-04"`) ||
+		!strings.Contains(r.Stdout, `"binder_label": "EXPORTER-cmw-attestation"`) || !strings.Contains(r.Stdout, `"transport": "tls"`) {
+		t.Fatalf("show: %s", r)
+	}
+	// A profile the (expat-04) dev server does not accept is a named
+	// mismatch, found before anything is attested.
+	if r := sx(t, append(args, "--profile", "cocos")...); r.Code != 1 || !strings.Contains(r.Stderr, "attest.profile_mismatch") {
+		t.Fatalf("cocos at an expat-04 server: %s", r)
 	}
 	// Without --mutual no server attestation is made, and none is timed.
 	args = []string{"receipt", "request", "--server", f.url, "--dev", f.dev, "--tee", "sim-tdx", "--action", action, "--out", bundle + "2"}

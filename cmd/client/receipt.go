@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/seatrx/seatrx/evidence/ear"
@@ -88,6 +89,9 @@ certificate is verified against the system roots.`,
 			passport := fs.String("passport", "", "passport model: PEM key `FILE` of an external verifier the server trusts; the client has it sign an EAR over its evidence")
 			out := fs.String("out", "", "where to write the receipt bundle (CBOR `FILE`); the server's keys go to OUT.keys")
 			redeem := fs.Bool("redeem", false, "redeem the execution token on the same connection (it is bound to this session's key)")
+			var profile string
+			ids := tlsbind.ProfileIDs(tlsbind.Profiles())
+			cli.EnumVar(fs, &profile, "profile", tlsbind.ProfileExpat04, ids, "interop profile to attest in, and to demand the server's attestation in: "+strings.Join(ids, ", ")+" (docs/PROTOCOL.md)")
 			var f client.Flow
 			cli.DurationVar(fs, &f.ConnectTimeout, "connect-timeout", client.DefaultConnectTimeout, time.Millisecond, "bound on the TCP connect")
 			cli.DurationVar(fs, &f.HandshakeTimeout, "tls-timeout", client.DefaultHandshakeTimeout, time.Millisecond, "bound on the TLS handshake")
@@ -103,6 +107,7 @@ certificate is verified against the system roots.`,
 					return cli.Usagef("--server-policy needs --mutual: without it the server's evidence is not requested, so nothing would be pinned")
 				}
 				f.Server, f.Mutual, f.Redeem = *srvURL, *mutual, *redeem
+				f.Profile, _ = tlsbind.LookupProfile(profile) // the enum admits only known ids
 				return receiptRequest(env, f, *dev, *caFile, tee, *actionFile, *passport, *serverPolicy, *out)
 			}
 		},

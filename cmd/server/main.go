@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -97,6 +98,9 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&c.FetchCacheDir, "fetch-cache", "", "enable ONLINE collateral fetching (AMD KDS, Intel PCS) through this cache `DIR`; default offline")
 	cli.DurationVar(fs, &c.FetchTimeout, "fetch-timeout", fetch.DefaultTimeout, time.Millisecond, "timeout of one KDS/PCS request")
 	cli.DurationVar(fs, &c.FetchMaxAge, "fetch-max-age", fetch.DefaultMaxAge, time.Second, "reuse a fetched response at most this long (or until its own expiry, if sooner)")
+	c.Profiles = []tlsbind.Profile{tlsbind.DefaultProfile()}
+	fs.Var(&profilesValue{&c.Profiles}, "profiles", "interop profiles accepted from attesting clients, comma-separated, preferred first: "+
+		strings.Join(tlsbind.ProfileIDs(tlsbind.Profiles()), ", ")+" (docs/PROTOCOL.md)")
 	cli.IntVar(fs, &c.MaxUnattestedConns, "max-unattested-conns", server.DefaultMaxUnattestedConns, 1, 1<<20, "maximum concurrent connections not yet attested; more are closed at accept")
 	cli.IntVar(fs, &c.MaxAttempts, "max-attempts", tlsbind.DefaultMaxAttempts, 1, 64, "authenticator requests (attestation attempts) per connection")
 	cli.DurationVar(fs, &c.AttestationMaxAge, "attestation-max-age", receipt.DefaultAttestationMaxAge, time.Second, "a receipt needs an attestation on its connection at most this old")
@@ -202,3 +206,25 @@ func durationsInMillis(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// profilesValue is --profiles: interop profile ids, comma-separated,
+// preferred first, each known and listed once (tlsbind.ParseProfiles).
+type profilesValue struct{ p *[]tlsbind.Profile }
+
+func (v *profilesValue) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return strings.Join(tlsbind.ProfileIDs(*v.p), ",")
+}
+
+func (v *profilesValue) Set(s string) error {
+	ps, err := tlsbind.ParseProfiles(s)
+	if err != nil {
+		return err
+	}
+	*v.p = ps
+	return nil
+}
+
+func (v *profilesValue) Type() string { return "LIST" }
