@@ -114,7 +114,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		c.lc.attested()
 	}
 	s.metrics.attestations.WithLabelValues("ok", "", res.Model).Inc()
-	s.log.Info("peer attested", "conn", c.id, "model", res.Model, "status", res.Claims.Status, "simulated", res.Claims.Simulated)
+	s.log.Info("peer attested", "conn", c.id, "profile", res.Binder.Profile.ID, "model", res.Model, "status", res.Claims.Status, "simulated", res.Claims.Simulated)
 	w.Header().Set("Content-Type", api.MediaEAR)
 	w.Write(res.EAR)
 }
