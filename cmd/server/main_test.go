@@ -259,8 +259,11 @@ func TestStartupSummary(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	cfg := filepath.Join(t.TempDir(), "server.yaml")
 	os.WriteFile(cfg, []byte("log_format: text\nshutdown_timeout: 7s\n"), 0o600) // --log-format json on the command line wins
-	s := start(t, "--dev", "--data", data, "--config", cfg)
+	s := start(t, "--dev", "--data", data, "--config", cfg, "--profiles", "expat-04,cocos")
 	m := s.summary
+	if p, _ := m["profiles"].([]any); len(p) != 2 || p[0] != "expat-04" || p[1] != "cocos" {
+		t.Errorf("profiles = %v", m["profiles"])
+	}
 	hex64 := regexp.MustCompile(`^[0-9a-f]{64}$`)
 	for _, k := range []string{"issuer_kid", "appraiser_kid", "ear_verifier_kid"} {
 		if v, _ := m[k].(string); !hex64.MatchString(v) {

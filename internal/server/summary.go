@@ -10,11 +10,13 @@ import (
 	"github.com/seatrx/seatrx/evidence/tdx"
 	"github.com/seatrx/seatrx/internal/buildinfo"
 	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/tlsbind"
 )
 
 // Summary is what an operator checks when the server starts: which build,
 // where it listens, under which identity and keys, which policy, which
-// roots it trusts, its TLS certificate and where its state is.
+// roots it trusts, which interop profiles it accepts, its TLS certificate
+// and where its state is.
 type Summary struct {
 	Version, Revision, GoVersion string
 	Addr                         string // the bound address once listening, else the configured one
@@ -29,9 +31,10 @@ type Summary struct {
 	ProductionRoots, SimulatedRoots []string
 	TLSSubject                      string
 	TLSNotAfter                     time.Time
-	Store                           string // the SQLite file
-	Attester                        string // own evidence for mutual attestation; "" = none
-	Collateral                      string // where TDX collateral and missing VCEKs come from
+	Store                           string   // the SQLite file
+	Attester                        string   // own evidence for mutual attestation; "" = none
+	Profiles                        []string // interop profiles accepted, preferred first
+	Collateral                      string   // where TDX collateral and missing VCEKs come from
 }
 
 // Summary returns the server's startup summary.
@@ -41,7 +44,7 @@ func (s *Server) Summary() Summary {
 		Version: bi.Version, Revision: bi.RevisionString(), GoVersion: bi.GoVersion,
 		Addr: s.cfg.Addr, Dev: s.cfg.Dev, Issuer: s.issuer.Name(),
 		IssuerKID: hex.EncodeToString(s.issuer.KeyID()), AppraiserKID: hex.EncodeToString(s.approver.KeyID()),
-		PolicyID: s.pol.ID, Store: s.StorePath(), Attester: s.cfg.Attester,
+		PolicyID: s.pol.ID, Store: s.StorePath(), Attester: s.cfg.Attester, Profiles: tlsbind.ProfileIDs(s.cfg.Profiles),
 	}
 	if s.ln != nil {
 		sum.Addr = s.ln.Addr().String()
@@ -83,5 +86,6 @@ func (sum Summary) Attrs() []slog.Attr {
 	}
 	return append(a,
 		slog.String("tls_subject", sum.TLSSubject), slog.Time("tls_not_after", sum.TLSNotAfter),
-		slog.String("store", sum.Store), slog.String("attester", sum.Attester), slog.String("collateral", sum.Collateral))
+		slog.String("store", sum.Store), slog.String("attester", sum.Attester), slog.Any("profiles", sum.Profiles),
+		slog.String("collateral", sum.Collateral))
 }
