@@ -71,6 +71,8 @@ const (
 	CodeTokenAudience        ErrorCode = "token_audience"
 	CodeTokenCnf             ErrorCode = "token_cnf"
 	CodeConfig               ErrorCode = "config"
+	CodeInexactNumber        ErrorCode = "inexact_number"
+	CodeIntegerRange         ErrorCode = "integer_range"
 )
 
 // FieldError is the typed error every failure in this package returns. Field

@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -85,6 +86,20 @@ func issue(issuer *Signer, in IssueInput, out **Receipt) (*Bundle, []byte, error
 	}
 	if in.Audience == "" {
 		return nil, nil, ferr("execution_token.aud", CodeConfig, "no audience")
+	}
+	if err := CheckAudience(in.Audience); err != nil {
+		return nil, nil, err
+	}
+	if in.Action.Requested != nil {
+		// The limits of PROFILE.md §3.1, before anything is signed; the
+		// server applies them when it reads the request.
+		c, err := CanonicalRequested(in.Action.Requested)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !bytes.Equal(c, in.Action.Requested) {
+			return nil, nil, ferr("requested", CodeNonDeterministic, "requested is not in deterministic CBOR")
+		}
 	}
 	if len(in.EAR) == 0 || len(in.EAR) > MaxEARSize {
 		return nil, nil, ferr("hae_attestation_token", CodeBadLength, "EAR is %d bytes, want 1..%d", len(in.EAR), MaxEARSize)
