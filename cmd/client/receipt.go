@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
@@ -138,9 +140,12 @@ func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, p
 	if err != nil {
 		return fmt.Errorf("--action: %w", err)
 	}
-	if err := json.Unmarshal(actionJSON, &f.Requested); err != nil {
-		return fmt.Errorf("--action %s: not JSON: %w", actionFile, err)
+	// The one exact JSON-to-CBOR mapping the server also applies.
+	requested, err := receipt.RequestedFromJSON(actionJSON)
+	if err != nil {
+		return fmt.Errorf("--action %s: %w", actionFile, err)
 	}
+	f.Requested = cbor.RawMessage(requested)
 	attester, err := server.NewAttester(tee, f.SimulatedPKI)
 	if err != nil {
 		return fmt.Errorf("--tee: %w", err)

@@ -112,7 +112,7 @@ func bareSignatures(b *testing.B, s *Server) func() error {
 // synchronous=FULL.
 func BenchmarkIssueDurable(b *testing.B) {
 	s, c, res := attestedConn(b)
-	requested, _ := detEnc.Marshal(map[string]any{"operation": "bench"})
+	requested, _ := receipt.RequestedFromJSON([]byte(`{"operation": "bench"}`))
 	ctx := context.Background()
 	sign2 := bareSignatures(b, s)
 	bare := func() {
@@ -178,7 +178,7 @@ func wallParallel(g, n int, fn func() error) (time.Duration, error) {
 // SQLite transactions per stored receipt.
 func BenchmarkIssueDurableParallel(b *testing.B) {
 	s, c, res := attestedConn(b)
-	requested, _ := detEnc.Marshal(map[string]any{"operation": "bench"})
+	requested, _ := receipt.RequestedFromJSON([]byte(`{"operation": "bench"}`))
 	ctx := context.Background()
 	bare := bareSignatures(b, s)
 	issue := func() error {

@@ -809,7 +809,7 @@ func TestEndToEndServerProblems(t *testing.T) {
 	}{
 		{"receipt id not hex", "GET", "/v1/receipts/zz", "", "", "server.bad_receipt_id", 400},
 		{"no such receipt", "GET", "/v1/receipts/00", "", "", "server.receipt_not_found", 404},
-		{"receipt request without requested", "POST", api.PathReceipts, "application/json", `{}`, "server.bad_receipt_request", 400},
+		{"receipt request of another media type", "POST", api.PathReceipts, "text/plain", `{}`, "server.bad_receipt_request", 400},
 		{"redemption not JSON", "POST", api.PathRedeem, "application/json", `[`, "server.bad_redeem_request", 400},
 		{"redemption of an unknown receipt", "POST", api.PathRedeem, "application/json",
 			`{"receipt_id":"00","secret":"` + strings.Repeat("00", receipt.TokenSecretSize) + `"}`, "server.token_unknown", 404},

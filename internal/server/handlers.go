@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"time"
 
@@ -204,17 +205,14 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 	if !ok {
 		return
 	}
-	rr, err := decodeReceiptRequest(r.Header.Get("Content-Type"), body)
+	requested, audience, err := decodeReceiptRequest(r.Header.Get("Content-Type"), body)
 	if err != nil {
-		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadReceiptRequest, Title: "Malformed receipt request", Detail: err.Error()})
+		// Mapping errors and limits name the JSON path and the limit
+		// (receipt.too_large, receipt.inexact_number, ...), before signing.
+		s.refuse(w, err, http.StatusBadRequest)
 		return
 	}
-	reqBytes, err := detEnc.Marshal(rr.Requested)
-	if err != nil {
-		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadReceiptRequest, Title: "Malformed receipt request", Detail: "requested: " + err.Error()})
-		return
-	}
-	out, rc, err := s.issue(r.Context(), c, res, reqBytes, rr.Audience)
+	out, rc, err := s.issue(r.Context(), c, res, requested, audience)
 	if err != nil {
 		s.internal(w, "issue a receipt", err)
 		return
@@ -227,10 +225,6 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(out)
 }
-
-// detEnc encodes the requested operation deterministically (RFC 8949 §4.2),
-// so a client can precompute the action hash.
-var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
 
 // issue signs a receipt (with its approval) for the attested result res,
 // stores it with its execution token durably, and returns the CBOR response
@@ -263,28 +257,18 @@ func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, reques
 	return out, rc.ReceiptID, nil
 }
 
-func decodeReceiptRequest(ct string, body []byte) (*api.ReceiptRequest, error) {
-	var rr api.ReceiptRequest
-	if ct == "application/json" {
-		if err := decodeJSONStrict(body, &rr); err != nil {
-			return nil, err
-		}
-		v, err := jsonToCBORValue(rr.Requested)
-		if err != nil {
-			return nil, err
-		}
-		rr.Requested = v
-	} else {
-		dm, _ := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, IndefLength: cbor.IndefLengthForbidden,
-			MaxNestedLevels: 16, MaxArrayElements: 1024, MaxMapPairs: 1024, ExtraReturnErrors: cbor.ExtraDecErrorUnknownField}.DecMode()
-		if err := dm.Unmarshal(body, &rr); err != nil {
-			return nil, fmt.Errorf("CBOR receipt request: %w", err)
-		}
+// decodeReceiptRequest reads a receipt request, JSON or CBOR, through
+// receipt's one mapping: requested comes back in deterministic CBOR, within
+// the limits of receipt/PROFILE.md §3.1.
+func decodeReceiptRequest(ct string, body []byte) ([]byte, string, error) {
+	switch mt, _, _ := mime.ParseMediaType(ct); mt {
+	case "application/json":
+		return receipt.ParseRequestJSON(body)
+	case api.MediaReceiptRequest, "application/cbor":
+		return receipt.ParseRequestCBOR(body)
 	}
-	if rr.Requested == nil {
-		return nil, errors.New(`"requested" is required: describe the operation being authorized`)
-	}
-	return &rr, nil
+	return nil, "", &Error{Status: http.StatusBadRequest, Code: CodeBadReceiptRequest, Title: "Malformed receipt request",
+		Detail: fmt.Sprintf("Content-Type %q: want application/json or %s", ct, api.MediaReceiptRequest)}
 }
 
 // issueInput assembles what the receipt records about this connection.
@@ -493,38 +477,4 @@ func decodeJSONStrict(b []byte, v any) error {
 		return errors.New("JSON: trailing data")
 	}
 	return nil
-}
-
-// jsonToCBORValue maps decoded JSON (with json.Number) to values whose
-// deterministic CBOR encoding is stable: integers as integers, other numbers
-// as float64.
-func jsonToCBORValue(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, nil
-		}
-		return x.Float64()
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			c, err := jsonToCBORValue(e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = c
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			c, err := jsonToCBORValue(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = c
-		}
-		return out, nil
-	}
-	return v, nil
 }

@@ -20,7 +20,7 @@ const Namespace = "server"
 // The server's own codes, with the HTTP status each is sent with.
 const (
 	CodeBodyTooLarge                 Code = "body_too_large"                 // 413: request body over the endpoint's limit
-	CodeBadReceiptRequest            Code = "bad_receipt_request"            // 400: POST /v1/receipts body malformed
+	CodeBadReceiptRequest            Code = "bad_receipt_request"            // 400: POST /v1/receipts body of an unsupported media type (its content: receipt.* codes)
 	CodeBadReceiptID                 Code = "bad_receipt_id"                 // 400: receipt id is not lowercase hex of 1..store.MaxIDLen bytes
 	CodeReceiptNotFound              Code = "receipt_not_found"              // 404: no receipt with this id
 	CodeBadRedeemRequest             Code = "bad_redeem_request"             // 400: POST /v1/tokens/redeem body malformed
