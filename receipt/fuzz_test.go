@@ -134,6 +134,11 @@ func FuzzParseKeys(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(enc)
+	hk, _, _ := historyKeys(f)
+	if enc, err = hk.MarshalCBOR(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(enc)
 	f.Add([]byte{0xa1, 0x66, 'i', 's', 's', 'u', 'e', 'r', 0x61, 'x'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		k, err := ParseKeys(data)
@@ -145,6 +150,9 @@ func FuzzParseKeys(f *testing.F) {
 		}
 		if _, err := k.IssuerKeys(); err != nil {
 			t.Fatalf("accepted document without issuer keys: %v", err)
+		}
+		if _, err := MergeKeys(k, k); err != nil {
+			t.Fatalf("an accepted document does not merge with itself: %v", err)
 		}
 		again, err := k.MarshalCBOR()
 		if err != nil {

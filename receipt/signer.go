@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
 	"time"
 
@@ -173,6 +174,21 @@ type TrustedKey struct {
 	Role      string
 	NotBefore time.Time
 	NotAfter  time.Time
+}
+
+// Kid returns the key's RFC 9679 COSE Key Thumbprint (SHA-256), its kid.
+func (k TrustedKey) Kid() ([]byte, error) { return Thumbprint(k.Key) }
+
+// SPKIFingerprint returns the SHA-256 of pub's DER SubjectPublicKeyInfo:
+// what "openssl pkey -pubin -outform DER | sha256sum" prints for the key's
+// PEM, so that anyone can check a key without seatrx's code.
+func SPKIFingerprint(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fwrap("key", CodeAlgNotAllowed, err)
+	}
+	sum := sha256.Sum256(der)
+	return sum[:], nil
 }
 
 // covers reports whether t lies inside the key's validity window.

@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,7 +14,8 @@ type Mode int
 
 const (
 	// ModeOnline checks the timestamp against Now (skew, max age) and
-	// records the receipt id in a replay cache.
+	// records the receipt id in a replay cache (VerifyOptions.NoReplay
+	// reports that check as skipped instead).
 	ModeOnline Mode = iota
 	// ModeAudit has no "now": the timestamp must lie inside the issuer key's
 	// validity window, and replay cannot be judged (reported as skipped).
@@ -69,6 +71,13 @@ type EARChecker interface {
 	CheckEAR(token, binder []byte, at time.Time) error
 }
 
+// EARKeyChecker is an EARChecker that also returns the trusted key that
+// verified the token, so that the report can name it (KeyUse).
+type EARKeyChecker interface {
+	EARChecker
+	CheckEARKey(token, binder []byte, at time.Time) (TrustedKey, error)
+}
+
 // EARCheckFunc adapts a function to EARChecker.
 type EARCheckFunc func(token, binder []byte, at time.Time) error
 
@@ -102,8 +111,11 @@ type VerifyOptions struct {
 	Now    time.Time     // online only; required there
 	Skew   time.Duration // online; default DefaultClockSkew
 	MaxAge time.Duration // online: the receipt's lifetime; default DefaultLifetime
-	Replay ReplayCache   // online; required there
-	Trust  TrustStore
+	Replay ReplayCache   // online; required there unless NoReplay
+	// NoReplay says this online verifier keeps no replay history (a one-shot
+	// CLI run): the replay check is reported as skipped, never passed.
+	NoReplay bool
+	Trust    TrustStore
 }
 
 // CheckResult is the outcome of one verification step.
@@ -116,6 +128,39 @@ type CheckResult struct {
 	Code string `json:"code,omitempty"`
 }
 
+// KeyUse names one key a verification relied on, as a verifier prints it:
+// its role ("issuer", "approver", "ear-verifier", "passport-verifier"), the
+// id it is trusted under, its kid (RFC 9679 COSE Key Thumbprint, SHA-256,
+// lowercase hex), the SHA-256 of its DER SubjectPublicKeyInfo (lowercase
+// hex; what openssl computes from the key's PEM) and its validity window
+// (RFC 3339, absent where unbounded).
+type KeyUse struct {
+	Role       string `json:"role"`
+	ID         string `json:"id"`
+	Kid        string `json:"kid"`
+	SPKISHA256 string `json:"spki_sha256"`
+	NotBefore  string `json:"not_before,omitempty"`
+	NotAfter   string `json:"not_after,omitempty"`
+}
+
+// NewKeyUse describes k for a report.
+func NewKeyUse(role string, k TrustedKey) KeyUse {
+	u := KeyUse{Role: role, ID: k.ID}
+	if kid, err := k.Kid(); err == nil {
+		u.Kid = hex.EncodeToString(kid)
+	}
+	if fp, err := SPKIFingerprint(k.Key); err == nil {
+		u.SPKISHA256 = hex.EncodeToString(fp)
+	}
+	if !k.NotBefore.IsZero() {
+		u.NotBefore = k.NotBefore.UTC().Format(time.RFC3339)
+	}
+	if !k.NotAfter.IsZero() {
+		u.NotAfter = k.NotAfter.UTC().Format(time.RFC3339)
+	}
+	return u
+}
+
 // Report is the per-check verification outcome. OK means no check failed;
 // Complete additionally means none was skipped or impossible (the
 // execution_token check, which only an executor can run, is not counted).
@@ -124,9 +169,11 @@ type Report struct {
 	Complete bool          `json:"complete"`
 	Mode     string        `json:"mode"`
 	Checks   []CheckResult `json:"checks"`
-	Receipt  *Receipt      `json:"-"`
-	Action   *Action       `json:"-"`
-	first    error
+	// Keys are the keys the verification relied on, in the order used.
+	Keys    []KeyUse `json:"keys"`
+	Receipt *Receipt `json:"-"`
+	Action  *Action  `json:"-"`
+	first   error
 }
 
 func (r *Report) add(name, status, detail string) {
@@ -177,8 +224,8 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 			rep.fail(CheckTime, ferr("now", CodeConfig, "online mode requires Now"))
 			return rep.finish()
 		}
-		if opts.Replay == nil {
-			rep.fail(CheckReplay, ferr("replay", CodeConfig, "online mode requires a replay cache"))
+		if opts.Replay == nil && !opts.NoReplay {
+			rep.fail(CheckReplay, ferr("replay", CodeConfig, "online mode requires a replay cache (or NoReplay)"))
 			return rep.finish()
 		}
 	}
@@ -215,6 +262,7 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 		return rep.finish()
 	}
 	rep.add(CheckSignature, StatusPass, "issuer signature valid")
+	rep.Keys = append(rep.Keys, NewKeyUse("issuer", *key))
 
 	// 4. Payload.
 	r, err := decodeReceiptPayload(e.payload)
@@ -377,6 +425,7 @@ func checkApprovals(rep *Report, r *Receipt, opts VerifyOptions) {
 			rep.fail(CheckApprovals, err)
 			return
 		}
+		rep.Keys = append(rep.Keys, NewKeyUse("approver", *key))
 		valid++
 	}
 	if valid < threshold {
@@ -407,7 +456,17 @@ func checkAttestation(rep *Report, r *Receipt, a *Action, trust TrustStore) {
 	case r.ContextSnapshot != nil:
 		binder, src = r.ContextSnapshot.Binder, "context_snapshot"
 	}
-	if err := trust.EAR.CheckEAR(r.AttestationToken.Value, binder, unix(r.Timestamp)); err != nil {
+	var err error
+	var used *TrustedKey
+	if kc, ok := trust.EAR.(EARKeyChecker); ok {
+		var k TrustedKey
+		if k, err = kc.CheckEARKey(r.AttestationToken.Value, binder, unix(r.Timestamp)); err == nil {
+			used = &k
+		}
+	} else {
+		err = trust.EAR.CheckEAR(r.AttestationToken.Value, binder, unix(r.Timestamp))
+	}
+	if err != nil {
 		if ProblemCode(err) != "" {
 			// Keep the EAR verifier's own code (ear.nonce, ...), located here.
 			err = &FieldError{Field: "hae_attestation_token", Err: err}
@@ -416,6 +475,9 @@ func checkAttestation(rep *Report, r *Receipt, a *Action, trust TrustStore) {
 		}
 		rep.fail(CheckAttestation, err)
 		return
+	}
+	if used != nil {
+		rep.Keys = append(rep.Keys, NewKeyUse(used.Role, *used))
 	}
 	if binder == nil {
 		rep.add(CheckAttestation, StatusNotPossible, "EAR valid; eat_nonce not compared: the bundle carries no binder")
@@ -533,6 +595,10 @@ func checkTime(rep *Report, r *Receipt, key *TrustedKey, opts VerifyOptions) {
 	}
 	if rep.first != nil {
 		rep.add(CheckReplay, StatusSkipped, "not recorded: receipt failed other checks")
+		return
+	}
+	if opts.NoReplay {
+		rep.add(CheckReplay, StatusSkipped, "no replay cache: a one-shot verifier cannot know whether this receipt_id was presented before")
 		return
 	}
 	if opts.Replay.Seen(r.ReceiptID, ts.Add(maxAge+skew)) {

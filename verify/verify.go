@@ -26,6 +26,10 @@ type Options struct {
 	// which can only catch replays within one call: a long-running verifier
 	// passes its own.
 	Replay receipt.ReplayCache
+	// NoReplayCache is for a one-shot verifier (a CLI run) that keeps no
+	// replay history: no cache is used and the replay check is reported as
+	// skipped, never passed. Replay must then be nil.
+	NoReplayCache bool
 	// AllowSimulated accepts receipts whose evidence chained to a simulated
 	// (test) PKI, and their "warning" EARs. Never for production receipts.
 	AllowSimulated bool
@@ -69,7 +73,8 @@ func VerifyOptions(keys *receipt.Keys, o Options) (receipt.VerifyOptions, error)
 		if vo.Now.IsZero() {
 			vo.Now = time.Now()
 		}
-		if vo.Replay == nil {
+		vo.NoReplay = o.NoReplayCache
+		if vo.Replay == nil && !o.NoReplayCache {
 			vo.Replay = receipt.NewMemoryReplayCache()
 		}
 		if p := o.Policy; p != nil {
@@ -130,20 +135,23 @@ func Trust(keys *receipt.Keys, o Options) (receipt.TrustStore, error) {
 // the keys document. Keys are identified as on the wire: by their RFC 7638
 // thumbprint (the kid ear.Issuer writes), or by the policy's verifier ids.
 func issuerEARChecker(keys *receipt.Keys, o Options) (receipt.EARChecker, error) {
-	pubs, err := keys.EARVerifierKeys()
+	tks, err := keys.EARVerifierKeys()
 	if err != nil {
 		return nil, err
 	}
-	if p := o.Policy; p != nil && p.Passport != nil {
-		pubs = pubs[:1]
-	}
 	var trusted []ear.TrustedVerifier
-	for _, pub := range pubs {
-		id, err := ear.KeyID(pub)
+	windows := map[string]receipt.TrustedKey{}
+	for _, k := range tks {
+		if k.Role != receipt.RoleEARVerifier && o.Policy != nil && o.Policy.Passport != nil {
+			continue // the verifier's policy names its passport verifiers
+		}
+		id, err := ear.KeyID(k.Key)
 		if err != nil {
 			return nil, fmt.Errorf("verify: EAR verifier key: %w", err)
 		}
-		trusted = append(trusted, ear.TrustedVerifier{ID: id, Key: pub})
+		trusted = append(trusted, ear.TrustedVerifier{ID: id, Key: k.Key})
+		k.ID = id
+		windows[id] = k
 	}
 	if p := o.Policy; p != nil && p.Passport != nil {
 		for _, v := range p.Passport.Verifiers {
@@ -152,13 +160,14 @@ func issuerEARChecker(keys *receipt.Keys, o Options) (receipt.EARChecker, error)
 				return nil, fmt.Errorf("verify: policy passport verifier %q: %w", v.ID, err)
 			}
 			trusted = append(trusted, ear.TrustedVerifier{ID: v.ID, Key: key})
+			windows[v.ID] = receipt.TrustedKey{ID: v.ID, Key: key, Role: "passport-verifier"}
 		}
 	}
 	accepted := []string{ear.StatusAffirming}
 	if o.AllowSimulated {
 		accepted = append(accepted, ear.StatusWarning)
 	}
-	return NewEARChecker(EAROptions{Trusted: trusted, AcceptedStatuses: accepted})
+	return newEARChecker(EAROptions{Trusted: trusted, AcceptedStatuses: accepted}, windows)
 }
 
 // anchors lists the acceptable trust-anchor fingerprints: the vendors' roots
