@@ -163,3 +163,33 @@ func (s *Store) GetReceipt(ctx context.Context, id []byte) (*Receipt, error) {
 	r.IssuedAt = fromUnix(issued)
 	return &r, nil
 }
+
+// EdgeReceipts returns the count of stored receipts and the first and last
+// by issue time (nil, nil when the store holds none): what a server checks
+// its keys against before it signs anything.
+func (s *Store) EdgeReceipts(ctx context.Context) (n int64, first, last *Receipt, err error) {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM receipts`).Scan(&n); err != nil {
+		return 0, nil, nil, backend("count receipts", err)
+	}
+	if n == 0 {
+		return 0, nil, nil, nil
+	}
+	edge := func(order string) (*Receipt, error) {
+		var r Receipt
+		var issued int64
+		err := s.db.QueryRowContext(ctx, `SELECT id, issued_at, subject, cose, bundle FROM receipts ORDER BY issued_at `+order+`, id `+order+` LIMIT 1`).
+			Scan(&r.ID, &issued, &r.Subject, &r.COSE, &r.Bundle)
+		if err != nil {
+			return nil, backend("edge receipt", err)
+		}
+		r.IssuedAt = fromUnix(issued)
+		return &r, nil
+	}
+	if first, err = edge("ASC"); err != nil {
+		return 0, nil, nil, err
+	}
+	if last, err = edge("DESC"); err != nil {
+		return 0, nil, nil, err
+	}
+	return n, first, last, nil
+}

@@ -357,3 +357,25 @@ func TestBusyIsTypedBackendError(t *testing.T) {
 		t.Fatal("isBusy matched message text")
 	}
 }
+
+func TestEdgeReceipts(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "edge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if n, first, last, err := s.EdgeReceipts(ctx); err != nil || n != 0 || first != nil || last != nil {
+		t.Fatalf("empty store: %d %v %v %v", n, first, last, err)
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+	for i, at := range []time.Time{t0.Add(time.Hour), t0, t0.Add(2 * time.Hour)} {
+		if err := s.PutReceipt(ctx, Receipt{ID: []byte{byte(i + 1)}, IssuedAt: at, Subject: "s", COSE: []byte{0xd2}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, first, last, err := s.EdgeReceipts(ctx)
+	if err != nil || n != 3 || first.ID[0] != 2 || last.ID[0] != 3 || !last.IssuedAt.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("%d %+v %+v %v", n, first, last, err)
+	}
+}
