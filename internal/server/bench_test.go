@@ -72,7 +72,7 @@ func attestedConn(b *testing.B) (*Server, *conn, *tlsbind.Result) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	res, err := srv.Accept(context.Background(), s.checker, proof.Authenticator)
+	res, err := srv.Accept(context.Background(), s.keyState().checker, proof.Authenticator)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func BenchmarkIssueDurable(b *testing.B) {
 		}
 		full += time.Since(t)
 		t = time.Now()
-		if _, _, err := receipt.Issue(s.issuer, s.issueInput(c, res, requested, "")); err != nil {
+		if _, _, err := receipt.Issue(s.keyState().issuer, s.issueInput(c, res, s.keyState(), requested, "")); err != nil {
 			b.Fatal(err)
 		}
 		issueOnly += time.Since(t)

@@ -52,7 +52,7 @@ func (s *Server) handleWellKnown(w http.ResponseWriter, _ *http.Request) {
 		EvidenceTypes: []string{evidence.MediaTypeSNPReport, evidence.MediaTypeTDXQuote},
 		Models:        []string{tlsbind.ModelBackgroundCheck}, CMWExtensionType: pref.CMWType,
 		BinderLabel: pref.Label, PolicyID: s.pol.ID, ReceiptProfile: receipt.ProfileID,
-		Issuer: s.issuer.Name(), ServerAttester: s.prover != nil, Simulated: s.simPKI != nil,
+		Issuer: s.cfg.Issuer, ServerAttester: s.prover != nil, Simulated: s.simPKI != nil,
 	}
 	for _, p := range s.cfg.Profiles {
 		c.Profiles = append(c.Profiles, api.Profile{ID: p.ID, ExporterLabel: p.Label, ExportedLength: p.ExportedSize,
@@ -60,7 +60,7 @@ func (s *Server) handleWellKnown(w http.ResponseWriter, _ *http.Request) {
 	}
 	d := s.pol.Digest()
 	c.PolicyDigest = "sha256:" + hex.EncodeToString(d[:])
-	if s.checker.Passport != nil {
+	if s.passport != nil {
 		c.Models = append(c.Models, tlsbind.ModelPassport)
 	}
 	for _, sc := range expat.DefaultSchemes {
@@ -95,7 +95,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	res, err := sess.Accept(r.Context(), s.checker, body)
+	res, err := sess.Accept(r.Context(), s.keyState().checker, body)
 	s.metrics.attestDur.Observe(time.Since(start).Seconds())
 	if err != nil {
 		code := problemCode(err)
@@ -230,7 +230,8 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 // stores it with its execution token durably, and returns the CBOR response
 // and the receipt id. It is the whole issuing path minus HTTP.
 func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, requested []byte, audience string) ([]byte, []byte, error) {
-	bundle, rc, secret, err := receipt.IssueReceipt(s.issuer, s.issueInput(c, res, requested, audience))
+	ks := s.keyState()
+	bundle, rc, secret, err := receipt.IssueReceipt(ks.issuer, s.issueInput(c, res, ks, requested, audience))
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue receipt: %w", err)
 	}
@@ -272,7 +273,7 @@ func decodeReceiptRequest(ct string, body []byte) ([]byte, string, error) {
 }
 
 // issueInput assembles what the receipt records about this connection.
-func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audience string) receipt.IssueInput {
+func (s *Server) issueInput(c *conn, res *tlsbind.Result, ks *keyState, requested []byte, audience string) receipt.IssueInput {
 	cs := c.tls.ConnectionState()
 	var serverLeaf []byte
 	if len(cs.PeerCertificates) > 0 {
@@ -308,7 +309,7 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 	}
 	c.mu.Unlock()
 	if audience == "" {
-		audience = s.issuer.Name()
+		audience = s.cfg.Issuer
 	}
 	return receipt.IssueInput{
 		Action: receipt.Action{
@@ -318,7 +319,7 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, requested []byte, audi
 		},
 		PolicyCBOR: s.polCBOR, EAR: res.EAR, Audience: audience,
 		TokenLifetime: time.Duration(s.pol.Receipts.TokenLifetime), Masking: s.pol.Receipts.MaskingProfile,
-		Snapshot: snap, Approvers: []*receipt.Signer{s.approver}, Now: s.now(),
+		Snapshot: snap, Approvers: []*receipt.Signer{ks.approver}, Now: s.now(),
 	}
 }
 
@@ -374,7 +375,7 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, r
 	// the store only makes the consumption single-use.
 	now := s.now()
 	peer := sha256.Sum256(res.AIK)
-	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.issuer.Name(), now, peer[:]); err != nil {
+	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.cfg.Issuer, now, peer[:]); err != nil {
 		s.redeemRefused(w, receipt.ProblemCode(err), http.StatusForbidden, err.Error())
 		return
 	}
@@ -407,46 +408,16 @@ func (s *Server) redeemInternal(w http.ResponseWriter, what string, err error) {
 	s.internal(w, "redeem: "+what, err)
 }
 
+// handleKeys serves the keys document: every key the issuer ever used,
+// with its window (receipt/PROFILE.md §11).
 func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
-	k, err := s.keys()
-	if err != nil {
-		s.internal(w, "keys document", err)
-		return
-	}
-	out, err := k.MarshalCBOR()
+	out, err := s.keyState().doc.MarshalCBOR()
 	if err != nil {
 		s.internal(w, "encode the keys document", err)
 		return
 	}
 	w.Header().Set("Content-Type", api.MediaKeys)
 	w.Write(out)
-}
-
-// keys is this server's keys document (receipt.Keys).
-func (s *Server) keys() (*receipt.Keys, error) {
-	ik, err := receipt.COSEKey(s.issuer.Public())
-	if err != nil {
-		return nil, err
-	}
-	ak, err := receipt.COSEKey(s.approver.Public())
-	if err != nil {
-		return nil, err
-	}
-	vk, err := receipt.COSEKey(s.earKey.Public())
-	if err != nil {
-		return nil, err
-	}
-	k := &receipt.Keys{Simulated: s.simPKI != nil, Issuer: s.issuer.Name(), IssuerKey: ik, Appraiser: ak, Verifier: vk, PolicyCBOR: s.polCBOR}
-	if pp := s.checker.Passport; pp != nil {
-		for _, t := range pp.Trusted {
-			ck, err := receipt.COSEKey(t.Key)
-			if err != nil {
-				return nil, fmt.Errorf("passport verifier %q: %w", t.ID, err)
-			}
-			k.PassportVerifiers = append(k.PassportVerifiers, ck)
-		}
-	}
-	return k, nil
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +30,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
-	"github.com/seatrx/seatrx/internal/keyfile"
+	"github.com/seatrx/seatrx/internal/keystore"
 	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/receipt/store"
@@ -81,6 +82,13 @@ type Config struct {
 	// mutual attestation unless the client asks for another it accepts);
 	// nil = tlsbind.DefaultProfile() alone.
 	Profiles []tlsbind.Profile
+	// KeyDir is the key directory (package keystore), shared by every
+	// replica of one issuer; "" = DATA/keys.
+	KeyDir string
+	// KeyReloadInterval is how often the key directory is polled for a
+	// rotation; 0 = DefaultKeyReloadInterval, negative = never (reload with
+	// ReloadKeys, e.g. on SIGHUP).
+	KeyReloadInterval time.Duration
 	// Limits.
 	MaxUnattestedConns int           // default DefaultMaxUnattestedConns
 	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
@@ -205,11 +213,14 @@ type Server struct {
 	log      *slog.Logger
 	pol      *policy.Policy
 	polCBOR  []byte
-	checker  *tlsbind.Checker
+	verifier *evidence.Verifier
 	prover   *tlsbind.Prover // nil: mutual attestation unavailable
-	issuer   *receipt.Signer
-	approver *receipt.Signer
-	earKey   crypto.Signer
+	// keys holds the keys in force, swapped whole by ReloadKeys.
+	keys     atomic.Pointer[keyState]
+	keyDir   *keystore.Dir
+	reloadMu sync.Mutex
+	stopKeys chan struct{}
+	stopOnce sync.Once
 	store    *store.Store
 	tlsCfg   *tls.Config
 	cert     *x509.Certificate // the TLS leaf
@@ -312,8 +323,7 @@ func (s *Server) readInputs() error {
 	if len(s.pol.Receipts.Approvers) > 0 {
 		// The appraiser key must be among the approvers; a key New would
 		// create now could not be, so a missing one fails here, unwritten.
-		path := filepath.Join(cfg.DataDir, "keys", "appraiser.pem")
-		k, err := keyfile.LoadKey(path)
+		pub, path, err := existingAppraiserKey(*cfg)
 		if errors.Is(err, fs.ErrNotExist) {
 			return configErr(fmt.Sprintf("the policy lists approvers, but this server has no appraiser key yet (%s): "+
 				"start it once with a policy without approvers to create the key, then add its public key to the approvers", path), "policy")
@@ -321,7 +331,7 @@ func (s *Server) readInputs() error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.approverID(k.Public()); err != nil {
+		if _, err := s.approverID(pub); err != nil {
 			return err
 		}
 	}
@@ -339,9 +349,6 @@ func (s *Server) createState() error {
 	cfg := &s.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("server: data dir: %w", err)
-	}
-	if err := s.loadKeys(); err != nil {
-		return err
 	}
 	if cfg.Dev {
 		certs, err := s.setupDev()
@@ -367,6 +374,18 @@ func (s *Server) createState() error {
 	var err error
 	if s.store, err = store.OpenSQLite(s.StorePath()); err != nil {
 		return fmt.Errorf("server: store: %w", err)
+	}
+	// The keys come last among the inputs: whether a missing key may be
+	// created depends on what the store already holds.
+	if err := s.openKeys(context.Background()); err != nil {
+		return err
+	}
+	s.stopKeys = make(chan struct{})
+	if every := cfg.KeyReloadInterval; every >= 0 {
+		if every == 0 {
+			every = DefaultKeyReloadInterval
+		}
+		go s.watchKeys(every, s.stopKeys)
 	}
 	s.metrics = newMetrics()
 	s.http = &http.Server{
@@ -396,33 +415,6 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	return p, nil
 }
 
-func (s *Server) loadKeys() error {
-	dir := filepath.Join(s.cfg.DataDir, "keys")
-	iss, err := keyfile.LoadOrCreateP256(filepath.Join(dir, "issuer.pem"))
-	if err != nil {
-		return err
-	}
-	appr, err := keyfile.LoadOrCreateP256(filepath.Join(dir, "appraiser.pem"))
-	if err != nil {
-		return err
-	}
-	if s.earKey, err = keyfile.LoadOrCreateP256(filepath.Join(dir, "verifier.pem")); err != nil {
-		return err
-	}
-	if s.issuer, err = receipt.NewSigner(iss, s.cfg.Issuer); err != nil {
-		return fmt.Errorf("server: issuer key: %w", err)
-	}
-	id, err := s.approverID(appr.Public())
-	if err != nil {
-		return err
-	}
-	if s.approver, err = receipt.NewSigner(appr, id); err != nil {
-		return fmt.Errorf("server: appraiser key: %w", err)
-	}
-	s.approver = s.approver.WithRole("appraiser")
-	return nil
-}
-
 // approverID returns the approver id under which this server's appraiser key
 // signs approvals. With no approvers in the policy it is receipt.AppraiserID
 // (1-of-1), the id a verifier gives the keys document's appraiser key.
@@ -448,7 +440,7 @@ func (s *Server) approverID(pub crypto.PublicKey) (string, error) {
 		}
 	}
 	return "", configErr(fmt.Sprintf("the policy lists approvers but not this server's appraiser key (%s); add it, or remove the approver list for 1-of-1 by the appraiser",
-		filepath.Join(s.cfg.DataDir, "keys", "appraiser.pem")), "policy")
+		keystore.Open(KeyDir(s.cfg)).ManifestPath(keystore.RoleAppraiser)), "policy")
 }
 
 func (s *Server) setupVerifier() error {
@@ -475,11 +467,7 @@ func (s *Server) setupVerifier() error {
 	if err != nil {
 		return fmt.Errorf("server: verifier: %w", err)
 	}
-	iss, err := ear.NewIssuer(s.earKey, "seatrx", "seatrx-server")
-	if err != nil {
-		return fmt.Errorf("server: EAR issuer: %w", err)
-	}
-	s.checker = &tlsbind.Checker{Verifier: v, Issuer: iss, Now: s.now, Passport: s.passport}
+	s.verifier = v
 	return nil
 }
 
@@ -550,6 +538,9 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting connections, lets in-flight requests finish
 // (bounded by ctx), and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stopKeys != nil {
+		s.stopOnce.Do(func() { close(s.stopKeys) })
+	}
 	err := s.http.Shutdown(ctx)
 	if cerr := s.store.Close(); err == nil {
 		err = cerr

@@ -22,8 +22,10 @@ type Summary struct {
 	Addr                         string // the bound address once listening, else the configured one
 	Dev                          bool
 	Issuer                       string
-	// Key ids (hex RFC 9679 thumbprints, as kid in receipts and approvals).
+	// Key ids (hex RFC 9679 thumbprints, as kid in receipts and approvals)
+	// of the current keys, and the key directory holding their history.
 	IssuerKID, AppraiserKID, VerifierKID string
+	KeyDir                               string
 	PolicyID                             string
 	PolicyDigest                         string // "sha256:" + hex of the canonical CBOR policy
 	// Root fingerprints ("sha256:" + hex of the root certificate) the
@@ -40,16 +42,17 @@ type Summary struct {
 // Summary returns the server's startup summary.
 func (s *Server) Summary() Summary {
 	bi := buildinfo.Read()
+	ks := s.keyState()
 	sum := Summary{
 		Version: bi.Version, Revision: bi.RevisionString(), GoVersion: bi.GoVersion,
-		Addr: s.cfg.Addr, Dev: s.cfg.Dev, Issuer: s.issuer.Name(),
-		IssuerKID: hex.EncodeToString(s.issuer.KeyID()), AppraiserKID: hex.EncodeToString(s.approver.KeyID()),
+		Addr: s.cfg.Addr, Dev: s.cfg.Dev, Issuer: ks.issuer.Name(), KeyDir: s.keyDir.Path(),
+		IssuerKID: hex.EncodeToString(ks.issuer.KeyID()), AppraiserKID: hex.EncodeToString(ks.approver.KeyID()),
 		PolicyID: s.pol.ID, Store: s.StorePath(), Attester: s.cfg.Attester, Profiles: tlsbind.ProfileIDs(s.cfg.Profiles),
 	}
 	if s.ln != nil {
 		sum.Addr = s.ln.Addr().String()
 	}
-	if kid, err := receipt.Thumbprint(s.earKey.Public()); err == nil {
+	if kid, err := receipt.Thumbprint(ks.earKey.Public()); err == nil {
 		sum.VerifierKID = hex.EncodeToString(kid)
 	}
 	d := s.pol.Digest()
@@ -78,6 +81,7 @@ func (sum Summary) Attrs() []slog.Attr {
 		slog.String("version", sum.Version), slog.String("revision", sum.Revision), slog.String("go", sum.GoVersion),
 		slog.String("addr", sum.Addr), slog.Bool("dev", sum.Dev), slog.String("issuer", sum.Issuer),
 		slog.String("issuer_kid", sum.IssuerKID), slog.String("appraiser_kid", sum.AppraiserKID), slog.String("ear_verifier_kid", sum.VerifierKID),
+		slog.String("key_dir", sum.KeyDir),
 		slog.String("policy_id", sum.PolicyID), slog.String("policy_digest", sum.PolicyDigest),
 		slog.Any("production_roots", sum.ProductionRoots),
 	}
