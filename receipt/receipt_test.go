@@ -284,11 +284,15 @@ func TestJSONAndDiagnose(t *testing.T) {
 	if err := json.Unmarshal(js, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"receipt_id", "receipt_id_uuid", "action_hash", "policy_hash", "approver_identities", "approver_signatures",
+	for _, k := range []string{"receipt_id", "action_hash", "policy_hash", "approver_identities", "approver_signatures",
 		"timestamp", "timestamp_rfc3339", "execution_token", "hae_masking_profile_id", "hae_attestation_token", "context_snapshot", "extensions", "verification"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
+	}
+	// One spelling of the receipt id: lowercase hex, as the API and logs.
+	if m["receipt_id"] != hex.EncodeToString(rep.Receipt.ReceiptID) || m["receipt_id_uuid"] != nil {
+		t.Errorf("receipt_id = %v (uuid %v)", m["receipt_id"], m["receipt_id_uuid"])
 	}
 	if m["timestamp_rfc3339"] != "2026-11-01T00:00:00Z" {
 		t.Errorf("timestamp_rfc3339 = %v", m["timestamp_rfc3339"])

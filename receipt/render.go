@@ -2,16 +2,18 @@ package receipt
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-	"github.com/google/uuid"
 )
 
 // JSON rendering (reference §3.10): for humans only, never signed and never
-// verified from. Byte strings are base64url without padding.
+// verified from. Byte strings are base64url without padding, except the
+// receipt and token ids: lowercase hex, the one spelling the API, the logs
+// and the CLI use too.
 
 type jsonHash struct {
 	Alg   string `json:"alg"`
@@ -37,7 +39,7 @@ func (r *Receipt) JSONWithReport(rep *Report) ([]byte, error) { return r.render(
 func (r *Receipt) render(rep *Report) ([]byte, error) {
 	out := map[string]any{
 		"profile":                r.Profile,
-		"receipt_id":             b64(r.ReceiptID),
+		"receipt_id":             hex.EncodeToString(r.ReceiptID),
 		"action_hash":            jh(r.ActionHash),
 		"policy_hash":            jh(r.PolicyHash),
 		"timestamp":              r.Timestamp,
@@ -46,9 +48,6 @@ func (r *Receipt) render(rep *Report) ([]byte, error) {
 		"issuer":                 r.Issuer,
 		"subject":                r.Subject,
 		"kid":                    b64(r.KeyID),
-	}
-	if u, err := uuid.FromBytes(r.ReceiptID); err == nil {
-		out["receipt_id_uuid"] = u.String()
 	}
 	ids := make([]map[string]string, len(r.ApproverIdentities))
 	for i, a := range r.ApproverIdentities {
@@ -65,7 +64,7 @@ func (r *Receipt) render(rep *Report) ([]byte, error) {
 			sigs[i].Error = err.Error()
 		} else {
 			d, _ := json.Marshal(map[string]any{
-				"receipt_id": b64(sa.ReceiptID), "action_hash": jh(sa.ActionHash), "policy_hash": jh(sa.PolicyHash),
+				"receipt_id": hex.EncodeToString(sa.ReceiptID), "action_hash": jh(sa.ActionHash), "policy_hash": jh(sa.PolicyHash),
 				"attestation_digest": jh(sa.AttestationDigest), "approver": sa.Approver, "decision": sa.Decision,
 				"nonce": b64(sa.Nonce), "iat": sa.IssuedAt, "exp": sa.Expires, "aud": sa.Audience, "kid": b64(sa.KeyID),
 			})
@@ -74,7 +73,7 @@ func (r *Receipt) render(rep *Report) ([]byte, error) {
 	}
 	out["approver_signatures"] = sigs
 	t := r.ExecutionToken
-	tok := map[string]any{"id": b64(t.ID), "digest": jh(t.Digest), "aud": t.Audience, "nbf": t.NotBefore, "exp": t.Expires, "max_uses": t.MaxUses}
+	tok := map[string]any{"id": hex.EncodeToString(t.ID), "digest": jh(t.Digest), "aud": t.Audience, "nbf": t.NotBefore, "exp": t.Expires, "max_uses": t.MaxUses}
 	if t.Cnf != nil {
 		tok["cnf"] = jh(*t.Cnf)
 	}
