@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/clitest"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
@@ -170,6 +172,11 @@ func TestReceiptRequestVerifyShow(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "timings: handshake ") || !strings.Contains(r.Stdout, ", server attestation ") {
 		t.Fatalf("request: %s", r)
 	}
+	// --redeem redeemed once: the server counted a redemption and no
+	// refused (replayed) one, which a normal run must never cause.
+	if m := serverMetrics(t, f.url, f.dev); !strings.Contains(m, `seatrx_token_redemptions_total{result="ok"}`) || strings.Contains(m, "token_consumed") {
+		t.Fatalf("redemption metrics after a normal run:\n%s", grepLines(m, "seatrx_token_redemptions_total"))
+	}
 	verify := []string{"receipt", "verify", "--bundle", bundle, "--keys", bundle + ".keys", "--allow-simulated", "--trust-simulated", filepath.Join(f.dev, "sim-pki")}
 	if r := sx(t, verify...); r.Code != 0 || !strings.Contains(r.Stdout, "OK: receipt verified (audit mode)") || !strings.Contains(r.Stdout, "pass   trust_anchors") {
 		t.Fatalf("verify: %s", r)
@@ -307,7 +314,7 @@ func TestDemoKeep(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	for _, f := range []string{"keys/issuer.pem", "keys/appraiser.pem", "keys/verifier.pem", "seatrx.db", "dev/ca.pem", "dev/sim-pki",
+	for _, f := range []string{"keys/issuer/manifest.json", "keys/appraiser/manifest.json", "keys/ear-verifier/manifest.json", "seatrx.db", "dev/ca.pem", "dev/sim-pki",
 		"session-1.cbor", "session-1.cbor.keys", "session-2.cbor", "session-2.cbor.keys"} {
 		if _, err := os.Stat(filepath.Join(keep, f)); err != nil {
 			t.Errorf("--keep did not keep %s: %v", f, err)
@@ -384,4 +391,38 @@ func TestReadmeListsEveryCommand(t *testing.T) {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())
+}
+
+// serverMetrics reads a dev server's /metrics (the endpoint needs no
+// attestation, only the dev CA).
+func serverMetrics(t *testing.T, url, dev string) string {
+	t.Helper()
+	roots, pki, err := devFiles(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := server.NewAttester("sim-snp", pki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(context.Background(), client.Config{Server: url, Roots: roots, Prover: &tlsbind.Prover{Attester: att}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, err := c.Do(context.Background(), "GET", "/metrics", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(m)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -106,7 +106,7 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 		o, err := client.Run(context.Background(), client.Flow{
 			Server: "https://" + addr.String(), Roots: roots, Prover: &tlsbind.Prover{Attester: att}, Checker: checker,
 			Mutual: true, Requested: map[string]any{"operation": "release-model-weights", "model": "demo-7b", "session": i + 1},
-			Redeem: i == 0, AllowSimulated: true, SimulatedPKI: pki,
+			Redeem: i == 0, ShowSingleUse: i == 0, AllowSimulated: true, SimulatedPKI: pki,
 		})
 		if o != nil {
 			printSession(stdout, o)
