@@ -5,6 +5,7 @@
 //	seatrx-server --dev [--addr 127.0.0.1:8443] [--data DIR]
 //	seatrx-server --tls-cert FILE --tls-key FILE --issuer URI --data DIR [--policy FILE] ...
 //	seatrx-server --config FILE [flags]
+//	seatrx-server keys show|export|rotate --data DIR ...
 //	seatrx-server version | --version
 //	seatrx-server help
 //
@@ -66,7 +67,7 @@ with its default. Flags on the command line override the file.
 Exit status: 0 after a clean shutdown, 1 on a failure while running or
 creating state, 2 on a bad command line or configuration.`,
 		Setup: serve,
-		Subs:  []*cli.Command{buildinfo.Command(name)},
+		Subs:  []*cli.Command{keysCommand(), buildinfo.Command(name)},
 	}
 }
 
@@ -89,6 +90,8 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "server certificate chain (PEM `FILE`); required outside --dev")
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "server private key (PEM `FILE`); required outside --dev")
 	fs.StringVar(&c.Issuer, "issuer", "", "receipt issuer `URI`, the server's identity in every receipt, e.g. urn:seatrx:issuer:example.org; required outside --dev")
+	fs.StringVar(&c.KeyDir, "key-dir", "", "key `DIR` (package keystore: one subdirectory per role with its history manifest), shared by every replica of this issuer; default DATA/keys")
+	cli.DurationVar(fs, &c.KeyReloadInterval, "key-reload-interval", server.DefaultKeyReloadInterval, time.Second, "how often to check the key directory for a rotation (SIGHUP checks at once)")
 	fs.StringVar(&c.PolicyFile, "policy", "", "appraisal policy `FILE` (YAML or JSON); default built-in (SEV-SNP and TDX, debug forbidden)")
 	fs.StringVar(&c.TrustSimulated, "trust-simulated", "", "ALSO trust the simulated TEE PKI in `DIR` (testing only; needs --allow-simulated; not with --dev)")
 	cli.BoolVar(fs, &c.AllowSimulated, "allow-simulated", false, "permit --trust-simulated on a non-dev server")
@@ -167,14 +170,28 @@ func run(env *cli.Env, o *options) error {
 	log.LogAttrs(ctx, slog.LevelInfo, "seatrx-server started", srv.Summary().Attrs()...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			log.Error("serve", "err", err)
-			return cli.ErrReported
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err := <-errc:
+			if err != nil {
+				log.Error("serve", "err", err)
+				return cli.ErrReported
+			}
+			return nil
+		case <-hup:
+			// A rotation by "keys rotate" or another replica: switch now.
+			if changed, err := srv.ReloadKeys(); err != nil {
+				log.Error("SIGHUP: key directory", "err", err)
+			} else if !changed {
+				log.Info("SIGHUP: keys unchanged")
+			}
+		case <-ctx.Done():
+			break wait
 		}
-		return nil
-	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)

@@ -80,7 +80,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", []string{"--nope"}, "seatrx-server: flag provided but not defined: -nope"},
-		{"unknown command", []string{"serve"}, `seatrx-server: unknown command "serve" (want version or help)`},
+		{"unknown command", []string{"serve"}, `seatrx-server: unknown command "serve" (want keys, version or help)`},
 		{"log format typo", []string{"--dev", "--log-format", "jsn"}, `invalid value "jsn" for flag -log-format: want text or json`},
 		{"zero conns", []string{"--dev", "--max-unattested-conns", "0"}, `invalid value "0" for flag -max-unattested-conns: want a whole number from 1 to 1048576`},
 		{"negative conns", []string{"--dev", "--max-unattested-conns", "-5"}, `invalid value "-5" for flag -max-unattested-conns`},
@@ -96,7 +96,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no TLS", []string{"--data", dir}, "seatrx-server: --tls-cert, --tls-key and --issuer are required outside --dev"},
 		{"no issuer", []string{"--tls-cert", cert, "--tls-key", key, "--data", dir}, "seatrx-server: --issuer is required outside --dev"},
 		{"dev and cert", []string{"--dev", "--tls-cert", cert}, "--tls-cert and --tls-key cannot be used with --dev"},
-		{"extra argument", append(prod, "now"), `seatrx-server: unknown command "now" (want version or help)`},
+		{"extra argument", append(prod, "now"), `seatrx-server: unknown command "now" (want keys, version or help)`},
 		{"config unknown key", []string{"--config", cfg("addr: 127.0.0.1:9443\nadr: typo\n")}, `server.yaml:2: unknown key "adr"; known keys: addr, allow_simulated,`},
 		{"config dashed key", []string{"--config", cfg("tls-cert: x\n")}, `server.yaml:1: unknown key "tls-cert" (keys use underscores: tls_cert)`},
 		{"config bad value", []string{"--config", cfg("# limits\n\nmax_unattested_conns: 0\n")}, `server.yaml:3: max_unattested_conns: invalid value "0": want a whole number from 1 to 1048576`},
@@ -361,7 +361,7 @@ func testCert(t *testing.T, dir string) (certFile, keyFile string) {
 
 // The README's command table lists every server command.
 func TestReadmeListsEveryCommand(t *testing.T) {
-	if got := clitest.CommandPaths(tree()); !slices.Equal(got, []string{"seatrx-server", "seatrx-server version"}) {
+	if got := clitest.CommandPaths(tree()); !slices.Equal(got, []string{"seatrx-server", "seatrx-server keys show", "seatrx-server keys export", "seatrx-server keys rotate", "seatrx-server version"}) {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())

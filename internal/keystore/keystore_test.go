@@ -1,7 +1,9 @@
 package keystore
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/seatrx/seatrx/receipt"
 )
@@ -234,4 +238,60 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("re-encoded manifest refused: %v", err)
 		}
 	})
+}
+
+// Exported keys read back as the same keys in every format, with their
+// kid, role and window.
+func TestExport(t *testing.T) {
+	d := Open(filepath.Join(t.TempDir(), "keys"))
+	if _, err := d.Create(RoleIssuer, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Rotate(RoleIssuer, t0.Add(time.Hour), 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := d.Load(RoleIssuer)
+	keys, err := r.Keys()
+	if err != nil || len(keys) != 2 {
+		t.Fatal(err)
+	}
+	p, err := Export(keys, FormatPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, rest := pem.Decode(p)
+	if blk == nil || blk.Headers["Kid"] != keys[0].Entry.Kid || blk.Headers["Not-After"] != "2026-03-01T13:00:00Z" || blk.Headers["Role"] != "issuer" {
+		t.Fatalf("PEM: %+v", blk)
+	}
+	if blk2, _ := pem.Decode(rest); blk2 == nil || blk2.Headers["Not-After"] != "" {
+		t.Fatal("second PEM block")
+	}
+	j, err := Export(keys, FormatJWK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(j, &set); err != nil || len(set.Keys) != 2 || set.Keys[1]["kid"] != keys[1].Entry.Kid || set.Keys[0]["crv"] != "P-256" {
+		t.Fatalf("JWK: %v %s", err, j)
+	}
+	c, err := Export(keys, FormatCOSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arr []cbor.RawMessage
+	if err := cbor.Unmarshal(c, &arr); err != nil || len(arr) != 2 {
+		t.Fatalf("COSE: %v", err)
+	}
+	pub, err := receipt.ParseCOSEKey(arr[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid, _ := receipt.Thumbprint(pub); hex.EncodeToString(kid) != keys[1].Entry.Kid {
+		t.Fatal("COSE key differs")
+	}
+	if _, err := Export(keys, "der"); err == nil {
+		t.Fatal("unknown format accepted")
+	}
 }
