@@ -12,8 +12,8 @@ import (
 
 // JSON rendering (reference §3.10): for humans only, never signed and never
 // verified from. Byte strings are base64url without padding, except the
-// receipt and token ids: lowercase hex, the one spelling the API, the logs
-// and the CLI use too.
+// receipt and token ids and the kids: lowercase hex, the one spelling the
+// API, the logs, the keys tools and receipt verify use too.
 
 type jsonHash struct {
 	Alg   string `json:"alg"`
@@ -47,11 +47,11 @@ func (r *Receipt) render(rep *Report) ([]byte, error) {
 		"hae_masking_profile_id": r.MaskingProfileID,
 		"issuer":                 r.Issuer,
 		"subject":                r.Subject,
-		"kid":                    b64(r.KeyID),
+		"kid":                    hex.EncodeToString(r.KeyID),
 	}
 	ids := make([]map[string]string, len(r.ApproverIdentities))
 	for i, a := range r.ApproverIdentities {
-		ids[i] = map[string]string{"id": a.ID, "kid": b64(a.Kid)}
+		ids[i] = map[string]string{"id": a.ID, "kid": hex.EncodeToString(a.Kid)}
 		if a.Role != "" {
 			ids[i]["role"] = a.Role
 		}
@@ -66,7 +66,7 @@ func (r *Receipt) render(rep *Report) ([]byte, error) {
 			d, _ := json.Marshal(map[string]any{
 				"receipt_id": hex.EncodeToString(sa.ReceiptID), "action_hash": jh(sa.ActionHash), "policy_hash": jh(sa.PolicyHash),
 				"attestation_digest": jh(sa.AttestationDigest), "approver": sa.Approver, "decision": sa.Decision,
-				"nonce": b64(sa.Nonce), "iat": sa.IssuedAt, "exp": sa.Expires, "aud": sa.Audience, "kid": b64(sa.KeyID),
+				"nonce": b64(sa.Nonce), "iat": sa.IssuedAt, "exp": sa.Expires, "aud": sa.Audience, "kid": hex.EncodeToString(sa.KeyID),
 			})
 			sigs[i].Decoded = d
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/receipt/store"
 	"github.com/seatrx/seatrx/tlsbind"
 	"github.com/seatrx/seatrx/verify"
 )
@@ -217,17 +218,25 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "verify",
 		Summary: "verify a receipt bundle offline (online or audit mode)",
-		Usage:   "--bundle FILE --keys FILE [--policy FILE] [--mode online|audit] [flags]",
+		Usage:   "--bundle FILE --keys FILE [--keys FILE...] [--policy FILE] [--mode online|audit] [--replay-db FILE] [flags]",
 		Doc: `Verify checks a receipt bundle against the issuing server's keys document
-and prints one line per check. Online mode judges the receipt against the
-clock (skew, maximum age, replay); audit mode, for later, has no clock and
-checks that the receipt was made while the issuer key was valid. Without
---policy the server's appraiser key (from the keys document) is the single
-required approver. Input files are limited to 4 MiB.`,
+and prints one line per check, then the keys it trusted: each key's role,
+kid (RFC 9679 COSE Key Thumbprint) and the SHA-256 of its SubjectPublicKeyInfo
+(what openssl computes from the key's PEM), with its validity window. --keys
+may be given several times: documents saved at different times are read as
+one key history. Online mode judges the receipt against the clock (skew,
+maximum age, replay: with --replay-db FILE, a SQLite replay cache shared by
+runs; without it the replay check is reported skipped, never passed); audit
+mode, for later, has no clock and checks that the receipt, its approvals and
+its EAR were made while their keys were valid. Without --policy the server's
+appraiser key (from the keys document) is the single required approver.
+Input files are limited to 4 MiB.`,
 		Required: []string{"bundle", "keys"},
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			bundleFile := fs.String("bundle", "", "receipt bundle (CBOR `FILE`)")
-			keysFile := fs.String("keys", "", "the issuing server's keys document (`FILE`: GET /v1/keys; written as BUNDLE.keys by receipt request)")
+			var keysFiles []string
+			cli.StringsVar(fs, &keysFiles, "keys", "the issuing server's keys document (`FILE`: GET /v1/keys; written as BUNDLE.keys by receipt request); repeat for documents saved at different times")
+			replayDB := fs.String("replay-db", "", "online mode: a SQLite replay cache `FILE` shared by runs (created if absent)")
 			policyFile := fs.String("policy", "", "your policy `FILE`: the bundle's policy preimage must be this policy, and its approvers, threshold, trust anchors and time windows are used (never the receipt's)")
 			var mode string
 			cli.EnumVar(fs, &mode, "mode", "audit", []string{"online", "audit"}, "online (now, skew, max age, replay) or audit (no now; key validity)")
@@ -241,13 +250,16 @@ required approver. Input files are limited to 4 MiB.`,
 				if *simDir != "" && !*allowSim {
 					return cli.Usagef("--trust-simulated needs --allow-simulated: simulated evidence is refused unless allowed explicitly")
 				}
-				return receiptVerify(env, *bundleFile, *keysFile, *policyFile, mode, *asJSON, *allowSim, *simDir)
+				if *replayDB != "" && mode != "online" {
+					return cli.Usagef("--replay-db needs --mode online: audit mode cannot judge replay")
+				}
+				return receiptVerify(env, *bundleFile, keysFiles, *policyFile, mode, *replayDB, *asJSON, *allowSim, *simDir)
 			}
 		},
 	}
 }
 
-func receiptVerify(env *cli.Env, bundleFile, keysFile, policyFile, mode string, asJSON, allowSim bool, simDir string) error {
+func receiptVerify(env *cli.Env, bundleFile string, keysFiles []string, policyFile, mode, replayDB string, asJSON, allowSim bool, simDir string) error {
 	stdout := env.Stdout
 	m := receipt.ModeAudit
 	if mode == "online" {
@@ -257,7 +269,7 @@ func receiptVerify(env *cli.Env, bundleFile, keysFile, policyFile, mode string, 
 	if err != nil {
 		return err
 	}
-	keys, err := loadKeys(keysFile)
+	keys, err := loadKeysDocs(keysFiles)
 	if err != nil {
 		return err
 	}
@@ -274,7 +286,23 @@ func receiptVerify(env *cli.Env, bundleFile, keysFile, policyFile, mode string, 
 			return fmt.Errorf("--trust-simulated: %w", err)
 		}
 	}
+	var replay *replayDBCache
+	if replayDB != "" {
+		st, err := store.OpenSQLite(replayDB)
+		if err != nil {
+			return fmt.Errorf("--replay-db: %w", err)
+		}
+		defer st.Close()
+		replay = &replayDBCache{s: st}
+		vopts.Replay = replay
+	} else {
+		// A one-shot run keeps no history: it says so, never "pass".
+		vopts.NoReplayCache = true
+	}
 	rep, err := verify.Bundle(bundle, keys, vopts)
+	if replay != nil && replay.err != nil {
+		fmt.Fprintf(env.Stderr, "--replay-db: %v (counted as a replay: fail closed)\n", replay.err)
+	}
 	if rep != nil {
 		if asJSON {
 			enc := json.NewEncoder(stdout)
@@ -291,6 +319,7 @@ func receiptVerify(env *cli.Env, bundleFile, keysFile, policyFile, mode string, 
 				}
 				fmt.Fprintln(stdout, line)
 			}
+			printTrustedKeys(stdout, rep.Keys)
 		}
 	}
 	if err != nil || rep == nil || !rep.OK {
@@ -322,6 +351,64 @@ func loadBundle(path string) ([]byte, error) {
 			path, describe(data), err)
 	}
 	return data, nil
+}
+
+// loadKeysDocs reads one or more keys documents of one issuer and joins
+// their histories (receipt.MergeKeys).
+func loadKeysDocs(paths []string) (*receipt.Keys, error) {
+	var docs []*receipt.Keys
+	for _, p := range paths {
+		k, err := loadKeys(p)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, k)
+	}
+	if len(docs) == 1 {
+		return docs[0], nil
+	}
+	k, err := receipt.MergeKeys(docs...)
+	if err != nil {
+		return nil, fmt.Errorf("--keys: the documents do not join into one history: %w", err)
+	}
+	return k, nil
+}
+
+// printTrustedKeys says which keys the verification relied on: kid (the
+// RFC 9679 COSE Key Thumbprint) and the SHA-256 of the key's SPKI, which
+// openssl computes from its PEM, with the key's window.
+func printTrustedKeys(w io.Writer, keys []receipt.KeyUse) {
+	if len(keys) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "trusted keys (kid: RFC 9679 COSE Key Thumbprint; spki-sha256: SHA-256 of the DER SubjectPublicKeyInfo):")
+	for _, k := range keys {
+		from, until := k.NotBefore, k.NotAfter
+		if from == "" {
+			from = "-"
+		}
+		if until == "" {
+			until = "-"
+		}
+		fmt.Fprintf(w, "  %-12s %s, valid %s .. %s\n    kid         %s\n    spki-sha256 %s\n", k.Role, k.ID, from, until, k.Kid, k.SPKISHA256)
+	}
+}
+
+// replayDBCache is a receipt.ReplayCache in a SQLite file (receipt/store),
+// so that one-shot online verifications share their replay history. A
+// store failure counts as a replay (fail closed) and is kept in err.
+type replayDBCache struct {
+	s   *store.Store
+	err error
+}
+
+func (r *replayDBCache) Seen(id []byte, until time.Time) bool {
+	seen, err := r.s.SeenReceipt(context.Background(), id, until, time.Now())
+	if err != nil {
+		r.err = err
+		return true
+	}
+	return seen
 }
 
 // loadKeys reads and parses a keys document, saying what is wrong otherwise.
@@ -382,9 +469,13 @@ func checkPolicyPreimage(bundle []byte, path string) (*policy.Policy, error) {
 func showCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "show",
-		Summary: "render a receipt as JSON and CBOR diagnostic notation",
+		Summary: "render a receipt as JSON, the action and policy it commits to, and CBOR diagnostic notation",
 		Usage:   "FILE",
-		Doc:     "FILE is a receipt bundle or a bare COSE_Sign1 receipt. Show does not verify anything: use 'receipt verify'.",
+		Doc: `FILE is a receipt bundle or a bare COSE_Sign1 receipt. For a bundle, show
+also prints the action and policy preimages themselves in CBOR diagnostic
+notation (integers of any size as signed, floats as floats, byte strings as
+h'..'), each marked as matching its hash in the receipt or not. Show does
+not verify signatures or keys: use 'receipt verify'.`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			return receiptShow
 		},
@@ -400,7 +491,8 @@ func receiptShow(env *cli.Env, args []string) error {
 		return err
 	}
 	cose := data
-	if b, err := receipt.UnmarshalBundle(data); err == nil {
+	b, berr := receipt.UnmarshalBundle(data)
+	if berr == nil {
 		cose = b.Receipt
 	}
 	r, err := receipt.ParseReceipt(cose)
@@ -415,6 +507,20 @@ func receiptShow(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%s\n\nCBOR diagnostic notation:\n%s\n", js, diag)
+	stdout := env.Stdout
+	fmt.Fprintf(stdout, "receipt %x\n%s\n", r.ReceiptID, js)
+	if berr == nil {
+		// The preimages themselves, so that what was authorized is read,
+		// not only its hash.
+		for _, p := range b.Preimages(r) {
+			fmt.Fprintf(stdout, "\n%s (the %s preimage): %s\n", p.Name, p.Hash, p.Status)
+			if p.Diagnostic != "" {
+				fmt.Fprintln(stdout, p.Diagnostic)
+			}
+		}
+	} else {
+		fmt.Fprintln(stdout, "\naction, policy: not shown (a bare receipt carries only their hashes; show its bundle)")
+	}
+	fmt.Fprintf(stdout, "\nCBOR diagnostic notation:\n%s\n", diag)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +177,18 @@ func TestValues(t *testing.T) {
 	}
 	if !b || e != "json" || n != 100 || d != 90*time.Second || addr != "[::1]:0" {
 		t.Fatalf("values %v %q %d %s %q", b, e, n, d, addr)
+	}
+}
+
+func TestStringsVar(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var got []string
+	StringsVar(fs, &got, "keys", "")
+	if err := fs.Parse([]string{"--keys", "a", "--keys", "b"}); err != nil || len(got) != 2 || got[1] != "b" || fs.Lookup("keys").Value.String() != "a,b" {
+		t.Fatalf("%v %v", got, err)
+	}
+	if err := fs.Parse([]string{"--keys", ""}); err == nil {
+		t.Fatal("empty value accepted")
 	}
 }

@@ -186,3 +186,26 @@ func (a *addrValue) Set(s string) error {
 }
 
 func (a *addrValue) Type() string { return "HOST:PORT" }
+
+// StringsVar defines a repeatable string flag: each use appends one value
+// (--keys A --keys B). An empty value is refused.
+func StringsVar(fs *flag.FlagSet, p *[]string, name, usage string) {
+	fs.Var(&stringsValue{p: p}, name, usage)
+}
+
+type stringsValue struct{ p *[]string }
+
+func (v *stringsValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+
+func (v *stringsValue) Set(s string) error {
+	if s == "" {
+		return errors.New("want a non-empty value")
+	}
+	*v.p = append(*v.p, s)
+	return nil
+}

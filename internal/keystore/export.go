@@ -19,7 +19,7 @@ import (
 
 // Export formats of public keys.
 const (
-	FormatPEM  = "pem"  // PEM "PUBLIC KEY" blocks with Role, Kid, Not-Before, Not-After headers
+	FormatPEM  = "pem"  // PEM "PUBLIC KEY" blocks, each after a "# role R kid K valid FROM .. UNTIL" line
 	FormatJWK  = "jwk"  // a JWK Set (RFC 7517) with kid and seatrx_role, seatrx_not_before, seatrx_not_after
 	FormatCOSE = "cose" // a CBOR array of COSE_Keys (RFC 9052 §7) with kid (label 2)
 )
@@ -57,11 +57,14 @@ func Export(keys []ExportedKey, format string) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			h := map[string]string{"Role": k.Role, "Kid": k.Entry.Kid, "Not-Before": k.Entry.NotBefore.Format(time.RFC3339)}
+			// A comment line, not PEM headers: OpenSSL reads headers as
+			// encryption parameters and refuses the block.
+			until := "-"
 			if k.Entry.NotAfter != nil {
-				h["Not-After"] = k.Entry.NotAfter.Format(time.RFC3339)
+				until = k.Entry.NotAfter.Format(time.RFC3339)
 			}
-			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Headers: h, Bytes: der})...)
+			out = fmt.Appendf(out, "# role %s kid %s valid %s .. %s\n", k.Role, k.Entry.Kid, k.Entry.NotBefore.Format(time.RFC3339), until)
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})...)
 		}
 		return out, nil
 	case FormatJWK:
