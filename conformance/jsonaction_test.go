@@ -91,7 +91,7 @@ func jsonActionCases(t *testing.T) []Case {
 	var out []Case
 	for _, tc := range cases {
 		in := base(tc.op, tc.doc, tc.text)
-		exp := obj{}
+		var exp obj
 		res, err := jsonAction(in)
 		if err != nil {
 			fe, ok := err.(*receipt.FieldError)
