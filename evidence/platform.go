@@ -3,6 +3,8 @@ package evidence
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/evidence/ear"
@@ -30,6 +32,10 @@ type Claims struct {
 	TrustAnchor string
 	// Simulated is true when that root belongs to a simulated (test) PKI.
 	Simulated bool
+	// ValidUntil is when the endorsements the verification relied on (the
+	// certificate chain) stop being valid: the end of this appraisal's
+	// validity, which nothing derived from it (a credential) may outlive.
+	ValidUntil time.Time
 	// Debug is true when the TEE runs in debug mode (its memory is readable
 	// by the host).
 	Debug bool
@@ -101,6 +107,7 @@ type outcome struct {
 // canonical form of its evidence, which EvidenceDigest hashes.
 type platformKind struct {
 	name       Platform
+	identity   []MeasurementName
 	ns         check.Platform
 	build      func(*Config) platform
 	reportData func(evidence []byte) ([64]byte, bool)
@@ -110,8 +117,44 @@ type platformKind struct {
 // platforms lists the supported TEEs; adding one adds a row (and its media
 // types in mediaTypes).
 var platforms = []platformKind{
-	{PlatformSNP, check.SNP, newSNPPlatform, snpReportData, snpCanonical},
-	{PlatformTDX, check.TDX, newTDXPlatform, tdxReportData, tdxCanonical},
+	{PlatformSNP, snpIdentity, check.SNP, newSNPPlatform, snpReportData, snpCanonical},
+	{PlatformTDX, tdxIdentity, check.TDX, newTDXPlatform, tdxReportData, tdxCanonical},
+}
+
+// MeasurementName is one of a platform's named measurements (the names of
+// Claims.Measurements) with its size in bytes.
+type MeasurementName struct {
+	Name string
+	Size int
+}
+
+// The measurements that identify a workload: what launched it and how it
+// was configured. SEV-SNP: the launch digest and the host-supplied data;
+// TDX: the build-time measurement, the runtime registers and the
+// configuration id.
+var (
+	snpIdentity = []MeasurementName{{"measurement", 48}, {"host_data", 32}}
+	tdxIdentity = []MeasurementName{{"mrtd", 48}, {"rtmr0", 48}, {"rtmr1", 48}, {"rtmr2", 48}, {"rtmr3", 48}, {"mrconfigid", 48}}
+)
+
+// IdentityMeasurements returns the measurements that identify a workload
+// on platform p, which a workload-identity mapping pins all of (policy
+// credentials), or false for an unknown platform.
+func IdentityMeasurements(p Platform) ([]MeasurementName, bool) {
+	k, ok := kindOf(p)
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(k.identity), true
+}
+
+// Platforms lists the supported platforms.
+func Platforms() []Platform {
+	out := make([]Platform, len(platforms))
+	for i, k := range platforms {
+		out[i] = k.name
+	}
+	return out
 }
 
 func kindOf(p Platform) (*platformKind, bool) {

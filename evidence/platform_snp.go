@@ -77,6 +77,7 @@ func (v snpVerified) claims() Claims {
 		TrustAnchor:  r.TrustAnchor,
 		Simulated:    r.Simulated,
 		Debug:        r.Debug,
+		ValidUntil:   r.ValidUntil,
 	}
 	if !r.RevocationChecked {
 		c.NotEvaluated = []string{NotEvaluatedRevocation}

@@ -86,6 +86,7 @@ func (v tdxVerified) claims() Claims {
 		Simulated:    r.Simulated,
 		Debug:        r.Debug,
 		TCBStatus:    r.TCBStatus,
+		ValidUntil:   r.ValidUntil,
 	}
 	if r.TCBStatus == "" { // verified without collateral: no TCB info, no CRLs
 		c.NotEvaluated = []string{NotEvaluatedTCBStatus, NotEvaluatedRevocation}

@@ -546,3 +546,36 @@ func TestVerifyVLEKCollateralName(t *testing.T) {
 		t.Fatalf("collateral %+v", ap.Collateral)
 	}
 }
+
+// Every measurement IdentityMeasurements names is one the platform's
+// appraisal carries, at its stated size; and an appraisal's validity ends
+// after the verification time (the simulated chains are long-lived).
+func TestIdentityMeasurementsAndValidity(t *testing.T) {
+	a, ta := authorities(t)
+	v := newVerifier(t, setup{})
+	r := rd(9)
+	for _, at := range []evidence.Attester{evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{})), evidence.NewTDXAttester(ta.Guest(sim.TDXGuestConfig{}))} {
+		ap, err := v.Verify(context.Background(), attest(t, at, r), evidence.VerifyOptions{Now: now, ReportData: r})
+		if err != nil {
+			t.Fatalf("%s: %v", at.Platform(), err)
+		}
+		names, ok := evidence.IdentityMeasurements(ap.Platform)
+		if !ok || len(names) < 2 {
+			t.Fatalf("%s: identity measurements %v %v", ap.Platform, names, ok)
+		}
+		for _, n := range names {
+			if got := value(ap.Measurements, n.Name); len(got) != n.Size {
+				t.Errorf("%s: measurement %q is %d bytes, want %d", ap.Platform, n.Name, len(got), n.Size)
+			}
+		}
+		if !ap.ValidUntil.After(now) {
+			t.Errorf("%s: ValidUntil %v not after the verification time %v", ap.Platform, ap.ValidUntil, now)
+		}
+	}
+	if _, ok := evidence.IdentityMeasurements("sgx"); ok {
+		t.Error("an unknown platform has identity measurements")
+	}
+	if len(evidence.Platforms()) != 2 {
+		t.Errorf("platforms %v", evidence.Platforms())
+	}
+}

@@ -74,6 +74,9 @@ type Result struct {
 	// CRL (VerifyOptions.CheckRevocations); false means revocation was not
 	// evaluated.
 	RevocationChecked bool
+	// ValidUntil is the earliest notAfter of the VCEK/VLEK, ASK/ASVK and
+	// ARK: past it, the same report no longer verifies.
+	ValidUntil time.Time
 }
 
 // VerifyOptions configures Verify.
@@ -294,6 +297,7 @@ func (v *verifier) finish(e *cacheEntry) (*Result, error) {
 		VCEKDigest:   bytes.Clone(v.digest[:]),
 		// checkRevocation above either passed or ended the verification.
 		RevocationChecked: v.opts.CheckRevocations,
+		ValidUntil:        e.notAfter,
 	}
 	if v.signer == abi.VlekReportSigner {
 		res.SignerKind = SignerVLEK

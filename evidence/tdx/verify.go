@@ -70,6 +70,9 @@ type Result struct {
 	TrustAnchor string // "sha256:<hex>" of the root the PCK chain ends in
 	Simulated   bool   // the trust anchor belongs to a simulated PKI
 	PCKDigest   []byte // sha256 of the PCK leaf certificate DER
+	// ValidUntil is the earliest notAfter of the PCK chain the quote
+	// verified against: past it, the same quote no longer verifies.
+	ValidUntil time.Time
 }
 
 // VerifyOptions configures Verify. Now and Roots are required.
@@ -351,6 +354,7 @@ func newResult(v *quoteView, ent *chainEntry, roots *Roots) *Result {
 		TrustAnchor:   ent.rootFP,
 		Simulated:     roots.Simulated(),
 		PCKDigest:     clone(ent.pckDigest[:]),
+		ValidUntil:    ent.notAfter,
 	}
 	for i := range r.RTMRs {
 		r.RTMRs[i] = clone(v.field(bRtmr0+i*measSize, measSize))
