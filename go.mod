@@ -11,6 +11,7 @@ require (
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/lestrrat-go/jwx/v3 v3.0.8
 	github.com/prometheus/client_golang v1.25.0
+	github.com/spiffe/go-spiffe/v2 v2.9.0
 	github.com/veraison/cmw v0.2.0
 	github.com/veraison/ear v1.1.3
 	github.com/veraison/go-cose v1.3.0
@@ -25,6 +26,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.5 // indirect
 	github.com/goccy/go-json v0.10.3 // indirect
 	github.com/google/logger v1.1.1 // indirect
 	github.com/huandu/xstrings v1.3.3 // indirect
