@@ -9,6 +9,8 @@
 //	    <kid hex>.pem            0600  PKCS#8 private key; kid = RFC 9679 COSE Key Thumbprint
 //	  appraiser/                 0700  the server's own approval key
 //	  ear-verifier/              0700  the key its EARs are signed with
+//	  workload-ca/               0700  the workload CA key X.509-SVIDs are signed with
+//	    <kid hex>.crt            0600  the key's self-signed CA certificate (PEM), made once
 //
 // A role's current key is the manifest entry without not_after. Rotate
 // writes the new key file (temporary name, fsync, rename), then the new
@@ -57,16 +59,24 @@ const MaxManifestSize = 1 << 20
 // MaxKeys bounds the keys of one role's history.
 const MaxKeys = 128
 
-// Roles of the key directory. Later roles (a workload CA) add a directory
-// and a constant; the format does not change.
+// Roles of the key directory. A later role adds a directory and a constant;
+// the format does not change.
 const (
 	RoleIssuer      = receipt.RoleIssuer
 	RoleAppraiser   = receipt.RoleAppraiser
 	RoleEARVerifier = receipt.RoleEARVerifier
+	// RoleWorkloadCA signs X.509-SVIDs (package credential). Each of its keys
+	// also has a CA certificate beside it (Certificate, PutCertificate),
+	// which every replica serves in the trust bundle.
+	RoleWorkloadCA = "workload-ca"
 )
 
 // Roles lists the roles a receipt server needs, in the keys document's order.
 var Roles = []string{RoleIssuer, RoleAppraiser, RoleEARVerifier}
+
+// AllRoles lists every role of the directory: Roles, then the workload CA
+// (needed only by a server whose policy issues credentials).
+var AllRoles = []string{RoleIssuer, RoleAppraiser, RoleEARVerifier, RoleWorkloadCA}
 
 // ErrNoKeys reports a role directory without a manifest: no key was ever
 // made or imported for the role there.
@@ -511,4 +521,76 @@ func parsePublic(p string) (crypto.PublicKey, error) {
 		return nil, errors.New("not one PEM PUBLIC KEY block")
 	}
 	return x509.ParsePKIXPublicKey(blk.Bytes)
+}
+
+// MaxCertificateSize bounds a role certificate file, checked before decoding.
+const MaxCertificateSize = 64 << 10
+
+// ErrNoCertificate reports a key without a certificate file beside it.
+var ErrNoCertificate = errors.New("keystore: no certificate for this key")
+
+// CertificatePath returns where the certificate of key kid of role lives.
+func (d *Dir) CertificatePath(role, kid string) string {
+	return filepath.Join(d.RolePath(role), kid+".crt")
+}
+
+// Certificate returns the DER certificate kept beside key kid of role, or
+// ErrNoCertificate. It checks that the certificate holds that key.
+func (d *Dir) Certificate(role string, e Entry) ([]byte, error) {
+	path := d.CertificatePath(role, e.Kid)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("keystore: %s: %w", path, ErrNoCertificate)
+	}
+	b, err := readLimited(path, MaxCertificateSize)
+	if err != nil {
+		return nil, err
+	}
+	blk, rest := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" || strings.TrimSpace(string(rest)) != "" {
+		return nil, fmt.Errorf("keystore: %s: not one PEM CERTIFICATE block", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %s: %w", path, err)
+	}
+	kid, err := receipt.Thumbprint(c.PublicKey)
+	if err != nil || hex.EncodeToString(kid) != e.Kid {
+		return nil, fmt.Errorf("keystore: %s does not certify key %s", path, e.Kid)
+	}
+	return blk.Bytes, nil
+}
+
+// PutCertificate stores der as the certificate of key e of role, unless one
+// is there already: under the role's lock, so that replicas racing to make
+// the same key's certificate end up with one. It returns the certificate in
+// force (der, or the one another process wrote first).
+func (d *Dir) PutCertificate(role string, e Entry, der []byte) ([]byte, error) {
+	unlock, err := d.lock(role)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if have, err := d.Certificate(role, e); err == nil {
+		return have, nil
+	} else if !errors.Is(err, ErrNoCertificate) {
+		return nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: certificate for %s: %w", e.Kid, err)
+	}
+	kid, err := receipt.Thumbprint(c.PublicKey)
+	if err != nil || hex.EncodeToString(kid) != e.Kid {
+		return nil, fmt.Errorf("keystore: the certificate does not certify key %s", e.Kid)
+	}
+	if err := writeAtomic(d.CertificatePath(role, e.Kid), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
+		return nil, err
+	}
+	return der, nil
+}
+
+// LoadKey returns the private key of entry e of role (a retired key's file
+// may have been deleted: the error then wraps fs.ErrNotExist).
+func (d *Dir) LoadKey(role string, e Entry) (crypto.Signer, error) {
+	return loadKey(filepath.Join(d.RolePath(role), e.File))
 }

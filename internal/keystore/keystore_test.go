@@ -1,10 +1,18 @@
 package keystore
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -293,5 +301,58 @@ func TestExport(t *testing.T) {
 	}
 	if _, err := Export(keys, "der"); err == nil {
 		t.Fatal("unknown format accepted")
+	}
+}
+
+// A role's certificate is kept beside its key: the first writer wins (so
+// replicas agree on one), it must certify that key, and a key without one
+// says so.
+func TestCertificates(t *testing.T) {
+	d := Open(filepath.Join(t.TempDir(), "keys"))
+	r, err := d.Create(RoleWorkloadCA, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Certificate(RoleWorkloadCA, r.CurrentEntry); !errors.Is(err, ErrNoCertificate) {
+		t.Fatalf("no certificate yet: %v", err)
+	}
+	self := func(k crypto.Signer, cn string) []byte {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	first, second := self(r.Current, "first"), self(r.Current, "second")
+	got, err := d.PutCertificate(RoleWorkloadCA, r.CurrentEntry, first)
+	if err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("put: %v", err)
+	}
+	if got, err = d.PutCertificate(RoleWorkloadCA, r.CurrentEntry, second); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("a second writer must get the first certificate: %v", err)
+	}
+	if got, err = d.Certificate(RoleWorkloadCA, r.CurrentEntry); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("read back: %v", err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := d.Rotate(RoleWorkloadCA, time.Now(), time.Minute, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := d.Load(RoleWorkloadCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.PutCertificate(RoleWorkloadCA, r2.CurrentEntry, self(other, "other key")); err == nil {
+		t.Fatal("stored a certificate of another key")
+	}
+	if k, err := d.LoadKey(RoleWorkloadCA, r.CurrentEntry); err != nil || !k.Public().(*ecdsa.PublicKey).Equal(r.Current.Public()) {
+		t.Fatalf("the retired key: %v", err)
+	}
+	if err := os.WriteFile(d.CertificatePath(RoleWorkloadCA, r2.CurrentEntry.Kid), []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Certificate(RoleWorkloadCA, r2.CurrentEntry); err == nil || errors.Is(err, ErrNoCertificate) {
+		t.Fatalf("a junk certificate file: %v", err)
 	}
 }
