@@ -69,6 +69,9 @@ type Policy struct {
 	Passport *Passport `yaml:"passport,omitempty" json:"passport,omitempty" cbor:"passport,omitempty"`
 	// Receipts holds the receipt-issuing rules.
 	Receipts Receipts `yaml:"receipts" json:"receipts" cbor:"receipts"`
+	// Credentials configures workload credentials (X.509-SVIDs); nil
+	// issues none.
+	Credentials *Credentials `yaml:"credentials,omitempty" json:"credentials,omitempty" cbor:"credentials,omitempty"`
 }
 
 // Passport lists the external verifiers whose EARs are accepted and how.
@@ -150,6 +153,9 @@ func (p *Policy) ApplyDefaults() {
 	}
 	if p.TDX != nil {
 		p.TDX.ApplyDefaults()
+	}
+	if p.Credentials != nil {
+		p.Credentials.applyDefaults()
 	}
 	if p.Passport != nil && len(p.Passport.AcceptedStatuses) == 0 {
 		p.Passport.AcceptedStatuses = []string{StatusAffirming}

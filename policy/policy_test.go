@@ -400,8 +400,11 @@ func TestCanonicalDigestsPinned(t *testing.T) {
 		// (require_collateral: true since issue 10), which changed its digest
 		// from 12cafc30…5720. The keys added then (accept_unevaluated_tcb,
 		// accept_unevaluated_revocation) are left out of the canonical form
-		// when false, so they change no existing policy's digest.
-		exampleDigest = "0edf75300f63bf908c8c871724cbe7be85e40c1557993fee6d2a61feffc18060"
+		// when false, so they change no existing policy's digest. The
+		// example gained a credentials section (issue 14; it was
+		// 0edf7530…8060); credentials is left out when absent, so no policy
+		// without one changes.
+		exampleDigest = "2f2ceefca8cbfe07b3a00f358c55d73c5ef5b028ef8c86cb5237015a23d2c550"
 	)
 	check := func(name string, p *Policy, want string) {
 		t.Helper()

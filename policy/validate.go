@@ -57,7 +57,13 @@ func (p *Policy) Validate() error {
 			return err
 		}
 	}
-	return p.Receipts.validate()
+	if err := p.Receipts.validate(); err != nil {
+		return err
+	}
+	if p.Credentials != nil {
+		return p.Credentials.validate()
+	}
+	return nil
 }
 
 func (pp *Passport) validate() error {
