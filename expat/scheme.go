@@ -67,6 +67,11 @@ func forbiddenInCertificateVerify(s SignatureScheme) bool {
 }
 
 // fits reports whether s can be used with public key pub.
+// Fits reports whether s is supported and signs with keys like pub: a
+// prover holding a long-lived key checks it against the offered schemes
+// before it does any work.
+func (s SignatureScheme) Fits(pub crypto.PublicKey) bool { return s.Supported() && s.fits(pub) }
+
 func (s SignatureScheme) fits(pub crypto.PublicKey) bool {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,13 +26,20 @@ type PassportSource interface {
 	AttestationResult(ctx context.Context, cmw []byte, b *Binder, akpub []byte) ([]byte, error)
 }
 
-// Prover answers Authenticator Requests with attestation: a fresh
-// authenticator key, evidence over the binder, and an authenticator whose
-// first certificate entry carries it in cmw_data. It holds no profile: each
-// Respond says which one to attest in.
+// Prover answers Authenticator Requests with attestation: an authenticator
+// key (fresh per request by default), evidence over the binder, and an
+// authenticator whose first certificate entry carries it in cmw_data. It
+// holds no profile: each Respond says which one to attest in.
 type Prover struct {
 	Attester evidence.Attester
 	Passport PassportSource // nil: background-check model (send the evidence itself)
+	// Key, if set, is a long-lived workload key used as the authenticator
+	// key of every request, instead of a fresh one: the evidence's
+	// aik_pub_hash then vouches for it, so a credential issued for it
+	// (POST /v1/credentials) names a key that outlives the connection. It
+	// must be generated and kept inside the TEE. nil (the default for
+	// receipts) generates a key per request that is never stored.
+	Key crypto.Signer
 }
 
 // Proof is what Respond made. Binder.Profile is the profile it was made in.
@@ -45,9 +53,9 @@ type Proof struct {
 
 // Respond answers req, received on ch, as self, in profile prof. The request
 // must offer prof's cmw_attestation codepoint; one that offers only another
-// known profile's is a profile mismatch. The authenticator key is generated
-// here, for this request only, inside the attested process, and is never
-// exported.
+// known profile's is a profile mismatch. The authenticator key is p.Key, or
+// else generated here, for this request only, inside the attested process,
+// and never exported.
 func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role, req *expat.Request, prof Profile) (*Proof, error) {
 	if err := prof.Validate(); err != nil {
 		return nil, fail(StepRequest, CodeProfileUnsupported, err, "")
@@ -58,9 +66,14 @@ func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role,
 	if p.Passport != nil && prof.Container != ContainerCMW {
 		return nil, fail(StepRequest, CodeProfileUnsupported, nil, "profile %s has no passport model (its cmw_data carries platform evidence only)", prof.ID)
 	}
-	key, err := newAIK(req.Schemes())
-	if err != nil {
-		return nil, classify(StepRequest, err)
+	key := p.Key
+	if key == nil {
+		var err error
+		if key, err = newAIK(req.Schemes()); err != nil {
+			return nil, classify(StepRequest, err)
+		}
+	} else if !slices.ContainsFunc(req.Schemes(), func(s expat.SignatureScheme) bool { return s.Fits(key.Public()) }) {
+		return nil, classify(StepRequest, fmt.Errorf("%w: the workload key (%T) fits none of the offered schemes %v", expat.ErrNoCommonScheme, key.Public(), req.Schemes()))
 	}
 	certDER, spki, err := selfIssued(key)
 	if err != nil {

@@ -1,7 +1,9 @@
 package tlsbind
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -186,5 +188,46 @@ func TestSessionFail(t *testing.T) {
 	}
 	if _, err := server.Challenge(); err == nil {
 		t.Fatal("challenge after Fail")
+	}
+}
+
+// A prover with a workload key attests that key on every connection (the
+// evidence's aik_pub_hash vouches for it), so the checker sees the same AIK
+// twice; without one each attestation has its own key. A workload key that
+// fits no offered scheme is refused before any evidence is made.
+func TestProverWorkloadKey(t *testing.T) {
+	wk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	want, _ := x509.MarshalPKIXPublicKey(wk.Public())
+	var aiks [][]byte
+	for _, key := range []crypto.Signer{wk, wk, nil} {
+		p := snpProver(t, sim.SNPGuestConfig{})
+		p.Key = key
+		client, server := sessions(t)
+		req, err := server.Challenge()
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof, err := client.Respond(context.Background(), p, req.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := server.Accept(context.Background(), checker(t, true, testPolicy()), proof.Authenticator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Accept verified the evidence's binding to res.AIK: that is the
+		// vouching.
+		aiks = append(aiks, res.AIK)
+	}
+	if !bytes.Equal(aiks[0], want) || !bytes.Equal(aiks[1], want) || bytes.Equal(aiks[2], want) {
+		t.Fatal("the workload key was not the authenticator key on both connections, or a fresh key was not fresh")
+	}
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	p := snpProver(t, sim.SNPGuestConfig{})
+	p.Key = p521
+	client, server := sessions(t)
+	req, _ := server.Challenge()
+	if _, err := client.Respond(context.Background(), p, req.Raw); !errors.Is(err, expat.ErrNoCommonScheme) {
+		t.Fatalf("a P-521 workload key: %v", err)
 	}
 }

@@ -127,3 +127,58 @@ func readPEM(path, typ string) ([]byte, error) {
 	}
 	return blk.Bytes, nil
 }
+
+// LoadOrCreateWorkloadKey returns the workload's long-lived key at path
+// (PEM PKCS#8), generating an ECDSA P-256 key there if the file does not
+// exist. The key is the attested workload's identity key (tlsbind.Prover.Key):
+// its directory must be the workload's own (created 0700; an existing one
+// others can read or write is refused) and the file 0600 (one others can
+// read is refused). In a confidential VM that directory is inside the
+// encrypted guest, so the key never leaves the TEE. created reports a new key.
+func LoadOrCreateWorkloadKey(path string) (key crypto.Signer, created bool, err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("keyfile: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("keyfile: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, false, fmt.Errorf("keyfile: %s has mode %o: a workload key's directory must be the workload's alone (0700)", dir, st.Mode().Perm())
+	}
+	if st, err := os.Stat(path); err == nil {
+		if st.Mode().Perm()&0o077 != 0 {
+			return nil, false, fmt.Errorf("keyfile: %s has mode %o: a workload key must be 0600", path, st.Mode().Perm())
+		}
+		k, err := LoadKey(path)
+		return k, false, err
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("keyfile: %w", err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, false, fmt.Errorf("keyfile: generate %s: %w", path, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, false, fmt.Errorf("keyfile: %w", err)
+	}
+	// O_EXCL: two processes starting at once do not overwrite each other's key.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("keyfile: %w", err)
+	}
+	if _, err := f.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("keyfile: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("keyfile: sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, fmt.Errorf("keyfile: %w", err)
+	}
+	return k, true, nil
+}

@@ -34,3 +34,36 @@ func TestLoadOrCreate(t *testing.T) {
 		t.Fatal("certificates from garbage")
 	}
 }
+
+func TestWorkloadKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "workload", "data")
+	path := filepath.Join(dir, "workload.key")
+	k, created, err := LoadOrCreateWorkloadKey(path)
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	for p, want := range map[string]os.FileMode{dir: 0o700, path: 0o600} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != want {
+			t.Fatalf("%s: mode %v, want %o (%v)", p, st.Mode().Perm(), want, err)
+		}
+	}
+	k2, created, err := LoadOrCreateWorkloadKey(path)
+	if err != nil || created || !k2.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+		t.Fatalf("reload: %v %v", created, err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreateWorkloadKey(path); err == nil {
+		t.Fatal("a world-readable workload key was accepted")
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreateWorkloadKey(path); err == nil {
+		t.Fatal("a workload key in a directory others can read was accepted")
+	}
+}
