@@ -28,13 +28,16 @@ const (
 	// CodeCSRIdentity: the CSR asks for a URI SAN other than the SPIFFE ID
 	// the policy gives this workload (400).
 	CodeCSRIdentity Code = "csr_identity"
+	// CodeBadSVID: a client certificate presented over mTLS is not a valid
+	// X.509-SVID of this server's trust domain (any longer) (403).
+	CodeBadSVID Code = "bad_svid"
 	// CodeBadSummary: an attestation summary extension that does not decode
 	// (readers of SVIDs; never sent by the server).
 	CodeBadSummary Code = "bad_summary"
 )
 
 // Codes lists every credential code (documentation is checked against it).
-var Codes = []Code{CodeNoWorkloadIdentity, CodeNotConfigured, CodeAttestationUsed, CodeBadCSR, CodeCSRKeyMismatch, CodeCSRIdentity, CodeBadSummary}
+var Codes = []Code{CodeNoWorkloadIdentity, CodeNotConfigured, CodeAttestationUsed, CodeBadCSR, CodeCSRKeyMismatch, CodeCSRIdentity, CodeBadSVID, CodeBadSummary}
 
 // Error is a credential refusal: its code, the field or part concerned, and
 // what is wrong.

@@ -81,6 +81,9 @@ func (c *Credentials) validate() error {
 		if w.Name == "" || strings.HasPrefix(w.Name, "/") {
 			return keyErr(key+".name", "%q: want the SPIFFE ID path without its leading '/', e.g. payments/api", w.Name)
 		}
+		if len(w.Name) > maxIDLen {
+			return keyErr(key+".name", "longer than %d bytes", maxIDLen)
+		}
 		if _, err := spiffeid.FromPath(td, "/"+w.Name); err != nil {
 			return keyErr(key+".name", "%q is not a SPIFFE ID path: %v", w.Name, err)
 		}

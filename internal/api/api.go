@@ -17,6 +17,9 @@ const (
 	MediaBundle          = "application/vnd.seatrx.receipt-bundle+cbor"
 	MediaKeys            = "application/vnd.seatrx.keys+cbor"
 	MediaProblem         = "application/problem+json"
+	// MediaCertChain is a PEM certificate chain (RFC 8555 §9.1): an
+	// issued SVID, or the PEM trust bundle.
+	MediaCertChain = "application/pem-certificate-chain"
 )
 
 // Paths of the API.
@@ -28,6 +31,11 @@ const (
 	PathReceipts    = "/v1/receipts"
 	PathRedeem      = "/v1/tokens/redeem"
 	PathKeys        = "/v1/keys"
+	// PathCredentials issues an X.509-SVID on an attested connection;
+	// PathBundle (JWKS) and PathBundlePEM serve the workload CA's trust bundle.
+	PathCredentials = "/v1/credentials"
+	PathBundle      = "/v1/credentials/bundle"
+	PathBundlePEM   = "/v1/credentials/bundle.pem"
 )
 
 // ProblemTypePrefix starts every problem "type": the type is this prefix
@@ -73,6 +81,18 @@ type Capabilities struct {
 	Issuer           string    `json:"issuer"`
 	ServerAttester   bool      `json:"server_attestation"`
 	Simulated        bool      `json:"simulated_roots_trusted"`
+	// Credentials describes workload credential issuance; absent when the
+	// server's policy issues none.
+	Credentials *CredentialsInfo `json:"credentials,omitempty"`
+}
+
+// CredentialsInfo tells clients where credentials and the trust bundle are.
+type CredentialsInfo struct {
+	TrustDomain string `json:"trust_domain"`
+	Issue       string `json:"issue"`      // POST: an X.509-SVID on an attested connection
+	Bundle      string `json:"bundle"`     // GET: the SPIFFE bundle (JWKS)
+	BundlePEM   string `json:"bundle_pem"` // GET: the CA certificates as PEM
+	Lifetime    int64  `json:"lifetime"`   // seconds, the policy's (an SVID may end sooner)
 }
 
 // Profile describes one interop profile the server accepts

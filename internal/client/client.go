@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,10 @@ type Config struct {
 	// Profile is the interop profile this client attests in and accepts the
 	// server's attestation in; the zero value means tlsbind.DefaultProfile().
 	Profile tlsbind.Profile
+	// ClientCertificate, if set, is presented in the TLS handshake (mTLS):
+	// an X.509-SVID from the server's workload CA with its key, which lets
+	// this connection redeem tokens bound to that key without attesting.
+	ClientCertificate *tls.Certificate
 	// ForceHTTP1 offers only http/1.1 in ALPN (for HTTP/1.1-only paths).
 	ForceHTTP1 bool
 	// ConnectTimeout bounds the TCP connect, HandshakeTimeout the TLS
@@ -162,8 +167,8 @@ func (cfg *Config) check() (*url.URL, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, &ConfigError{Field: "Server", Reason: fmt.Sprintf("%q is not https://host:port", cfg.Server)}
 	}
-	if cfg.Prover == nil {
-		return nil, &ConfigError{Field: "Prover", Reason: "required: it answers the server's challenge with this client's attestation"}
+	if cfg.Prover == nil && cfg.ClientCertificate == nil {
+		return nil, &ConfigError{Field: "Prover", Reason: "required (unless ClientCertificate authenticates the connection): it answers the server's challenge with this client's attestation"}
 	}
 	return u, nil
 }
@@ -181,6 +186,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	tc0 := tlsbind.ClientConfig(cfg.Roots, u.Hostname())
 	if cfg.ForceHTTP1 {
 		tc0.NextProtos = []string{"http/1.1"}
+	}
+	if cfg.ClientCertificate != nil {
+		tc0.Certificates = []tls.Certificate{*cfg.ClientCertificate}
 	}
 	hostport := u.Host
 	if u.Port() == "" {
@@ -336,6 +344,60 @@ func (c *Conn) Redeem(ctx context.Context, receiptID, secret []byte) (*api.Redee
 		return nil, fmt.Errorf("client: redeem response: %w", err)
 	}
 	return &rr, nil
+}
+
+// RequestCredential asks for an X.509-SVID for the key this connection
+// attested (after Attest), with an optional DER PKCS#10 request for the
+// same key, and returns the certificate chain the server sent, leaf first.
+func (c *Conn) RequestCredential(ctx context.Context, csr []byte) ([]*x509.Certificate, []byte, error) {
+	ct := ""
+	if len(csr) > 0 {
+		ct = "application/pkcs10"
+	}
+	out, err := c.do(ctx, http.MethodPost, api.PathCredentials, ct, csr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: credential: %w", err)
+	}
+	chain, err := parseChain(out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: credential response: %w", err)
+	}
+	return chain, out, nil
+}
+
+// Bundle fetches the workload CA's trust bundle: the SPIFFE bundle (JWKS)
+// or, with pemForm, PEM certificates.
+func (c *Conn) Bundle(ctx context.Context, pemForm bool) ([]byte, error) {
+	path := api.PathBundle
+	if pemForm {
+		path = api.PathBundlePEM
+	}
+	out, err := c.do(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: bundle: %w", err)
+	}
+	return out, nil
+}
+
+// parseChain reads PEM CERTIFICATE blocks (nothing else) into certificates.
+func parseChain(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for rest := b; len(bytes.TrimSpace(rest)) > 0; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil || blk.Type != "CERTIFICATE" {
+			return nil, errors.New("not a PEM certificate chain")
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no certificate")
+	}
+	return out, nil
 }
 
 // Keys fetches the server's keys document (public keys and policy), parsed

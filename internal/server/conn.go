@@ -32,10 +32,12 @@ type conn struct {
 	session *tlsbind.Session
 	err     error
 
-	mu           sync.Mutex
-	receiptFor   []byte // context of the attestation a receipt was issued for
-	serverProved *tlsbind.Proof
-	serverDigest []byte // evidence digest of serverProved's CMW
+	mu            sync.Mutex
+	receiptFor    []byte            // context of the attestation a receipt was issued for
+	credentialFor []byte            // context of the attestation a credential was issued for
+	credential    *issuedCredential // the newest credential issued on this connection
+	serverProved  *tlsbind.Proof
+	serverDigest  []byte // evidence digest of serverProved's CMW
 }
 
 // claim marks the attestation with context ctx as used for a receipt; it
@@ -56,6 +58,27 @@ func (c *conn) release(ctx []byte) {
 	defer c.mu.Unlock()
 	if bytes.Equal(c.receiptFor, ctx) {
 		c.receiptFor = nil
+	}
+}
+
+// claimCredential marks the attestation with context ctx as used for a
+// credential; it reports false if it already was.
+func (c *conn) claimCredential(ctx []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes.Equal(c.credentialFor, ctx) {
+		return false
+	}
+	c.credentialFor = ctx
+	return true
+}
+
+// releaseCredential undoes claimCredential after a failed issuance.
+func (c *conn) releaseCredential(ctx []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes.Equal(c.credentialFor, ctx) {
+		c.credentialFor = nil
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/seatrx/seatrx/credential"
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
@@ -39,7 +40,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/attest/server", s.handleAttestServer)
 	mux.HandleFunc("POST /v1/receipts", s.attested(s.handleIssue))
 	mux.HandleFunc("GET /v1/receipts/{id}", s.attested(s.handleGetReceipt))
-	mux.HandleFunc("POST /v1/tokens/redeem", s.attested(s.handleRedeem))
+	mux.HandleFunc("POST /v1/tokens/redeem", s.redeemer(s.handleRedeem))
+	mux.HandleFunc("POST "+api.PathCredentials, s.attested(s.handleCredential))
+	mux.HandleFunc("GET "+api.PathBundle, s.handleBundle(false))
+	mux.HandleFunc("GET "+api.PathBundlePEM, s.handleBundle(true))
 	mux.HandleFunc("GET /v1/keys", s.handleKeys)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -53,6 +57,10 @@ func (s *Server) handleWellKnown(w http.ResponseWriter, _ *http.Request) {
 		Models:        []string{tlsbind.ModelBackgroundCheck}, CMWExtensionType: pref.CMWType,
 		BinderLabel: pref.Label, PolicyID: s.pol.ID, ReceiptProfile: receipt.ProfileID,
 		Issuer: s.cfg.Issuer, ServerAttester: s.prover != nil, Simulated: s.simPKI != nil,
+	}
+	if cr := s.pol.Credentials; cr != nil {
+		c.Credentials = &api.CredentialsInfo{TrustDomain: cr.TrustDomain, Issue: api.PathCredentials, Bundle: api.PathBundle, BundlePEM: api.PathBundlePEM,
+			Lifetime: int64(cr.Lifetime.D() / time.Second)}
 	}
 	for _, p := range s.cfg.Profiles {
 		c.Profiles = append(c.Profiles, api.Profile{ID: p.ID, ExporterLabel: p.Label, ExportedLength: p.ExportedSize,
@@ -178,14 +186,8 @@ func (s *Server) attested(h func(http.ResponseWriter, *http.Request, *conn, *tls
 
 func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, res *tlsbind.Result) {
 	start := time.Now()
-	if !s.accepted[res.Claims.Status] {
-		reject(w, &Error{Status: http.StatusForbidden, Code: CodeAttestationStatus, Title: "Attestation result not accepted for receipts",
-			Detail: fmt.Sprintf("EAR status %q is not accepted by this server's issuing policy", res.Claims.Status), Step: tlsbind.StepResult})
-		return
-	}
-	if age := s.now().Sub(res.At); age > s.cfg.AttestationMaxAge {
-		reject(w, &Error{Status: http.StatusForbidden, Code: CodeAttestationStale, Title: "Attestation too old",
-			Detail: fmt.Sprintf("the attestation on this connection is %s old (limit %s); re-attest", age.Round(time.Second), s.cfg.AttestationMaxAge), Step: tlsbind.StepResult})
+	if err := s.checkIssuable(res); err != nil {
+		reject(w, err)
 		return
 	}
 	// Claim the attestation before issuing, atomically: concurrent HTTP/2
@@ -302,7 +304,16 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, ks *keyState, requeste
 			snap.Identifiers[id.Name] = id.Value
 		}
 	}
+	var subject string
 	c.mu.Lock()
+	if cr := c.credential; cr != nil && cr.keyHash == sha256.Sum256(res.AIK) {
+		// A credential was issued on this connection for this key: the
+		// receipt names the workload by its SPIFFE ID, if this attestation
+		// maps to the same one.
+		if id, err := s.workloadID(res); err == nil && id == cr.id {
+			subject = id.String()
+		}
+	}
 	if c.serverProved != nil {
 		snap.Mutual = &receipt.MutualResult{Platform: string(s.prover.Attester.Platform()),
 			EvidenceDigest: receipt.Hash{Alg: receipt.HashSHA256, Value: c.serverDigest}, Status: "provided"}
@@ -317,7 +328,7 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, ks *keyState, requeste
 			CertRequestContext: res.Context, ServerCert: receipt.SHA256(serverLeaf), EvidenceDigest: evDigest,
 			Requested: requested,
 		},
-		PolicyCBOR: s.polCBOR, EAR: res.EAR, Audience: audience,
+		PolicyCBOR: s.polCBOR, EAR: res.EAR, Audience: audience, Subject: subject,
 		TokenLifetime: time.Duration(s.pol.Receipts.TokenLifetime), Masking: s.pol.Receipts.MaskingProfile,
 		Snapshot: snap, Approvers: []*receipt.Signer{ks.approver}, Now: s.now(),
 	}
@@ -341,7 +352,48 @@ func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *con
 	w.Write(rec.Bundle)
 }
 
-func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, res *tlsbind.Result) {
+// redeemer wraps the redemption handler: the connection must be attested
+// (the presenting key is the attested one) or authenticated by an X.509-SVID
+// of the workload CA over mTLS (the presenting key is the SVID's), which
+// needs no re-attestation; a token is then redeemed only if bound to that
+// key (receipt.token_cnf otherwise). Anyone else gets the attestation
+// refusal (403 attest.not_attested).
+func (s *Server) redeemer(h func(http.ResponseWriter, *http.Request, *conn, [][]byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, sess, err := s.sessionOf(r)
+		if err != nil {
+			s.refuse(w, err, http.StatusBadRequest)
+			return
+		}
+		var peers [][]byte
+		res, attErr := sess.Attested()
+		if attErr == nil {
+			h := sha256.Sum256(res.AIK)
+			peers = append(peers, h[:])
+		}
+		if pc := c.tls.ConnectionState().PeerCertificates; len(pc) > 0 {
+			// Verified at the handshake; again now, as the SVID may have
+			// expired or its CA left the bundle since.
+			leaf, err := s.peerSVID(pc)
+			if err != nil {
+				writeProblem(w, http.StatusForbidden, (&credential.Error{Code: credential.CodeBadSVID}).ProblemCode(), "Client certificate refused", err.Error(), "")
+				return
+			}
+			h := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+			peers = append(peers, h[:])
+			if c.lc != nil {
+				c.lc.attested()
+			}
+		}
+		if len(peers) == 0 {
+			s.refuse(w, attErr, http.StatusForbidden)
+			return
+		}
+		h(w, r, c, peers)
+	}
+}
+
+func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, peers [][]byte) {
 	body, ok := readBody(w, r, maxJSONBody)
 	if !ok {
 		return
@@ -374,8 +426,18 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, r
 	// The redemption rules are receipt's, judged on the receipt we signed;
 	// the store only makes the consumption single-use.
 	now := s.now()
-	peer := sha256.Sum256(res.AIK)
-	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.cfg.Issuer, now, peer[:]); err != nil {
+	// The presenting key: the one the token is bound to if the connection
+	// proved it (attested, or by SVID), else the first, which then fails
+	// token_cnf.
+	peer := peers[0]
+	if tc := rc.ExecutionToken.Cnf; tc != nil {
+		for _, p := range peers {
+			if bytes.Equal(p, tc.Value) {
+				peer = p
+			}
+		}
+	}
+	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.cfg.Issuer, now, peer); err != nil {
 		s.redeemRefused(w, receipt.ProblemCode(err), http.StatusForbidden, err.Error())
 		return
 	}

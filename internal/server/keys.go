@@ -43,7 +43,17 @@ type keyState struct {
 	earKey   crypto.Signer
 	checker  *tlsbind.Checker
 	doc      *receipt.Keys
+	wca      *workloadCA       // nil: the policy issues no credentials
 	versions map[string]string // role: manifest version
+}
+
+// roles returns the roles this server uses: the receipt roles, and the
+// workload CA when the policy issues credentials.
+func (s *Server) roles() []string {
+	if s.pol.Credentials != nil {
+		return keystore.AllRoles
+	}
+	return keystore.Roles
 }
 
 // KeyDir returns the directory the server keeps its keys in: Config.KeyDir,
@@ -92,9 +102,14 @@ func (s *Server) openKeys(ctx context.Context) error {
 		return fmt.Errorf("server: store: %w", err)
 	}
 	roles := map[string]*keystore.Role{}
-	for _, role := range keystore.Roles {
+	for _, role := range s.roles() {
 		r, err := dir.Load(role)
-		if errors.Is(err, keystore.ErrNoKeys) {
+		switch {
+		case errors.Is(err, keystore.ErrNoKeys) && role == keystore.RoleWorkloadCA:
+			// A new workload CA changes nothing a stored receipt relies on.
+			s.log.Info("created a key", "role", role, "dir", dir.RolePath(role))
+			r, err = dir.Create(role, s.now())
+		case errors.Is(err, keystore.ErrNoKeys):
 			r, err = s.firstKey(dir, role, n, first)
 		}
 		if err != nil {
@@ -213,6 +228,11 @@ func (s *Server) buildKeyState(roles map[string]*keystore.Role) (*keyState, erro
 		}
 	}
 	st.doc = doc
+	if r := roles[keystore.RoleWorkloadCA]; r != nil {
+		if st.wca, err = s.loadWorkloadCA(s.keyDir, r); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
 }
 
@@ -228,7 +248,7 @@ func (s *Server) ReloadKeys() (bool, error) {
 	defer s.reloadMu.Unlock()
 	cur := s.keyState()
 	changed := false
-	for _, role := range keystore.Roles {
+	for _, role := range s.roles() {
 		v, err := s.keyDir.Version(role)
 		if err != nil {
 			return false, fmt.Errorf("server: reload keys: %w", err)
@@ -239,7 +259,7 @@ func (s *Server) ReloadKeys() (bool, error) {
 		return false, nil
 	}
 	roles := map[string]*keystore.Role{}
-	for _, role := range keystore.Roles {
+	for _, role := range s.roles() {
 		r, err := s.keyDir.Load(role)
 		if err != nil {
 			return false, fmt.Errorf("server: reload keys: %w", err)

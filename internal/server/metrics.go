@@ -13,10 +13,13 @@ type metrics struct {
 	reg          *prometheus.Registry
 	attestations *prometheus.CounterVec
 	receipts     prometheus.Counter
-	redemptions  *prometheus.CounterVec
-	refusedConns prometheus.Counter
-	attestDur    prometheus.Histogram
-	receiptDur   prometheus.Histogram
+	credentials  prometheus.Counter
+	// credentialRefusals counts refused credential requests by code.
+	credentialRefusals *prometheus.CounterVec
+	redemptions        *prometheus.CounterVec
+	refusedConns       prometheus.Counter
+	attestDur          prometheus.Histogram
+	receiptDur         prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -28,6 +31,12 @@ func newMetrics() *metrics {
 		receipts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "seatrx_receipts_issued_total", Help: "Receipts issued (durably stored before returned).",
 		}),
+		credentials: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seatrx_credentials_issued_total", Help: "X.509-SVIDs issued to attested workloads.",
+		}),
+		credentialRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seatrx_credential_refusals_total", Help: "Credential requests refused, by code.",
+		}, []string{"code"}),
 		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seatrx_token_redemptions_total", Help: "Execution-token redemptions by result.",
 		}, []string{"result"}),
@@ -49,7 +58,7 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.RevisionString(), "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(build, m.attestations, m.receipts, m.redemptions, m.refusedConns, m.attestDur, m.receiptDur,
+	m.reg.MustRegister(build, m.attestations, m.receipts, m.credentials, m.credentialRefusals, m.redemptions, m.refusedConns, m.attestDur, m.receiptDur,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

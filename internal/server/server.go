@@ -380,6 +380,15 @@ func (s *Server) createState() error {
 	if err := s.openKeys(context.Background()); err != nil {
 		return err
 	}
+	if s.pol.Credentials != nil {
+		// Optional client certificates: an ordinary client sends none and
+		// is unaffected; one that sends a certificate must present an
+		// X.509-SVID of the workload CA (checked with the bundle in force
+		// at the handshake, again per request), which lets it redeem
+		// tokens bound to its key without re-attesting.
+		s.tlsCfg.ClientAuth = tls.RequestClientCert
+		s.tlsCfg.VerifyConnection = s.verifyClientSVID
+	}
 	s.stopKeys = make(chan struct{})
 	if every := cfg.KeyReloadInterval; every >= 0 {
 		if every == 0 {
