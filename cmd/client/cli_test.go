@@ -72,7 +72,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "seatrx: missing command (want demo, receipt, evidence, conformance, version or help)\nusage: seatrx <command> [arguments]\nRun 'seatrx help' for details.\n"},
+		{nil, "seatrx: missing command (want demo, receipt, credential, evidence, conformance, version or help)\nusage: seatrx <command> [arguments]\nRun 'seatrx help' for details.\n"},
 		{[]string{"nope"}, `seatrx: unknown command "nope"`},
 		{[]string{"--nope"}, "seatrx: flag provided but not defined: -nope"},
 		{[]string{"help", "nope"}, `seatrx help: unknown command "nope"`},
@@ -309,13 +309,16 @@ func TestDemoKeep(t *testing.T) {
 	}
 	for _, want := range []string{"SIMULATED", "session 1: client TEE sim-snp", "session 2: client TEE sim-tdx",
 		"server attested: sev-snp evidence, status warning, simulated=true", "receipt verified offline (audit mode): ok=true",
-		"second redemption refused", "token_consumed", "2 receipts issued and verified offline", ", server attestation "} {
+		"second redemption refused", "token_consumed", "2 receipts issued and verified offline", ", server attestation ",
+		"SPIFFE ID: spiffe://seatrx.demo/demo/workload", "subject spiffe://seatrx.demo/demo/workload",
+		"connection B: mTLS with the SVID, no attestation: execution token", "attested platform sev-snp, status warning, simulated true"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
 	for _, f := range []string{"keys/issuer/manifest.json", "keys/appraiser/manifest.json", "keys/ear-verifier/manifest.json", "seatrx.db", "dev/ca.pem", "dev/sim-pki",
-		"session-1.cbor", "session-1.cbor.keys", "session-2.cbor", "session-2.cbor.keys"} {
+		"session-1.cbor", "session-1.cbor.keys", "session-2.cbor", "session-2.cbor.keys",
+		"keys/workload-ca/manifest.json", "session-3-svid.pem", "bundle.pem", "workload/workload.key"} {
 		if _, err := os.Stat(filepath.Join(keep, f)); err != nil {
 			t.Errorf("--keep did not keep %s: %v", f, err)
 		}
@@ -387,7 +390,7 @@ func bareReceipt(t *testing.T, bundle string) []byte {
 
 // The README's command table lists every client command.
 func TestReadmeListsEveryCommand(t *testing.T) {
-	if got := clitest.CommandPaths(tree()); len(got) != 7 {
+	if got := clitest.CommandPaths(tree()); len(got) != 9 {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())
@@ -425,4 +428,82 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The demo runs with examples/policy-credentials-dev.yaml, byte for byte
+// after its comments, so the README's flow and the demo agree.
+func TestDemoPolicyIsTheExample(t *testing.T) {
+	b, err := os.ReadFile("../../examples/policy-credentials-dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body []string
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if !strings.HasPrefix(l, "#") && (len(body) > 0 || strings.TrimSpace(l) != "") {
+			body = append(body, l)
+		}
+	}
+	if strings.Join(body, "") != demoPolicy {
+		t.Fatalf("examples/policy-credentials-dev.yaml differs from the demo's policy:\n%s", strings.Join(body, ""))
+	}
+}
+
+// README.md's credential flow: request an SVID with a workload key kept in
+// the workload's directory, verify it with openssl and with go-spiffe
+// (credential show --bundle), and show it; a second request with another
+// TEE's reference values is refused by name.
+func TestReadmeCredentialFlow(t *testing.T) {
+	data := t.TempDir()
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, PolicyFile: "../../examples/policy-credentials-dev.yaml",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	work := t.TempDir()
+	key, svid, bundle := filepath.Join(work, "workload", "workload.key"), filepath.Join(work, "svid.pem"), filepath.Join(work, "bundle.pem")
+	r := sx(t, "credential", "request", "--server", "https://"+addr.String(), "--dev", server.DevDir(data), "--tee", "sim-snp",
+		"--key", key, "--out", svid, "--bundle", bundle, "--csr")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "SPIFFE ID: spiffe://seatrx.demo/demo/workload") || !strings.Contains(r.Stdout, "generated a workload key") {
+		t.Fatal(r)
+	}
+	if st, err := os.Stat(key); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("workload key: %v %v", st, err)
+	}
+	if s := sx(t, "credential", "show", "--bundle", bundle, svid); s.Code != 0 || !strings.Contains(s.Stdout, "verified: an X.509-SVID of seatrx.demo") ||
+		!strings.Contains(s.Stdout, "attested platform sev-snp, status warning, simulated true") {
+		t.Fatal(s)
+	}
+	// The same key again: the same identity, no new key.
+	if r := sx(t, "credential", "request", "--server", "https://"+addr.String(), "--dev", server.DevDir(data), "--tee", "sim-snp",
+		"--key", key, "--out", svid+"2"); r.Code != 0 || strings.Contains(r.Stdout, "generated") {
+		t.Fatal(r)
+	}
+	// A TDX workload has no identity in this policy.
+	if r := sx(t, "credential", "request", "--server", "https://"+addr.String(), "--dev", server.DevDir(data), "--tee", "sim-tdx",
+		"--key", key, "--out", svid+"3"); r.Code != 1 || !strings.Contains(r.Stderr, "REFUSED credential.no_workload_identity (HTTP 403)") {
+		t.Fatal(r)
+	}
+	// Against an empty bundle it does not verify.
+	other := filepath.Join(work, "other.pem")
+	os.WriteFile(other, nil, 0o644)
+	if s := sx(t, "credential", "show", "--bundle", other, svid); s.Code == 0 {
+		t.Fatal("verified against an empty bundle")
+	}
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl is not installed: the README's openssl verify step is not run")
+	}
+	if out, err := exec.Command(openssl, "verify", "-CAfile", bundle, svid).CombinedOutput(); err != nil {
+		t.Fatalf("openssl verify: %v\n%s", err, out)
+	}
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,10 +13,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/client"
+	"github.com/seatrx/seatrx/internal/keyfile"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
@@ -28,13 +34,19 @@ func demoCommand() *cli.Command {
 		Doc: `Demo starts an in-process --dev server on a loopback port and runs two
 sessions against it: mutual attestation with simulated SEV-SNP, then TDX; a
 receipt per session, verified offline; the first session's execution token
-redeemed, and its second redemption refused. It prints a summary of each
-session and the first receipt as JSON.
+redeemed, and its second redemption refused. A third session keeps a
+workload key in a (simulated) TEE's data directory, obtains an X.509-SVID for
+it, gets a receipt whose subject is the SVID's SPIFFE ID, and redeems that
+receipt's token on a second connection authenticated only by the SVID over
+mTLS. The server runs with examples/policy-credentials-dev.yaml's policy. It
+prints a summary of each session and the first receipt as JSON.
 
 With --keep DIR the server's data stays in DIR (keys/, seatrx.db, dev/ with
-its CA and simulated PKI) and each session's receipt bundle and the server's
-keys document are written as DIR/session-N.cbor and DIR/session-N.cbor.keys,
-ready for 'seatrx receipt verify' (the demo prints the command).`,
+its CA and simulated PKI, workload/ with the workload key) and each session's
+receipt bundle and the server's keys document are written as
+DIR/session-N.cbor and DIR/session-N.cbor.keys, ready for 'seatrx receipt
+verify' (the demo prints the command), and the SVID and trust bundle as
+DIR/session-3-svid.pem and DIR/bundle.pem.`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			keep := fs.String("keep", "", "keep the server's data, the receipt bundles and the keys document in `DIR` (new or empty)")
 			quiet := fs.Bool("quiet", false, "do not print the receipt JSON")
@@ -67,7 +79,13 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 		defer os.RemoveAll(d)
 		data = d
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true,
+	// The dev server's policy is the default's plus one workload identity:
+	// the simulated SEV-SNP guest's reference values name demo/workload.
+	polPath := filepath.Join(data, "demo-policy.yaml")
+	if err := os.WriteFile(polPath, []byte(demoPolicy), 0o600); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, PolicyFile: polPath,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
@@ -129,13 +147,18 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 			kept = append(kept, path)
 		}
 	}
+	if err := demoCredential(env, "https://"+addr.String(), roots, pki, data, keep); err != nil {
+		return err
+	}
 	// Audit the first receipt again from its bytes alone, as anyone could later.
 	rep, err := verify.Bundle(first.Receipt.Bundle, first.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: pki})
 	if err != nil || !rep.OK {
 		return fmt.Errorf("re-verification failed: %v", err)
 	}
 	fmt.Fprintln(stdout, "\nSummary: 2 sessions, mutual attestation (simulated SEV-SNP, then simulated TDX), 2 receipts issued and verified offline,")
-	fmt.Fprintln(stdout, "1 execution token redeemed and its second redemption refused. Evidence was SIMULATED: every EAR and receipt says so.")
+	fmt.Fprintln(stdout, "1 execution token redeemed and its second redemption refused; then 1 workload credential (X.509-SVID) issued,")
+	fmt.Fprintln(stdout, "and a token bound to its key redeemed on a second connection authenticated by it alone.")
+	fmt.Fprintln(stdout, "Evidence was SIMULATED: every EAR, receipt and credential says so.")
 	if !quiet {
 		b, _ := receipt.UnmarshalBundle(first.Receipt.Bundle)
 		r, err := receipt.ParseReceipt(b.Receipt)
@@ -171,6 +194,99 @@ func emptyDir(dir string) error {
 	}
 	if len(ents) > 0 {
 		return fmt.Errorf("not empty (%d entries): the demo writes a fresh server's keys and store there", len(ents))
+	}
+	return nil
+}
+
+// demoPolicy is the demo server's policy: seatrx's default (SEV-SNP and TDX,
+// debug refused) and one workload identity, the simulated SEV-SNP guest's
+// default reference values (all zero) named demo/workload.
+const demoPolicy = `id: seatrx-demo
+snp: {}
+tdx: {}
+credentials:
+  trust_domain: seatrx.demo
+  workloads:
+    - name: demo/workload
+      platform: sev-snp
+      measurements:
+        measurement: "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        host_data: "0000000000000000000000000000000000000000000000000000000000000000"
+`
+
+// demoCredential is the demo's third session: a workload key kept in the
+// (simulated) TEE's data directory, an X.509-SVID for it on an attested
+// connection, a receipt whose subject is the SPIFFE ID, and its token
+// redeemed on a second connection that presents the SVID over mTLS and
+// does not attest.
+func demoCredential(env *cli.Env, srvURL string, roots *x509.CertPool, pki *sim.PKI, data, keep string) error {
+	stdout, ctx := env.Stdout, context.Background()
+	fmt.Fprintf(stdout, "\n== session 3: a workload credential (X.509-SVID), and a token redeemed on a second connection ==\n")
+	keyPath := filepath.Join(data, "workload", "workload.key")
+	key, _, err := keyfile.LoadOrCreateWorkloadKey(keyPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "  workload key %s (0600; in a real CVM this directory is inside the encrypted guest)\n", keyPath)
+	att, err := server.NewAttester("sim-snp", pki)
+	if err != nil {
+		return err
+	}
+	a, err := client.Dial(ctx, client.Config{Server: srvURL, Roots: roots, Prover: &tlsbind.Prover{Attester: att, Key: key}})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fail := func(err error) error { printRefusal(env.Stderr, err); return cli.ErrReported }
+	if _, err := a.Attest(ctx); err != nil {
+		return fail(err)
+	}
+	chain, chainPEM, err := a.RequestCredential(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintln(stdout, "  connection A: attested with the workload key, credential issued:")
+	var buf bytes.Buffer
+	printSVID(&buf, chain[0])
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		fmt.Fprintf(stdout, "    %s\n", l)
+	}
+	rr, err := a.RequestReceipt(ctx, map[string]any{"operation": "release-model-weights", "model": "demo-7b", "session": 3}, "")
+	if err != nil {
+		return fail(err)
+	}
+	b, err := receipt.UnmarshalBundle(rr.Bundle)
+	if err != nil {
+		return err
+	}
+	rc, err := receipt.ParseReceipt(b.Receipt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "  receipt %x issued on A: subject %s, token bound to the workload key\n", rr.ReceiptID, rc.Subject)
+	m, err := client.Dial(ctx, client.Config{Server: srvURL, Roots: roots,
+		ClientCertificate: &tls.Certificate{Certificate: [][]byte{chain[0].Raw}, PrivateKey: key, Leaf: chain[0]}})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	red, err := m.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "  connection B: mTLS with the SVID, no attestation: execution token %s redeemed at %s\n", red.TokenID, red.RedeemedAt.Format(time.RFC3339))
+	if keep != "" {
+		bundlePEM, err := m.Bundle(ctx, true)
+		if err != nil {
+			return fail(err)
+		}
+		for name, b := range map[string][]byte{"session-3-svid.pem": chainPEM, "bundle.pem": bundlePEM} {
+			if err := os.WriteFile(filepath.Join(keep, name), b, 0o644); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stdout, "  kept %s and %s: openssl verify -CAfile %s %s\n", filepath.Join(keep, "session-3-svid.pem"), filepath.Join(keep, "bundle.pem"),
+			filepath.Join(keep, "bundle.pem"), filepath.Join(keep, "session-3-svid.pem"))
 	}
 	return nil
 }

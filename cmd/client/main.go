@@ -7,6 +7,7 @@
 //
 //	seatrx demo [--keep DIR] [--quiet]
 //	seatrx receipt request|verify|show ...
+//	seatrx credential request|show ...
 //	seatrx evidence verify ...
 //	seatrx conformance vectors FILE...
 //	seatrx version | --version
@@ -45,6 +46,7 @@ func tree() *cli.Command {
 		Subs: []*cli.Command{
 			demoCommand(),
 			receiptCommand(),
+			credentialCommand(),
 			evidencecli.Command(),
 			conformanceCommand(),
 			buildinfo.Command(name),

@@ -59,7 +59,12 @@ seatrx_not_after), or a CBOR array of COSE_Keys with kid (label 2).`,
 receipts, then never again; a new key is current from now. The rotation is
 recorded in the role's manifest; retired keys stay in the keys document
 (GET /v1/keys) with their windows. Running servers switch at their next key
-poll (--key-reload-interval) or at once on SIGHUP.`,
+poll (--key-reload-interval) or at once on SIGHUP.
+
+For --role workload-ca the retired key keeps signing SVIDs during the
+overlap while the new CA certificate is already in the trust bundle, so
+relying parties fetch the new CA before any SVID it signed reaches them:
+give an overlap of at least the bundle's refresh hint (5m), e.g. 10m.`,
 			Setup: func(fs *flag.FlagSet) cli.Action {
 				dir, role := keyDirFlags(fs)
 				var overlap time.Duration
@@ -81,7 +86,7 @@ poll (--key-reload-interval) or at once on SIGHUP.`,
 func keyDirFlags(fs *flag.FlagSet) (func() (*keystore.Dir, error), *string) {
 	data := fs.String("data", "", "the server's data `DIR` (its keys are in DIR/keys)")
 	keyDir := fs.String("key-dir", "", "the key `DIR`, if not DATA/keys")
-	role := fs.String("role", "", "key `ROLE`: issuer, appraiser or ear-verifier")
+	role := fs.String("role", "", "key `ROLE`: issuer, appraiser, ear-verifier or workload-ca")
 	return func() (*keystore.Dir, error) {
 		if *data == "" && *keyDir == "" {
 			return nil, cli.Usagef("missing required flag --data (or --key-dir)")
@@ -101,12 +106,15 @@ func keysAction(dir func() (*keystore.Dir, error), role *string, allowAll bool, 
 			return err
 		}
 		roles := keystore.Roles
+		if _, err := d.Version(keystore.RoleWorkloadCA); err == nil {
+			roles = keystore.AllRoles // a server whose policy issues credentials made it
+		}
 		switch {
 		case *role == "", *role == "all" && allowAll:
-		case slices.Contains(keystore.Roles, *role):
+		case slices.Contains(keystore.AllRoles, *role):
 			roles = []string{*role}
 		default:
-			return cli.Usagef("--role %q: want %s", *role, strings.Join(keystore.Roles, ", "))
+			return cli.Usagef("--role %q: want %s", *role, strings.Join(keystore.AllRoles, ", "))
 		}
 		return do(env, d, roles)
 	}
