@@ -1,6 +1,7 @@
 // Package policy loads seatrx's policy document: which TEE evidence is accepted
 // (per platform, plus trust anchors), which external verifiers are trusted in
-// the passport model, and the receipt rules (lifetimes, masking, approvers).
+// the passport model, the receipt rules (lifetimes, masking, approvers), and
+// which attested workloads get a credential under which SPIFFE ID.
 //
 // A policy file is YAML or JSON (JSON is read as YAML); unknown keys are errors.
 // The canonical CBOR of the loaded policy, defaults filled in, is what a receipt's

@@ -221,19 +221,64 @@ func (s *Server) verifyClientSVID(cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		return nil
 	}
-	_, err := s.peerSVID(cs.PeerCertificates)
+	_, _, err := s.peerSVID(cs.PeerCertificates)
 	return err
 }
 
 // peerSVID verifies a presented certificate chain as an X.509-SVID of the
 // workload CA at the current time and returns the SPIFFE ID and the leaf.
-func (s *Server) peerSVID(chain []*x509.Certificate) (*x509.Certificate, error) {
+func (s *Server) peerSVID(chain []*x509.Certificate) (*x509.Certificate, spiffeid.ID, error) {
 	wca := s.keyState().wca
 	if wca == nil {
-		return nil, errors.New("server: no workload CA: client certificates are not accepted")
+		return nil, spiffeid.ID{}, errors.New("server: no workload CA: client certificates are not accepted")
 	}
-	if _, _, err := x509svid.Verify(chain, wca.x509Bundle(s.now()), x509svid.WithTime(s.now())); err != nil {
-		return nil, err
+	now := s.now()
+	id, _, err := x509svid.Verify(chain, wca.x509Bundle(now), x509svid.WithTime(now))
+	if err != nil {
+		return nil, spiffeid.ID{}, err
 	}
-	return chain[0], nil
+	return chain[0], id, nil
+}
+
+// requester is who a connection proves to be: the keys it proves (the
+// SHA-256 of their SubjectPublicKeyInfo: the attested key, and the key of
+// the X.509-SVID it presented over mTLS) and, if it presented an SVID, its
+// SPIFFE ID. It is the one place that says "the same requester" for
+// anything bound to a key or a workload identity: token redemption today,
+// and the requester check of pending authorizations (issue 16) when they
+// land ("same attested key or workload identity").
+type requester struct {
+	keys     [][]byte
+	spiffeID string // "" without an SVID
+}
+
+// requesterOf returns who connection c proves to be, or why it proves
+// nothing: the connection's attestation refusal (attest.not_attested) when
+// it neither attested nor presented an SVID, credential.bad_svid when its
+// SVID no longer verifies (expired, or its CA left the bundle: checked per
+// request, not only at the handshake). An SVID-authenticated connection
+// stops counting against the un-attested connection limit.
+func (s *Server) requesterOf(c *conn, sess *tlsbind.Session) (*requester, error) {
+	who := &requester{}
+	res, attErr := sess.Attested()
+	if attErr == nil {
+		h := sha256.Sum256(res.AIK)
+		who.keys = append(who.keys, h[:])
+	}
+	if pc := c.tls.ConnectionState().PeerCertificates; len(pc) > 0 {
+		leaf, id, err := s.peerSVID(pc)
+		if err != nil {
+			return nil, &credential.Error{Code: credential.CodeBadSVID, Detail: err.Error(), Err: err}
+		}
+		h := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+		who.keys = append(who.keys, h[:])
+		who.spiffeID = id.String()
+		if c.lc != nil {
+			c.lc.attested()
+		}
+	}
+	if len(who.keys) == 0 {
+		return nil, attErr
+	}
+	return who, nil
 }

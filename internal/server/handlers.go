@@ -16,7 +16,6 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/seatrx/seatrx/credential"
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
@@ -352,12 +351,10 @@ func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *con
 	w.Write(rec.Bundle)
 }
 
-// redeemer wraps the redemption handler: the connection must be attested
-// (the presenting key is the attested one) or authenticated by an X.509-SVID
-// of the workload CA over mTLS (the presenting key is the SVID's), which
-// needs no re-attestation; a token is then redeemed only if bound to that
-// key (receipt.token_cnf otherwise). Anyone else gets the attestation
-// refusal (403 attest.not_attested).
+// redeemer wraps the redemption handler: the connection must prove a key
+// (requesterOf); a token is then redeemed only if bound to one of them
+// (receipt.token_cnf otherwise). Anyone else gets the attestation refusal
+// (403 attest.not_attested).
 func (s *Server) redeemer(h func(http.ResponseWriter, *http.Request, *conn, [][]byte)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, sess, err := s.sessionOf(r)
@@ -365,31 +362,12 @@ func (s *Server) redeemer(h func(http.ResponseWriter, *http.Request, *conn, [][]
 			s.refuse(w, err, http.StatusBadRequest)
 			return
 		}
-		var peers [][]byte
-		res, attErr := sess.Attested()
-		if attErr == nil {
-			h := sha256.Sum256(res.AIK)
-			peers = append(peers, h[:])
-		}
-		if pc := c.tls.ConnectionState().PeerCertificates; len(pc) > 0 {
-			// Verified at the handshake; again now, as the SVID may have
-			// expired or its CA left the bundle since.
-			leaf, err := s.peerSVID(pc)
-			if err != nil {
-				writeProblem(w, http.StatusForbidden, (&credential.Error{Code: credential.CodeBadSVID}).ProblemCode(), "Client certificate refused", err.Error(), "")
-				return
-			}
-			h := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-			peers = append(peers, h[:])
-			if c.lc != nil {
-				c.lc.attested()
-			}
-		}
-		if len(peers) == 0 {
-			s.refuse(w, attErr, http.StatusForbidden)
+		who, err := s.requesterOf(c, sess)
+		if err != nil {
+			s.refuse(w, err, http.StatusForbidden)
 			return
 		}
-		h(w, r, c, peers)
+		h(w, r, c, who.keys)
 	}
 }
 
