@@ -94,6 +94,9 @@ func (e *env) svidConn(t *testing.T, svid *x509.Certificate, key crypto.Signer) 
 func TestCredentialIssued(t *testing.T) {
 	e := startCredentials(t)
 	ctx := context.Background()
+	if sum := e.srv.Summary(); sum.TrustDomain != trustDomain || sum.Workloads != 1 {
+		t.Errorf("startup summary: trust domain %q, %d workloads", sum.TrustDomain, sum.Workloads)
+	}
 	wk := newKey(t)
 	c, earJWT := e.attestedWith(t, wk)
 	caps, err := c.Capabilities(ctx)

@@ -37,6 +37,10 @@ type Summary struct {
 	Attester                        string   // own evidence for mutual attestation; "" = none
 	Profiles                        []string // interop profiles accepted, preferred first
 	Collateral                      string   // where TDX collateral and missing VCEKs come from
+	// Credentials: the trust domain and number of workload identities the
+	// policy maps ("" and 0: no credentials issued).
+	TrustDomain string
+	Workloads   int
 }
 
 // Summary returns the server's startup summary.
@@ -64,6 +68,9 @@ func (s *Server) Summary() Summary {
 	if s.cert != nil {
 		sum.TLSSubject, sum.TLSNotAfter = s.cert.Subject.String(), s.cert.NotAfter.UTC()
 	}
+	if cr := s.pol.Credentials; cr != nil {
+		sum.TrustDomain, sum.Workloads = cr.TrustDomain, len(cr.Workloads)
+	}
 	switch {
 	case s.cfg.FetchCacheDir != "":
 		sum.Collateral = fmt.Sprintf("online: AMD KDS and Intel PCS through cache %s", s.cfg.FetchCacheDir)
@@ -88,8 +95,12 @@ func (sum Summary) Attrs() []slog.Attr {
 	if len(sum.SimulatedRoots) > 0 {
 		a = append(a, slog.Any("simulated_roots", sum.SimulatedRoots))
 	}
-	return append(a,
+	a = append(a,
 		slog.String("tls_subject", sum.TLSSubject), slog.Time("tls_not_after", sum.TLSNotAfter),
 		slog.String("store", sum.Store), slog.String("attester", sum.Attester), slog.Any("profiles", sum.Profiles),
 		slog.String("collateral", sum.Collateral))
+	if sum.TrustDomain != "" {
+		a = append(a, slog.String("credentials_trust_domain", sum.TrustDomain), slog.Int("credentials_workloads", sum.Workloads))
+	}
+	return a
 }
