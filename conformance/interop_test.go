@@ -14,7 +14,7 @@ var interopVerdicts = map[string]map[string]string{
 	KindReportData: {
 		"accept-expat-04": "expat-04", "accept-expat-03-among-two": "expat-03", "accept-cocos": "cocos",
 		"accept-rust-ref": "rust-ref", "accept-expat-04-sha384": "expat-04",
-		"reject-another-connection": "attest.binding_connection", "reject-another-key": "attest.binding_connection",
+		"reject-another-connection": "attest.binding_connection", "reject-another-key": "attest.binding_key",
 		"reject-aik-pub-hash-of-another-key": "attest.binding_key", "reject-expat-03-at-expat-04": "attest.profile_mismatch",
 		"reject-cocos-layout-at-expat-04": "attest.profile_mismatch", "reject-rust-ref-code-label": "attest.profile_mismatch",
 		"reject-sha384-another-connection": "attest.binding_report_data", "reject-cocos-another-connection": "attest.binding_report_data",
@@ -23,9 +23,9 @@ var interopVerdicts = map[string]map[string]string{
 	KindAttestation: {
 		"expat-04-snp": "ok", "expat-04-tdx": "ok", "expat-04-sha384-suite": "ok", "expat-03-snp": "ok", "cocos-snp": "ok",
 		"cocos-tdx": "ok", "rust-ref-tdx": "ok", "cocos-among-all-profiles": "ok", "rust-ref-evidence-for-another-key-passes": "ok",
-		"reject-evidence-from-another-connection": "attest.binding_connection", "reject-evidence-for-another-key": "attest.binding_connection",
+		"reject-evidence-from-another-connection": "attest.binding_connection", "reject-evidence-for-another-key": "attest.binding_key",
 		"reject-aik-pub-hash-of-another-key": "attest.binding_key", "reject-cocos-evidence-from-another-connection": "attest.binding_connection",
-		"reject-cocos-evidence-for-another-key": "attest.binding_connection", "reject-rust-ref-evidence-from-another-connection": "attest.binding_connection",
+		"reject-cocos-evidence-for-another-key": "attest.binding_key", "reject-rust-ref-evidence-from-another-connection": "attest.binding_connection",
 		"reject-expat-03-at-expat-04": "attest.profile_mismatch", "reject-cocos-at-expat-04": "attest.profile_mismatch",
 		"reject-debug-guest": "snp.debug", "reject-untrusted-root": "snp.trust_anchor",
 	},

@@ -83,19 +83,20 @@ type Mismatch string
 // Which binder field a REPORTDATA mismatch is attributed to.
 const (
 	MismatchNone       Mismatch = ""
-	MismatchBinding    Mismatch = "binding"      // evidence made for another connection or context (relay/replay)
-	MismatchAIKPubHash Mismatch = "aik_pub_hash" // evidence made for another authenticator key
+	MismatchBinding    Mismatch = "binding"      // this key's aik_pub_hash, another binding: another connection, context or label (relay/replay)
+	MismatchAIKPubHash Mismatch = "aik_pub_hash" // another key's aik_pub_hash: evidence made for another authenticator key
 	MismatchOpaque     Mismatch = "report_data"  // hashed layouts: REPORTDATA cannot say which
 )
 
 // Compare checks got (the evidence's REPORTDATA) against the binder in
 // constant time and, on mismatch, says which field differs when the layout
-// keeps them apart (binding || aik_pub_hash; the bare exported value is all
-// binding). binding is looked at first, as before profiles existed: when it
-// differs the evidence was made for another connection, context or label
-// (a relay or a replay; binding covers the key too, so evidence for another
-// key on this connection reads the same); when only aik_pub_hash differs,
-// for another key.
+// keeps them apart. aik_pub_hash is looked at first, because the draft
+// (-04 §5.2) makes it the evidence's statement of which key it was made
+// for: when it is not this authenticator key's hash the evidence was made
+// for another key (wherever else it came from); when it is, but the binding
+// differs, the key is right and the connection, context or label is not (a
+// relay or a replay). The bare exported value (rust-ref) is all binding; the
+// hashed layouts (SHA-384 suites, cocos) cannot say.
 func (b *Binder) Compare(got [64]byte) Mismatch {
 	if subtle.ConstantTimeCompare(got[:], b.ReportData[:]) == 1 {
 		return MismatchNone
@@ -110,8 +111,8 @@ func (b *Binder) Compare(got [64]byte) Mismatch {
 	if 2*n > len(got) {
 		return MismatchOpaque
 	}
-	if subtle.ConstantTimeCompare(got[:n], b.ReportData[:n]) == 0 {
-		return MismatchBinding
+	if subtle.ConstantTimeCompare(got[n:2*n], b.AIKPubHash) == 0 {
+		return MismatchAIKPubHash
 	}
-	return MismatchAIKPubHash
+	return MismatchBinding
 }

@@ -221,6 +221,11 @@ func TestCheckReportData(t *testing.T) {
 	aikOnly := bind(ProfileExpat04, crc, spki)
 	o := bind(ProfileExpat04, crc, other)
 	copy(aikOnly[32:], o[32:])
+	// Another key's binding with this key's aik_pub_hash: the hash says
+	// "this key", so the binding's difference is read as another
+	// connection, context or label.
+	keyOnly := bind(ProfileExpat04, crc, spki)
+	copy(keyOnly[:32], o[:32])
 	tests := []struct {
 		name   string
 		got    [64]byte
@@ -230,8 +235,9 @@ func TestCheckReportData(t *testing.T) {
 		{"own", bind(ProfileExpat04, crc, spki), nil, ProfileExpat04},
 		{"second of two", bind(ProfileCocos, crc, spki), []Profile{DefaultProfile(), profile(t, ProfileCocos)}, ProfileCocos},
 		{"another connection", bind(ProfileExpat04, crc[1:], spki), nil, "attest.binding_connection"},
-		{"another key", bind(ProfileExpat04, crc, other), nil, "attest.binding_connection"},
+		{"another key", bind(ProfileExpat04, crc, other), nil, "attest.binding_key"},
 		{"aik_pub_hash of another key", aikOnly, nil, "attest.binding_key"},
+		{"this key's aik_pub_hash, another binding", keyOnly, nil, "attest.binding_connection"},
 		{"expat-03 at expat-04", bind(ProfileExpat03, crc, spki), nil, "attest.profile_mismatch"},
 		{"cocos relayed", bind(ProfileCocos, crc[1:], spki), []Profile{profile(t, ProfileCocos)}, "attest.binding_report_data"},
 		{"rust-ref relayed", bind(ProfileRustRef, crc[1:], nil), []Profile{profile(t, ProfileRustRef)}, "attest.binding_connection"},

@@ -284,10 +284,13 @@ func bindingOrEvidence(err error, ch expat.Channel, crc, spki []byte, car *Carri
 // attribute explains why got, a REPORTDATA that is not b's, differs, as far
 // as the data allows: another known profile's derivation on this connection
 // and key (profile mismatch); then, for the cocos container, the payload's
-// own binder when it agrees with got; then which part of b's layout differs
-// (binding first: relay or replay; aik_pub_hash alone: another key). got is
-// read from evidence that did not verify: this names the refusal, it never
-// accepts. cause is the evidence layer's report_data failure, if any.
+// own binder when it agrees with got; then which part of b's layout differs.
+// Wherever the data carries an aik_pub_hash it is looked at first (the
+// draft, -04 §5.2, requires it in the evidence): another key's hash means
+// evidence made for another key; this key's hash with another binding means
+// another connection, context or label (relay or replay). got is read from
+// evidence that did not verify: this names the refusal, it never accepts.
+// cause is the evidence layer's report_data failure, if any.
 func attribute(cause error, ch expat.Channel, crc, spki []byte, got [64]byte, b *Binder, accept []Profile, pl *cocos.Payload) *Error {
 	if q, ok := Diagnose(ch, crc, spki, got, b.Profile); ok {
 		return fail(StepBinding, CodeProfileMismatch, cause, "the evidence is bound to this connection and key as profile %s derives it; this relying party checked %s and accepts %s",
@@ -297,15 +300,23 @@ func attribute(cause error, ch expat.Channel, crc, spki []byte, got [64]byte, b 
 		// The evidence agrees with the payload's (unsigned) binder: believe it
 		// enough to say which binding the peer's evidence carries. (Its
 		// binding differs from ours, or REPORTDATA would match.)
-		return fail(StepBinding, CodeBindingConnection, cause, "the evidence and its payload binder carry binding %x (aik_pub_hash %x), expected %x (%x): evidence made for another connection, request context, label or key (relay or replay)",
-			pl.Binder.Binding, pl.Binder.AIKPubHash, b.Binding, b.AIKPubHash)
+		if !bytes.Equal(pl.Binder.AIKPubHash, b.AIKPubHash) {
+			return fail(StepBinding, CodeBindingKey, cause, "the evidence and its payload binder carry binding %x for aik_pub_hash %x; this authenticator key's hash is %x: evidence made for another authenticator key",
+				pl.Binder.Binding, pl.Binder.AIKPubHash, b.AIKPubHash)
+		}
+		return fail(StepBinding, CodeBindingConnection, cause, "the evidence and its payload binder carry this key's aik_pub_hash but binding %x, expected %x: evidence made for another connection, request context or label (relay or replay)",
+			pl.Binder.Binding, b.Binding)
 	}
 	switch b.Compare(got) {
+	case MismatchAIKPubHash:
+		n := len(b.Binding)
+		return fail(StepBinding, CodeBindingKey, cause, "REPORTDATA aik_pub_hash %x, expected %x: evidence made for another authenticator key", got[n:2*n], b.AIKPubHash)
 	case MismatchBinding:
 		n := min(len(b.Binding), len(got))
-		return fail(StepBinding, CodeBindingConnection, cause, "REPORTDATA binding %x, expected %x: evidence made for another connection, request context or binder label (relay or replay)", got[:n], b.Binding)
-	case MismatchAIKPubHash:
-		return fail(StepBinding, CodeBindingKey, cause, "REPORTDATA aik_pub_hash %x, expected %x: evidence made for another authenticator key", got[len(b.Binding):2*len(b.Binding)], b.AIKPubHash)
+		if b.AIKPubHash == nil {
+			return fail(StepBinding, CodeBindingConnection, cause, "REPORTDATA binding %x, expected %x: evidence made for another connection, request context or binder label (relay or replay)", got[:n], b.Binding)
+		}
+		return fail(StepBinding, CodeBindingConnection, cause, "REPORTDATA carries this key's aik_pub_hash but binding %x, expected %x: evidence made for another connection, request context or binder label (relay or replay)", got[:n], b.Binding)
 	default:
 		return fail(StepBinding, CodeBindingUnattributed, cause, "REPORTDATA does not match this connection's binder (%s: a hashed layout cannot say which part differs)", b.Profile.Layout)
 	}

@@ -128,11 +128,12 @@ func forged(t *testing.T, client *Session, req *expat.Request, prof Profile, key
 }
 
 // Evidence from another connection or for another key is refused in every
-// profile, attributed as far as the profile's layout allows and with the
-// rule seatrx had before profiles: binding first (it covers connection,
-// context, label and key), aik_pub_hash alone says "another key". cocos's
-// SHA-512(binding) hides both, but its payload binder, when it agrees with
-// the evidence, says which binding the evidence carries. rust-ref binds no
+// profile, attributed as far as the profile's layout allows, aik_pub_hash
+// first (draft-04 §5.2): another key's hash says "another key", this key's
+// hash with another binding says "another connection, context or label".
+// cocos's SHA-512(binding) hides both, but its payload binder, when it
+// agrees with the evidence, says which binding and key the evidence
+// carries. rust-ref binds no
 // key at all, so another key's evidence on the same connection passes as
 // ours (documented in docs/PROTOCOL.md).
 func TestRelayAndOtherKeyPerProfile(t *testing.T) {
@@ -176,7 +177,10 @@ func TestRelayAndOtherKeyPerProfile(t *testing.T) {
 					t.Fatalf("rust-ref binds no key, yet refused: %v", err)
 				}
 			default:
-				if !hasCode(err, CodeBindingConnection) {
+				// aik_pub_hash is looked at first: REPORTDATA's in seatrx's
+				// layout, the payload binder's (agreeing with the evidence)
+				// in cocos's.
+				if !hasCode(err, CodeBindingKey) {
 					t.Fatalf("evidence for another key: %v", err)
 				}
 			}

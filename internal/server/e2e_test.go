@@ -289,7 +289,10 @@ func TestEndToEndAttacks(t *testing.T) {
 		}
 		attacker := e.dial(t, &tlsbind.Prover{Attester: fixedAttester{evidence.PlatformSNP, captured}})
 		_, err := attacker.Attest(ctx)
-		wantProblem(t, err, "attest.binding_connection")
+		// The captured evidence names the victim's key in its aik_pub_hash,
+		// which the relying party looks at first: evidence made for another
+		// key (a relay that kept the victim's key would be binding_connection).
+		wantProblem(t, err, "attest.binding_key")
 	})
 	t.Run("authenticator relayed from another connection", func(t *testing.T) {
 		a, b := e.dial(t, e.snp(sim.SNPGuestConfig{})), e.dial(t, e.snp(sim.SNPGuestConfig{}))
