@@ -544,6 +544,16 @@ func receiptCorpus(t testing.TB) []vectorCase {
 	c = good
 	c.vector = map[string]int{"hardware": 96}
 	earCase("ear-affirming-contraindicated-vector", "declared affirming, but a trust-vector claim is contraindicated: the effective status is contraindicated", nil, c, "ear.status")
+
+	// --- not_evaluated is a v2 member (added last, as above) ---
+	add("v1-with-not-evaluated", "a v1 receipt whose snapshot has not_evaluated, which came after v1 was frozen: unknown in v1",
+		snapForge(ProfileIDV1, func(s *ContextSnapshot) {
+			s.Transport, s.BinderProfile, s.BinderLabel = "", "", ""
+			s.NotEvaluated = []string{"tcb_status"}
+		}), fail(CodeUnknownField))
+	add("ok-v2-not-evaluated", "a v2 snapshot naming the checks the appraisal could not make",
+		snapForge(ProfileID, func(s *ContextSnapshot) { s.NotEvaluated = []string{"tcb_status", "revocation"} }),
+		vectorExpected{OK: boolp(true), Checks: map[string]string{CheckPayload: StatusPass, CheckSignature: StatusPass}})
 	return cases
 }
 

@@ -148,7 +148,8 @@ type ContextSnapshot struct {
 	// NotEvaluated names the checks the appraisal could not make, as the
 	// EAR's seatrx.not-evaluated does ("tcb_status", "revocation"): TDX
 	// verified without collateral, SEV-SNP without a CRL. At most
-	// MaxNotEvaluated distinct names of 1..64 bytes.
+	// MaxNotEvaluated distinct names of 1..64 bytes. Profile v2 only (v1
+	// never had it: unknown_field there).
 	NotEvaluated []string `cbor:"not_evaluated,omitempty"`
 }
 
@@ -310,13 +311,22 @@ func (s *ContextSnapshot) validate(path string) error {
 }
 
 // validateV1 refuses the members profile v1 does not define, as the v1
-// reader did (unknown_field naming the first, in key order).
+// reader did (unknown_field naming the first, in key order): the three of
+// the v2 binding and not_evaluated, which came after v1 was frozen. The
+// schema is one Go type for both profiles, so v1's closed map is enforced
+// here.
 func (s *ContextSnapshot) validateV1(path string) error {
 	if s == nil {
 		return nil
 	}
-	for _, m := range []struct{ name, v string }{{"binder_label", s.BinderLabel}, {"binder_profile", s.BinderProfile}, {"transport", s.Transport}} {
-		if m.v != "" {
+	for _, m := range []struct {
+		name    string
+		present bool
+	}{
+		{"binder_label", s.BinderLabel != ""}, {"binder_profile", s.BinderProfile != ""},
+		{"not_evaluated", s.NotEvaluated != nil}, {"transport", s.Transport != ""},
+	} {
+		if m.present {
 			return ferr(join(path, m.name), CodeUnknownField, "unknown key %q (profile v1)", m.name)
 		}
 	}

@@ -104,6 +104,39 @@ func TestDeriveSchemaNeedsKeyNames(t *testing.T) {
 	deriveSchema(reflect.TypeFor[unnamed]())
 }
 
+// not_evaluated came with profile v2's reader and is a v2 member: a v1
+// receipt carrying it is refused as the v1 reader always refused keys it
+// did not define (unknown_field naming it), while the same snapshot under
+// v2 parses.
+func TestNotEvaluatedIsV2Only(t *testing.T) {
+	f := newFixture(t, "EdDSA", 1)
+	b, _ := f.issue(t)
+	for _, tc := range []struct {
+		profile string
+		want    string // "" = parses
+	}{{ProfileID, ""}, {ProfileIDV1, "context_snapshot.not_evaluated"}} {
+		r := mustParse(t, b.Receipt)
+		r.Profile = tc.profile
+		if tc.profile == ProfileIDV1 {
+			r.ContextSnapshot.Transport, r.ContextSnapshot.BinderProfile, r.ContextSnapshot.BinderLabel = "", "", ""
+		}
+		r.ContextSnapshot.NotEvaluated = []string{"revocation"}
+		_, err := ParseReceipt(f.forge(t, r))
+		var fe *FieldError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.profile, err)
+		case tc.want != "" && (!errors.As(err, &fe) || fe.Field != tc.want || fe.Code != CodeUnknownField):
+			t.Errorf("%s: %v, want unknown_field at %s", tc.profile, err, tc.want)
+		}
+		// Without it, the v1 snapshot is v1's and parses.
+		r.ContextSnapshot.NotEvaluated = nil
+		if _, err := ParseReceipt(f.forge(t, r)); err != nil {
+			t.Errorf("%s without not_evaluated: %v", tc.profile, err)
+		}
+	}
+}
+
 // TestSnapshotNotEvaluated: the checks an appraisal could not make travel in
 // the snapshot, are shown by RenderJSON, and are bounded and distinct.
 func TestSnapshotNotEvaluated(t *testing.T) {
