@@ -63,39 +63,15 @@ func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role,
 	if !req.OffersCMW(prof.CMWType) {
 		return nil, notOffered(req, prof)
 	}
-	if p.Passport != nil && prof.Container != ContainerCMW {
-		return nil, fail(StepRequest, CodeProfileUnsupported, nil, "profile %s has no passport model (its cmw_data carries platform evidence only)", prof.ID)
-	}
-	key := p.Key
-	if key == nil {
-		var err error
-		if key, err = newAIK(req.Schemes()); err != nil {
-			return nil, classify(StepRequest, err)
-		}
-	} else if !slices.ContainsFunc(req.Schemes(), func(s expat.SignatureScheme) bool { return s.Fits(key.Public()) }) {
-		return nil, classify(StepRequest, fmt.Errorf("%w: the workload key (%T) fits none of the offered schemes %v", expat.ErrNoCommonScheme, key.Public(), req.Schemes()))
-	}
-	certDER, spki, err := selfIssued(key)
+	key, err := p.attestationKey(req.Schemes())
 	if err != nil {
 		return nil, classify(StepRequest, err)
 	}
-	b, err := prof.Binder(ch, req.Context, spki)
+	b, err := prof.Binder(ch, req.Context, key.SPKI)
 	if err != nil {
 		return nil, classify(StepBinding, err)
 	}
-	cmw, err := p.Attester.Attest(ctx, b.ReportData)
-	if err != nil {
-		return nil, fail(StepEvidence, "", err, "the local attester produced no evidence")
-	}
-	if p.Passport != nil {
-		if cmw, err = p.Passport.AttestationResult(ctx, cmw, b, spki); err != nil {
-			return nil, fail(StepResult, "", err, "the passport verifier issued no attestation result")
-		}
-		if cmw, err = evidence.EncodeEAR(cmw); err != nil {
-			return nil, classify(StepResult, err)
-		}
-	}
-	data, err := prof.CMWData(cmw, b)
+	cmw, data, err := p.Evidence(ctx, b, key.SPKI)
 	if err != nil {
 		return nil, err
 	}
@@ -104,12 +80,56 @@ func (p *Prover) Respond(ctx context.Context, ch expat.Channel, self expat.Role,
 		return nil, classify(StepCMW, err)
 	}
 	auth, err := expat.Authenticate(ch, self, req, &expat.Identity{
-		Chain: [][]byte{certDER}, Signer: key, FirstEntryExtensions: []expat.Extension{ext},
+		Chain: [][]byte{key.Certificate}, Signer: key.Signer, FirstEntryExtensions: []expat.Extension{ext},
 	}, &expat.AuthOptions{CMWType: prof.CMWType})
 	if err != nil {
 		return nil, classify(StepAuthenticator, err)
 	}
-	return &Proof{Authenticator: auth, Binder: b, CMW: cmw, CMWData: data, Certificate: certDER}, nil
+	return &Proof{Authenticator: auth, Binder: b, CMW: cmw, CMWData: data, Certificate: key.Certificate}, nil
+}
+
+// attestationKey is the authenticator key for a request offering schemes:
+// p.Key with a fresh self-issued certificate, or a fresh key.
+func (p *Prover) attestationKey(offered []expat.SignatureScheme) (*AttestationKey, error) {
+	if p.Key == nil {
+		return NewAttestationKey(offered)
+	}
+	if !slices.ContainsFunc(offered, func(s expat.SignatureScheme) bool { return s.Fits(p.Key.Public()) }) {
+		return nil, fmt.Errorf("%w: the workload key (%T) fits none of the offered schemes %v", expat.ErrNoCommonScheme, p.Key.Public(), offered)
+	}
+	der, spki, err := selfIssued(p.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &AttestationKey{Signer: p.Key, Certificate: der, SPKI: spki}, nil
+}
+
+// Evidence makes the attestation for binder b and authenticator key spki:
+// the local attester's evidence over b.ReportData (the passport model: the
+// EAR a Verifier issued for it, as an EAR record), and what b.Profile puts
+// in cmw_data for it. cmw is seatrx's own CMW, before the container.
+func (p *Prover) Evidence(ctx context.Context, b *Binder, spki []byte) (cmw, cmwData []byte, err error) {
+	prof := b.Profile
+	if p.Passport != nil && prof.Container != ContainerCMW {
+		return nil, nil, fail(StepRequest, CodeProfileUnsupported, nil, "profile %s has no passport model (its cmw_data carries platform evidence only)", prof.ID)
+	}
+	cmw, err = p.Attester.Attest(ctx, b.ReportData)
+	if err != nil {
+		return nil, nil, fail(StepEvidence, "", err, "the local attester produced no evidence")
+	}
+	if p.Passport != nil {
+		if cmw, err = p.Passport.AttestationResult(ctx, cmw, b, spki); err != nil {
+			return nil, nil, fail(StepResult, "", err, "the passport verifier issued no attestation result")
+		}
+		if cmw, err = evidence.EncodeEAR(cmw); err != nil {
+			return nil, nil, classify(StepResult, err)
+		}
+	}
+	data, err := prof.CMWData(cmw, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cmw, data, nil
 }
 
 // notOffered explains a request without prof's codepoint: a profile
@@ -125,6 +145,31 @@ func notOffered(req *expat.Request, prof Profile) error {
 		return fail(StepRequest, CodeProfileMismatch, nil, "the request offers cmw_attestation at %s; this attester uses profile %s (0x%04x)", strings.Join(others, ", "), prof.ID, prof.CMWType)
 	}
 	return fail(StepRequest, CodeNotOffered, nil, "the request does not offer cmw_attestation (0x%04x, profile %s); refusing to attest without it", prof.CMWType, prof.ID)
+}
+
+// AttestationKey is an authenticator key (the AIK) and its self-issued
+// certificate. Its trust comes from the evidence that binds SPKI, never from
+// a CA.
+type AttestationKey struct {
+	Signer      crypto.Signer
+	Certificate []byte // DER, self-issued, valid for an hour
+	SPKI        []byte // DER SubjectPublicKeyInfo of Signer's public key
+}
+
+// NewAttestationKey generates a key for the first offered scheme seatrx can
+// generate cheaply (Ed25519, ECDSA P-256, ECDSA P-384) and self-issues its
+// certificate. Without a workload key the Prover makes one per request and
+// never lets it out.
+func NewAttestationKey(offered []expat.SignatureScheme) (*AttestationKey, error) {
+	key, err := newAIK(offered)
+	if err != nil {
+		return nil, err
+	}
+	der, spki, err := selfIssued(key)
+	if err != nil {
+		return nil, err
+	}
+	return &AttestationKey{Signer: key, Certificate: der, SPKI: spki}, nil
 }
 
 // newAIK generates a key for the first offered scheme seatrx can generate
