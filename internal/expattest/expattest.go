@@ -10,6 +10,13 @@
 // built from a correct authenticator's ingredients (Input), each with the
 // expat error seatrx reports for it. The signing and MAC rules are those of
 // internal/handshake, the same code expat signs and validates with.
+//
+// BindingFaults is the catalogue one level up, at tlsbind's: authenticators
+// that are valid under RFC 9261 but carry real evidence bound wrongly (made
+// on another connection, for another context or key, with another label,
+// in another profile's container) or none, built from an Attestation (an
+// Input whose CMW a tlsbind.Prover made), each with the attest code
+// seatrx's relying party reports for it in each profile.
 package expattest
 
 import (
