@@ -99,6 +99,8 @@ certificate is verified against the system roots.`,
 			cli.DurationVar(fs, &f.ConnectTimeout, "connect-timeout", client.DefaultConnectTimeout, time.Millisecond, "bound on the TCP connect")
 			cli.DurationVar(fs, &f.HandshakeTimeout, "tls-timeout", client.DefaultHandshakeTimeout, time.Millisecond, "bound on the TLS handshake")
 			cli.DurationVar(fs, &f.RequestTimeout, "request-timeout", client.DefaultRequestTimeout, time.Millisecond, "bound on each request, the server's work included")
+			var dbg debugFlags
+			dbg.define(fs)
 			return func(env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("unexpected argument %q", args[0])
@@ -111,6 +113,12 @@ certificate is verified against the system roots.`,
 				}
 				f.Server, f.Mutual, f.Redeem = *srvURL, *mutual, *redeem
 				f.Profile, _ = tlsbind.LookupProfile(profile) // the enum admits only known ids
+				closeDbg, err := dbg.open(env.Stderr)
+				if err != nil {
+					return err
+				}
+				defer closeDbg()
+				f.KeyLog, f.Dump = dbg.keyLog, dbg.dump
 				return receiptRequest(env, f, *dev, *caFile, tee, *actionFile, *passport, *serverPolicy, *out)
 			}
 		},

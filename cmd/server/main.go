@@ -30,6 +30,7 @@ import (
 
 	"github.com/seatrx/seatrx/evidence/fetch"
 	"github.com/seatrx/seatrx/internal/buildinfo"
+	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
@@ -79,6 +80,7 @@ type options struct {
 	configFile      string
 	logFormat       string
 	shutdownTimeout time.Duration
+	keyLog, dump    string // debugging aids (package capture)
 }
 
 func defineFlags(fs *flag.FlagSet, o *options) {
@@ -109,6 +111,8 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	cli.DurationVar(fs, &c.AttestationMaxAge, "attestation-max-age", receipt.DefaultAttestationMaxAge, time.Second, "a receipt needs an attestation on its connection at most this old")
 	cli.EnumVar(fs, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format on stderr: text or json (durations in milliseconds, keys ending in _ms)")
 	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", 20*time.Second, 0, "time to finish in-flight requests on SIGINT/SIGTERM")
+	fs.StringVar(&o.keyLog, "keylog", "", "DEBUGGING: append every connection's TLS secrets to `FILE` (NSS key log format, as SSLKEYLOGFILE; created 0600); whoever reads it decrypts the connections")
+	fs.StringVar(&o.dump, "dump", "", "DEBUGGING: write every exported-authenticator message, the exporter outputs, binders and REPORTDATA, per connection, under `DIR` (hex files and an index.json)")
 }
 
 // serve defines the flags and returns the action that runs the server.
@@ -139,6 +143,23 @@ func run(env *cli.Env, o *options) error {
 			return err
 		}
 		c.DataDir, tempData = d, true
+	}
+	if o.keyLog != "" {
+		kl, err := capture.OpenKeyLog(o.keyLog, env.Stderr)
+		if err != nil {
+			return &cli.UsageError{Msg: err.Error()}
+		}
+		defer kl.Close()
+		c.KeyLog = kl
+		log.Warn("TLS key log enabled: connections can be decrypted by whoever reads it", "keylog", o.keyLog)
+	}
+	if o.dump != "" {
+		d, err := capture.OpenDump(o.dump, env.Stderr)
+		if err != nil {
+			return &cli.UsageError{Msg: err.Error()}
+		}
+		c.Dump = d
+		log.Warn("exported-authenticator dump enabled", "dump", d.Dir())
 	}
 	srv, err := server.New(c)
 	var ce *server.ConfigError

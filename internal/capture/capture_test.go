@@ -206,7 +206,8 @@ func TestNilDump(t *testing.T) {
 	s := d.Start("x", expat.Server, nil)
 	s.Message(Sent, KindRequest, []byte{1}, "")
 	s.Binder("", nil, nil, nil)
-	s.Evidence(nil, nil, expat.Client, nil)
+	s.Evidence(nil, expat.Client, nil)
+	s.Proof(nil)
 	if s != nil || d.Dir() != "" || s.Dir() != "" {
 		t.Fatal("nil dump recorded something")
 	}

@@ -1,14 +1,17 @@
 package capture
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -96,9 +99,10 @@ type Session struct {
 	dir string
 	ch  expat.Channel
 
-	mu     sync.Mutex
-	idx    index
-	failed bool
+	mu       sync.Mutex
+	idx      index
+	failed   bool
+	requests [][]byte // requests sent, for Evidence to find the one answered
 }
 
 type index struct {
@@ -203,8 +207,26 @@ func (s *Session) Message(dir Direction, kind string, b []byte, code string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if dir == Sent && kind == KindRequest {
+		s.requests = append(s.requests, bytes.Clone(b))
+	}
 	s.add(indexRow{What: kind, Dir: dir, Code: code}, fileName(string(dir), kind), b)
 	s.flush()
+}
+
+// Proof records this side's attestation as sent: the binder its evidence
+// carries and the authenticator.
+func (s *Session) Proof(p *tlsbind.Proof) {
+	if s == nil || p == nil {
+		return
+	}
+	var spki []byte
+	if c, err := x509.ParseCertificate(p.Certificate); err == nil {
+		spki = c.RawSubjectPublicKeyInfo
+	}
+	ctx, _ := expat.AuthenticatorContext(p.Authenticator)
+	s.Binder("derived by this attester; its evidence carries this REPORTDATA", p.Binder, ctx, spki)
+	s.Message(Sent, KindAuthenticator, p.Authenticator, "")
 }
 
 // Binder records a binder this side derived (as attester, the one its
@@ -235,32 +257,50 @@ func (s *Session) Binder(note string, b *tlsbind.Binder, ctx, spki []byte) {
 	s.flush()
 }
 
-// Evidence records what a received authenticator's evidence claims: for
-// an authenticator that is valid under RFC 9261 (validated here again,
-// against req, for each codepoint of profiles), the REPORTDATA its evidence
-// carries, unverified, and the binder each profile expects for its key.
-// It explains refusals; it decides nothing.
-func (s *Session) Evidence(auth []byte, req *expat.Request, peer expat.Role, profiles []tlsbind.Profile) {
-	if s == nil || req == nil || s.ch.Exporter == nil {
+// Evidence records what a received authenticator's evidence claims, to
+// explain a refusal (it decides nothing): if the authenticator answers one
+// of the requests this session recorded as sent and is valid under RFC 9261
+// (validated here again, for each codepoint of profiles), the REPORTDATA
+// its evidence carries, unverified, and the binder each profile expects for
+// its key.
+func (s *Session) Evidence(auth []byte, peer expat.Role, profiles []tlsbind.Profile) {
+	if s == nil || s.ch.Exporter == nil {
 		return
 	}
+	ctx, err := expat.AuthenticatorContext(auth)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	reqs := slices.Clone(s.requests)
+	s.mu.Unlock()
 	for _, p := range profiles {
-		a, err := expat.Validate(s.ch, peer, req, auth, &expat.ValidateOptions{CMWType: p.CMWType})
-		if err != nil || a.CMW == nil {
-			continue
-		}
-		spki := a.Chain[0].RawSubjectPublicKeyInfo
-		if car, err := p.OpenCMWData(a.CMW); err == nil && car.Evidence.Kind == evidence.KindEvidence {
-			if rd, err := car.Evidence.UnverifiedReportData(); err == nil {
-				s.mu.Lock()
-				s.add(indexRow{What: "report_data", Dir: Received, Profile: p.ID, Note: "REPORTDATA the evidence carries (unverified)"}, fileName("received", "report-data", p.ID), rd[:])
-				s.flush()
-				s.mu.Unlock()
+		for _, raw := range reqs {
+			req, err := expat.ParseRequest(raw, peer.Peer(), p.CMWType)
+			if err != nil || !bytes.Equal(req.Context, ctx) {
+				continue
 			}
+			s.evidence(auth, req, peer, p)
 		}
-		if b, err := p.Binder(s.ch, req.Context, spki); err == nil {
-			s.Binder("expected by this relying party in profile "+p.ID, b, req.Context, spki)
+	}
+}
+
+func (s *Session) evidence(auth []byte, req *expat.Request, peer expat.Role, p tlsbind.Profile) {
+	a, err := expat.Validate(s.ch, peer, req, auth, &expat.ValidateOptions{CMWType: p.CMWType})
+	if err != nil || a.CMW == nil {
+		return
+	}
+	spki := a.Chain[0].RawSubjectPublicKeyInfo
+	if car, err := p.OpenCMWData(a.CMW); err == nil && car.Evidence.Kind == evidence.KindEvidence {
+		if rd, err := car.Evidence.UnverifiedReportData(); err == nil {
+			s.mu.Lock()
+			s.add(indexRow{What: "report_data", Dir: Received, Profile: p.ID, Note: "REPORTDATA the evidence carries (unverified)"}, fileName("received", "report-data", p.ID), rd[:])
+			s.flush()
+			s.mu.Unlock()
 		}
+	}
+	if b, err := p.Binder(s.ch, req.Context, spki); err == nil {
+		s.Binder("expected by this relying party in profile "+p.ID, b, req.Context, spki)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
 )
@@ -54,6 +55,12 @@ type Config struct {
 	ClientCertificate *tls.Certificate
 	// ForceHTTP1 offers only http/1.1 in ALPN (for HTTP/1.1-only paths).
 	ForceHTTP1 bool
+	// KeyLog, if set, receives the connection's TLS secrets in the NSS key
+	// log format (capture.OpenKeyLog; --keylog). It defeats confidentiality.
+	KeyLog io.Writer
+	// Dump, if set, records the connection's exported-authenticator
+	// messages, exporter outputs and binders (--dump).
+	Dump *capture.Dump
 	// ConnectTimeout bounds the TCP connect, HandshakeTimeout the TLS
 	// handshake, RequestTimeout each request from sending to the end of the
 	// response body; zero means DefaultConnectTimeout,
@@ -123,6 +130,7 @@ type Conn struct {
 	tls     *tls.Conn
 	rt      http.RoundTripper
 	session *tlsbind.Session
+	dump    *capture.Session
 
 	mu      sync.Mutex
 	timings Timings
@@ -190,6 +198,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.ClientCertificate != nil {
 		tc0.Certificates = []tls.Certificate{*cfg.ClientCertificate}
 	}
+	tc0.KeyLogWriter = cfg.KeyLog
 	hostport := u.Host
 	if u.Port() == "" {
 		hostport = net.JoinHostPort(u.Hostname(), "443")
@@ -220,6 +229,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		tc.Close()
 		return nil, err
 	}
+	c.dump = cfg.Dump.Start("client-"+hostport, expat.Client, &cs)
 	if cs.NegotiatedProtocol == "h2" {
 		cc, err := http2On(ctx, tc, u.Host)
 		if err != nil {
@@ -253,6 +263,26 @@ func http2On(ctx context.Context, tc *tls.Conn, host string) (*http.ClientConn, 
 	return tr.NewClientConn(ctx, "https", host)
 }
 
+// dumpVerdict records the server's answer to our authenticator: its EAR,
+// or its refusal with the problem's code.
+func (c *Conn) dumpVerdict(ear []byte, err error) {
+	if err == nil {
+		c.dump.Message(capture.Received, capture.KindResult, ear, "")
+		return
+	}
+	c.dump.Message(capture.Received, capture.KindError, []byte(err.Error()), problemCode(err))
+}
+
+// problemCode is the wire code of the first error in err's chain that has
+// one (a server's problem, or a local typed error), or "".
+func problemCode(err error) string {
+	var pc interface{ ProblemCode() string }
+	if errors.As(err, &pc) {
+		return pc.ProblemCode()
+	}
+	return ""
+}
+
 // Close closes the connection.
 func (c *Conn) Close() error { return c.tls.Close() }
 
@@ -268,13 +298,17 @@ func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("client: challenge: %w", err)
 	}
 	c.record(func(x *Timings) { x.Challenge = time.Since(t) })
+	c.dump.Message(capture.Received, capture.KindRequest, req, "")
 	t = time.Now()
 	proof, err := c.session.Respond(ctx, c.cfg.Prover, req)
 	if err != nil {
+		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), problemCode(err))
 		return nil, fmt.Errorf("client: answer challenge: %w", err)
 	}
+	c.dump.Proof(proof)
 	earJWT, err := c.do(ctx, http.MethodPost, api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
 	c.record(func(x *Timings) { x.Attest = time.Since(t) })
+	c.dumpVerdict(earJWT, err)
 	if err != nil {
 		return nil, fmt.Errorf("client: attest: %w", err)
 	}
@@ -297,15 +331,22 @@ func (c *Conn) AttestServer(ctx context.Context) (*tlsbind.Result, error) {
 		return nil, err
 	}
 	q := url.Values{"profile": {c.session.Profiles()[0].ID}}
+	c.dump.Message(capture.Sent, capture.KindRequest, req.Raw, "")
 	auth, err := c.do(ctx, http.MethodPost, api.PathAttestServe+"?"+q.Encode(), api.MediaRequest, req.Raw)
 	if err != nil {
+		c.dumpVerdict(nil, err)
 		return nil, fmt.Errorf("client: server attestation: %w", err)
 	}
+	c.dump.Message(capture.Received, capture.KindAuthenticator, auth, "")
 	res, err := c.session.Accept(ctx, c.cfg.Checker, auth)
 	c.record(func(x *Timings) { x.ServerAttest = time.Since(t) })
 	if err != nil {
+		c.dump.Evidence(auth, expat.Server, c.session.Profiles())
+		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), problemCode(err))
 		return nil, fmt.Errorf("client: server evidence refused: %w", err)
 	}
+	c.dump.Binder("expected by this client and carried by the server's evidence", res.Binder, res.Context, res.AIK)
+	c.dump.Message(capture.Sent, capture.KindResult, res.EAR, "")
 	c.mu.Lock()
 	c.server = res
 	c.mu.Unlock()
@@ -438,7 +479,11 @@ func (c *Conn) do(ctx context.Context, method, path, contentType string, body []
 	if err != nil {
 		return nil, err
 	}
-	u := c.base.ResolveReference(ref)
+	// API paths are relative to the server URL's path, so a server mounted
+	// under a prefix (a reverse proxy, or the conformance peer's
+	// https://HOST/s/SCENARIO) is reached with its URL as given.
+	u := c.base.JoinPath(ref.Path)
+	u.RawQuery = ref.RawQuery
 	ctx, cancel := withTimeout(ctx, orDefault(c.cfg.RequestTimeout, DefaultRequestTimeout), "request "+method+" "+path)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))

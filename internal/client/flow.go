@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
 	"github.com/seatrx/seatrx/verify"
@@ -39,6 +41,9 @@ type Flow struct {
 	SimulatedPKI   *sim.PKI
 	// Timeouts of the connection's steps, as in Config (zero: the defaults).
 	ConnectTimeout, HandshakeTimeout, RequestTimeout time.Duration
+	// KeyLog and Dump are Config's debugging aids.
+	KeyLog io.Writer
+	Dump   *capture.Dump
 }
 
 // Outcome is what a Flow produced; fields are set as far as the flow got.
@@ -92,7 +97,8 @@ var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
 func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	start := time.Now()
 	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker, Profile: f.Profile,
-		ConnectTimeout: f.ConnectTimeout, HandshakeTimeout: f.HandshakeTimeout, RequestTimeout: f.RequestTimeout})
+		ConnectTimeout: f.ConnectTimeout, HandshakeTimeout: f.HandshakeTimeout, RequestTimeout: f.RequestTimeout,
+		KeyLog: f.KeyLog, Dump: f.Dump})
 	if err != nil {
 		return nil, err
 	}

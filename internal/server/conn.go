@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/seatrx/seatrx/expat"
+	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
@@ -31,6 +32,7 @@ type conn struct {
 	once    sync.Once
 	session *tlsbind.Session
 	err     error
+	dump    *capture.Session // nil unless --dump
 
 	mu            sync.Mutex
 	receiptFor    []byte            // context of the attestation a receipt was issued for
@@ -101,6 +103,7 @@ func (s *Server) sessionOf(r *http.Request) (*conn, *tlsbind.Session, error) {
 	c.once.Do(func() {
 		cs := c.tls.ConnectionState()
 		c.session, c.err = tlsbind.NewSession(&cs, expat.Server, s.cfg.Profiles, s.cfg.MaxAttempts)
+		c.dump = s.cfg.Dump.Start("server-"+c.id, expat.Server, &cs)
 	})
 	return c, c.session, c.err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/receipt/store"
 	"github.com/seatrx/seatrx/tlsbind"
@@ -77,7 +78,7 @@ func (s *Server) handleWellKnown(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
-	_, sess, err := s.sessionOf(r)
+	c, sess, err := s.sessionOf(r)
 	if err != nil {
 		s.refuse(w, err, http.StatusBadRequest)
 		return
@@ -87,6 +88,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err, http.StatusForbidden)
 		return
 	}
+	c.dump.Message(capture.Sent, capture.KindRequest, req.Raw, "")
 	w.Header().Set("Content-Type", api.MediaRequest)
 	w.Write(req.Raw)
 }
@@ -101,6 +103,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	c.dump.Message(capture.Received, capture.KindAuthenticator, body, "")
 	start := time.Now()
 	res, err := sess.Accept(r.Context(), s.keyState().checker, body)
 	s.metrics.attestDur.Observe(time.Since(start).Seconds())
@@ -108,9 +111,12 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		code := problemCode(err)
 		s.metrics.attestations.WithLabelValues("refused", code, "").Inc()
 		s.log.Info("attestation refused", "conn", c.id, "code", code, "err", err)
+		c.dump.Evidence(body, expat.Client, s.cfg.Profiles)
+		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), code)
 		s.refuse(w, err, http.StatusForbidden)
 		return
 	}
+	c.dump.Binder("expected by this server and carried by the client's evidence", res.Binder, res.Context, res.AIK)
 	if err := s.store.UseContext(r.Context(), res.Context, c.id, res.At); err != nil {
 		// Fail closed: an attestation we could not record is no attestation.
 		err = fmt.Errorf("record request context: %w", err)
@@ -123,6 +129,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.attestations.WithLabelValues("ok", "", res.Model).Inc()
 	s.log.Info("peer attested", "conn", c.id, "profile", res.Binder.Profile.ID, "model", res.Model, "status", res.Claims.Status, "simulated", res.Claims.Simulated)
+	c.dump.Message(capture.Sent, capture.KindResult, res.EAR, "")
 	w.Header().Set("Content-Type", api.MediaEAR)
 	w.Write(res.EAR)
 }
@@ -149,11 +156,14 @@ func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = s.cfg.Profiles[0].ID
 	}
+	c.dump.Message(capture.Received, capture.KindRequest, body, "")
 	proof, err := sess.RespondAs(r.Context(), s.prover, body, id)
 	if err != nil {
+		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), problemCode(err))
 		s.refuse(w, err, http.StatusBadRequest)
 		return
 	}
+	c.dump.Proof(proof)
 	digest, err := evidence.DigestCMW(proof.CMW)
 	if err != nil { // our own attester's output: a bug or a broken attester, not the client's fault
 		s.internal(w, "digest the server's own evidence", err)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -30,6 +31,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
+	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/internal/keystore"
 	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
@@ -93,6 +95,13 @@ type Config struct {
 	MaxUnattestedConns int           // default DefaultMaxUnattestedConns
 	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
 	AttestationMaxAge  time.Duration // a receipt needs an attestation at most this old; default receipt.DefaultAttestationMaxAge
+	// KeyLog, if set, receives every connection's TLS secrets in the NSS
+	// key log format (capture.OpenKeyLog; --keylog). It defeats
+	// confidentiality: debugging only.
+	KeyLog io.Writer
+	// Dump, if set, records every connection's exported-authenticator
+	// messages, exporter outputs and binders (--dump).
+	Dump *capture.Dump
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
 	// Now is the server's clock; nil = time.Now (tests move it).
@@ -528,6 +537,7 @@ func (s *Server) Listen() (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
+	s.tlsCfg.KeyLogWriter = s.cfg.KeyLog
 	s.ln = tls.NewListener(&limitListener{Listener: ln, s: s}, s.tlsCfg)
 	return ln.Addr(), nil
 }
