@@ -5,6 +5,8 @@ package api
 import (
 	"fmt"
 	"time"
+
+	"github.com/seatrx/seatrx/tlsbind"
 )
 
 // Media types (application/vnd.seatrx.* where none is registered).
@@ -135,4 +137,10 @@ type RedeemResponse struct {
 	ReceiptID  string    `json:"receipt_id"`
 	RedeemedAt time.Time `json:"redeemed_at"`
 	By         string    `json:"by"`
+}
+
+// ProfileOf describes p as /.well-known/seatrx lists it.
+func ProfileOf(p tlsbind.Profile) Profile {
+	return Profile{ID: p.ID, ExporterLabel: p.Label, ExportedLength: p.ExportedSize,
+		CMWExtensionType: p.CMWType, CMWData: p.Container.String(), ReportData: p.Layout.String()}
 }

@@ -63,8 +63,7 @@ func (s *Server) handleWellKnown(w http.ResponseWriter, _ *http.Request) {
 			Lifetime: int64(cr.Lifetime.D() / time.Second)}
 	}
 	for _, p := range s.cfg.Profiles {
-		c.Profiles = append(c.Profiles, api.Profile{ID: p.ID, ExporterLabel: p.Label, ExportedLength: p.ExportedSize,
-			CMWExtensionType: p.CMWType, CMWData: p.Container.String(), ReportData: p.Layout.String()})
+		c.Profiles = append(c.Profiles, api.ProfileOf(p))
 	}
 	d := s.pol.Digest()
 	c.PolicyDigest = "sha256:" + hex.EncodeToString(d[:])
