@@ -122,22 +122,24 @@ type tlsInfo struct {
 	Resumed     bool   `json:"resumed"`
 }
 
-// indexRow is one item. Byte strings up to 64 bytes are also given inline.
+// indexRow is one item. Byte strings up to 64 bytes are also given inline
+// (and then without a digest).
 type indexRow struct {
-	Seq      int       `json:"seq"`
-	Time     string    `json:"time"`
-	What     string    `json:"what"`
-	Dir      Direction `json:"dir,omitempty"`
-	Label    string    `json:"label,omitempty"`
-	Context  *string   `json:"context,omitempty"`
-	Profile  string    `json:"profile,omitempty"`
-	Code     string    `json:"code,omitempty"`
-	Note     string    `json:"note,omitempty"`
-	Bytes    int       `json:"bytes,omitempty"`
-	SHA256   string    `json:"sha256,omitempty"`
-	Hex      string    `json:"hex,omitempty"`
-	File     string    `json:"file,omitempty"`
-	Children []string  `json:"files,omitempty"`
+	Seq      int               `json:"seq"`
+	Time     string            `json:"time"`
+	What     string            `json:"what"`
+	Dir      Direction         `json:"dir,omitempty"`
+	Label    string            `json:"label,omitempty"`
+	Context  *string           `json:"context,omitempty"`
+	Profile  string            `json:"profile,omitempty"`
+	Code     string            `json:"code,omitempty"`
+	Note     string            `json:"note,omitempty"`
+	Bytes    int               `json:"bytes,omitempty"`
+	SHA256   string            `json:"sha256,omitempty"`
+	Hex      string            `json:"hex,omitempty"`
+	File     string            `json:"file,omitempty"`
+	Values   map[string]string `json:"values,omitempty"` // a binder's parts up to 64 bytes, hex
+	Children []string          `json:"files,omitempty"`
 }
 
 // Start begins the record of a connection named name (e.g. "server-c3",
@@ -252,6 +254,12 @@ func (s *Session) Binder(note string, b *tlsbind.Binder, ctx, spki []byte) {
 		if s.write(f, v.value) {
 			row.Children = append(row.Children, f)
 		}
+		if len(v.value) <= 64 {
+			if row.Values == nil {
+				row.Values = map[string]string{}
+			}
+			row.Values[strings.ReplaceAll(v.name, "-", "_")] = hex.EncodeToString(v.value)
+		}
 	}
 	s.push(row)
 	s.flush()
@@ -316,8 +324,6 @@ func (s *Session) add(row indexRow, file string, value []byte) {
 	seq := len(s.idx.Items) + 1
 	row.Bytes = len(value)
 	if len(value) > 0 {
-		sum := sha256.Sum256(value)
-		row.SHA256 = hex.EncodeToString(sum[:])
 		name := fmt.Sprintf("%03d-%s.hex", seq, file)
 		if s.write(name, value) {
 			row.File = name
@@ -325,6 +331,9 @@ func (s *Session) add(row indexRow, file string, value []byte) {
 	}
 	if len(value) <= 64 {
 		row.Hex = hex.EncodeToString(value)
+	} else {
+		sum := sha256.Sum256(value)
+		row.SHA256 = hex.EncodeToString(sum[:])
 	}
 	s.push(row)
 }

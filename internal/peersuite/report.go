@@ -88,7 +88,7 @@ func (r Result) Line() string {
 	if r.Detail != "" && r.Verdict != Pass {
 		obs += ": " + r.Detail
 	}
-	return fmt.Sprintf("%-4s %-34s %-30s %s", short(r.Verdict), r.Name, "["+r.Ref+"]", obs)
+	return fmt.Sprintf("%-4s %-32s %-37s %s", short(r.Verdict), r.Name, "["+r.Ref+"]", obs)
 }
 
 func short(v string) string {
