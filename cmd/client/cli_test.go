@@ -90,7 +90,15 @@ func TestUsageErrors(t *testing.T) {
 		{append(req, "--request-timeout", "-1s"), `invalid value "-1s" for flag -request-timeout: want a duration of at least 1ms`},
 		{append(req, "extra"), `unexpected argument "extra"`},
 		{[]string{"conformance", "vectors"}, "seatrx conformance vectors: missing FILE"},
-		{[]string{"conformance"}, "seatrx conformance: missing command (want vectors or help)"},
+		{[]string{"conformance"}, "seatrx conformance: missing command (want vectors, serve, run or help)"},
+		{[]string{"conformance", "run", "--target", "127.0.0.1:1"}, "seatrx conformance run: missing required flag --tee"},
+		{[]string{"conformance", "run", "--tee", "sim-snp", "--target", "127.0.0.1:1"}, "--tee sim-snp needs --dev DIR"},
+		{[]string{"conformance", "run", "--tee", "snp", "--target", "127.0.0.1:1", "--listen", "127.0.0.1:2"}, "--target and --listen cannot be used together"},
+		{[]string{"conformance", "run", "--tee", "snp", "--listen", "127.0.0.1:0"}, "the HTTP transport's attester dials: give --target"},
+		{[]string{"conformance", "run", "--tee", "snp", "--target", "x:1", "--cases", "good,nope"}, `--cases: unknown case "nope"`},
+		{[]string{"conformance", "serve", "--target", "127.0.0.1:1"}, "the HTTP transport's relying party listens: give --listen"},
+		{[]string{"conformance", "serve", "--scenarios", "nope"}, `--scenarios: unknown scenario "nope"`},
+		{[]string{"conformance", "serve", "--transport", "quic"}, `invalid value "quic" for flag -transport: want http, seatrx-raw or cocos`},
 		{[]string{"evidence", "verify"}, "seatrx evidence verify: missing required flag --in"},
 		{[]string{"demo", "--keep", full}, "seatrx demo: --keep " + full + ": not empty"},
 		{[]string{"version", "extra"}, `seatrx version: unexpected argument "extra"`},
@@ -390,7 +398,7 @@ func bareReceipt(t *testing.T, bundle string) []byte {
 
 // The README's command table lists every client command.
 func TestReadmeListsEveryCommand(t *testing.T) {
-	if got := clitest.CommandPaths(tree()); len(got) != 9 {
+	if got := clitest.CommandPaths(tree()); len(got) != 11 {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())

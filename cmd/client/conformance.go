@@ -88,7 +88,7 @@ type peerFlags struct {
 
 func (p *peerFlags) define(fs *flag.FlagSet, only, onlyWhat, listenDefault string) {
 	cli.EnumVar(fs, &p.transport, "transport", string(peersuite.HTTP), peersuite.Transports(),
-		"how the messages travel: http (seatrx's API), seatrx-raw (docs/PROTOCOL.md §10) or cocos (cocos's framing)")
+		"how the messages travel: http (seatrx's API), seatrx-raw (docs/PROTOCOL.md §11) or cocos (cocos's framing)")
 	ids := tlsbind.ProfileIDs(tlsbind.Profiles())
 	cli.EnumVar(fs, &p.profile, "profile", tlsbind.ProfileExpat04, ids, "interop profile: "+strings.Join(ids, ", ")+" (docs/PROTOCOL.md §2)")
 	fs.StringVar(&p.target, "target", "", "dial the peer at `HOST:PORT`")
@@ -107,12 +107,32 @@ func (p *peerFlags) define(fs *flag.FlagSet, only, onlyWhat, listenDefault strin
 	p.dbg.define(fs)
 }
 
+// direction checks --target and --listen for the role: over HTTP the
+// attester is the TLS client, the relying party the TLS server.
+func (p *peerFlags) direction(fs *flag.FlagSet, attester bool) error {
+	if err := cli.Conflict(fs, "target", "listen", "dial or listen, not both"); err != nil {
+		return err
+	}
+	if p.transport != string(peersuite.HTTP) {
+		return nil
+	}
+	switch {
+	case attester && p.target == "" && p.listen != "":
+		return cli.Usagef("the HTTP transport's attester dials: give --target (--listen is for the raw transports)")
+	case attester && p.target == "":
+		return cli.Usagef("missing --target HOST:PORT (or, on a raw transport, --listen ADDR for a relying party that dials)")
+	case !attester && p.target != "":
+		return cli.Usagef("the HTTP transport's relying party listens: give --listen (--target is for the raw transports)")
+	}
+	return nil
+}
+
 // endpoint resolves the shared flags; sim is the dev server's simulated PKI
 // when --dev is given.
 func (p *peerFlags) endpoint(fs *flag.FlagSet, env *cli.Env) (peersuite.Endpoint, *sim.PKI, func(), error) {
 	ep := peersuite.Endpoint{Transport: peersuite.Transport(p.transport), Target: p.target, ServerName: p.serverName,
 		Insecure: p.insecure, StepTimeout: p.stepTimeout, VerdictWait: p.verdictWait}
-	for _, c := range [][3]string{{"ca", "dev", "--dev already names the dev server's CA"}, {"target", "listen", "dial or listen, not both"},
+	for _, c := range [][3]string{{"ca", "dev", "--dev already names the dev server's CA"},
 		{"tls-insecure", "ca", "--tls-insecure verifies nothing"}, {"tls-insecure", "dev", "--tls-insecure verifies nothing"}} {
 		if err := cli.Conflict(fs, c[0], c[1], c[2]); err != nil {
 			return ep, nil, nil, err
@@ -268,7 +288,7 @@ draft-fossati-seat-expat (cmw_attestation not offered, offered twice or with
 data, the wrong message type, no signature_algorithms, ...), or two requests
 on one connection (context reuse, re-attestation). It reports, one line per
 scenario, whether the attester reacted as the rule requires (docs/PROTOCOL.md
-§11 lists each scenario, its rule and the reactions that pass).
+§12 lists each scenario, its rule and the reactions that pass).
 
 Over HTTP (seatrx's API) a connection's scenario is the one its URL names,
 https://HOST:PORT/s/NAME/ (a seatrx client takes it as its --server), or else
@@ -290,6 +310,9 @@ Scenarios: ` + scenarioList() + `.`,
 			return func(env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				if err := p.direction(fs, false); err != nil {
+					return err
 				}
 				if err := cli.Conflict(fs, "trust-simulated", "dev", "--dev already names the simulated PKI"); err != nil {
 					return err
@@ -378,6 +401,9 @@ Cases: ` + caseList() + `.`,
 			return func(env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				if err := p.direction(fs, true); err != nil {
+					return err
 				}
 				if p.target == "" && p.listen == "" {
 					return cli.Usagef("missing --target HOST:PORT (or --listen ADDR for a relying party that dials)")

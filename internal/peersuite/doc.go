@@ -14,5 +14,5 @@
 // Both speak seatrx's HTTP API or a raw framing on the TLS connection
 // (internal/frame: seatrx-raw/1, or cocos's), as TLS client or server, and
 // record what they do with internal/capture when asked. Each scenario and
-// case names the rule it tests; docs/PROTOCOL.md §11 lists them.
+// case names the rule it tests; docs/PROTOCOL.md §12 lists them.
 package peersuite

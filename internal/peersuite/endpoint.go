@@ -30,7 +30,7 @@ const (
 	// HTTP is seatrx's HTTP API (docs/PROTOCOL.md §8): the TLS client
 	// attests to the TLS server.
 	HTTP Transport = "http"
-	// SeatrxRaw is seatrx-raw/1 (docs/PROTOCOL.md §10), either side.
+	// SeatrxRaw is seatrx-raw/1 (docs/PROTOCOL.md §11), either side.
 	SeatrxRaw Transport = "seatrx-raw"
 	// Cocos is cocos's framing (docs/PROTOCOL.md §6.3): no verdict frames.
 	Cocos Transport = "cocos"
