@@ -159,7 +159,7 @@ func (l *httpRPLink) exchange(_ context.Context, req []byte) answer {
 	}
 	if c.attest {
 		c.reply <- problemReply(ownProblem(http.StatusForbidden, fail(CodeUnsolicited, "an authenticator before any challenge on this connection (RFC 9261 §5: a client sends none unrequested)")))
-		return answer{kind: ansMalformed, detail: "sent an authenticator before asking for a challenge (RFC 9261 §5)"}
+		return answer{kind: ansMalformed, delivered: true, detail: "sent an authenticator before asking for a challenge (RFC 9261 §5)"}
 	}
 	c.reply <- httpReply{status: http.StatusOK, ctype: api.MediaRequest, body: req}
 	l.dump.Message(capture.Sent, capture.KindRequest, req, "")

@@ -489,3 +489,37 @@ func TestServeReportsFailures(t *testing.T) {
 		t.Fatal("a sloppy attester passed")
 	}
 }
+
+// Over HTTP an authenticator before any challenge is refused
+// (conformance.unsolicited_authenticator) and fails the scenario; a
+// scenario nobody connects for is reported as not run.
+func TestServeHTTPUnsolicited(t *testing.T) {
+	pki := testPKI(t)
+	p := tlsbind.DefaultProfile()
+	ln, pool, ep := listener(t)
+	ep.Transport = HTTP
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	codes := make(chan string, 1)
+	go func() {
+		c, err := client.Dial(ctx, client.Config{Server: "https://" + ln.Addr().String() + "/s/well-formed", Roots: pool, Prover: proverFor(p, pki)})
+		if err != nil {
+			codes <- err.Error()
+			return
+		}
+		defer c.Close()
+		_, err = c.Do(ctx, "POST", "/v1/attest", "application/vnd.seatrx.authenticator", []byte{20, 0, 0, 0})
+		codes <- problemCode(err)
+	}()
+	rep, err := Serve(ctx, ServeConfig{Endpoint: ep, Profile: p, Checker: simChecker(t, pki), Scenarios: []string{"well-formed", "trailing-data"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logReport(t, rep)
+	if code := <-codes; code != "conformance.unsolicited_authenticator" {
+		t.Fatalf("the attester was told %q", code)
+	}
+	if len(rep.Results) != 2 || rep.Results[0].Verdict != Fail || rep.Results[1].Verdict != Inconclusive || rep.OK() {
+		t.Fatalf("%+v", rep.Results)
+	}
+}

@@ -141,7 +141,8 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 	rep := newReport("run", "attester", cfg.Transport, cfg.Profile.ID, cfg.peer())
 	for _, c := range cases {
 		if ctx.Err() != nil {
-			break
+			rep.add(Result{Name: c.Name, Ref: c.Ref, Rule: c.Rule, Verdict: Inconclusive, Observed: "not run: " + ctx.Err().Error()}, cfg.Progress)
+			continue
 		}
 		rep.add(cfg.runCase(ctx, c), cfg.Progress)
 	}

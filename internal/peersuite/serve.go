@@ -115,7 +115,7 @@ func Serve(ctx context.Context, cfg ServeConfig) (*Report, error) {
 	}
 	for _, s := range sel {
 		if !slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Name == s.Name }) {
-			rep.add(Result{Name: s.Name, Ref: s.Ref, Rule: s.Rule, Expected: s.Expected, Verdict: Inconclusive, Observed: "not run: no connection came for it"}, cfg.Progress)
+			rep.add(Result{Name: s.Name, Ref: s.Ref, Rule: s.Rule, Expected: s.Expected, Verdict: Inconclusive, Observed: "not run to its end: no connection came for it, or the run ended first"}, cfg.Progress)
 		}
 	}
 	rep.finish()
