@@ -110,16 +110,30 @@ type Receipts struct {
 	TokenLifetime Duration `yaml:"token_lifetime" json:"token_lifetime" cbor:"token_lifetime"`
 	// MaskingProfile is MaskNone (default) or MaskSaltedDigest.
 	MaskingProfile string `yaml:"masking_profile" json:"masking_profile" cbor:"masking_profile"`
-	// Approvers are the keys whose approvals count; empty = the server's own
-	// appraiser key alone (1-of-1).
+	// Approvers are the approver keys the policy knows. Without
+	// ApprovalRules they are the one approver set, of which Threshold must
+	// approve; empty = nobody beyond the server's own appraiser (1-of-1).
+	// With ApprovalRules, each rule names its set from this list.
 	Approvers []Approver `yaml:"approvers,omitempty" json:"approvers,omitempty" cbor:"approvers,omitempty"`
-	// Threshold is how many distinct approvers must sign; default 1.
+	// Threshold is how many of Approvers must approve without
+	// ApprovalRules; default 1 (and it must stay 1 with rules).
 	Threshold int `yaml:"threshold" json:"threshold" cbor:"threshold"`
+	// ApprovalRules select approvers and threshold per action (approval.go
+	// has the language): first match wins, the last rule is the default.
+	ApprovalRules []ApprovalRule `yaml:"approval_rules,omitempty" json:"approval_rules,omitempty" cbor:"approval_rules,omitempty"`
+	// AuthorizationExpiry is how long a pending authorization waits for
+	// its approvals; absent = receipt.DefaultAuthorizationExpiry (1 h), at
+	// most MaxAuthorizationExpiry (30 days). A pointer, so that absent
+	// stays out of the canonical form (and old policies keep their digest).
+	AuthorizationExpiry *Duration `yaml:"authorization_expiry,omitempty" json:"authorization_expiry,omitempty" cbor:"authorization_expiry,omitempty"`
 }
 
-// Approver is one approver key.
+// Approver is one approver key: an officer who approves or denies pending
+// authorizations by signing with it (Ed25519, ECDSA P-256 or P-384).
 type Approver struct {
-	ID           string `yaml:"id" json:"id" cbor:"id"`
+	ID string `yaml:"id" json:"id" cbor:"id"`
+	// Role, if set, is recorded in the receipt's approver identity ("cfo").
+	Role         string `yaml:"role,omitempty" json:"role,omitempty" cbor:"role,omitempty"`
 	PublicKeyPEM string `yaml:"public_key_pem" json:"public_key_pem" cbor:"public_key_pem"`
 }
 

@@ -133,6 +133,9 @@ func (r *Receipts) validate() error {
 		if err := checkID(key, a.ID, seen, i); err != nil {
 			return err
 		}
+		if len(a.Role) > maxIDLen {
+			return keyErr(key+".role", "longer than %d bytes", maxIDLen)
+		}
 		pub, err := parsePublicKey(a.PublicKeyPEM)
 		if err != nil {
 			return keyErr(key+".public_key_pem", "%v", err)
@@ -156,20 +159,25 @@ func (r *Receipts) validate() error {
 		}
 		return keyErr("receipts.threshold", "%d exceeds the %d approvers", r.Threshold, n)
 	}
-	return nil
+	return r.validateApprovals()
 }
 
 func checkID(key, id string, seen map[string]int, i int) error {
-	if strings.TrimSpace(id) == "" {
-		return keyErr(key+".id", "required")
+	return checkName(key+".id", id, seen, i)
+}
+
+// checkName checks a required, unique, bounded name at key.
+func checkName(key, name string, seen map[string]int, i int) error {
+	if strings.TrimSpace(name) == "" {
+		return keyErr(key, "required")
 	}
-	if len(id) > maxIDLen {
-		return keyErr(key+".id", "longer than %d bytes", maxIDLen)
+	if len(name) > maxIDLen {
+		return keyErr(key, "longer than %d bytes", maxIDLen)
 	}
-	if j, dup := seen[id]; dup {
-		return keyErr(key+".id", "%q duplicates entry %d", id, j)
+	if j, dup := seen[name]; dup {
+		return keyErr(key, "%q duplicates entry %d", name, j)
 	}
-	seen[id] = i
+	seen[name] = i
 	return nil
 }
 

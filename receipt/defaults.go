@@ -37,4 +37,8 @@ const (
 	// old when the peer attested, on an attestation at most
 	// DefaultAttestationMaxAge old when the receipt was issued.
 	DefaultEARMaxAge = 10 * time.Minute
+	// DefaultAuthorizationExpiry is how long a pending authorization waits
+	// for its approvers (policy receipts.authorization_expiry): past it, no
+	// approval is accepted and no receipt is issued for it.
+	DefaultAuthorizationExpiry = time.Hour
 )
