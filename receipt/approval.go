@@ -5,8 +5,13 @@ import (
 	"time"
 )
 
-// DecisionApprove is the only decision value the profile (v1, v2) defines.
-const DecisionApprove = "approve"
+// Decision values of an approval statement. Only DecisionApprove may appear
+// in a receipt; DecisionDeny is what an approver sends to refuse a pending
+// authorization (the same statement, signed the same way). Profile v1 and v2 define both.
+const (
+	DecisionApprove = "approve"
+	DecisionDeny    = "deny"
+)
 
 // Approval is the statement one approver signs (reference §3.5). ReceiptID is
 // the authorization instance (anti-splicing); Nonce is the per-approver
@@ -24,7 +29,11 @@ type Approval struct {
 	Audience          string `cbor:"aud"`
 }
 
-func (a *Approval) validate(path string) error {
+func (a *Approval) validate(path string) error { return a.check(path, false) }
+
+// check validates the statement; allowDeny also accepts DecisionDeny (a
+// decision on a pending authorization, never an approval in a receipt).
+func (a *Approval) check(path string, allowDeny bool) error {
 	if len(a.ReceiptID) != idLen {
 		return ferr(join(path, "receipt_id"), CodeBadLength, "%d bytes, want %d", len(a.ReceiptID), idLen)
 	}
@@ -39,7 +48,10 @@ func (a *Approval) validate(path string) error {
 	if a.Approver == "" {
 		return ferr(join(path, "approver"), CodeBadValue, "empty approver")
 	}
-	if a.Decision != DecisionApprove {
+	if a.Decision != DecisionApprove && !(allowDeny && a.Decision == DecisionDeny) {
+		if allowDeny {
+			return ferr(join(path, "decision"), CodeApprovalDecision, "decision %q is not %q or %q", a.Decision, DecisionApprove, DecisionDeny)
+		}
 		return ferr(join(path, "decision"), CodeApprovalDecision, "decision %q is not %q", a.Decision, DecisionApprove)
 	}
 	if len(a.Nonce) != idLen {
@@ -57,10 +69,18 @@ func (a *Approval) validate(path string) error {
 	return nil
 }
 
-// decodeApproval strictly decodes an approval payload.
+// decodeApproval strictly decodes an approval payload (approve only).
 func decodeApproval(path string, data []byte) (*Approval, error) {
+	return decodeStatement(path, data, false)
+}
+
+// decodeStatement strictly decodes an approval or, with allowDeny, a deny.
+func decodeStatement(path string, data []byte, allowDeny bool) (*Approval, error) {
 	var a Approval
-	if err := decodeStruct(data, path, &a); err != nil {
+	if err := decodeInto(data, path, &a); err != nil {
+		return nil, err
+	}
+	if err := a.check(path, allowDeny); err != nil {
 		return nil, err
 	}
 	if err := checkDeterministic(path, data, &a); err != nil {
@@ -73,10 +93,20 @@ func decodeApproval(path string, data []byte) (*Approval, error) {
 // application/pre-rct-approval+cbor and kid = s's thumbprint. st.Approver
 // must equal s.Name().
 func SignApproval(s *Signer, st *Approval) ([]byte, error) {
+	return signStatement(s, st, false)
+}
+
+// SignDecision is SignApproval for a decision on a pending authorization:
+// st.Decision is DecisionApprove or DecisionDeny.
+func SignDecision(s *Signer, st *Approval) ([]byte, error) {
+	return signStatement(s, st, true)
+}
+
+func signStatement(s *Signer, st *Approval, allowDeny bool) ([]byte, error) {
 	if st.Approver != s.name {
 		return nil, ferr("approver", CodeApprovalMismatch, "statement names %q, signer is %q", st.Approver, s.name)
 	}
-	if err := st.validate(""); err != nil {
+	if err := st.check("", allowDeny); err != nil {
 		return nil, err
 	}
 	payload, err := marshal(st)
@@ -96,19 +126,31 @@ type SignedApproval struct {
 // ParseApproval decodes an approval COSE_Sign1 strictly without verifying
 // its signature (for rendering and fuzzing).
 func ParseApproval(data []byte) (*SignedApproval, error) {
-	e, a, err := parseApproval("approval", data)
+	e, a, err := parseApproval("approval", data, false)
 	if err != nil {
 		return nil, err
 	}
 	return &SignedApproval{Approval: *a, KeyID: e.kid, Alg: int64(e.alg)}, nil
 }
 
-func parseApproval(field string, data []byte) (*envelope, *Approval, error) {
+// ParseDecision is ParseApproval for a decision on a pending authorization
+// (approve or deny): the envelope and statement are checked as strictly,
+// the signature is not. A server uses the approver id and kid it names to
+// find the key to verify it with (VerifyDecision).
+func ParseDecision(data []byte) (*SignedApproval, error) {
+	e, a, err := parseApproval("approval", data, true)
+	if err != nil {
+		return nil, err
+	}
+	return &SignedApproval{Approval: *a, KeyID: e.kid, Alg: int64(e.alg)}, nil
+}
+
+func parseApproval(field string, data []byte, allowDeny bool) (*envelope, *Approval, error) {
 	e, err := parseEnvelope(field, data, MaxApprovalSize, ApprovalType, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := decodeApproval(field+".payload", e.payload)
+	a, err := decodeStatement(field+".payload", e.payload, allowDeny)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,11 +161,17 @@ func parseApproval(field string, data []byte) (*envelope, *Approval, error) {
 // the kid must be key's thumbprint and the approver id must equal key.ID.
 // Time and receipt binding are checked by Verify, not here.
 func VerifyApproval(data []byte, key TrustedKey) (*SignedApproval, error) {
-	return verifyApproval("approval", data, key)
+	return verifyApproval("approval", data, key, false)
 }
 
-func verifyApproval(field string, data []byte, key TrustedKey) (*SignedApproval, error) {
-	e, a, err := parseApproval(field, data)
+// VerifyDecision is VerifyApproval for a decision on a pending
+// authorization: approve or deny.
+func VerifyDecision(data []byte, key TrustedKey) (*SignedApproval, error) {
+	return verifyApproval("approval", data, key, true)
+}
+
+func verifyApproval(field string, data []byte, key TrustedKey, allowDeny bool) (*SignedApproval, error) {
+	e, a, err := parseApproval(field, data, allowDeny)
 	if err != nil {
 		return nil, err
 	}

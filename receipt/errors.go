@@ -54,6 +54,8 @@ const (
 	CodeApprovalExpired      ErrorCode = "approval_expired"
 	CodeApprovalNotYetValid  ErrorCode = "approval_not_yet_valid"
 	CodeApprovalDecision     ErrorCode = "approval_decision"
+	CodeApprovalMissing      ErrorCode = "approval_missing"
+	CodeApprovalRule         ErrorCode = "approval_rule"
 	CodeAttestation          ErrorCode = "attestation"
 	CodeAttestationMediaType ErrorCode = "attestation_media_type"
 	CodeTestPKI              ErrorCode = "test_pki"

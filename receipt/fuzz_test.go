@@ -163,3 +163,31 @@ func FuzzParseKeys(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseApproverQuery: a query either parses with a typed error or
+// decodes to a valid statement whose encoding is the signed payload.
+func FuzzParseApproverQuery(f *testing.F) {
+	s := mustSigner(f, seedKey("alice"), "alice")
+	q, err := SignApproverQuery(s, &ApproverQuery{Approver: "alice", Audience: testIssuer, IssuedAt: 1, Nonce: make([]byte, 16)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(q)
+	seedCorpus(f, func(c vectorCase) []byte { return c.Inputs.Approval })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sq, err := ParseApproverQuery(data)
+		if err != nil {
+			if Code(err) == "" {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if err := sq.validate(""); err != nil {
+			t.Fatalf("accepted an invalid query: %v", err)
+		}
+		e, _ := parseEnvelope("query", data, MaxApprovalSize, ApproverQueryType, false)
+		if again, err := marshal(&sq.ApproverQuery); err != nil || !bytes.Equal(again, e.payload) {
+			t.Fatalf("accepted query does not re-encode identically: %v", err)
+		}
+	})
+}

@@ -32,15 +32,42 @@ type IssueInput struct {
 	Masking string
 	// Snapshot is the optional context snapshot (copied, never modified).
 	Snapshot *ContextSnapshot
-	// Approvers are local approver signers (at least one, distinct from the
-	// issuer key).
+	// Approvers are local approver signers, distinct from the issuer key;
+	// their approvals come first. Local and collected approvals together
+	// number 1..MaxApprovers.
 	Approvers []*Signer
+	// Approvals are approvals collected from remote approvers for a pending
+	// authorization, in this order after the local ones. Issue checks that
+	// each binds this receipt (receipt_id, action_hash, policy_hash,
+	// attestation digest, aud, decision approve, iat <= Now <= exp) and
+	// names its identity, but not its signature: the caller verified it
+	// against the approver's trusted key when it accepted it.
+	Approvals []CollectedApproval
+	// ReceiptID, if set, is the receipt_id (16 bytes) allocated when the
+	// authorization was created: the collected approvals name it. Default:
+	// drawn here.
+	ReceiptID []byte
+	// TokenDigest, if set, is the execution token's digest value (with
+	// HashAlg) for a secret the caller drew and handed to the peer before;
+	// Issue then draws no secret and returns none.
+	TokenDigest []byte
+	// Authorization, if set, is recorded as extensions."seatrx.authorization":
+	// when the authorization was created and when it expires; Now must lie
+	// between them.
+	Authorization *AuthorizationExt
 	// Extensions are extra domain members (ExtTrustAnchors is set by Issue).
 	Extensions map[string]any
 	// Now is the issuance time (timestamp, iat); required.
 	Now time.Time
 	// HashAlg defaults to HashSHA256.
 	HashAlg int64
+}
+
+// CollectedApproval is one remote approver's approval: its identity as the
+// receipt records it, and its approval COSE_Sign1 as the approver sent it.
+type CollectedApproval struct {
+	Identity  Approver
+	Signature []byte
 }
 
 // Issue builds, approves and signs a receipt. It returns the bundle (receipt
@@ -104,8 +131,14 @@ func issue(issuer *Signer, in IssueInput, out **Receipt) (*Bundle, []byte, error
 	if len(in.EAR) == 0 || len(in.EAR) > MaxEARSize {
 		return nil, nil, ferr("hae_attestation_token", CodeBadLength, "EAR is %d bytes, want 1..%d", len(in.EAR), MaxEARSize)
 	}
-	if len(in.Approvers) == 0 || len(in.Approvers) > MaxApprovers {
-		return nil, nil, ferr("approver_identities", CodeApprovalCount, "%d approvers, want 1..%d", len(in.Approvers), MaxApprovers)
+	if n := len(in.Approvers) + len(in.Approvals); n == 0 || n > MaxApprovers {
+		return nil, nil, ferr("approver_identities", CodeApprovalCount, "%d approvers, want 1..%d", n, MaxApprovers)
+	}
+	if in.ReceiptID != nil && len(in.ReceiptID) != idLen {
+		return nil, nil, ferr("receipt_id", CodeBadLength, "%d bytes, want %d", len(in.ReceiptID), idLen)
+	}
+	if in.TokenDigest != nil && len(in.TokenDigest) != hashLen(in.HashAlg) {
+		return nil, nil, ferr("execution_token.digest", CodeHashLength, "%d bytes for hash algorithm %d", len(in.TokenDigest), in.HashAlg)
 	}
 	action, err := in.Action.Marshal()
 	if err != nil {
@@ -119,16 +152,31 @@ func issue(issuer *Signer, in IssueInput, out **Receipt) (*Bundle, []byte, error
 	}
 	now := uint64(in.Now.Unix())
 
+	if a := in.Authorization; a != nil {
+		if err := a.validate("extensions." + ExtAuthorization); err != nil {
+			return nil, nil, err
+		}
+		if now < a.Created || now > a.Expires {
+			return nil, nil, ferr("extensions."+ExtAuthorization, CodeBadValue, "issued at %d, outside the authorization's [%d, %d]", now, a.Created, a.Expires)
+		}
+	}
+
 	random := make([]byte, 2*idLen+TokenSecretSize)
 	if _, err := rand.Read(random); err != nil {
 		return nil, nil, fmt.Errorf("receipt: random: %w", err)
 	}
 	receiptID, tokenID, secret := random[:idLen], random[idLen:2*idLen], random[2*idLen:]
+	if in.ReceiptID != nil {
+		receiptID = in.ReceiptID
+	}
 
 	actionHash, _ := ComputeHash(in.HashAlg, action)
 	policyHash, _ := ComputeHash(in.HashAlg, in.PolicyCBOR)
 	attDigest, _ := ComputeHash(in.HashAlg, in.EAR)
 	tokenDigest, _ := ComputeHash(in.HashAlg, secret)
+	if in.TokenDigest != nil {
+		tokenDigest, secret = Hash{Alg: in.HashAlg, Value: in.TokenDigest}, nil
+	}
 	cnf := in.Action.PeerKey
 
 	r := &Receipt{
@@ -172,10 +220,36 @@ func issue(issuer *Signer, in IssueInput, out **Receipt) (*Bundle, []byte, error
 		r.ApproverIdentities = append(r.ApproverIdentities, Approver{ID: ap.name, Kid: ap.KeyID(), Role: ap.role})
 		r.ApproverSignatures = append(r.ApproverSignatures, sig)
 	}
+	for i, ca := range in.Approvals {
+		path := approvalPath(len(in.Approvers) + i)
+		id := ca.Identity
+		if seen[string(id.Kid)] || seen["id:"+id.ID] {
+			return nil, nil, ferr(fmt.Sprintf("approver_identities[%d]", len(in.Approvers)+i), CodeDuplicateApprover, "approver %q repeats a key or id (the issuer key may not approve)", id.ID)
+		}
+		seen[string(id.Kid)], seen["id:"+id.ID] = true, true
+		e, st, err := parseApproval(path, ca.Signature, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if string(e.kid) != string(id.Kid) {
+			return nil, nil, ferr(path+".protected.kid", CodeUnknownKid, "approval signed by another key than identity %q's", id.ID)
+		}
+		if err := st.checkAgainst(path+".payload", r, id); err != nil {
+			return nil, nil, err
+		}
+		r.ApproverIdentities = append(r.ApproverIdentities, Approver{ID: id.ID, Kid: slices.Clone(id.Kid), Role: id.Role})
+		r.ApproverSignatures = append(r.ApproverSignatures, slices.Clone(ca.Signature))
+	}
 
 	var salts map[string][]byte
 	if in.Extensions != nil {
 		r.Extensions = maps.Clone(in.Extensions)
+	}
+	if a := in.Authorization; a != nil {
+		if r.Extensions == nil {
+			r.Extensions = map[string]any{}
+		}
+		r.Extensions[ExtAuthorization] = *a
 	}
 	if in.Snapshot != nil {
 		s := cloneSnapshot(in.Snapshot)

@@ -40,6 +40,10 @@ const (
 	ExtTrustAnchors = "seatrx.trust-anchors"
 	// ExtIssuerAttestation carries the issuer's own attestation in mutual mode.
 	ExtIssuerAttestation = "seatrx.issuer-attestation"
+	// ExtAuthorization records, on a receipt issued after its approvals
+	// were collected, when the authorization was created (the attestation
+	// judged) and when it would have expired (AuthorizationExt).
+	ExtAuthorization = "seatrx.authorization"
 )
 
 const idLen = 16
@@ -158,6 +162,26 @@ type ContextSnapshot struct {
 type TrustAnchorsExt struct {
 	Fingerprints []string `cbor:"fingerprints"`
 	Simulated    bool     `cbor:"simulated"`
+}
+
+// AuthorizationExt is the value of extensions."seatrx.authorization": a
+// receipt issued when the last required approval arrived, after the
+// authorization had waited, says when that wait began. The attestation
+// (the EAR) was judged at Created, so a verifier judges its freshness
+// there, not at the receipt's timestamp; Created <= timestamp <= Expires.
+type AuthorizationExt struct {
+	Created uint64 `cbor:"created"`
+	Expires uint64 `cbor:"expires"`
+}
+
+func (a *AuthorizationExt) validate(path string) error {
+	if a.Expires > maxUnix {
+		return ferr(join(path, "expires"), CodeBadValue, "expires %d beyond year 9999", a.Expires)
+	}
+	if a.Created > a.Expires {
+		return ferr(join(path, "created"), CodeBadValue, "created %d after expires %d", a.Created, a.Expires)
+	}
+	return nil
 }
 
 // Receipt is the decoded payload of a seatrx PRE-RCT receipt: all ten fields

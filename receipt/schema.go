@@ -63,6 +63,7 @@ func init() {
 	for _, t := range []reflect.Type{
 		reflect.TypeFor[Receipt](), reflect.TypeFor[Approval](), reflect.TypeFor[Action](),
 		reflect.TypeFor[Bundle](), reflect.TypeFor[TrustAnchorsExt](), reflect.TypeFor[Keys](),
+		reflect.TypeFor[AuthorizationExt](), reflect.TypeFor[ApproverQuery](),
 	} {
 		deriveSchema(t)
 	}
@@ -120,6 +121,18 @@ func deriveSchema(t reflect.Type) *schema {
 // struct with a derived schema), naming path in errors, then runs v's
 // validate method if it has one.
 func decodeStruct(data []byte, path string, v any) error {
+	if err := decodeInto(data, path, v); err != nil {
+		return err
+	}
+	if val, ok := v.(validator); ok {
+		return val.validate(path)
+	}
+	return nil
+}
+
+// decodeInto is decodeStruct without v's own validate (its members' still
+// run), for a caller that applies a variant of v's rules.
+func decodeInto(data []byte, path string, v any) error {
 	rv := reflect.ValueOf(v).Elem()
 	s, ok := schemas[rv.Type()]
 	if !ok {
@@ -151,9 +164,6 @@ func decodeStruct(data []byte, path string, v any) error {
 		if err := decodeMember(raw, p, f, rv.Field(f.index)); err != nil {
 			return err
 		}
-	}
-	if val, ok := v.(validator); ok {
-		return val.validate(path)
 	}
 	return nil
 }

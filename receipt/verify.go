@@ -88,10 +88,21 @@ func (f EARCheckFunc) CheckEAR(token, binder []byte, at time.Time) error { retur
 // never from the receipt: trusted issuer keys, approver keys and threshold,
 // the EAR verifier, and trust-anchor rules.
 type TrustStore struct {
-	Issuers   []TrustedKey
+	Issuers []TrustedKey
+	// Approvers, Threshold and Required say who must approve every
+	// receipt, unless ApproversFor is set.
 	Approvers []TrustedKey
 	// Threshold is N of N-of-M; 0 means 1.
 	Threshold int
+	// Required lists approver ids whose approval every receipt must carry
+	// (the issuer's appraiser, which vouches for the attestation).
+	Required []string
+	// ApproversFor, if set, says who must approve a receipt for action a
+	// (the verified action preimage; nil when the bundle has none), in
+	// place of Approvers, Threshold and Required: the verifier's policy
+	// may ask for other approvers per kind of action. An error fails the
+	// approvals check (approval_rule).
+	ApproversFor func(a *Action) (ApproverSet, error)
 	// EAR checks hae_attestation_token; nil reports the attestation check as
 	// skipped (never as passed).
 	EAR EARChecker
@@ -103,6 +114,15 @@ type TrustStore struct {
 	TrustAnchors []string
 	// HashAlgs, if non-empty, restricts the accepted hash algorithms.
 	HashAlgs []int64
+}
+
+// ApproverSet is who must approve one receipt: any approval must be by one
+// of Approvers, at least Threshold must be valid, and each id in Required
+// must be among them.
+type ApproverSet struct {
+	Approvers []TrustedKey
+	Threshold int
+	Required  []string
 }
 
 // VerifyOptions selects the mode and supplies the trust configuration.
@@ -276,6 +296,11 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 		rep.fail(CheckPayload, err)
 		return rep.finish()
 	}
+	auth, err := authorizationOf(r)
+	if err != nil {
+		rep.fail(CheckPayload, err)
+		return rep.finish()
+	}
 	rep.add(CheckPayload, StatusPass, "closed deterministic map, all required fields")
 
 	// 5. Hash recomputation.
@@ -302,7 +327,7 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 	checkApprovals(rep, r, opts)
 
 	// 7. Attestation token, trust anchors, masking.
-	checkAttestation(rep, r, rep.Action, opts.Trust)
+	checkAttestation(rep, r, rep.Action, auth, opts.Trust)
 	checkTrustAnchors(rep, r, opts.Trust)
 	checkMasking(rep, r, b)
 
@@ -376,8 +401,29 @@ func checkConsistency(rep *Report, r *Receipt, a *Action) {
 	rep.add(CheckConsistency, StatusPass, "action, snapshot and token binding agree")
 }
 
+// approverSet is who must approve r: the trust store's fixed set, or what
+// its ApproversFor says for the action.
+func approverSet(t TrustStore, a *Action) (ApproverSet, error) {
+	if t.ApproversFor == nil {
+		return ApproverSet{Approvers: t.Approvers, Threshold: t.Threshold, Required: t.Required}, nil
+	}
+	set, err := t.ApproversFor(a)
+	if err != nil {
+		if ProblemCode(err) == "" {
+			err = fwrap("approver_identities", CodeApprovalRule, err)
+		}
+		return ApproverSet{}, err
+	}
+	return set, nil
+}
+
 func checkApprovals(rep *Report, r *Receipt, opts VerifyOptions) {
-	threshold := opts.Trust.Threshold
+	set, err := approverSet(opts.Trust, rep.Action)
+	if err != nil {
+		rep.fail(CheckApprovals, err)
+		return
+	}
+	threshold := set.Threshold
 	if threshold <= 0 {
 		threshold = 1
 	}
@@ -397,8 +443,8 @@ func checkApprovals(rep *Report, r *Receipt, opts VerifyOptions) {
 	for i, id := range r.ApproverIdentities {
 		path := approvalPath(i)
 		var key *TrustedKey
-		for j := range opts.Trust.Approvers {
-			k := &opts.Trust.Approvers[j]
+		for j := range set.Approvers {
+			k := &set.Approvers[j]
 			if k.ID != id.ID {
 				continue
 			}
@@ -411,7 +457,7 @@ func checkApprovals(rep *Report, r *Receipt, opts VerifyOptions) {
 			rep.fail(CheckApprovals, ferr(fmt.Sprintf("approver_identities[%d]", i), CodeUnknownApprover, "approver %q with this kid is not in the policy's approver set", id.ID))
 			return
 		}
-		sa, err := verifyApproval(path, r.ApproverSignatures[i], *key)
+		sa, err := verifyApproval(path, r.ApproverSignatures[i], *key, false)
 		if err == nil {
 			err = sa.checkAgainst(path+".payload", r, id)
 		}
@@ -428,6 +474,12 @@ func checkApprovals(rep *Report, r *Receipt, opts VerifyOptions) {
 		rep.Keys = append(rep.Keys, NewKeyUse("approver", *key))
 		valid++
 	}
+	for _, req := range set.Required {
+		if !ids[req] {
+			rep.fail(CheckApprovals, ferr("approver_identities", CodeApprovalMissing, "no approval by %q, which the verifier requires on every receipt", req))
+			return
+		}
+	}
 	if valid < threshold {
 		rep.fail(CheckApprovals, ferr("approver_signatures", CodeApprovalsBelow, "%d valid approvals, policy threshold %d", valid, threshold))
 		return
@@ -435,7 +487,29 @@ func checkApprovals(rep *Report, r *Receipt, opts VerifyOptions) {
 	rep.add(CheckApprovals, StatusPass, fmt.Sprintf("%d of %d valid, threshold %d", valid, len(r.ApproverIdentities), threshold))
 }
 
-func checkAttestation(rep *Report, r *Receipt, a *Action, trust TrustStore) {
+// authorizationOf decodes extensions."seatrx.authorization", if present,
+// and checks that the receipt was issued inside the authorization's window.
+func authorizationOf(r *Receipt) (*AuthorizationExt, error) {
+	raw, ok := r.Extensions[ExtAuthorization]
+	if !ok {
+		return nil, nil
+	}
+	const field = "extensions." + ExtAuthorization
+	enc, err := marshal(raw)
+	if err != nil {
+		return nil, fwrap(field, CodeMalformed, err)
+	}
+	var a AuthorizationExt
+	if err := decodeStruct(enc, field, &a); err != nil {
+		return nil, err
+	}
+	if r.Timestamp < a.Created || r.Timestamp > a.Expires {
+		return nil, ferr(field, CodeBadValue, "timestamp %d outside the authorization's [%d, %d]", r.Timestamp, a.Created, a.Expires)
+	}
+	return &a, nil
+}
+
+func checkAttestation(rep *Report, r *Receipt, a *Action, auth *AuthorizationExt, trust TrustStore) {
 	if r.AttestationToken.MediaType != EARMediaType {
 		rep.fail(CheckAttestation, ferr("hae_attestation_token", CodeAttestationMediaType, "media type %q, want %q", r.AttestationToken.MediaType, EARMediaType))
 		return
@@ -456,15 +530,21 @@ func checkAttestation(rep *Report, r *Receipt, a *Action, trust TrustStore) {
 	case r.ContextSnapshot != nil:
 		binder, src = r.ContextSnapshot.Binder, "context_snapshot"
 	}
+	// The EAR was judged when the authorization was created; approvals may
+	// have taken until the timestamp.
+	at := unix(r.Timestamp)
+	if auth != nil {
+		at = unix(auth.Created)
+	}
 	var err error
 	var used *TrustedKey
 	if kc, ok := trust.EAR.(EARKeyChecker); ok {
 		var k TrustedKey
-		if k, err = kc.CheckEARKey(r.AttestationToken.Value, binder, unix(r.Timestamp)); err == nil {
+		if k, err = kc.CheckEARKey(r.AttestationToken.Value, binder, at); err == nil {
 			used = &k
 		}
 	} else {
-		err = trust.EAR.CheckEAR(r.AttestationToken.Value, binder, unix(r.Timestamp))
+		err = trust.EAR.CheckEAR(r.AttestationToken.Value, binder, at)
 	}
 	if err != nil {
 		if ProblemCode(err) != "" {
