@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"crypto"
 	"fmt"
 	"time"
 
@@ -37,8 +38,9 @@ type Options struct {
 	// acceptable; without it any simulated root is, and the trust_anchors
 	// check then reports "skipped", never "pass".
 	SimulatedPKI *sim.PKI
-	// Policy, if set, is the verifier's own policy: its approvers and
-	// threshold replace the issuer's appraiser (1-of-1), its trust anchors
+	// Policy, if set, is the verifier's own policy: the approvers and
+	// threshold of the rule it selects for the receipt's action are
+	// required on top of the issuer's appraiser, its trust anchors
 	// restrict the acceptable roots, its passport verifiers replace the
 	// keys document's, and its receipt clock knobs drive online mode.
 	Policy *policy.Policy
@@ -86,7 +88,8 @@ func VerifyOptions(keys *receipt.Keys, o Options) (receipt.VerifyOptions, error)
 
 // Trust builds the receipt trust store from the issuer's keys document and
 // o: the issuer key for its issuer name; the issuer's appraiser as the
-// 1-of-1 approver, or the policy's approvers and threshold; the EAR
+// 1-of-1 approver, plus, with a policy, the approvers and threshold of the
+// rule the policy selects for each receipt's action; the EAR
 // verifier (evidence/ear) trusting the issuer's EAR key and its passport
 // verifiers (or the policy's); and the acceptable trust anchors.
 func Trust(keys *receipt.Keys, o Options) (receipt.TrustStore, error) {
@@ -112,21 +115,64 @@ func Trust(keys *receipt.Keys, o Options) (receipt.TrustStore, error) {
 	if p == nil {
 		return ts, nil
 	}
-	if len(p.Receipts.Approvers) > 0 {
-		ts.Approvers = nil
-		for _, a := range p.Receipts.Approvers {
-			key, err := policy.ParsePublicKey(a.PublicKeyPEM)
-			if err != nil {
-				return receipt.TrustStore{}, fmt.Errorf("verify: policy approver %q: %w", a.ID, err)
-			}
-			ts.Approvers = append(ts.Approvers, receipt.TrustedKey{ID: a.ID, Key: key})
-		}
-		ts.Threshold = p.Receipts.Threshold
+	if ts.ApproversFor, err = policyApprovers(p, approvers); err != nil {
+		return receipt.TrustStore{}, err
 	}
+	ts.Approvers, ts.Threshold = nil, 0
 	if len(p.TrustAnchors) > 0 {
 		ts.TrustAnchors = p.TrustAnchors
 	}
 	return ts, nil
+}
+
+// policyApprovers returns the trust store's ApproversFor for policy p: the
+// approvers and threshold of the rule p selects for the action, plus the
+// issuer's appraiser (appraisers, from the keys document), whose approval is
+// required on every receipt. The appraiser counts toward the threshold only
+// if p lists its key among the rule's approvers (under p's id for it);
+// otherwise the threshold is the rule's plus one.
+func policyApprovers(p *policy.Policy, appraisers []receipt.TrustedKey) (func(*receipt.Action) (receipt.ApproverSet, error), error) {
+	keys := map[string]receipt.TrustedKey{}
+	appraiserID := receipt.AppraiserID
+	for _, a := range p.Receipts.Approvers {
+		key, err := policy.ParsePublicKey(a.PublicKeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("verify: policy approver %q: %w", a.ID, err)
+		}
+		keys[a.ID] = receipt.TrustedKey{ID: a.ID, Key: key, Role: a.Role}
+		for _, ap := range appraisers {
+			if eq, ok := key.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(ap.Key) {
+				appraiserID = a.ID
+			}
+		}
+	}
+	rules := len(p.Receipts.ApprovalRules) > 0
+	return func(a *receipt.Action) (receipt.ApproverSet, error) {
+		var requested []byte
+		if a != nil {
+			requested = a.Requested
+		} else if rules {
+			return receipt.ApproverSet{}, fmt.Errorf("the policy chooses approvers by the action, and the bundle carries no action preimage")
+		}
+		rule, err := p.Receipts.SelectRule(requested)
+		if err != nil {
+			return receipt.ApproverSet{}, err
+		}
+		set := receipt.ApproverSet{Threshold: rule.Threshold, Required: []string{appraiserID}}
+		counted := false
+		for _, ra := range rule.Approvers {
+			set.Approvers = append(set.Approvers, keys[ra.ID])
+			counted = counted || ra.ID == appraiserID
+		}
+		if !counted {
+			for _, ap := range appraisers {
+				ap.ID = appraiserID
+				set.Approvers = append(set.Approvers, ap)
+			}
+			set.Threshold++
+		}
+		return set, nil
+	}, nil
 }
 
 // issuerEARChecker trusts the EAR signers of the issuer's receipts: its own

@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/seatrx/seatrx/evidence/ear"
 	"github.com/seatrx/seatrx/policy"
@@ -41,7 +44,8 @@ func testKeysDoc(t *testing.T) (*receipt.Keys, *ecdsa.PrivateKey) {
 }
 
 // Without a policy the issuer's appraiser is the 1-of-1 approver; the
-// verifier's policy replaces it, and supplies the online clock knobs.
+// verifier's policy adds its approvers and threshold to it, and supplies the
+// online clock knobs.
 func TestTrustFromKeysAndPolicy(t *testing.T) {
 	keys, _ := testKeysDoc(t)
 	ts, err := Trust(keys, Options{})
@@ -69,8 +73,10 @@ func TestTrustFromKeysAndPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ts.Approvers) != 2 || ts.Approvers[0].ID != "cfo" || ts.Threshold != 2 || len(ts.TrustAnchors) != 1 {
-		t.Fatalf("trust under the policy: %+v", ts)
+	set, err := ts.ApproversFor(&receipt.Action{})
+	if err != nil || len(set.Approvers) != 3 || set.Approvers[0].ID != "cfo" || set.Approvers[2].ID != receipt.AppraiserID || set.Threshold != 3 ||
+		len(set.Required) != 1 || set.Required[0] != receipt.AppraiserID || len(ts.TrustAnchors) != 1 {
+		t.Fatalf("trust under the policy: %+v, approvers %+v, %v", ts, set, err)
 	}
 	vo, err := VerifyOptions(keys, Options{Policy: p})
 	if err != nil {
@@ -120,3 +126,82 @@ func TestDefaultsAgree(t *testing.T) {
 		t.Errorf("default policy %+v does not carry receipt's defaults", p.Receipts)
 	}
 }
+
+// The policy's rule for the action decides the approvers; the appraiser is
+// required on top, and counted in the threshold when the policy lists its
+// key itself (a policy written for 1-of-1 with the appraiser named).
+func TestPolicyApproverSets(t *testing.T) {
+	keys, _ := testKeysDoc(t)
+	appraisers, err := keys.ApproverKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appraiserPEM := func() string {
+		der, _ := x509.MarshalPKIXPublicKey(appraisers[0].Key)
+		return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}()
+	var pems [3]string
+	for i := range pems {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		pems[i] = pemOf(t, k)
+	}
+	rules := policy.Default()
+	rules.Receipts.Approvers = []policy.Approver{{ID: "alice", Role: "cfo", PublicKeyPEM: pems[0]}, {ID: "bob", PublicKeyPEM: pems[1]}, {ID: "carol", PublicKeyPEM: pems[2]}}
+	at := int64(1000)
+	rules.Receipts.ApprovalRules = []policy.ApprovalRule{
+		{Name: "big", Match: []policy.Condition{{Field: "amount", AtLeast: &at}}, Approvers: []string{"alice", "bob", "carol"}, Threshold: 2},
+		{Name: "default"},
+	}
+	if err := rules.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	named := policy.Default()
+	named.Receipts.Approvers = []policy.Approver{{ID: "srv", PublicKeyPEM: appraiserPEM}, {ID: "bob", PublicKeyPEM: pems[1]}}
+	named.Receipts.Threshold = 2
+	action := func(v map[string]any) *receipt.Action {
+		b, err := detEnc.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &receipt.Action{Requested: b}
+	}
+	for _, tc := range []struct {
+		name      string
+		pol       *policy.Policy
+		action    *receipt.Action
+		ids       string
+		threshold int
+		required  string
+		fails     bool
+	}{
+		{"big amount: 2 of 3 and the appraiser", rules, action(map[string]any{"amount": 5000}), "alice,bob,carol,appraiser", 3, "appraiser", false},
+		{"small amount: the appraiser alone", rules, action(map[string]any{"amount": 5}), "appraiser", 1, "appraiser", false},
+		{"amount as text fails closed", rules, action(map[string]any{"amount": "5000"}), "", 0, "", true},
+		{"no preimage under rules", rules, nil, "", 0, "", true},
+		{"appraiser named by the policy", named, nil, "srv,bob", 2, "srv", false},
+		{"default policy", policy.Default(), nil, "appraiser", 1, "appraiser", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, err := Trust(keys, Options{Policy: tc.pol})
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := ts.ApproversFor(tc.action)
+			if tc.fails {
+				if err == nil {
+					t.Fatalf("approvers chosen: %+v", set)
+				}
+				return
+			}
+			var ids []string
+			for _, a := range set.Approvers {
+				ids = append(ids, a.ID)
+			}
+			if err != nil || strings.Join(ids, ",") != tc.ids || set.Threshold != tc.threshold || strings.Join(set.Required, ",") != tc.required {
+				t.Fatalf("set %v threshold %d required %v, err %v", ids, set.Threshold, set.Required, err)
+			}
+		})
+	}
+}
+
+var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
