@@ -1,6 +1,7 @@
 // Package store is the durable state behind seatrx receipts: issued receipts,
 // execution tokens and their single redemption, used certificate request
-// contexts, and the receipt-id replay cache of online verification.
+// contexts, the receipt-id replay cache of online verification, and pending
+// authorizations with their approvers' decisions, completed exactly once.
 //
 // It is a thin layer over database/sql. The default backend is an embedded
 // SQLite file (modernc.org/sqlite, pure Go) opened in WAL mode with

@@ -21,6 +21,8 @@ const (
 	CodeClosed         Code = "closed"
 	CodeSchemaTooNew   Code = "schema_too_new"
 	CodeSchemaMismatch Code = "schema_mismatch"
+	CodeNotPending     Code = "not_pending"
+	CodeNotEligible    Code = "not_eligible"
 )
 
 // Error is a classified store outcome that a caller branches on: the data
@@ -57,6 +59,13 @@ var (
 	// ErrSchemaTooNew reports a database migrated by a newer seatrx; the store refuses
 	// to open it rather than risk misreading it.
 	ErrSchemaTooNew = &Error{CodeSchemaTooNew, "database schema is newer than this binary"}
+	// ErrNotPending reports a decision on, or a completion of, an
+	// authorization that is no longer pending (completed, denied or
+	// expired), or a completion whose approval count moved meanwhile.
+	ErrNotPending = &Error{CodeNotPending, "authorization not pending"}
+	// ErrNotEligible reports a decision by an approver the authorization
+	// does not list.
+	ErrNotEligible = &Error{CodeNotEligible, "approver not eligible for this authorization"}
 	// ErrSchemaMismatch reports a database whose applied migrations disagree with the
 	// embedded ones (a missing version or an edited migration file).
 	ErrSchemaMismatch = &Error{CodeSchemaMismatch, "database schema does not match embedded migrations"}

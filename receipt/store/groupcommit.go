@@ -25,12 +25,14 @@ type GroupCommitStats struct {
 
 // putReq is one caller's insert waiting for, or carried by, a group commit.
 // A nil r (token only) checks that the token's receipt exists; a nil t stores
-// the receipt alone.
+// the receipt alone; a non-nil a also stores the authorization that the
+// receipt completed at once (PutCompletedAuthorization).
 type putReq struct {
 	ctx  context.Context
 	what string // operation name for error messages, e.g. "put receipt"
 	r    *Receipt
 	t    *Token
+	a    *Authorization
 	wake chan struct{} // capacity 1; signalled on every state change
 
 	// Guarded by committer.mu.
@@ -287,7 +289,7 @@ func (s *Store) prepareInserts(tx *sql.Tx) (*insertStmts, error) {
 // nil): the receipt insert (a duplicate stops here, so its token is never
 // inserted), the receipt lookup for a token stored on its own, and the token
 // insert.
-func (s *Store) putItemTx(tx *sql.Tx, st *insertStmts, p *putReq) error {
+func (s *Store) putItemTx(tx *sql.Tx, st *insertStmts, p *putReq) (err error) {
 	ctx := context.Background()
 	if p.r != nil {
 		if st == nil {
@@ -312,9 +314,14 @@ func (s *Store) putItemTx(tx *sql.Tx, st *insertStmts, p *putReq) error {
 		}
 	}
 	if st == nil {
-		return s.putTokenTx(ctx, tx, p.t)
+		err = s.putTokenTx(ctx, tx, p.t)
+	} else {
+		err = putTokenStmt(ctx, st.token, p.t)
 	}
-	return putTokenStmt(ctx, st.token, p.t)
+	if err != nil || p.a == nil {
+		return err
+	}
+	return s.insertAuthorization(ctx, tx, p.a, AuthzCompleted, p.a.CreatedAt)
 }
 
 // GroupCommitStats reports how many transactions the group committer ran

@@ -72,8 +72,9 @@ WHERE receipt_replay.expires_at <= ?`), id, until.Unix(), now.Unix())
 }
 
 // Prune deletes replay-cache entries expired at now and used contexts older
-// than the context retention. Receipts and tokens (redeemed or not) are kept:
-// they are the audit record.
+// than the context retention, and marks pending authorizations past their
+// expiry as expired. Receipts, tokens (redeemed or not) and authorizations
+// are kept: they are the audit record.
 func (s *Store) Prune(ctx context.Context, now time.Time) error {
 	if err := checkTime("now", now); err != nil {
 		return fmt.Errorf("store: prune: %w", err)
@@ -85,6 +86,11 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 		cutoff := now.Add(-s.contextRetention).Unix()
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM used_contexts WHERE used_at <= ?`), cutoff); err != nil {
 			return backend("prune used contexts", err)
+		}
+		// Expired authorizations are kept (the audit record) but marked so.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE authorizations SET state = 'expired', decided_at = expires_at
+WHERE state = 'pending' AND expires_at <= ?`), now.Unix()); err != nil {
+			return backend("mark expired authorizations", err)
 		}
 		return nil
 	})
