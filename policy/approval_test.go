@@ -1,8 +1,12 @@
 package policy
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -226,11 +230,18 @@ func TestApprovalRulesValidation(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("id: big\nsnp: {}\nreceipts:\n  approvers:\n")
 	for i := range MaxRuleApprovers + 1 {
-		b.WriteString("    - {id: a" + string(rune('a'+i)) + ", public_key_pem: \"" + strings.ReplaceAll(edKey, "\n", `\n`) + "\"}\n")
+		b.WriteString("    - {id: a" + string(rune('a'+i)) + ", public_key_pem: \"" + strings.ReplaceAll(newEdPEM(t), "\n", `\n`) + "\"}\n")
 	}
 	var pe *Error
 	if _, err := Parse([]byte(b.String()), "big.yaml"); !errors.As(err, &pe) || pe.Key != "receipts.approvers" {
 		t.Fatalf("16 approvers in one set: %v", err)
+	}
+	// One key is one approver.
+	twice := "id: twice\nsnp: {}\nreceipts:\n  approvers:\n" +
+		"    - {id: a, public_key_pem: \"" + strings.ReplaceAll(edKey, "\n", `\n`) + "\"}\n" +
+		"    - {id: b, public_key_pem: \"" + strings.ReplaceAll(edKey, "\n", `\n`) + "\"}\n"
+	if _, err := Parse([]byte(twice), "twice.yaml"); !errors.As(err, &pe) || pe.Key != "receipts.approvers[1].public_key_pem" {
+		t.Fatalf("one key under two ids: %v", err)
 	}
 }
 
@@ -292,4 +303,17 @@ func TestParseCanonical(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
 	}
+}
+
+func newEdPEM(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }

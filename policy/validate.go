@@ -127,7 +127,7 @@ func (r *Receipts) validate() error {
 	if len(r.Approvers) > maxListLen {
 		return keyErr("receipts.approvers", "%d entries, max %d", len(r.Approvers), maxListLen)
 	}
-	seen := map[string]int{}
+	seen, seenKeys := map[string]int{}, map[string]int{}
 	for i, a := range r.Approvers {
 		key := fmt.Sprintf("receipts.approvers[%d]", i)
 		if err := checkID(key, a.ID, seen, i); err != nil {
@@ -149,6 +149,12 @@ func (r *Receipts) validate() error {
 		default:
 			return keyErr(key+".public_key_pem", "%s keys are not supported (ECDSA P-256/P-384, Ed25519)", keyName(pub))
 		}
+		// One key is one approver: a receipt names each approver's key once.
+		der, _ := x509.MarshalPKIXPublicKey(pub)
+		if j, dup := seenKeys[string(der)]; dup {
+			return keyErr(key+".public_key_pem", "the same key as receipts.approvers[%d]", j)
+		}
+		seenKeys[string(der)] = i
 	}
 	if r.Threshold < 1 {
 		return keyErr("receipts.threshold", "must be at least 1, got %d", r.Threshold)
