@@ -314,3 +314,18 @@ func TestApproverQuery(t *testing.T) {
 		t.Fatalf("query as approval: %v", err)
 	}
 }
+
+// An action renders for the approver who reads it: requested as JSON when
+// it can be, as diagnostic notation otherwise.
+func TestActionJSON(t *testing.T) {
+	f := newFixture(t, "EdDSA", 1)
+	b, err := f.in.Action.JSON()
+	if err != nil || !bytes.Contains(b, []byte(`"op": "read"`)) || !bytes.Contains(b, []byte(`"type": "seatrx/attested-session/v1"`)) {
+		t.Fatalf("%s %v", b, err)
+	}
+	a := f.in.Action
+	a.Requested = mustCBOR(t, map[int]string{1: "integer key"})
+	if b, err := a.JSON(); err != nil || !bytes.Contains(b, []byte(`"requested_edn": "{1: \"integer key\"}"`)) {
+		t.Fatalf("%s %v", b, err)
+	}
+}

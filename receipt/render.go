@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -175,4 +176,80 @@ func Diagnose(coseBytes []byte) (string, error) {
 		return "", fwrap("cose", CodeMalformed, err)
 	}
 	return s, nil
+}
+
+// JSON renders the action for display (an approver reads what it is asked
+// to approve): hashes and byte strings as elsewhere, and "requested" as
+// JSON when it maps onto JSON (text keys; byte strings as base64url), else
+// as CBOR diagnostic notation under "requested_edn".
+func (a *Action) JSON() ([]byte, error) {
+	out := map[string]any{
+		"type": a.Type, "peer_key": jh(a.PeerKey), "binder": b64(a.Binder),
+		"cert_request_context": b64(a.CertRequestContext), "server_cert": jh(a.ServerCert),
+		"evidence_digest": jh(a.EvidenceDigest),
+	}
+	if len(a.Requested) > 0 {
+		var v any
+		if err := decMode.Unmarshal(a.Requested, &v); err == nil {
+			if j, ok := jsonValue(v, 0); ok {
+				out["requested"] = j
+			}
+		}
+		if out["requested"] == nil {
+			d, err := cbor.Diagnose(a.Requested)
+			if err != nil {
+				return nil, fwrap("requested", CodeMalformed, err)
+			}
+			out["requested_edn"] = d
+		}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("receipt: render action: %w", err)
+	}
+	return b, nil
+}
+
+// jsonValue maps decoded CBOR onto JSON values; ok is false for what JSON
+// cannot say plainly (non-text map keys, non-finite floats, deep nesting).
+func jsonValue(v any, depth int) (any, bool) {
+	if depth > 16 {
+		return nil, false
+	}
+	switch x := v.(type) {
+	case nil, bool, string, int64, uint64:
+		return x, true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, false
+		}
+		return x, true
+	case []byte:
+		return b64(x), true
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			j, ok := jsonValue(e, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out[i] = j
+		}
+		return out, true
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			ks, ok := k.(string)
+			if !ok {
+				return nil, false
+			}
+			j, ok := jsonValue(e, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out[ks] = j
+		}
+		return out, true
+	}
+	return nil, false
 }

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -22,6 +23,8 @@ const (
 	// MediaCertChain is a PEM certificate chain (RFC 8555 §9.1): an
 	// issued SVID, or the PEM trust bundle.
 	MediaCertChain = "application/pem-certificate-chain"
+	// MediaCOSESign1 is an approval or an approver query (RFC 9052 §9.1).
+	MediaCOSESign1 = `application/cose; cose-type="cose-sign1"`
 )
 
 // Paths of the API.
@@ -38,13 +41,23 @@ const (
 	PathCredentials = "/v1/credentials"
 	PathBundle      = "/v1/credentials/bundle"
 	PathBundlePEM   = "/v1/credentials/bundle.pem"
+	// PathAuthorizations is POST (create) and, followed by /{id}, GET
+	// (show, long-poll) and /{id}/approvals (POST, decide).
+	PathAuthorizations = "/v1/authorizations"
+	// PathPending lists the authorizations awaiting the approver whose
+	// signed query is the body (POST).
+	PathPending = "/v1/authorizations/pending"
 )
+
+// MaxWait bounds the long-poll of GET /v1/authorizations/{id}?wait=SECONDS:
+// it stays below the server's 30 s write timeout.
+const MaxWait = 25 * time.Second
 
 // ProblemTypePrefix starts every problem "type": the type is this prefix
 // followed by the problem's namespaced code, e.g.
 // urn:seatrx:problem:attest.binding_connection or
 // urn:seatrx:problem:expat.bad_signature. The namespace says which layer
-// refused (expat, attest, cmw, snp, tdx, ear, receipt, server); every code is
+// refused (expat, attest, cmw, snp, tdx, ear, receipt, authz, server); every code is
 // listed in conformance/README.md.
 const ProblemTypePrefix = "urn:seatrx:problem:"
 
@@ -143,4 +156,79 @@ type RedeemResponse struct {
 func ProfileOf(p tlsbind.Profile) Profile {
 	return Profile{ID: p.ID, ExporterLabel: p.Label, ExportedLength: p.ExportedSize,
 		CMWExtensionType: p.CMWType, CMWData: p.Container.String(), ReportData: p.Layout.String()}
+}
+
+// Hash is a hash in JSON: the algorithm's name and the value in base64url
+// without padding, as in the receipt's JSON rendering.
+type Hash struct {
+	Alg   string `json:"alg"`
+	Value string `json:"value"`
+}
+
+// Authorization is the body of POST /v1/authorizations (202) and of GET
+// /v1/authorizations/{id}: what is authorized, under which policy and
+// rule, who may approve it, and where it stands. Byte strings are
+// base64url without padding. An approver signs over the hashes of the
+// preimages shown here, recomputed (PROFILE.md §4).
+type Authorization struct {
+	// ID is the authorization's id, lowercase hex of 16 bytes; the
+	// receipt_id approvals name and the receipt will carry.
+	ID string `json:"id"`
+	// State is pending, completed, denied or expired (PROFILE.md §13).
+	State string `json:"state"`
+	// Rule names the policy rule that chose the approvers.
+	Rule string `json:"rule"`
+	// Action is the action decoded for reading; ActionPreimage its
+	// deterministic CBOR, ActionHash that hashed.
+	Action         json.RawMessage `json:"action"`
+	ActionPreimage string          `json:"action_preimage"`
+	ActionHash     Hash            `json:"action_hash"`
+	// PolicyID names the policy; PolicyPreimage is its canonical CBOR and
+	// PolicyHash that hashed.
+	PolicyID       string `json:"policy_id"`
+	PolicyPreimage string `json:"policy_preimage,omitempty"` // not in lists
+	PolicyHash     Hash   `json:"policy_hash"`
+	// AttestationDigest is the hash of the EAR about the requester.
+	AttestationDigest Hash `json:"attestation_digest"`
+	// Audience is the issuer's URI, an approval's aud.
+	Audience string `json:"aud"`
+	// Appraiser is the id under which the server's appraiser approves
+	// (always, on top of the approvers).
+	Appraiser string `json:"appraiser"`
+	// Approvers may approve or deny; Threshold of them must approve;
+	// DenyLimit denies end it.
+	Approvers []AuthorizationApprover `json:"approvers"`
+	Threshold int                     `json:"threshold"`
+	DenyLimit int                     `json:"deny_limit"`
+	Approvals int                     `json:"approvals"`
+	Denials   int                     `json:"denials"`
+	// Created and Expires are Unix seconds (an approval's exp must be at
+	// least Expires); Now is the server's clock when it answered (an
+	// approval's iat may not be later than the server's clock).
+	Created int64 `json:"created"`
+	Expires int64 `json:"expires"`
+	Now     int64 `json:"now"`
+	Decided int64 `json:"decided,omitempty"`
+	// Receipt is the receipt bundle (CBOR, base64url), once completed, for
+	// the requester only.
+	Receipt string `json:"receipt,omitempty"`
+	// TokenSecret is the execution token's secret (lowercase hex), in the
+	// answer to the requester's POST only: it is never stored or shown again.
+	TokenSecret string `json:"token_secret,omitempty"`
+}
+
+// AuthorizationApprover is one approver of an authorization and its
+// decision, if made.
+type AuthorizationApprover struct {
+	ID       string `json:"id"`
+	Role     string `json:"role,omitempty"`
+	Kid      string `json:"kid"` // base64url of the RFC 9679 thumbprint of its key
+	Decision string `json:"decision,omitempty"`
+	Decided  int64  `json:"decided,omitempty"`
+}
+
+// PendingList is the answer to POST /v1/authorizations/pending.
+type PendingList struct {
+	Approver       string          `json:"approver"`
+	Authorizations []Authorization `json:"authorizations"`
 }
