@@ -505,7 +505,13 @@ func (c *Conn) do(ctx context.Context, method, path, contentType string, body []
 	if len(out) > MaxResponse {
 		return nil, fmt.Errorf("response exceeds %d bytes", MaxResponse)
 	}
-	if resp.StatusCode != http.StatusOK {
+	return checkResponse(resp, out)
+}
+
+// checkResponse returns a 2xx response's body, and a refusal as the
+// server's *api.Problem when it sent one.
+func checkResponse(resp *http.Response, out []byte) ([]byte, error) {
+	if resp.StatusCode/100 != 2 {
 		var p api.Problem
 		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == api.MediaProblem && json.Unmarshal(out, &p) == nil {
 			return nil, &p

@@ -14,6 +14,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/capture"
+	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
 	"github.com/seatrx/seatrx/verify"
@@ -29,6 +30,11 @@ type Flow struct {
 	Profile   tlsbind.Profile  // the interop profile; zero = tlsbind.DefaultProfile()
 	Requested any              // the operation to authorize
 	Audience  string
+	// OnPending, if set, is called when the authorization has to wait for
+	// approvers, and on each change while it waits (approvals, denials).
+	// The flow waits, on the same connection, until it completes, is
+	// denied or expires, or ctx ends.
+	OnPending func(*api.Authorization)
 	// Redeem consumes the execution token on the same connection, once.
 	Redeem bool
 	// ShowSingleUse, with Redeem, then presents the token a second time to
@@ -48,17 +54,20 @@ type Flow struct {
 
 // Outcome is what a Flow produced; fields are set as far as the flow got.
 type Outcome struct {
-	TLS          tls.ConnectionState
-	Server       *tlsbind.Result // the server's attestation (Mutual)
-	EAR          []byte          // the server's EAR about us
-	Receipt      *api.ReceiptResponse
-	KeysDoc      []byte
-	Keys         *receipt.Keys
-	Report       *receipt.Report // offline verification of the receipt (audit mode)
-	Redemption   *api.RedeemResponse
-	SecondRedeem error // the refusal of the second redemption (ShowSingleUse)
-	Timings      Timings
-	Total        time.Duration
+	TLS     tls.ConnectionState
+	Server  *tlsbind.Result // the server's attestation (Mutual)
+	EAR     []byte          // the server's EAR about us
+	Receipt *api.ReceiptResponse
+	// Authorization is the authorization the receipt completed (or, on
+	// failure, its last reading).
+	Authorization *api.Authorization
+	KeysDoc       []byte
+	Keys          *receipt.Keys
+	Report        *receipt.Report // offline verification of the receipt (audit mode)
+	Redemption    *api.RedeemResponse
+	SecondRedeem  error // the refusal of the second redemption (ShowSingleUse)
+	Timings       Timings
+	Total         time.Duration
 }
 
 // CheckOwnReceipt checks that a verified receipt's action is about this
@@ -93,7 +102,11 @@ func profileIDs(ps []api.Profile) []string {
 // detEnc is the deterministic CBOR encoding the server applies to "requested".
 var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
 
-// Run performs f on one new connection.
+// Run performs f on one new connection: attest (and, with Mutual, verify
+// the server first), create an authorization for f.Requested, wait for its
+// approvers if it needs any, verify the receipt offline under the server's
+// published policy, check it is about this attestation and operation, and
+// with Redeem, redeem its token.
 func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	start := time.Now()
 	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker, Profile: f.Profile,
@@ -122,13 +135,40 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	if o.EAR, err = c.Attest(ctx); err != nil {
 		return o, err
 	}
-	if o.Receipt, err = c.RequestReceipt(ctx, f.Requested, f.Audience); err != nil {
+	v, err := c.CreateAuthorization(ctx, f.Requested, f.Audience)
+	if err != nil {
+		return o, err
+	}
+	o.Authorization = v
+	secret := v.TokenSecret
+	if v.State == StatePending {
+		if f.OnPending != nil {
+			f.OnPending(v)
+		}
+		v, err = c.Await(ctx, v.ID, v, f.OnPending)
+		if v != nil {
+			o.Authorization = v
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	if v.State != StateCompleted {
+		return o, &EndedError{ID: v.ID, State: v.State}
+	}
+	if o.Receipt, err = ReceiptOf(v, secret); err != nil {
 		return o, err
 	}
 	if o.Keys, o.KeysDoc, err = c.Keys(ctx); err != nil {
 		return o, err
 	}
-	o.Report, err = verify.Bundle(o.Receipt.Bundle, o.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: f.AllowSimulated, SimulatedPKI: f.SimulatedPKI})
+	// The receipt must verify under the policy it was issued under, the one
+	// the server publishes (its approvers, per action, are in it).
+	pol, err := policy.ParseCanonical(o.Keys.PolicyCBOR)
+	if err != nil {
+		return o, fmt.Errorf("client: the server's policy: %w", err)
+	}
+	o.Report, err = verify.Bundle(o.Receipt.Bundle, o.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: f.AllowSimulated, SimulatedPKI: f.SimulatedPKI, Policy: pol})
 	if err != nil {
 		return o, fmt.Errorf("client: the issued receipt does not verify: %w", err)
 	}
