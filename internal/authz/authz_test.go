@@ -182,7 +182,7 @@ func TestCodesDistinct(t *testing.T) {
 		}
 		seen[pc] = true
 	}
-	if len(seen) != 19 {
+	if len(seen) != 18 {
 		t.Fatalf("%d codes", len(seen))
 	}
 }

@@ -21,7 +21,6 @@ const (
 	CodeBadID            Code = "bad_id"             // the id is not 32 lowercase hex characters
 	CodeNotFound         Code = "not_found"          // no authorization with this id
 	CodeBadWait          Code = "bad_wait"           // ?wait= is not 0..25 seconds
-	CodeBadRequest       Code = "bad_request"        // the creation request is malformed
 	CodeActionField      Code = "action_field"       // a field the policy's rules test has the wrong type
 	CodeApprovalRequired Code = "approval_required"  // POST /v1/receipts for an action that needs approvers
 	CodeMalformed        Code = "malformed_approval" // the body is not a well-formed decision COSE_Sign1
@@ -41,7 +40,7 @@ const (
 
 // Codes lists every authz code (documentation is checked against it).
 func Codes() []Code {
-	return []Code{CodeBadID, CodeNotFound, CodeBadWait, CodeBadRequest, CodeActionField, CodeApprovalRequired,
+	return []Code{CodeBadID, CodeNotFound, CodeBadWait, CodeActionField, CodeApprovalRequired,
 		CodeMalformed, CodeUnknownApprover, CodeNotEligible, CodeUnknownKey, CodeBadSignature, CodeWrongPayload,
 		CodeApprovalTime, CodeDuplicate, CodeExpired, CodeCompleted, CodeDenied, CodePolicyChanged, CodeBadQuery}
 }

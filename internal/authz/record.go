@@ -32,6 +32,15 @@ type Record struct {
 	Issuer string `cbor:"iss"`
 	// Audience is the execution token's audience.
 	Audience string `cbor:"aud"`
+	// Subject is the receipt's CWT sub ("" = the default, from the peer
+	// key; a SPIFFE ID when the requester holds a credential).
+	Subject string `cbor:"subject,omitempty"`
+	// RequesterKeys (SHA-256 of each SubjectPublicKeyInfo) and RequesterID
+	// (a SPIFFE ID, or "") are who created the authorization: a connection
+	// that proves one of these keys or this workload identity gets its
+	// receipt.
+	RequesterKeys [][]byte `cbor:"requester_keys,omitempty"`
+	RequesterID   string   `cbor:"requester_id,omitempty"`
 	// TokenDigest is SHA-256 of the execution token's secret, which was
 	// handed to the requester once at creation and is not kept.
 	TokenDigest []byte `cbor:"token_digest"`

@@ -24,7 +24,7 @@ func TestNewRefusesBeforeWritingState(t *testing.T) {
 		return p
 	}
 	badPolicy := write("bad.yaml", "id: x\nsnpp: {}\n")
-	approvers := write("approvers.yaml", "id: x\nsnp: {}\nreceipts:\n  approvers:\n    - id: alice\n      public_key_pem: |\n        -----BEGIN PUBLIC KEY-----\n        MCowBQYDK2VwAyEAXPZoWkRcMnnupi2xkTxdwq39V81oeVtIfxVeSunfDvI=\n        -----END PUBLIC KEY-----\n")
+	approvers := write("approvers.yaml", "id: x\nsnp: {}\nreceipts:\n  approvers:\n    - id: appraiser\n      public_key_pem: |\n        -----BEGIN PUBLIC KEY-----\n        MCowBQYDK2VwAyEAXPZoWkRcMnnupi2xkTxdwq39V81oeVtIfxVeSunfDvI=\n        -----END PUBLIC KEY-----\n")
 	garbage := write("garbage.pem", "not a certificate")
 	prod := func(mod func(*server.Config)) server.Config {
 		c := server.Config{Addr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, Issuer: "urn:seatrx:issuer:test"}
@@ -51,7 +51,7 @@ func TestNewRefusesBeforeWritingState(t *testing.T) {
 		{"negative limit", prod(func(c *server.Config) { c.MaxUnattestedConns = -5 }), []string{"max-unattested-conns"}, "must not be negative"},
 		{"bad policy", prod(func(c *server.Config) { c.PolicyFile = badPolicy }), []string{"policy"}, "bad.yaml:2: snpp: unknown key"},
 		{"missing policy", prod(func(c *server.Config) { c.PolicyFile = filepath.Join(dir, "none.yaml") }), []string{"policy"}, "none.yaml"},
-		{"approvers without the key", prod(func(c *server.Config) { c.PolicyFile = approvers }), []string{"policy"}, "no appraiser key yet"},
+		{"approver named like the appraiser, no key yet", prod(func(c *server.Config) { c.PolicyFile = approvers }), []string{"policy"}, "no appraiser key yet"},
 		{"bad certificate", prod(func(c *server.Config) { c.TLSCertFile = garbage }), []string{"tls-cert", "tls-key"}, "TLS certificate"},
 		{"bad simulated PKI", prod(func(c *server.Config) { c.TrustSimulated, c.AllowSimulated = dir, true }), []string{"trust-simulated"}, "--trust-simulated"},
 		{"bad collateral", prod(func(c *server.Config) { c.TDXCollateralDir = filepath.Join(dir, "none") }), []string{"tdx-collateral"}, "TDX collateral"},

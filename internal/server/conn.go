@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -28,6 +29,10 @@ type conn struct {
 	id  string
 	tls *tls.Conn
 	lc  *limitedConn
+	// key is 128 random bits (crypto/rand.Text), unique to this connection across
+	// restarts and replicas: what an authorization created here records
+	// as its requester (conn ids restart at c1).
+	key string
 
 	once    sync.Once
 	session *tlsbind.Session
@@ -90,7 +95,13 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 		return ctx
 	}
 	lc, _ := tc.NetConn().(*limitedConn)
-	return context.WithValue(ctx, connKey{}, &conn{id: "c" + strconv.FormatUint(s.connSeq.Add(1), 10), tls: tc, lc: lc})
+	return context.WithValue(ctx, connKey{}, &conn{id: "c" + strconv.FormatUint(s.connSeq.Add(1), 10), tls: tc, lc: lc, key: rand.Text()})
+}
+
+// connOf returns the request's connection (nil outside a TLS connection).
+func connOf(r *http.Request) *conn {
+	c, _ := r.Context().Value(connKey{}).(*conn)
+	return c
 }
 
 // sessionOf returns the attestation session of the request's connection,

@@ -244,9 +244,9 @@ func (s *Server) peerSVID(chain []*x509.Certificate) (*x509.Certificate, spiffei
 // SHA-256 of their SubjectPublicKeyInfo: the attested key, and the key of
 // the X.509-SVID it presented over mTLS) and, if it presented an SVID, its
 // SPIFFE ID. It is the one place that says "the same requester" for
-// anything bound to a key or a workload identity: token redemption today,
-// and the requester check of pending authorizations (issue 16) when they
-// land ("same attested key or workload identity").
+// anything bound to a key or a workload identity: token redemption, and
+// who may fetch a pending authorization's receipt (isRequester: "same
+// attested key or workload identity").
 type requester struct {
 	keys     [][]byte
 	spiffeID string // "" without an SVID

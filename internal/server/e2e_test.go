@@ -696,7 +696,9 @@ func pemPublic(t *testing.T, pub any) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-// Approvers and threshold come from the verifier's policy, never from the receipt.
+// Approvers and threshold come from the verifier's policy, never from the
+// receipt. A policy written for 1-of-1 with the appraiser's key named keeps
+// its meaning: the receipt at once, its approval under the policy's id.
 func TestEndToEndPolicyApprovers(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
@@ -734,19 +736,32 @@ func TestEndToEndPolicyApprovers(t *testing.T) {
 	if err != nil || !rep.OK {
 		t.Fatalf("verify under the policy: %+v %v", rep, err)
 	}
+	if r, _ := receipt.ParseReceipt(mustBundle(t, rr.Bundle).Receipt); len(r.ApproverIdentities) != 1 || r.ApproverIdentities[0].ID != "security-officer" {
+		t.Fatalf("approver identities %+v", r.ApproverIdentities)
+	}
 	// A verifier whose policy trusts only another approver rejects it.
 	strict, _ := policy.Load(writePolicy(map[string]any{"cfo": other.Public()}, 1))
 	if rep, err := verify.Bundle(rr.Bundle, keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, Policy: strict}); err == nil && rep.OK {
 		t.Fatal("receipt verified without an approval from the policy's approvers")
 	}
-	// A server whose policy it cannot satisfy does not start.
-	for name, p := range map[string]string{
-		"key not listed":  writePolicy(map[string]any{"cfo": other.Public()}, 1),
-		"threshold above": writePolicy(map[string]any{"security-officer": appr.Public(), "cfo": other.Public()}, 2),
-	} {
-		if _, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, PolicyFile: p}); err == nil {
-			t.Fatalf("%s: server started", name)
-		}
+	// A policy needing more than the appraiser: the fast path refuses and
+	// names the way (a pending authorization).
+	more := writePolicy(map[string]any{"security-officer": appr.Public(), "cfo": other.Public()}, 2)
+	e2 := start(t, func(c *server.Config) { c.DataDir = t.TempDir(); c.PolicyFile = more })
+	c2 := e2.dial(t, e2.snp(sim.SNPGuestConfig{}))
+	if _, err := c2.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.RequestReceipt(ctx, map[string]any{"op": "x"}, "")
+	wantProblem(t, err, "authz.approval_required")
+	// The attestation was not used up by the refusal.
+	if v, err := c2.CreateAuthorization(ctx, map[string]any{"op": "x"}, ""); err != nil || v.State != "pending" {
+		t.Fatalf("authorization after the refusal: %+v %v", v, err)
+	}
+	// An approver under the appraiser's id with another key is refused.
+	if _, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true,
+		PolicyFile: writePolicy(map[string]any{receipt.AppraiserID: other.Public()}, 1)}); err == nil {
+		t.Fatal("server started with another key under the appraiser's id")
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/authz"
 	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/receipt/store"
@@ -44,6 +45,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathCredentials, s.attested(s.handleCredential))
 	mux.HandleFunc("GET "+api.PathBundle, s.handleBundle(false))
 	mux.HandleFunc("GET "+api.PathBundlePEM, s.handleBundle(true))
+	mux.HandleFunc("POST "+api.PathAuthorizations, s.attested(s.handleCreate))
+	mux.HandleFunc("GET "+api.PathAuthorizations+"/{id}", s.handleShow)
+	mux.HandleFunc("POST "+api.PathAuthorizations+"/{id}/approvals", s.handleDecide)
+	mux.HandleFunc("POST "+api.PathPending, s.handlePending)
 	mux.HandleFunc("GET /v1/keys", s.handleKeys)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -192,42 +197,33 @@ func (s *Server) attested(h func(http.ResponseWriter, *http.Request, *conn, *tls
 	}
 }
 
+// handleIssue is POST /v1/receipts: the fast path, a receipt at once for
+// an action that needs no approver beyond the server's appraiser. One that
+// needs more is refused (authz.approval_required): it goes through POST
+// /v1/authorizations, which waits for the approvers.
 func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, res *tlsbind.Result) {
 	start := time.Now()
-	if err := s.checkIssuable(res); err != nil {
-		reject(w, err)
-		return
-	}
-	// Claim the attestation before issuing, atomically: concurrent HTTP/2
-	// requests on one connection must not get two receipts from it.
-	if !c.claim(res.Context) {
-		reject(w, &Error{Status: http.StatusForbidden, Code: CodeAttestationUsed, Title: "Attestation already used",
-			Detail: "one receipt per attestation: request a new challenge and re-attest on this connection", Step: tlsbind.StepResult})
-		return
-	}
-	issued := false
-	defer func() {
-		if !issued {
-			c.release(res.Context)
-		}
-	}()
-	body, ok := readBody(w, r, maxJSONBody)
+	a, ok := s.begin(w, r, c, res)
 	if !ok {
 		return
 	}
-	requested, audience, err := decodeReceiptRequest(r.Header.Get("Content-Type"), body)
-	if err != nil {
-		// Mapping errors and limits name the JSON path and the limit
-		// (receipt.too_large, receipt.inexact_number, ...), before signing.
-		s.refuse(w, err, http.StatusBadRequest)
+	if a.waits() {
+		a.release()
+		ids := make([]string, len(a.approvers))
+		for i, ap := range a.approvers {
+			ids[i] = ap.ID
+		}
+		refuseAuthz(w, &authz.Error{Code: authz.CodeApprovalRequired, Detail: fmt.Sprintf(
+			"policy rule %q needs %d approval(s) from %v besides the appraiser's: create a pending authorization (POST %s)",
+			a.rule.Name, a.threshold, ids, api.PathAuthorizations)})
 		return
 	}
-	out, rc, err := s.issue(r.Context(), c, res, requested, audience)
+	out, rc, err := s.issue(r.Context(), c, res, a.requested, a.audience)
 	if err != nil {
+		a.release()
 		s.internal(w, "issue a receipt", err)
 		return
 	}
-	issued = true
 	s.metrics.receipts.Inc()
 	s.metrics.receiptDur.Observe(time.Since(start).Seconds())
 	s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(rc), "simulated", res.Claims.Simulated)
@@ -249,16 +245,8 @@ func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, reques
 	if err != nil {
 		return nil, nil, err
 	}
-	tok := rc.ExecutionToken
-	var kb []byte
-	if tok.Cnf != nil {
-		kb = tok.Cnf.Value
-	}
-	err = s.store.PutReceiptWithToken(ctx,
-		store.Receipt{ID: rc.ReceiptID, IssuedAt: time.Unix(int64(rc.Timestamp), 0), Subject: rc.Subject, COSE: bundle.Receipt, Bundle: bb},
-		store.Token{ID: tok.ID, ReceiptID: rc.ReceiptID, Digest: tok.Digest.Value, Audience: tok.Audience,
-			NotBefore: time.Unix(int64(tok.NotBefore), 0), Expires: time.Unix(int64(tok.Expires), 0), KeyBinding: kb})
-	if err != nil {
+	rcpt, tok := storedReceipt(rc, bundle.Receipt, bb)
+	if err := s.store.PutReceiptWithToken(ctx, rcpt, tok); err != nil {
 		return nil, nil, fmt.Errorf("store receipt: %w", err)
 	}
 	out, err := cbor.Marshal(api.ReceiptResponse{ReceiptID: rc.ReceiptID, Bundle: bb, TokenSecret: secret})
@@ -479,8 +467,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	return b, true
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)

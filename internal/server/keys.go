@@ -197,7 +197,7 @@ func (s *Server) buildKeyState(roles map[string]*keystore.Role) (*keyState, erro
 		return nil, fmt.Errorf("server: issuer key: %w", err)
 	}
 	appr := roles[keystore.RoleAppraiser].Current
-	id, err := s.approverID(appr.Public())
+	id, err := s.appraiserID(appr.Public())
 	if err != nil {
 		return nil, err
 	}

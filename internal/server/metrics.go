@@ -20,6 +20,11 @@ type metrics struct {
 	refusedConns       prometheus.Counter
 	attestDur          prometheus.Histogram
 	receiptDur         prometheus.Histogram
+	// authorizations counts authorizations by how they stand: pending
+	// (created to wait), completed, denied.
+	authorizations *prometheus.CounterVec
+	// decisions counts approvers' decisions: approve, deny, or the refusal's code.
+	decisions *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -52,6 +57,12 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
+	m.authorizations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "seatrx_authorizations_total", Help: "Authorizations created pending, completed (receipt issued) and denied.",
+	}, []string{"state"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "seatrx_authorization_decisions_total", Help: "Approvers' decisions accepted (approve, deny) or refused (by code).",
+	}, []string{"result"})
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "seatrx_build_info", Help: "Always 1; the labels say which build of seatrx-server runs.",
@@ -59,6 +70,7 @@ func newMetrics() *metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(build, m.attestations, m.receipts, m.credentials, m.credentialRefusals, m.redemptions, m.refusedConns, m.attestDur, m.receiptDur,
+		m.authorizations, m.decisions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -7,11 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/seatrx/seatrx/evidence/check"
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/authz"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/receipt/store"
 	"github.com/seatrx/seatrx/tlsbind"
@@ -83,6 +87,25 @@ func TestInternalHidesCodedCauses(t *testing.T) {
 		var p api.Problem
 		if json.Unmarshal(rec.Body.Bytes(), &p) != nil || rec.Code != 500 || p.Code != "server.internal" || p.Detail != "" {
 			t.Fatalf("%v: got %d %+v", err, rec.Code, p)
+		}
+	}
+}
+
+// Every authz code has an HTTP status and a title, and conformance/README.md
+// lists it with that status.
+func TestAuthzCodesDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "conformance", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range authz.Codes() {
+		status, ok := authzStatus[c]
+		if !ok || authzTitle[c] == "" {
+			t.Errorf("%s: no status or title", c)
+		}
+		row := fmt.Sprintf("| `%s` | %d |", (&authz.Error{Code: c}).ProblemCode(), status)
+		if !strings.Contains(string(b), row) {
+			t.Errorf("conformance/README.md has no row %q", row)
 		}
 	}
 }

@@ -230,6 +230,10 @@ type Server struct {
 	reloadMu sync.Mutex
 	stopKeys chan struct{}
 	stopOnce sync.Once
+	// approverKeys are the policy's approvers' keys, by id.
+	approverKeys map[string]approverKey
+	// changed wakes long-polls of GET /v1/authorizations/{id}.
+	changed  notifier
 	store    *store.Store
 	tlsCfg   *tls.Config
 	cert     *x509.Certificate // the TLS leaf
@@ -250,8 +254,9 @@ type Server struct {
 
 // New builds a server from cfg. It first checks everything that can be
 // checked without writing (cfg itself, then the policy, TLS certificate,
-// simulated roots, collateral, passport keys, an existing appraiser key
-// against the policy's approvers, the attester device): a refused start
+// simulated roots, collateral, passport and approver keys, an existing
+// appraiser key against a policy approver named like it, the attester
+// device): a refused start
 // leaves DataDir as it was (absent stays absent). Only then does it create
 // DataDir, load or create its keys, (in dev mode) the dev certificate
 // authority and simulated PKI under DataDir/dev, and open the store.
@@ -329,18 +334,22 @@ func (s *Server) readInputs() error {
 			s.passport.Trusted = append(s.passport.Trusted, ear.TrustedVerifier{ID: v.ID, Key: k})
 		}
 	}
-	if len(s.pol.Receipts.Approvers) > 0 {
-		// The appraiser key must be among the approvers; a key New would
-		// create now could not be, so a missing one fails here, unwritten.
+	if s.approverKeys, err = approverKeys(s.pol); err != nil {
+		return err
+	}
+	if _, reserved := s.approverKeys[receipt.AppraiserID]; reserved {
+		// The policy names an approver as the appraiser: it must be this
+		// server's appraiser key, which must therefore exist already (a
+		// key New would create now could not be it).
 		pub, path, err := existingAppraiserKey(*cfg)
 		if errors.Is(err, fs.ErrNotExist) {
-			return configErr(fmt.Sprintf("the policy lists approvers, but this server has no appraiser key yet (%s): "+
-				"start it once with a policy without approvers to create the key, then add its public key to the approvers", path), "policy")
+			return configErr(fmt.Sprintf("the policy has an approver %q, the id of this server's appraiser, but the server has no appraiser key yet (%s): "+
+				"rename that approver, or start the server once without it to create the key and list that key", receipt.AppraiserID, path), "policy")
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := s.approverID(pub); err != nil {
+		if _, err := s.appraiserID(pub); err != nil {
 			return err
 		}
 	}
@@ -433,32 +442,48 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	return p, nil
 }
 
-// approverID returns the approver id under which this server's appraiser key
-// signs approvals. With no approvers in the policy it is receipt.AppraiserID
-// (1-of-1), the id a verifier gives the keys document's appraiser key.
-// A policy that lists approvers must list this key and need one approval:
-// the server cannot collect approvals from remote approvers yet, and issuing
-// receipts that a verifier with this policy would reject is worse than not
-// starting.
-func (s *Server) approverID(pub crypto.PublicKey) (string, error) {
-	r := s.pol.Receipts
-	if len(r.Approvers) == 0 {
-		return receipt.AppraiserID, nil
-	}
-	for _, a := range r.Approvers {
-		k, err := parsePublicKeyPEM(a.PublicKeyPEM)
-		if err != nil {
-			return "", &ConfigError{Settings: []string{"policy"}, Reason: fmt.Sprintf("policy approver %q", a.ID), Err: err}
-		}
-		if eq, ok := k.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(pub) {
-			if r.Threshold > 1 {
-				return "", configErr(fmt.Sprintf("the policy requires %d approvals but this server can collect only its own (remote approvers are not supported yet)", r.Threshold), "policy")
-			}
+// appraiserID returns the approver id under which this server's appraiser
+// key signs its approval, which every receipt carries (it vouches for the
+// attestation). It is receipt.AppraiserID, the id a verifier gives the keys
+// document's appraiser key, unless the policy lists this very key among its
+// approvers: then the policy's id for it (a policy written for 1-of-1 with
+// the appraiser named keeps meaning that). Another key under the appraiser's
+// id would make receipts name two approvers alike: refused.
+func (s *Server) appraiserID(pub crypto.PublicKey) (string, error) {
+	for _, a := range s.pol.Receipts.Approvers {
+		k := s.approverKeys[a.ID]
+		if eq, ok := k.Key.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(pub) {
 			return a.ID, nil
 		}
 	}
-	return "", configErr(fmt.Sprintf("the policy lists approvers but not this server's appraiser key (%s); add it, or remove the approver list for 1-of-1 by the appraiser",
-		keystore.Open(KeyDir(s.cfg)).ManifestPath(keystore.RoleAppraiser)), "policy")
+	if _, taken := s.approverKeys[receipt.AppraiserID]; taken {
+		return "", configErr(fmt.Sprintf("the policy's approver %q is not this server's appraiser key (%s), whose id that is; rename the approver",
+			receipt.AppraiserID, keystore.Open(KeyDir(s.cfg)).ManifestPath(keystore.RoleAppraiser)), "policy")
+	}
+	return receipt.AppraiserID, nil
+}
+
+// approverKeys parses the policy's approver keys once, by id.
+func approverKeys(p *policy.Policy) (map[string]approverKey, error) {
+	out := map[string]approverKey{}
+	for _, a := range p.Receipts.Approvers {
+		k, err := parsePublicKeyPEM(a.PublicKeyPEM)
+		if err != nil {
+			return nil, &ConfigError{Settings: []string{"policy"}, Reason: fmt.Sprintf("policy approver %q", a.ID), Err: err}
+		}
+		kid, err := receipt.Thumbprint(k)
+		if err != nil {
+			return nil, &ConfigError{Settings: []string{"policy"}, Reason: fmt.Sprintf("policy approver %q", a.ID), Err: err}
+		}
+		out[a.ID] = approverKey{TrustedKey: receipt.TrustedKey{ID: a.ID, Key: k, Role: a.Role}, kid: kid}
+	}
+	return out, nil
+}
+
+// approverKey is a policy approver's key with its thumbprint.
+type approverKey struct {
+	receipt.TrustedKey
+	kid []byte
 }
 
 func (s *Server) setupVerifier() error {
