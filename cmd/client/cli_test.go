@@ -38,7 +38,9 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"--help"}, "usage: seatrx <command> [arguments]"},
 		{[]string{"-h"}, "usage: seatrx <command> [arguments]"},
-		{[]string{"help"}, "  receipt      obtain, verify and show receipts\n"},
+		{[]string{"help"}, "  receipt        obtain, verify and show receipts\n"},
+		{[]string{"help", "authorization"}, "  keygen  make an approver key and print its entry for the policy\n"},
+		{[]string{"approve", "--help"}, "usage: seatrx approve --key FILE --server URL [--dev DIR | --ca FILE] [--deny] [--yes] ID"},
 		{[]string{"help", "receipt", "verify"}, "usage: seatrx receipt verify --bundle FILE --keys FILE"},
 		{[]string{"receipt", "--help"}, "usage: seatrx receipt <command> [arguments]"},
 		{[]string{"receipt", "help"}, "  request  attest to a server"},
@@ -72,7 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "seatrx: missing command (want demo, receipt, credential, evidence, conformance, version or help)\nusage: seatrx <command> [arguments]\nRun 'seatrx help' for details.\n"},
+		{nil, "seatrx: missing command (want demo, receipt, credential, approve, authorization, evidence, conformance, version or help)\nusage: seatrx <command> [arguments]\nRun 'seatrx help' for details.\n"},
 		{[]string{"nope"}, `seatrx: unknown command "nope"`},
 		{[]string{"--nope"}, "seatrx: flag provided but not defined: -nope"},
 		{[]string{"help", "nope"}, `seatrx help: unknown command "nope"`},
@@ -102,6 +104,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"evidence", "verify"}, "seatrx evidence verify: missing required flag --in"},
 		{[]string{"demo", "--keep", full}, "seatrx demo: --keep " + full + ": not empty"},
 		{[]string{"version", "extra"}, `seatrx version: unexpected argument "extra"`},
+		{[]string{"approve", "--server", "https://x", "--key", "k.pem"}, "seatrx approve: want one authorization ID, got 0 arguments"},
+		{[]string{"approve", "--server", "https://x", "ID"}, "seatrx approve: missing required flag --key"},
+		{[]string{"approve", "--server", "https://x", "--key", "k.pem", "--ca", "c.pem", "--dev", dir, "ID"}, "--ca and --dev cannot be used together"},
+		{[]string{"authorization", "show", "--server", "https://x", "--wait", "26", "ID"}, "--wait 26: want 0 to 25 seconds"},
+		{[]string{"authorization", "list", "--server", "https://x"}, "seatrx authorization list: missing required flag --key"},
+		{[]string{"authorization", "keygen", "--id", "a", "--out", "a.pem", "--alg", "rsa"}, `invalid value "rsa" for flag -alg: want ed25519, es256 or es384`},
+		{[]string{"receipt", "request", "--server", "https://x", "--wait", "-1s"}, `invalid value "-1s" for flag -wait`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -319,26 +328,32 @@ func TestDemoKeep(t *testing.T) {
 		"server attested: sev-snp evidence, status warning, simulated=true", "receipt verified offline (audit mode): ok=true",
 		"second redemption refused", "token_consumed", "2 receipts issued and verified offline", ", server attestation ",
 		"SPIFFE ID: spiffe://seatrx.demo/demo/workload", "subject spiffe://seatrx.demo/demo/workload",
-		"connection B: mTLS with the SVID, no attestation: execution token", "attested platform sev-snp, status warning, simulated true"} {
+		"connection B: mTLS with the SVID, no attestation: execution token", "attested platform sev-snp, status warning, simulated true",
+		"session 4: client TEE sim-snp, a transfer that needs 2 of 3 approvers", `pending: rule "large-transfer" needs 2 of alice (cfo), bob (treasurer), carol (security-officer)`,
+		"alice approved: pending, 1 of 2 approvals", "bob approved: completed, 2 of 2 approvals", "receipt approvals: appraiser, alice, bob"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
 	for _, f := range []string{"keys/issuer/manifest.json", "keys/appraiser/manifest.json", "keys/ear-verifier/manifest.json", "seatrx.db", "dev/ca.pem", "dev/sim-pki",
 		"session-1.cbor", "session-1.cbor.keys", "session-2.cbor", "session-2.cbor.keys",
-		"keys/workload-ca/manifest.json", "session-3-svid.pem", "bundle.pem", "workload/workload.key"} {
+		"keys/workload-ca/manifest.json", "session-3-svid.pem", "bundle.pem", "workload/workload.key",
+		"session-4.cbor", "session-4.cbor.keys", "demo-policy.yaml", "approvers/alice.pem", "approvers/bob.pem", "approvers/carol.pem"} {
 		if _, err := os.Stat(filepath.Join(keep, f)); err != nil {
 			t.Errorf("--keep did not keep %s: %v", f, err)
 		}
 	}
-	i := strings.Index(r.Stdout, "Verify one later with:\n  seatrx ")
-	if i < 0 {
-		t.Fatalf("no verify command printed:\n%s", r.Stdout)
-	}
-	line := strings.TrimSpace(strings.SplitN(r.Stdout[i:], "\n", 3)[1])
-	args := strings.Fields(line)[1:]
-	if v := sx(t, args...); v.Code != 0 || !strings.Contains(v.Stdout, "OK: receipt verified (audit mode)") {
-		t.Fatalf("%s: %s", line, v)
+	for _, intro := range []string{"Verify one later with:\n  seatrx ",
+		"and the approved transfer with the policy that names its approvers (its canonical form is in the bundle):\n  seatrx "} {
+		i := strings.Index(r.Stdout, intro)
+		if i < 0 {
+			t.Fatalf("no verify command printed after %q:\n%s", intro, r.Stdout)
+		}
+		line := strings.TrimSpace(strings.SplitN(r.Stdout[i+len(intro)-len("seatrx "):], "\n", 2)[0])
+		args := strings.Fields(line)[1:]
+		if v := sx(t, args...); v.Code != 0 || !strings.Contains(v.Stdout, "OK: receipt verified (audit mode)") {
+			t.Fatalf("%s: %s", line, v)
+		}
 	}
 	if v := sx(t, "receipt", "verify", "--bundle", filepath.Join(keep, "session-2.cbor"), "--keys", filepath.Join(keep, "session-2.cbor.keys"),
 		"--allow-simulated", "--trust-simulated", filepath.Join(keep, "dev", "sim-pki")); v.Code != 0 {
@@ -398,7 +413,7 @@ func bareReceipt(t *testing.T, bundle string) []byte {
 
 // The README's command table lists every client command.
 func TestReadmeListsEveryCommand(t *testing.T) {
-	if got := clitest.CommandPaths(tree()); len(got) != 11 {
+	if got := clitest.CommandPaths(tree()); len(got) != 15 {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())

@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -17,6 +22,7 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/keyfile"
@@ -38,11 +44,18 @@ redeemed, and its second redemption refused. A third session keeps a
 workload key in a (simulated) TEE's data directory, obtains an X.509-SVID for
 it, gets a receipt whose subject is the SVID's SPIFFE ID, and redeems that
 receipt's token on a second connection authenticated only by the SVID over
-mTLS. The server runs with examples/policy-credentials-dev.yaml's policy. It
-prints a summary of each session and the first receipt as JSON.
+mTLS. A fourth session is a transfer that the policy gives to three
+approvers (alice, bob, carol: keys made in the demo's directory), two of
+whom must approve: it waits as a pending authorization until alice and bob
+approve it (as 'seatrx approve --yes' does), and its receipt carries the
+appraiser's and their approvals and verifies under the policy. The server
+runs with a policy like examples/policy-credentials-dev.yaml plus those
+approvers (DIR/demo-policy.yaml). It prints a summary of each session and
+the first receipt as JSON.
 
 With --keep DIR the server's data stays in DIR (keys/, seatrx.db, dev/ with
-its CA and simulated PKI, workload/ with the workload key) and each session's
+its CA and simulated PKI, workload/ with the workload key, demo-policy.yaml,
+approvers/ with the three approver keys) and each session's
 receipt bundle and the server's keys document are written as
 DIR/session-N.cbor and DIR/session-N.cbor.keys, ready for 'seatrx receipt
 verify' (the demo prints the command), and the SVID and trust bundle as
@@ -79,10 +92,11 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 		defer os.RemoveAll(d)
 		data = d
 	}
-	// The dev server's policy is the default's plus one workload identity:
-	// the simulated SEV-SNP guest's reference values name demo/workload.
-	polPath := filepath.Join(data, "demo-policy.yaml")
-	if err := os.WriteFile(polPath, []byte(demoPolicy), 0o600); err != nil {
+	// The dev server's policy is the default's plus one workload identity
+	// (the simulated SEV-SNP guest's reference values name demo/workload)
+	// and three approvers for large transfers.
+	approvers, polPath, err := demoApprovers(data)
+	if err != nil {
 		return err
 	}
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, PolicyFile: polPath,
@@ -150,6 +164,10 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 	if err := demoCredential(env, "https://"+addr.String(), roots, pki, data, keep); err != nil {
 		return err
 	}
+	approved, err := demoApprovals(env, "https://"+addr.String(), roots, pki, checker, approvers, keep)
+	if err != nil {
+		return err
+	}
 	// Audit the first receipt again from its bytes alone, as anyone could later.
 	rep, err := verify.Bundle(first.Receipt.Bundle, first.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: true, SimulatedPKI: pki})
 	if err != nil || !rep.OK {
@@ -157,7 +175,8 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 	}
 	fmt.Fprintln(stdout, "\nSummary: 2 sessions, mutual attestation (simulated SEV-SNP, then simulated TDX), 2 receipts issued and verified offline,")
 	fmt.Fprintln(stdout, "1 execution token redeemed and its second redemption refused; then 1 workload credential (X.509-SVID) issued,")
-	fmt.Fprintln(stdout, "and a token bound to its key redeemed on a second connection authenticated by it alone.")
+	fmt.Fprintln(stdout, "and a token bound to its key redeemed on a second connection authenticated by it alone; then a transfer")
+	fmt.Fprintln(stdout, "approved by 2 of 3 approvers, its receipt carrying the appraiser's and their approvals.")
 	fmt.Fprintln(stdout, "Evidence was SIMULATED: every EAR, receipt and credential says so.")
 	if !quiet {
 		b, _ := receipt.UnmarshalBundle(first.Receipt.Bundle)
@@ -178,6 +197,8 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 		}
 		fmt.Fprintf(stdout, "Verify one later with:\n  %s receipt verify --bundle %s --keys %s.keys --allow-simulated --trust-simulated %s\n",
 			name, kept[0], kept[0], filepath.Join(server.DevDir(keep), "sim-pki"))
+		fmt.Fprintf(stdout, "and the approved transfer with the policy that names its approvers (its canonical form is in the bundle):\n  %s receipt verify --bundle %s --keys %s.keys --policy %s --allow-simulated --trust-simulated %s\n",
+			name, approved, approved, polPath, filepath.Join(server.DevDir(keep), "sim-pki"))
 	}
 	return nil
 }
@@ -289,4 +310,137 @@ func demoCredential(env *cli.Env, srvURL string, roots *x509.CertPool, pki *sim.
 			filepath.Join(keep, "bundle.pem"), filepath.Join(keep, "session-3-svid.pem"))
 	}
 	return nil
+}
+
+// demoApprovals is the demo's fourth session: a transfer the policy gives
+// to approvers waits as a pending authorization until alice and bob approve
+// it; its receipt verifies under the policy. It returns the kept bundle's
+// path ("" without keep).
+func demoApprovals(env *cli.Env, srvURL string, roots *x509.CertPool, pki *sim.PKI, checker *tlsbind.Checker, approvers map[string]crypto.Signer, keep string) (string, error) {
+	stdout := env.Stdout
+	att, err := server.NewAttester("sim-snp", pki)
+	if err != nil {
+		return "", err
+	}
+	plain, err := client.NewPlain(srvURL, roots, 0)
+	if err != nil {
+		return "", err
+	}
+	defer plain.Close()
+	fmt.Fprintln(stdout, "\n== session 4: client TEE sim-snp, a transfer that needs 2 of 3 approvers ==")
+	var approveErr error
+	o, err := client.Run(context.Background(), client.Flow{
+		Server: srvURL, Roots: roots, Prover: &tlsbind.Prover{Attester: att}, Checker: checker,
+		Requested:      map[string]any{"operation": "transfer", "amount": 250000, "currency": "EUR", "to": "ACME Corp"},
+		AllowSimulated: true, SimulatedPKI: pki,
+		OnPending: func(v *api.Authorization) {
+			if v.State != client.StatePending || v.Approvals > 0 || approveErr != nil {
+				return
+			}
+			fmt.Fprintf(stdout, "  authorization %s pending: rule %q needs %d of %s\n", v.ID, v.Rule, v.Threshold, approverList(v.Approvers))
+			// Two approvers decide, each as 'seatrx approve --yes' does:
+			// review what the server shows, sign, send.
+			for _, id := range []string{"alice", "bob"} {
+				got, err := demoApprove(plain, v.ID, approvers[id])
+				if err != nil {
+					approveErr = fmt.Errorf("%s: %w", id, err)
+					return
+				}
+				fmt.Fprintf(stdout, "  %s approved: %s, %d of %d approvals\n", id, got.State, got.Approvals, got.Threshold)
+			}
+		},
+	})
+	if o != nil {
+		printSession(stdout, o)
+	}
+	if err == nil {
+		err = approveErr
+	}
+	if err != nil {
+		printRefusal(env.Stderr, err)
+		return "", cli.ErrReported
+	}
+	var ids []string
+	for _, a := range o.Report.Receipt.ApproverIdentities {
+		ids = append(ids, a.ID)
+	}
+	fmt.Fprintf(stdout, "  receipt approvals: %s (verified under the server's policy)\n", strings.Join(ids, ", "))
+	if keep == "" {
+		return "", nil
+	}
+	path := filepath.Join(keep, "session-4.cbor")
+	if err := os.WriteFile(path, o.Receipt.Bundle, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path+".keys", o.KeysDoc, 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// demoRules is the demo policy's approval rule: transfers of 1000 or more
+// need two of the three approvers; everything else the appraiser alone.
+const demoRules = `  approval_rules:
+    - name: large-transfer
+      match:
+        - field: operation
+          equals: transfer
+        - field: amount
+          at_least: 1000
+      approvers: [alice, bob, carol]
+      threshold: 2
+      deny_ends: true
+    - name: default
+`
+
+// demoApprovers makes the three approver keys (Ed25519, ES256, ES384) under
+// data/approvers and writes the demo policy, data/demo-policy.yaml:
+// demoPolicy, the approvers and demoRules.
+func demoApprovers(data string) (map[string]crypto.Signer, string, error) {
+	keys := map[string]crypto.Signer{}
+	var b strings.Builder
+	b.WriteString(demoPolicy + "receipts:\n  approvers:\n")
+	for _, a := range []struct {
+		id, role string
+		key      func() (crypto.Signer, error)
+	}{
+		{"alice", "cfo", func() (crypto.Signer, error) { _, k, err := ed25519.GenerateKey(rand.Reader); return k, err }},
+		{"bob", "treasurer", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }},
+		{"carol", "security-officer", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P384(), rand.Reader) }},
+	} {
+		k, err := a.key()
+		if err != nil {
+			return nil, "", err
+		}
+		if err := keyfile.WriteKey(filepath.Join(data, "approvers", a.id+".pem"), k); err != nil {
+			return nil, "", err
+		}
+		keys[a.id] = k
+		b.WriteString(ApproverEntry(a.id, a.role, k.Public()))
+	}
+	b.WriteString(demoRules)
+	path := filepath.Join(data, "demo-policy.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return nil, "", err
+	}
+	return keys, path, nil
+}
+
+// demoApprove is 'seatrx approve --yes': review authorization id with key,
+// sign an approval, send it.
+func demoApprove(p *client.Plain, id string, key crypto.Signer) (*api.Authorization, error) {
+	ctx := context.Background()
+	v, err := p.Authorization(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	r, err := client.NewReview(v, key)
+	if err != nil {
+		return nil, err
+	}
+	body, err := r.Sign(receipt.DecisionApprove)
+	if err != nil {
+		return nil, err
+	}
+	return p.Decide(ctx, id, body)
 }

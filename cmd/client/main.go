@@ -8,6 +8,8 @@
 //	seatrx demo [--keep DIR] [--quiet]
 //	seatrx receipt request|verify|show ...
 //	seatrx credential request|show ...
+//	seatrx approve --key FILE --server URL [--deny] [--yes] ID
+//	seatrx authorization show|list|keygen ...
 //	seatrx evidence verify ...
 //	seatrx conformance vectors FILE...
 //	seatrx version | --version
@@ -47,6 +49,8 @@ func tree() *cli.Command {
 			demoCommand(),
 			receiptCommand(),
 			credentialCommand(),
+			approveCommand(),
+			authorizationCommand(),
 			evidencecli.Command(),
 			conformanceCommand(),
 			buildinfo.Command(name),

@@ -78,7 +78,12 @@ with this machine's evidence (or a simulated TEE's), optionally demands and
 verifies the server's own evidence first (--mutual), obtains a receipt for the
 operation in --action, verifies it offline and writes the bundle to --out and
 the server's keys document to OUT.keys. Without --dev or --ca the server's
-certificate is verified against the system roots.`,
+certificate is verified against the system roots.
+
+When the server's policy needs approvers for this action, the request
+becomes a pending authorization: request prints its id (for 'seatrx approve')
+and waits on the same connection until it completes, is denied or expires,
+or --wait runs out.`,
 		Required: []string{"server", "tee", "action", "out"},
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			srvURL := fs.String("server", "", "server base `URL`, e.g. https://localhost:8443")
@@ -95,6 +100,8 @@ certificate is verified against the system roots.`,
 			var profile string
 			ids := tlsbind.ProfileIDs(tlsbind.Profiles())
 			cli.EnumVar(fs, &profile, "profile", tlsbind.ProfileExpat04, ids, "interop profile to attest in, and to demand the server's attestation in: "+strings.Join(ids, ", ")+" (docs/PROTOCOL.md)")
+			var wait time.Duration
+			cli.DurationVar(fs, &wait, "wait", 0, time.Second, "bound on the wait for approvers; 0 waits until the authorization ends (completed, denied or expired)")
 			var f client.Flow
 			cli.DurationVar(fs, &f.ConnectTimeout, "connect-timeout", client.DefaultConnectTimeout, time.Millisecond, "bound on the TCP connect")
 			cli.DurationVar(fs, &f.HandshakeTimeout, "tls-timeout", client.DefaultHandshakeTimeout, time.Millisecond, "bound on the TLS handshake")
@@ -119,13 +126,20 @@ certificate is verified against the system roots.`,
 				}
 				defer closeDbg()
 				f.KeyLog, f.Dump = dbg.keyLog, dbg.dump
-				return receiptRequest(env, f, *dev, *caFile, tee, *actionFile, *passport, *serverPolicy, *out)
+				trust := "--ca " + *caFile
+				if *dev != "" {
+					trust = "--dev " + *dev
+				} else if *caFile == "" {
+					trust = ""
+				}
+				f.OnPending = pendingPrinter(env.Stdout, *srvURL, trust)
+				return receiptRequest(env, f, *dev, *caFile, tee, *actionFile, *passport, *serverPolicy, *out, wait)
 			}
 		},
 	}
 }
 
-func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, passport, serverPolicy, out string) error {
+func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, passport, serverPolicy, out string, wait time.Duration) error {
 	if (tee == "sim-snp" || tee == "sim-tdx") && dev == "" {
 		return cli.Usagef("--tee %s needs --dev DIR: the simulated TEE PKI comes from the dev server's files", tee)
 	}
@@ -188,9 +202,20 @@ func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, p
 		f.Prover.Passport = &tlsbind.LocalPassport{Verifier: own.Verifier, Issuer: iss}
 	}
 	f.AllowSimulated = f.SimulatedPKI != nil
-	res, err := client.Run(context.Background(), f)
+	ctx := context.Background()
+	if wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	res, err := client.Run(ctx, f)
 	if res != nil {
 		printSession(env.Stdout, res)
+	}
+	if err != nil && res != nil && res.Authorization != nil && res.Authorization.State == client.StatePending && errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(env.Stderr, "FAILED: gave up after --wait %s; authorization %s stays pending until %s, but its receipt goes to this connection only, which is now closed\n",
+			wait, res.Authorization.ID, time.Unix(res.Authorization.Expires, 0).UTC().Format(time.RFC3339))
+		return cli.ErrReported
 	}
 	if err != nil {
 		printRefusal(env.Stderr, err)
@@ -204,6 +229,32 @@ func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, p
 	}
 	fmt.Fprintf(env.Stdout, "bundle: %s\nkeys:   %s.keys\n", out, out)
 	return nil
+}
+
+// pendingPrinter reports an authorization that waits for approvers: first
+// what it needs and how an approver decides, then each change.
+func pendingPrinter(w io.Writer, server, trust string) func(*api.Authorization) {
+	first := true
+	return func(v *api.Authorization) {
+		if first {
+			first = false
+			fmt.Fprintf(w, "  authorization %s pending: rule %q needs %d of %s, and the server's appraiser; expires %s\n",
+				v.ID, v.Rule, v.Threshold, approverList(v.Approvers), time.Unix(v.Expires, 0).UTC().Format(time.RFC3339))
+			cmd := "seatrx approve --server " + server
+			if trust != "" {
+				cmd += " " + trust
+			}
+			fmt.Fprintf(w, "  an approver decides with: %s --key KEY %s\n  waiting on this connection...\n", cmd, v.ID)
+			return
+		}
+		var decided []string
+		for _, a := range v.Approvers {
+			if a.Decision != "" {
+				decided = append(decided, a.ID+" "+map[string]string{receipt.DecisionApprove: "approved", receipt.DecisionDeny: "denied"}[a.Decision])
+			}
+		}
+		fmt.Fprintf(w, "  %s: %d of %d approvals, %d denials (%s)\n", v.State, v.Approvals, v.Threshold, v.Denials, strings.Join(decided, ", "))
+	}
 }
 
 // printRefusal prints the server's problem (its namespaced code, status,
@@ -236,9 +287,11 @@ one key history. Online mode judges the receipt against the clock (skew,
 maximum age, replay: with --replay-db FILE, a SQLite replay cache shared by
 runs; without it the replay check is reported skipped, never passed); audit
 mode, for later, has no clock and checks that the receipt, its approvals and
-its EAR were made while their keys were valid. Without --policy the server's
-appraiser key (from the keys document) is the single required approver.
-Input files are limited to 4 MiB.`,
+its EAR were made while their keys were valid. The server's appraiser key
+(from the keys document) is a required approver of every receipt; without
+--policy it is the only one, so a receipt approved by others (N of M)
+verifies only with --policy, whose rule for the receipt's action names them
+and their threshold. Input files are limited to 4 MiB.`,
 		Required: []string{"bundle", "keys"},
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			bundleFile := fs.String("bundle", "", "receipt bundle (CBOR `FILE`)")
@@ -333,6 +386,9 @@ func receiptVerify(env *cli.Env, bundleFile string, keysFiles []string, policyFi
 	if err != nil || rep == nil || !rep.OK {
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "FAIL: %v\n", err)
+		}
+		if pol == nil && receipt.Code(err) == receipt.CodeUnknownApprover {
+			fmt.Fprintln(env.Stderr, "hint: the receipt carries approvals by approvers the keys document does not name; they come from a policy: pass the issuing server's with --policy FILE")
 		}
 		return cli.ErrReported
 	}
