@@ -213,7 +213,7 @@ func receiptRequest(env *cli.Env, f client.Flow, dev, caFile, tee, actionFile, p
 		printSession(env.Stdout, res)
 	}
 	if err != nil && res != nil && res.Authorization != nil && res.Authorization.State == client.StatePending && errors.Is(err, context.DeadlineExceeded) {
-		fmt.Fprintf(env.Stderr, "FAILED: gave up after --wait %s; authorization %s stays pending until %s, but its receipt goes to this connection only, which is now closed\n",
+		fmt.Fprintf(env.Stderr, "FAILED: gave up after --wait %s; authorization %s stays pending until %s; its receipt goes only to a connection that proves this attestation's key or workload identity (seatrx authorization show shows its state)\n",
 			wait, res.Authorization.ID, time.Unix(res.Authorization.Expires, 0).UTC().Format(time.RFC3339))
 		return cli.ErrReported
 	}

@@ -174,7 +174,7 @@ type Authorization struct {
 	// ID is the authorization's id, lowercase hex of 16 bytes; the
 	// receipt_id approvals name and the receipt will carry.
 	ID string `json:"id"`
-	// State is pending, completed, denied or expired (PROFILE.md §13).
+	// State is pending, completed, denied or expired (PROFILE.md §15).
 	State string `json:"state"`
 	// Rule names the policy rule that chose the approvers.
 	Rule string `json:"rule"`
@@ -210,7 +210,8 @@ type Authorization struct {
 	Now     int64 `json:"now"`
 	Decided int64 `json:"decided,omitempty"`
 	// Receipt is the receipt bundle (CBOR, base64url), once completed, for
-	// the requester only.
+	// the requester only (its connection, or one proving the same attested
+	// key or workload identity).
 	Receipt string `json:"receipt,omitempty"`
 	// TokenSecret is the execution token's secret (lowercase hex), in the
 	// answer to the requester's POST only: it is never stored or shown again.

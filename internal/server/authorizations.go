@@ -22,7 +22,7 @@ import (
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
-// Pending authorizations (PROFILE.md §13): POST /v1/authorizations on an
+// Pending authorizations (PROFILE.md §15): POST /v1/authorizations on an
 // attested connection creates one for the requested action; the policy rule
 // that matches the action says which approvers must approve; approvers
 // fetch it (GET /v1/authorizations/{id}) and send signed decisions (POST
