@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/client"
+	"github.com/seatrx/seatrx/internal/bench"
 	"github.com/seatrx/seatrx/internal/clitest"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
@@ -70,11 +72,12 @@ func TestUsageErrors(t *testing.T) {
 	os.MkdirAll(full, 0o700)
 	os.WriteFile(filepath.Join(full, "x"), nil, 0o600)
 	req := []string{"receipt", "request", "--server", "https://127.0.0.1:1", "--tee", "sim-snp", "--action", "a.json", "--out", "o.cbor"}
+	bench := []string{"bench", "--server", "https://127.0.0.1:1"}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{nil, "seatrx: missing command (want demo, receipt, credential, approve, authorization, evidence, conformance, version or help)\nusage: seatrx <command> [arguments]\nRun 'seatrx help' for details.\n"},
+		{nil, "seatrx: missing command (want demo, receipt, credential, approve, authorization, evidence, bench, conformance, version or help)\nusage: seatrx <command> [arguments]\nRun 'seatrx help' for details.\n"},
 		{[]string{"nope"}, `seatrx: unknown command "nope"`},
 		{[]string{"--nope"}, "seatrx: flag provided but not defined: -nope"},
 		{[]string{"help", "nope"}, `seatrx help: unknown command "nope"`},
@@ -111,6 +114,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"authorization", "list", "--server", "https://x"}, "seatrx authorization list: missing required flag --key"},
 		{[]string{"authorization", "keygen", "--id", "a", "--out", "a.pem", "--alg", "rsa"}, `invalid value "rsa" for flag -alg: want ed25519, es256 or es384`},
 		{[]string{"receipt", "request", "--server", "https://x", "--wait", "-1s"}, `invalid value "-1s" for flag -wait`},
+		{append(bench, "--mode", "plain"), "a bench needs a bound: --duration D or --count N"},
+		{append(bench, "--mode", "plain", "--compare", "plain,snp", "--count", "1"), "--mode and --compare cannot be used together"},
+		{append(bench, "--compare", "snp", "--count", "1"), `--compare "snp": want at least two modes`},
+		{append(bench, "--mode", "sgx", "--count", "1"), `unknown mode "sgx" for --transport tls (want plain, snp or tdx)`},
+		{append(bench, "--mode", "plain", "--duration", "2h"), "--duration: 2h0m0s: want 100ms to 1h0m0s"},
+		{append(bench, "--mode", "plain", "--count", "1", "--metrics", "https://192.0.2.1/metrics"), `--metrics "https://192.0.2.1/metrics": want an http(s) URL on the server's host 127.0.0.1`},
+		{append(bench, "--mode", "plain", "--count", "1", "--workers", "0"), `invalid value "0" for flag -workers: want a whole number from 1 to 1024`},
+		{[]string{"bench", "--server", "http://127.0.0.1:1", "--mode", "plain", "--count", "1"}, `--server "http://127.0.0.1:1": want https://host:port`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -411,9 +422,33 @@ func bareReceipt(t *testing.T, bundle string) []byte {
 	return b.Receipt
 }
 
+// A short bench against the shared dev server: every session counted per
+// mode and round, the server's CPU read, the ratio to the baseline printed;
+// no figure is judged.
+func TestBench(t *testing.T) {
+	f := dev(t)
+	r := sx(t, "bench", "--server", f.url, "--dev", f.dev, "--compare", "plain,tdx", "--count", "2", "--rounds", "2",
+		"--workers", "2", "--warmup", "1", "--json", "--quiet")
+	if r.Code != 0 || r.Stderr != "" {
+		t.Fatalf("%s", r)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("not a JSON report: %v\n%s", err, r.Stdout)
+	}
+	if len(rep.Modes) != 2 || rep.Modes[0].Sessions != 4 || rep.Modes[1].Sessions != 4 || rep.Modes[1].Errors != 0 ||
+		rep.Modes[1].ServerCPUms == nil || rep.Metrics != f.url+"/metrics" || len(rep.Ratios) != 1 || rep.Ratios[0].P99.Rounds != 2 {
+		t.Fatalf("report: %s", r.Stdout)
+	}
+	r = sx(t, "bench", "--server", f.url, "--dev", f.dev, "--mode", "snp", "--count", "1", "--warmup", "0", "--metrics", "off", "--quiet")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "server CPU not measured") || !strings.Contains(r.Stdout, "  attest  ") {
+		t.Fatalf("text report: %s", r)
+	}
+}
+
 // The README's command table lists every client command.
 func TestReadmeListsEveryCommand(t *testing.T) {
-	if got := clitest.CommandPaths(tree()); len(got) != 15 {
+	if got := clitest.CommandPaths(tree()); len(got) != 16 {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())

@@ -12,6 +12,7 @@
 //	seatrx authorization show|list|keygen ...
 //	seatrx evidence verify ...
 //	seatrx conformance vectors FILE...
+//	seatrx bench --server URL (--mode M | --compare A,B) (--duration D | --count N) ...
 //	seatrx version | --version
 //	seatrx help [COMMAND...]
 //
@@ -52,6 +53,7 @@ func tree() *cli.Command {
 			approveCommand(),
 			authorizationCommand(),
 			evidencecli.Command(),
+			benchCommand(),
 			conformanceCommand(),
 			buildinfo.Command(name),
 		},

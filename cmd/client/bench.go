@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/seatrx/seatrx/internal/bench"
+	"github.com/seatrx/seatrx/internal/cli"
+	"github.com/seatrx/seatrx/internal/client"
+	"github.com/seatrx/seatrx/internal/keyfile"
+)
+
+// Defaults of seatrx bench.
+const (
+	benchWorkers        = 8
+	benchWarmup         = 16
+	benchCompareRounds  = 9
+	benchMetricsOff     = "off"
+	benchMetricsDefault = "SERVER/metrics"
+)
+
+func benchCommand() *cli.Command {
+	modeHelp := func() string {
+		var b strings.Builder
+		for _, t := range bench.Transports() {
+			for _, m := range bench.Modes(t) {
+				fmt.Fprintf(&b, "\n  %-6s (%s) %s", m, t, bench.Describe(t, m))
+			}
+		}
+		return b.String()
+	}
+	return &cli.Command{
+		Name:    "bench",
+		Summary: "measure a server under load: sessions/s, latency, and the server's CPU per session",
+		Usage:   "--server URL [--dev DIR | --ca FILE] (--mode MODE | --compare A,B,...) (--duration D | --count N) [flags]",
+		Doc: `Bench runs --workers concurrent workers, each repeating whole sessions on
+fresh connections, and reports sessions/s, errors by problem code, latency
+percentiles per phase, the server's CPU time and heap allocation per session
+(its own process_cpu_seconds_total and go_memstats_alloc_bytes_total, read
+from --metrics before and after each measurement) and this process's CPU
+time (getrusage), which shows whether the driver was the bottleneck.
+--compare runs the modes interleaved in --rounds rounds (the order
+alternating) and prints each one's ratio to the first, measured in the same
+rounds: median and range over the rounds. Run the server as a separate
+process for CPU figures that are the server's alone.
+
+A run is bounded: --duration or --count (or both: whichever comes first)
+applies to each mode in each round. It sends only to --server and to
+--metrics, which must be on the same host. Modes:` + modeHelp() + `
+
+Example, against seatrx-server --dev --data /tmp/d:
+  seatrx bench --server https://127.0.0.1:8443 --dev /tmp/d/dev \
+      --compare plain,snp --duration 5s --workers 8`,
+		Required: []string{"server"},
+		Setup: func(fs *flag.FlagSet) cli.Action {
+			srv := fs.String("server", "", "server base `URL`, e.g. https://127.0.0.1:8443")
+			dev := fs.String("dev", "", "a dev server's client files (`DIR`, the server's DATA/dev): its CA and the simulated TEE PKI the snp and tdx modes attest with")
+			caFile := fs.String("ca", "", "CA certificates (PEM `FILE`) to verify the server; default system roots")
+			var transport string
+			cli.EnumVar(fs, &transport, "transport", bench.TransportTLS, bench.Transports(), "how sessions reach the server")
+			mode := fs.String("mode", "", "the one `MODE` to run (see above)")
+			compare := fs.String("compare", "", "`MODES` to run interleaved, comma-separated; ratios are to the first, e.g. plain,snp")
+			var o bench.Config
+			cli.IntVar(fs, &o.Workers, "workers", benchWorkers, 1, bench.MaxWorkers, "concurrent workers, each on its own connections")
+			cli.DurationVar(fs, &o.Duration, "duration", 0, bench.MinDuration, "bound of each mode's measurement in each round (at most 1h)")
+			cli.IntVar(fs, &o.Count, "count", 0, 0, bench.MaxCount, "sessions of each mode in each round (0: bounded by --duration only)")
+			cli.IntVar(fs, &o.Rounds, "rounds", 0, 0, bench.MaxRounds, fmt.Sprintf("rounds (0: 1, or %d with --compare)", benchCompareRounds))
+			cli.IntVar(fs, &o.Warmup, "warmup", benchWarmup, 0, bench.MaxWarmup, "unmeasured sessions of each mode before the first round")
+			metrics := fs.String("metrics", benchMetricsDefault, "the server's Prometheus `URL` (on the server's host), or "+benchMetricsOff+" not to measure the server")
+			asJSON := fs.Bool("json", false, "print the report as JSON")
+			quiet := fs.Bool("quiet", false, "no progress line on stderr")
+			cli.DurationVar(fs, &o.ConnectTimeout, "connect-timeout", client.DefaultConnectTimeout, time.Millisecond, "bound on each TCP connect")
+			cli.DurationVar(fs, &o.HandshakeTimeout, "tls-timeout", client.DefaultHandshakeTimeout, time.Millisecond, "bound on each TLS handshake")
+			cli.DurationVar(fs, &o.RequestTimeout, "request-timeout", client.DefaultRequestTimeout, time.Millisecond, "bound on each request, the server's work included")
+			return func(env *cli.Env, args []string) error {
+				if len(args) > 0 {
+					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				if err := cli.Conflict(fs, "ca", "dev", "--dev already names the dev server's CA"); err != nil {
+					return err
+				}
+				if err := cli.Conflict(fs, "mode", "compare", "--compare names every mode to run"); err != nil {
+					return err
+				}
+				switch {
+				case *mode != "":
+					o.Modes = []string{*mode}
+				case *compare != "":
+					o.Modes = strings.Split(*compare, ",")
+					if len(o.Modes) < 2 {
+						return cli.Usagef("--compare %q: want at least two modes, e.g. plain,snp", *compare)
+					}
+					if o.Rounds == 0 {
+						o.Rounds = benchCompareRounds
+					}
+				default:
+					return cli.Usagef("missing --mode or --compare (modes: %s)", cli.OneOf(bench.Modes(transport)))
+				}
+				for _, m := range o.Modes {
+					if !slices.Contains(bench.Modes(transport), m) {
+						return cli.Usagef("unknown mode %q for --transport %s (want %s)", m, transport, cli.OneOf(bench.Modes(transport)))
+					}
+				}
+				if o.Duration == 0 && o.Count == 0 {
+					return cli.Usagef("a bench needs a bound: --duration D or --count N (per mode, per round)")
+				}
+				u, err := url.Parse(*srv)
+				if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+					return cli.Usagef("--server %q: want https://host:port", *srv)
+				}
+				u.Path = ""
+				o.Server, o.Transport = u, transport
+				switch *metrics {
+				case benchMetricsOff:
+				case benchMetricsDefault:
+					o.Metrics = u.JoinPath("/metrics")
+				default:
+					m, err := url.Parse(*metrics)
+					if err != nil || (m.Scheme != "https" && m.Scheme != "http") || m.Hostname() != u.Hostname() {
+						return cli.Usagef("--metrics %q: want an http(s) URL on the server's host %s, or %s", *metrics, u.Hostname(), benchMetricsOff)
+					}
+					o.Metrics = m
+				}
+				if *dev != "" {
+					if o.Roots, o.SimPKI, err = devFiles(*dev); err != nil {
+						return err
+					}
+				}
+				if *caFile != "" {
+					cas, err := keyfile.LoadCertificates(*caFile)
+					if err != nil {
+						return fmt.Errorf("--ca: %w", err)
+					}
+					o.Roots = x509.NewCertPool()
+					for _, c := range cas {
+						o.Roots.AddCert(c)
+					}
+				}
+				if !*quiet {
+					o.Progress = env.Stderr
+				}
+				return runBench(env, o, *asJSON)
+			}
+		},
+	}
+}
+
+// benchFlags names the flag that sets each bench.Config field.
+var benchFlags = map[string]string{
+	"Server": "server", "Transport": "transport", "Modes": "mode", "Workers": "workers", "Duration": "duration",
+	"Count": "count", "Rounds": "rounds", "Warmup": "warmup", "Metrics": "metrics", "SimPKI": "dev",
+}
+
+func runBench(env *cli.Env, o bench.Config, asJSON bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := bench.Run(ctx, o)
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted: no report")
+	}
+	var ce *bench.ConfigError
+	if errors.As(err, &ce) {
+		return cli.Usagef("--%s: %s", benchFlags[ce.Field], ce.Reason)
+	}
+	if err != nil {
+		printRefusal(env.Stderr, err)
+		return cli.ErrReported
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.WriteText(env.Stdout)
+	return nil
+}
