@@ -81,6 +81,7 @@ type options struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	keyLog, dump    string // debugging aids (package capture)
+	pprof           loopbackAddr
 }
 
 func defineFlags(fs *flag.FlagSet, o *options) {
@@ -113,6 +114,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", 20*time.Second, 0, "time to finish in-flight requests on SIGINT/SIGTERM")
 	fs.StringVar(&o.keyLog, "keylog", "", "DEBUGGING: append every connection's TLS secrets to `FILE` (NSS key log format, as SSLKEYLOGFILE; created 0600); whoever reads it decrypts the connections")
 	fs.StringVar(&o.dump, "dump", "", "DEBUGGING: write every exported-authenticator message, the exporter outputs, binders and REPORTDATA, per connection, under `DIR` (hex files and an index.json)")
+	fs.Var(&o.pprof, "pprof", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060, for measurements; default off")
 }
 
 // serve defines the flags and returns the action that runs the server.
@@ -187,6 +189,14 @@ func run(env *cli.Env, o *options) error {
 	if c.Dev {
 		fmt.Fprint(env.Stderr, server.DevBanner(c.DataDir, addr.String()))
 		fmt.Fprintf(env.Stdout, "client files: %s\n", server.DevDir(c.DataDir))
+	}
+	if o.pprof != "" {
+		stopPprof, err := startPprof(string(o.pprof), log)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopPprof()
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "seatrx-server started", srv.Summary().Attrs()...)
 	errc := make(chan error, 1)

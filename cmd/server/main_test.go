@@ -88,6 +88,8 @@ func TestUsageErrors(t *testing.T) {
 		{"zero max age", []string{"--dev", "--attestation-max-age", "0s"}, `for flag -attestation-max-age: want a duration of at least 1s`},
 		{"addr without port", []string{"--dev", "--addr", "8443"}, `invalid value "8443" for flag -addr: want HOST:PORT`},
 		{"addr bad port", []string{"--dev", "--addr", "localhost:https"}, `port "https": want a number from 0 to 65535`},
+		{"pprof on the network", []string{"--dev", "--pprof", "0.0.0.0:6060"}, `invalid value "0.0.0.0:6060" for flag -pprof: host "0.0.0.0": the profiling listener is for loopback only`},
+		{"pprof without port", []string{"--dev", "--pprof", "6060"}, `invalid value "6060" for flag -pprof: want a loopback HOST:PORT`},
 		{"attester", []string{"--dev", "--attester", "sgx"}, `invalid value "sgx" for flag -attester: want snp, tdx, sim-snp or sim-tdx, or empty`},
 		{"profiles typo", []string{"--dev", "--profiles", "expat-04,cocs"}, `invalid value "expat-04,cocs" for flag -profiles: unknown profile "cocs" (known: expat-04, expat-03, cocos, rust-ref)`},
 		{"profiles repeated", []string{"--dev", "--profiles", "cocos,cocos"}, `profile "cocos" listed twice`},
@@ -192,6 +194,7 @@ func TestExampleServerConfig(t *testing.T) {
 // started is a running server binary and its decoded JSON log lines.
 type started struct {
 	cmd     *exec.Cmd
+	before  []map[string]any // log lines before the summary
 	summary map[string]any
 	lines   chan map[string]any
 }
@@ -233,6 +236,7 @@ func start(t *testing.T, args ...string) *started {
 				s.summary = m
 				return s
 			}
+			s.before = append(s.before, m)
 		case <-timeout:
 			t.Fatal("no startup summary within 30s")
 		}
@@ -307,6 +311,30 @@ func TestStartupSummary(t *testing.T) {
 	if shutdown == nil || shutdown["timeout_ms"] != 7000.0 {
 		t.Fatalf("shutdown line %v: want timeout_ms 7000 (from the config file)", shutdown)
 	}
+}
+
+// --pprof serves Go profiles on its own loopback listener, and says where.
+func TestPprofListener(t *testing.T) {
+	s := start(t, "--dev", "--data", filepath.Join(t.TempDir(), "data"), "--pprof", "127.0.0.1:0")
+	var at string
+	for _, l := range s.before {
+		if l["msg"] == "profiling listener on (loopback only; for measurements, not production)" {
+			at, _ = l["pprof"].(string)
+		}
+	}
+	if !strings.HasPrefix(at, "http://127.0.0.1:") {
+		t.Fatalf("no profiling listener logged (%q)", at)
+	}
+	resp, err := http.Get(at + "cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "--pprof") {
+		t.Fatalf("cmdline: %d %q", resp.StatusCode, body)
+	}
+	s.stop(t)
 }
 
 // examples/policy-production.yaml starts as written on a production server,
