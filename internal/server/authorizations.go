@@ -217,7 +217,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, c *conn, r
 			s.internal(w, "issue a receipt", err)
 			return
 		}
-		rcpt, tok := storedReceipt(rc, out.Receipt, bundle)
+		rcpt, tok := storedReceipt(rc, bundle)
 		if err := s.store.PutCompletedAuthorization(r.Context(), sa, rcpt, tok); err != nil {
 			s.internal(w, "store the receipt", err)
 			return
@@ -243,14 +243,15 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, c *conn, r
 	writeJSONStatus(w, http.StatusAccepted, v)
 }
 
-// storedReceipt is how the store keeps a receipt and its token.
-func storedReceipt(rc *receipt.Receipt, cose, bundle []byte) (store.Receipt, store.Token) {
+// storedReceipt is how the store keeps a receipt (once: its bundle carries
+// the signed COSE_Sign1) and its token.
+func storedReceipt(rc *receipt.Receipt, bundle []byte) (store.Receipt, store.Token) {
 	tok := rc.ExecutionToken
 	var kb []byte
 	if tok.Cnf != nil {
 		kb = tok.Cnf.Value
 	}
-	return store.Receipt{ID: rc.ReceiptID, IssuedAt: time.Unix(int64(rc.Timestamp), 0), Subject: rc.Subject, COSE: cose, Bundle: bundle},
+	return store.Receipt{ID: rc.ReceiptID, IssuedAt: time.Unix(int64(rc.Timestamp), 0), Subject: rc.Subject, Bundle: bundle},
 		store.Token{ID: tok.ID, ReceiptID: rc.ReceiptID, Digest: tok.Digest.Value, Audience: tok.Audience,
 			NotBefore: time.Unix(int64(tok.NotBefore), 0), Expires: time.Unix(int64(tok.Expires), 0), KeyBinding: kb}
 }
@@ -598,7 +599,7 @@ func (s *Server) complete(ctx context.Context, id []byte) error {
 		if err != nil {
 			return err
 		}
-		rcpt, tok := storedReceipt(rc, out.Receipt, bundle)
+		rcpt, tok := storedReceipt(rc, bundle)
 		err = s.store.Complete(ctx, id, len(in.Approvals), rcpt, tok, now)
 		if errors.Is(err, store.ErrNotPending) {
 			continue // completed elsewhere, ended, or the count moved: look again

@@ -245,7 +245,7 @@ func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, reques
 	if err != nil {
 		return nil, nil, err
 	}
-	rcpt, tok := storedReceipt(rc, bundle.Receipt, bb)
+	rcpt, tok := storedReceipt(rc, bb)
 	if err := s.store.PutReceiptWithToken(ctx, rcpt, tok); err != nil {
 		return nil, nil, fmt.Errorf("store receipt: %w", err)
 	}
@@ -330,6 +330,21 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, ks *keyState, requeste
 	}
 }
 
+// parseStored parses the signed receipt of a stored one: from its bundle,
+// or, for a row stored before receipts were kept once without a bundle
+// (store migration 3 kept its COSE_Sign1), from that.
+func parseStored(rec *store.Receipt) (*receipt.Receipt, error) {
+	cose := rec.Bundle
+	if b, err := receipt.UnmarshalBundle(rec.Bundle); err == nil {
+		cose = b.Receipt
+	}
+	r, err := receipt.ParseReceipt(cose)
+	if err != nil {
+		return nil, fmt.Errorf("stored receipt %x does not parse: %w", rec.ID, err)
+	}
+	return r, nil
+}
+
 func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *conn, _ *tlsbind.Result) {
 	id, err := hex.DecodeString(r.PathValue("id"))
 	if err != nil || len(id) == 0 || len(id) > store.MaxIDLen {
@@ -393,7 +408,7 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, p
 		s.redeemInternal(w, "get receipt", err)
 		return
 	}
-	rc, err := receipt.ParseReceipt(rec.COSE)
+	rc, err := parseStored(rec)
 	if err != nil {
 		s.redeemInternal(w, "parse the stored receipt", err)
 		return

@@ -167,9 +167,9 @@ func (s *Server) firstKey(dir *keystore.Dir, role string, receipts int64, first 
 // checkSignedBy checks that a stored receipt's issuer and approver kids are
 // in the key directory's histories.
 func checkSignedBy(rec *store.Receipt, roles map[string]*keystore.Role, dir *keystore.Dir) error {
-	r, err := receipt.ParseReceipt(rec.COSE)
+	r, err := parseStored(rec)
 	if err != nil {
-		return fmt.Errorf("stored receipt %x does not parse: %w", rec.ID, err)
+		return err
 	}
 	has := func(role string, kid []byte) bool {
 		return slices.ContainsFunc(roles[role].Kids(), func(k []byte) bool { return bytes.Equal(k, kid) })

@@ -11,6 +11,6 @@
 // seconds, binary values are BLOB/BYTEA) so that a PostgreSQL backend can
 // follow; see README.md for what differs there.
 //
-// The store keeps receipts and bundles as opaque bytes: it does not parse,
+// The store keeps each receipt once, as opaque bytes (its bundle): it does not parse,
 // sign or verify them, and it imports no other seatrx package.
 package store

@@ -19,17 +19,19 @@ const maxBatch = 64
 // (one fsync) covers several inserts.
 type GroupCommitStats struct {
 	Commits uint64 // transactions run (each ends in one COMMIT, or a ROLLBACK when it failed)
-	Items   uint64 // inserts handled (PutReceipt, PutToken, PutReceiptWithToken), each counted once
+	Items   uint64 // writes handled (UseContext, PutReceipt, PutToken, PutReceiptWithToken, PutAttestedReceipt), each counted once
 	Retries uint64 // batches that failed as a whole and were retried item by item
 }
 
-// putReq is one caller's insert waiting for, or carried by, a group commit.
-// A nil r (token only) checks that the token's receipt exists; a nil t stores
-// the receipt alone; a non-nil a also stores the authorization that the
+// putReq is one caller's write waiting for, or carried by, a group commit:
+// a used context u, a receipt r and a token t, each optional, written in
+// that order and all or nothing. A token without its receipt checks that
+// the receipt is stored; a non-nil a also stores the authorization that the
 // receipt completed at once (PutCompletedAuthorization).
 type putReq struct {
 	ctx  context.Context
 	what string // operation name for error messages, e.g. "put receipt"
+	u    *UsedContext
 	r    *Receipt
 	t    *Token
 	a    *Authorization
@@ -267,30 +269,39 @@ func (s *Store) putItemSavepoint(tx *sql.Tx, st *insertStmts, p *putReq) (item, 
 // insertStmts holds the insert statements prepared once for a multi-item
 // batch; parsing them per item was a fifth of the insert CPU.
 type insertStmts struct {
-	receipt, token *sql.Stmt
+	used, receipt, token *sql.Stmt
 }
 
-// prepareInserts prepares the receipt and token inserts on tx; they are
-// closed with the transaction.
+// prepareInserts prepares the used-context, receipt and token inserts on
+// tx; they are closed with the transaction.
 func (s *Store) prepareInserts(tx *sql.Tx) (*insertStmts, error) {
 	ctx := context.Background()
-	r, err := tx.PrepareContext(ctx, s.q(insertReceipt))
-	if err != nil {
-		return nil, backend("prepare receipt insert", err)
+	var st insertStmts
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+		what  string
+	}{{&st.used, insertUsedContext, "used context"}, {&st.receipt, insertReceipt, "receipt"}, {&st.token, insertToken, "token"}} {
+		var err error
+		if *p.dst, err = tx.PrepareContext(ctx, s.q(p.query)); err != nil {
+			return nil, backend("prepare "+p.what+" insert", err)
+		}
 	}
-	t, err := tx.PrepareContext(ctx, s.q(insertToken))
-	if err != nil {
-		return nil, backend("prepare token insert", err)
-	}
-	return &insertStmts{receipt: r, token: t}, nil
+	return &st, nil
 }
 
 // putItemTx performs one item's statements (prepared ones when st is not
-// nil): the receipt insert (a duplicate stops here, so its token is never
-// inserted), the receipt lookup for a token stored on its own, and the token
-// insert.
+// nil): the used context (a reused one stops here), the receipt insert (a
+// duplicate stops here, so its token is never inserted), the receipt lookup
+// for a token stored on its own, the token insert, and the completed
+// authorization.
 func (s *Store) putItemTx(tx *sql.Tx, st *insertStmts, p *putReq) (err error) {
 	ctx := context.Background()
+	if p.u != nil {
+		if err := s.useContextTx(ctx, tx, st, p.u); err != nil {
+			return err
+		}
+	}
 	if p.r != nil {
 		if st == nil {
 			if err := s.putReceiptTx(ctx, tx, p.r); err != nil {

@@ -41,8 +41,7 @@ func sampleReceipt(id string) Receipt {
 		ID:       []byte(id),
 		IssuedAt: t0,
 		Subject:  "spiffe://example/peer",
-		COSE:     append([]byte{0xd2, 0x84}, bytes.Repeat([]byte{0xa5}, 300)...),
-		Bundle:   bytes.Repeat([]byte{0x5a}, 500),
+		Bundle:   append([]byte{0xa3}, bytes.Repeat([]byte{0x5a}, 800)...),
 	}
 }
 

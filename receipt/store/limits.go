@@ -10,7 +10,7 @@ import (
 const (
 	// MaxIDLen bounds receipt, token and replay-cache ids (seatrx uses 16 bytes).
 	MaxIDLen = 64
-	// MaxBlobLen bounds a stored COSE receipt and its bundle (1 MiB each).
+	// MaxBlobLen bounds a stored receipt (its bundle): 1 MiB.
 	MaxBlobLen = 1 << 20
 	// DigestLen is the length of an execution-token digest (SHA-256 of the secret).
 	DigestLen = 32
@@ -45,10 +45,7 @@ func (r *Receipt) validate() error {
 	if err := checkLen("Receipt.ID", len(r.ID), 1, MaxIDLen); err != nil {
 		return err
 	}
-	if err := checkLen("Receipt.COSE", len(r.COSE), 1, MaxBlobLen); err != nil {
-		return err
-	}
-	if err := checkLen("Receipt.Bundle", len(r.Bundle), 0, MaxBlobLen); err != nil {
+	if err := checkLen("Receipt.Bundle", len(r.Bundle), 1, MaxBlobLen); err != nil {
 		return err
 	}
 	if err := checkLen("Receipt.Subject", len(r.Subject), 0, MaxSubjectLen); err != nil {

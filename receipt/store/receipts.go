@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-// Receipt is an issued receipt as stored: the signed COSE_Sign1 bytes and the
-// bundle of preimages it commits to, both opaque to the store.
+// Receipt is an issued receipt as stored, once: the bundle the issuer hands
+// out (for seatrx, the signed COSE_Sign1 with the preimages it commits to),
+// opaque to the store.
 type Receipt struct {
 	ID       []byte    // receipt id, 1..MaxIDLen bytes
 	IssuedAt time.Time // stored in whole seconds
 	Subject  string    // CWT sub of the receipt (the attested peer)
-	COSE     []byte    // tagged COSE_Sign1, 1..MaxBlobLen bytes
-	Bundle   []byte    // preimage bundle, 0..MaxBlobLen bytes
+	Bundle   []byte    // the receipt as issued, 1..MaxBlobLen bytes
 }
 
 // Token is an execution token as stored: the digest of the one-time secret
@@ -30,7 +30,7 @@ type Token struct {
 	KeyBinding []byte    // hash of the peer key (cnf), 0..MaxKeyBindingLen bytes
 }
 
-const insertReceipt = `INSERT INTO receipts (id, issued_at, subject, cose, bundle) VALUES (?, ?, ?, ?, ?)
+const insertReceipt = `INSERT INTO receipts (id, issued_at, subject, bundle) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
 const insertToken = `INSERT INTO execution_tokens (id, receipt_id, digest, audience, not_before, expires, key_binding)
@@ -88,6 +88,33 @@ func (s *Store) PutReceiptWithToken(ctx context.Context, r Receipt, t Token) err
 	return s.groupPut(&putReq{ctx: ctx, what: "put receipt with token", r: &r, t: &t})
 }
 
+// PutAttestedReceipt records the attestation u (as UseContext does) and
+// stores r with its token t (as PutReceiptWithToken does) in one item of one
+// group commit: the receipt exists if and only if the attestation it was
+// issued for is recorded, and both are durable, with one COMMIT, before it
+// returns. A context already used is ErrContextReused and nothing is stored;
+// a duplicate receipt or token id is ErrDuplicate and the attestation is not
+// recorded either.
+func (s *Store) PutAttestedReceipt(ctx context.Context, u UsedContext, r Receipt, t Token) error {
+	if len(t.ReceiptID) == 0 {
+		t.ReceiptID = r.ID
+	}
+	if err := u.validate(); err != nil {
+		return fmt.Errorf("store: put attested receipt: %w", err)
+	}
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("store: put attested receipt: %w", err)
+	}
+	if err := t.validate(); err != nil {
+		return fmt.Errorf("store: put attested receipt: %w", err)
+	}
+	if string(t.ReceiptID) != string(r.ID) {
+		return fmt.Errorf("store: put attested receipt: %w: Token.ReceiptID %x differs from Receipt.ID %x",
+			ErrInvalidInput, t.ReceiptID, r.ID)
+	}
+	return s.groupPut(&putReq{ctx: ctx, what: "put attested receipt", u: &u, r: &r, t: &t})
+}
+
 func (s *Store) putReceiptTx(ctx context.Context, tx *sql.Tx, r *Receipt) error {
 	res, err := tx.ExecContext(ctx, s.q(insertReceipt), receiptArgs(r)...)
 	return receiptInserted(res, err, r)
@@ -111,7 +138,7 @@ func putTokenStmt(ctx context.Context, st *sql.Stmt, t *Token) error {
 }
 
 func receiptArgs(r *Receipt) []any {
-	return []any{r.ID, r.IssuedAt.Unix(), r.Subject, r.COSE, nonNil(r.Bundle)}
+	return []any{r.ID, r.IssuedAt.Unix(), r.Subject, r.Bundle}
 }
 
 func tokenArgs(t *Token) []any {
@@ -152,8 +179,8 @@ func (s *Store) GetReceipt(ctx context.Context, id []byte) (*Receipt, error) {
 	}
 	r := Receipt{ID: append([]byte(nil), id...)}
 	var issued int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT issued_at, subject, cose, bundle FROM receipts WHERE id = ?`), id).
-		Scan(&issued, &r.Subject, &r.COSE, &r.Bundle)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT issued_at, subject, bundle FROM receipts WHERE id = ?`), id).
+		Scan(&issued, &r.Subject, &r.Bundle)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: get receipt %x: %w", id, ErrNotFound)
 	}
@@ -177,8 +204,8 @@ func (s *Store) EdgeReceipts(ctx context.Context) (n int64, first, last *Receipt
 	edge := func(order string) (*Receipt, error) {
 		var r Receipt
 		var issued int64
-		err := s.db.QueryRowContext(ctx, `SELECT id, issued_at, subject, cose, bundle FROM receipts ORDER BY issued_at `+order+`, id `+order+` LIMIT 1`).
-			Scan(&r.ID, &issued, &r.Subject, &r.COSE, &r.Bundle)
+		err := s.db.QueryRowContext(ctx, `SELECT id, issued_at, subject, bundle FROM receipts ORDER BY issued_at `+order+`, id `+order+` LIMIT 1`).
+			Scan(&r.ID, &issued, &r.Subject, &r.Bundle)
 		if err != nil {
 			return nil, backend("edge receipt", err)
 		}

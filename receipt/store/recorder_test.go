@@ -89,7 +89,7 @@ func (c *recConn) ExecContext(ctx context.Context, q string, args []driver.Named
 	switch {
 	case strings.HasPrefix(q, "SAVEPOINT "):
 		c.savepoints++
-	case strings.HasPrefix(q, "INSERT INTO receipts"), strings.HasPrefix(q, "INSERT INTO execution_tokens"):
+	case strings.HasPrefix(q, "INSERT INTO receipts"), strings.HasPrefix(q, "INSERT INTO execution_tokens"), strings.HasPrefix(q, "INSERT INTO used_contexts"):
 		c.inserted = true
 	}
 	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)

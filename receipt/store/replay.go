@@ -7,10 +7,34 @@ import (
 	"time"
 )
 
+// UsedContext is the record of one accepted attestation: the
+// certificate_request_context it answered, on which connection, and when.
+// A context is used once, ever (until Prune drops it after the context
+// retention).
+type UsedContext struct {
+	CRC    []byte    // 1..MaxContextLen bytes
+	ConnID string    // 0..MaxNameLen bytes
+	At     time.Time // stored in whole seconds
+}
+
+func (u *UsedContext) validate() error {
+	if err := checkLen("UsedContext.CRC", len(u.CRC), 1, MaxContextLen); err != nil {
+		return err
+	}
+	if err := checkLen("UsedContext.ConnID", len(u.ConnID), 0, MaxNameLen); err != nil {
+		return err
+	}
+	return checkTime("UsedContext.At", u.At)
+}
+
+const insertUsedContext = `INSERT INTO used_contexts (crc, conn_id, used_at) VALUES (?, ?, ?) ON CONFLICT (crc) DO NOTHING`
+
 // UseContext records the single use of a certificate_request_context crc on
 // connection connID. A second use of the same crc (on any connection, until
 // Prune drops it after the context retention) is ErrContextReused. It is
-// committed before it returns.
+// committed before it returns, through the group committer: concurrent
+// attestations and receipts share one COMMIT (see PutReceiptWithToken for
+// the context and Close rules).
 func (s *Store) UseContext(ctx context.Context, crc []byte, connID string, now time.Time) error {
 	if err := checkLen("crc", len(crc), 1, MaxContextLen); err != nil {
 		return fmt.Errorf("store: use context: %w", err)
@@ -21,18 +45,26 @@ func (s *Store) UseContext(ctx context.Context, crc []byte, connID string, now t
 	if err := checkTime("now", now); err != nil {
 		return fmt.Errorf("store: use context: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx,
-		s.q(`INSERT INTO used_contexts (crc, conn_id, used_at) VALUES (?, ?, ?) ON CONFLICT (crc) DO NOTHING`),
-		crc, connID, now.Unix())
+	return s.groupPut(&putReq{ctx: ctx, what: "use context", u: &UsedContext{CRC: crc, ConnID: connID, At: now}})
+}
+
+func (s *Store) useContextTx(ctx context.Context, tx *sql.Tx, st *insertStmts, u *UsedContext) error {
+	var res sql.Result
+	var err error
+	if st != nil {
+		res, err = st.used.ExecContext(ctx, u.CRC, u.ConnID, u.At.Unix())
+	} else {
+		res, err = tx.ExecContext(ctx, s.q(insertUsedContext), u.CRC, u.ConnID, u.At.Unix())
+	}
 	if err != nil {
-		return backend(fmt.Sprintf("use context %x", crc), err)
+		return backend(fmt.Sprintf("use context %x", u.CRC), err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return backend(fmt.Sprintf("use context %x: rows affected", crc), err)
+		return backend(fmt.Sprintf("use context %x: rows affected", u.CRC), err)
 	}
 	if n == 0 {
-		return fmt.Errorf("store: use context %x on %q: %w", crc, connID, ErrContextReused)
+		return fmt.Errorf("store: use context %x on %q: %w", u.CRC, u.ConnID, ErrContextReused)
 	}
 	return nil
 }

@@ -111,7 +111,6 @@ func TestPutGetReceiptRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	r := sampleReceipt("r-1")
 	r.IssuedAt = t0.Add(750 * time.Millisecond).In(time.FixedZone("X", 3600))
-	r.Bundle = nil
 	if err := s.PutReceipt(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +118,7 @@ func TestPutGetReceiptRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.ID, r.ID) || got.Subject != r.Subject || !bytes.Equal(got.COSE, r.COSE) || len(got.Bundle) != 0 {
+	if !bytes.Equal(got.ID, r.ID) || got.Subject != r.Subject || !bytes.Equal(got.Bundle, r.Bundle) {
 		t.Errorf("GetReceipt = %+v, want %+v", got, r)
 	}
 	if !got.IssuedAt.Equal(t0) || got.IssuedAt.Location() != time.UTC {
@@ -143,8 +142,7 @@ func TestPutReceiptErrors(t *testing.T) {
 		{"duplicate id", sampleReceipt("dup"), ErrDuplicate, ""},
 		{"empty id", mod(func(r *Receipt) { r.ID = nil }), ErrInvalidInput, "Receipt.ID"},
 		{"id too long", mod(func(r *Receipt) { r.ID = make([]byte, MaxIDLen+1) }), ErrInvalidInput, "Receipt.ID"},
-		{"empty cose", mod(func(r *Receipt) { r.COSE = nil }), ErrInvalidInput, "Receipt.COSE"},
-		{"cose too big", mod(func(r *Receipt) { r.COSE = make([]byte, MaxBlobLen+1) }), ErrInvalidInput, "Receipt.COSE"},
+		{"empty bundle", mod(func(r *Receipt) { r.Bundle = nil }), ErrInvalidInput, "Receipt.Bundle"},
 		{"bundle too big", mod(func(r *Receipt) { r.Bundle = make([]byte, MaxBlobLen+1) }), ErrInvalidInput, "Receipt.Bundle"},
 		{"subject too long", mod(func(r *Receipt) { r.Subject = strings.Repeat("s", MaxSubjectLen+1) }), ErrInvalidInput, "Receipt.Subject"},
 		{"zero issued_at", mod(func(r *Receipt) { r.IssuedAt = time.Time{} }), ErrInvalidInput, ""},
@@ -163,7 +161,7 @@ func TestPutReceiptErrors(t *testing.T) {
 	}
 	// Limits are inclusive: the maximum sizes are accepted.
 	big := sampleReceipt(strings.Repeat("i", MaxIDLen))
-	big.COSE, big.Bundle = make([]byte, MaxBlobLen), make([]byte, MaxBlobLen)
+	big.Bundle = make([]byte, MaxBlobLen)
 	if err := s.PutReceipt(ctx, big); err != nil {
 		t.Fatalf("maximum-size receipt: %v", err)
 	}
@@ -309,7 +307,7 @@ func TestDurability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.COSE, want.COSE) || !bytes.Equal(got.Bundle, want.Bundle) || got.Subject != want.Subject || !got.IssuedAt.Equal(want.IssuedAt) {
+	if !bytes.Equal(got.Bundle, want.Bundle) || got.Subject != want.Subject || !got.IssuedAt.Equal(want.IssuedAt) {
 		t.Errorf("reopened receipt = %+v, want %+v", got, want)
 	}
 	_, err = c.ConsumeToken(ctx, []byte("t1"), "peer-b", t0)
@@ -370,7 +368,7 @@ func TestEdgeReceipts(t *testing.T) {
 	}
 	t0 := time.Unix(1_800_000_000, 0)
 	for i, at := range []time.Time{t0.Add(time.Hour), t0, t0.Add(2 * time.Hour)} {
-		if err := s.PutReceipt(ctx, Receipt{ID: []byte{byte(i + 1)}, IssuedAt: at, Subject: "s", COSE: []byte{0xd2}}); err != nil {
+		if err := s.PutReceipt(ctx, Receipt{ID: []byte{byte(i + 1)}, IssuedAt: at, Subject: "s", Bundle: []byte{0xa3}}); err != nil {
 			t.Fatal(err)
 		}
 	}
