@@ -117,7 +117,7 @@ func TestUsageErrors(t *testing.T) {
 		{append(bench, "--mode", "plain"), "a bench needs a bound: --duration D or --count N"},
 		{append(bench, "--mode", "plain", "--compare", "plain,snp", "--count", "1"), "--mode and --compare cannot be used together"},
 		{append(bench, "--compare", "snp", "--count", "1"), `--compare "snp": want at least two modes`},
-		{append(bench, "--mode", "sgx", "--count", "1"), `unknown mode "sgx" for --transport tls (want plain, snp or tdx)`},
+		{append(bench, "--mode", "sgx", "--count", "1"), `unknown mode "sgx" for --transport tls (want plain, snp, snp-separate, tdx or tdx-separate)`},
 		{append(bench, "--mode", "plain", "--duration", "2h"), "--duration: 2h0m0s: want 100ms to 1h0m0s"},
 		{append(bench, "--mode", "plain", "--count", "1", "--metrics", "https://192.0.2.1/metrics"), `--metrics "https://192.0.2.1/metrics": want an http(s) URL on the server's host 127.0.0.1`},
 		{append(bench, "--mode", "plain", "--count", "1", "--workers", "0"), `invalid value "0" for flag -workers: want a whole number from 1 to 1024`},
@@ -441,7 +441,7 @@ func TestBench(t *testing.T) {
 		t.Fatalf("report: %s", r.Stdout)
 	}
 	r = sx(t, "bench", "--server", f.url, "--dev", f.dev, "--mode", "snp", "--count", "1", "--warmup", "0", "--metrics", "off", "--quiet")
-	if r.Code != 0 || !strings.Contains(r.Stdout, "server CPU not measured") || !strings.Contains(r.Stdout, "  attest  ") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "server CPU not measured") || !strings.Contains(r.Stdout, "  attest+receipt  ") {
 		t.Fatalf("text report: %s", r)
 	}
 }

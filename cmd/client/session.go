@@ -51,7 +51,8 @@ func timings(o *client.Outcome) string {
 	for _, s := range []struct {
 		name string
 		d    time.Duration
-	}{{"handshake", t.Handshake}, {"server attestation", t.ServerAttest}, {"challenge", t.Challenge}, {"attest", t.Attest}, {"receipt", t.Receipt}} {
+	}{{"handshake", t.Handshake}, {"server attestation", t.ServerAttest}, {"challenge", t.Challenge}, {"attest", t.Attest}, {"receipt", t.Receipt},
+		{"attest and receipt", t.AttestIssue}} {
 		if s.d > 0 {
 			parts = append(parts, s.name+" "+ms(s.d))
 		}

@@ -17,9 +17,13 @@ const (
 	MediaEAR             = "application/eat+jwt"
 	MediaReceiptRequest  = "application/vnd.seatrx.receipt-request+cbor"
 	MediaReceiptResponse = "application/vnd.seatrx.receipt-response+cbor"
-	MediaBundle          = "application/vnd.seatrx.receipt-bundle+cbor"
-	MediaKeys            = "application/vnd.seatrx.keys+cbor"
-	MediaProblem         = "application/problem+json"
+	// MediaAttestIssueRequest and MediaAttestIssueResponse are the bodies
+	// of POST /v1/attest/issue.
+	MediaAttestIssueRequest  = "application/vnd.seatrx.attest-issue-request+cbor"
+	MediaAttestIssueResponse = "application/vnd.seatrx.attest-issue-response+cbor"
+	MediaBundle              = "application/vnd.seatrx.receipt-bundle+cbor"
+	MediaKeys                = "application/vnd.seatrx.keys+cbor"
+	MediaProblem             = "application/problem+json"
 	// MediaCertChain is a PEM certificate chain (RFC 8555 §9.1): an
 	// issued SVID, or the PEM trust bundle.
 	MediaCertChain = "application/pem-certificate-chain"
@@ -33,6 +37,7 @@ const (
 	PathChallenge   = "/v1/attest/challenge"
 	PathAttest      = "/v1/attest"
 	PathAttestServe = "/v1/attest/server"
+	PathAttestIssue = "/v1/attest/issue"
 	PathReceipts    = "/v1/receipts"
 	PathRedeem      = "/v1/tokens/redeem"
 	PathKeys        = "/v1/keys"
@@ -136,6 +141,26 @@ type ReceiptResponse struct {
 	ReceiptID   []byte `cbor:"receipt_id"`
 	Bundle      []byte `cbor:"bundle"`       // receipt bundle (CBOR)
 	TokenSecret []byte `cbor:"token_secret"` // execution token secret: returned once, never stored
+}
+
+// AttestIssueRequest is the body of POST /v1/attest/issue (CBOR): the
+// client's Authenticator, as POST /v1/attest takes it, and the receipt
+// request, as POST /v1/receipts takes it in CBOR (a ReceiptRequest,
+// encoded). The receipt is issued only if the attestation is accepted, and
+// stored in the same durable write as its record.
+type AttestIssueRequest struct {
+	Authenticator []byte `cbor:"authenticator"`
+	Receipt       []byte `cbor:"receipt"`
+}
+
+// AttestIssueResponse is the body of a successful POST /v1/attest/issue
+// (CBOR): the EAR POST /v1/attest returns and the receipt POST /v1/receipts
+// returns.
+type AttestIssueResponse struct {
+	EAR         []byte `cbor:"ear"` // the EAR JWT (application/eat+jwt)
+	ReceiptID   []byte `cbor:"receipt_id"`
+	Bundle      []byte `cbor:"bundle"`
+	TokenSecret []byte `cbor:"token_secret"`
 }
 
 // RedeemRequest is the body of POST /v1/tokens/redeem (JSON, hex strings).

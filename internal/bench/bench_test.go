@@ -66,7 +66,7 @@ func devServer(t *testing.T) Target {
 func TestRunCompare(t *testing.T) {
 	tg := devServer(t)
 	var progress bytes.Buffer
-	cfg := Config{Target: tg, Modes: []string{"plain", "snp", "tdx"}, Workers: 2, Count: 3, Rounds: 2, Warmup: 1,
+	cfg := Config{Target: tg, Modes: []string{"plain", "snp", "tdx-separate"}, Workers: 2, Count: 3, Rounds: 2, Warmup: 1,
 		Metrics: tg.Server.JoinPath("/metrics"), Progress: &progress}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -97,7 +97,7 @@ func TestRunCompare(t *testing.T) {
 			t.Errorf("%s: server counters not read: cpu %v alloc %v", m.Mode, m.ServerCPUms, m.ServerAllocB)
 		}
 	}
-	if len(rep.Ratios) != 2 || rep.Ratios[0].Mode != "snp" || rep.Ratios[1].Mode != "tdx" {
+	if len(rep.Ratios) != 2 || rep.Ratios[0].Mode != "snp" || rep.Ratios[1].Mode != "tdx-separate" {
 		t.Fatalf("ratios: %+v", rep.Ratios)
 	}
 	for _, r := range rep.Ratios {
@@ -108,8 +108,8 @@ func TestRunCompare(t *testing.T) {
 	}
 	var text bytes.Buffer
 	rep.WriteText(&text)
-	for _, want := range []string{"seatrx bench: " + tg.Server.String() + " over tls, modes plain, snp, tdx, 2 workers, 2 round(s) of 3 session(s) per mode (their order alternating by round), 1 warm-up",
-		"server CPU/session", "\n    snp  challenge ", "ratio to plain, same rounds", "\ntdx   "} {
+	for _, want := range []string{"seatrx bench: " + tg.Server.String() + " over tls, modes plain, snp, tdx-separate, 2 workers, 2 round(s) of 3 session(s) per mode (their order alternating by round), 1 warm-up",
+		"server CPU/session", " attest+receipt ", " receipt ", "ratio to plain, same rounds", "\ntdx-separate  "} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}

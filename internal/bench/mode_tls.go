@@ -8,6 +8,7 @@ import (
 
 	"github.com/seatrx/seatrx/evidence"
 	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/tlsbind"
 )
@@ -30,24 +31,25 @@ func init() {
 		Phases:  []string{"handshake", "request"},
 		New:     newPlainTLS,
 	})
-	Register(TransportTLS, &Mode{
-		Name:    "snp",
-		Summary: "handshake, challenge, attestation with simulated SEV-SNP evidence, receipt",
-		Phases:  attestedPhases,
-		New:     func(t *Target) (Session, error) { return newAttestedTLS(t, "snp") },
-	})
-	Register(TransportTLS, &Mode{
-		Name:    "tdx",
-		Summary: "handshake, challenge, attestation with simulated TDX evidence, receipt",
-		Phases:  attestedPhases,
-		New:     func(t *Target) (Session, error) { return newAttestedTLS(t, "tdx") },
-	})
+	for _, p := range []struct{ name, title string }{{"snp", "SEV-SNP"}, {"tdx", "TDX"}} {
+		Register(TransportTLS, &Mode{
+			Name:    p.name,
+			Summary: "handshake, challenge, attestation with simulated " + p.title + " evidence and receipt in one request (the client's default)",
+			Phases:  []string{"handshake", "challenge", "attest+receipt"},
+			New:     func(t *Target) (Session, error) { return newAttestedTLS(t, p.name, false) },
+		})
+		Register(TransportTLS, &Mode{
+			Name:    p.name + "-separate",
+			Summary: "as " + p.name + ", attestation and receipt in two requests (POST /v1/attest, POST /v1/receipts)",
+			Phases:  []string{"handshake", "challenge", "attest", "receipt"},
+			New:     func(t *Target) (Session, error) { return newAttestedTLS(t, p.name, true) },
+		})
+	}
 }
 
-// attestedPhases are the steps of an attested session: "attest" includes
-// the client's own evidence generation (the simulated attester), so the
-// server's share is best read from its CPU, not from this phase.
-var attestedPhases = []string{"handshake", "challenge", "attest", "receipt"}
+// The attested modes' "attest" and "attest+receipt" phases include the
+// client's own evidence generation (the simulated attester), so the
+// server's share is best read from its CPU, not from these phases.
 
 func (t *Target) clientConfig(p *tlsbind.Prover) client.Config {
 	return client.Config{Server: t.Server.String(), Roots: t.Roots, Prover: p,
@@ -76,8 +78,9 @@ func newPlainTLS(t *Target) (Session, error) {
 }
 
 // newAttestedTLS runs the whole attested session with a simulated attester
-// of platform (the dev server's simulated PKI signs the evidence).
-func newAttestedTLS(t *Target, platform string) (Session, error) {
+// of platform (the dev server's simulated PKI signs the evidence), in one
+// attest-and-issue request or, if separate, in two.
+func newAttestedTLS(t *Target, platform string, separate bool) (Session, error) {
 	if t.SimPKI == nil {
 		return nil, &ConfigError{Field: "SimPKI", Reason: fmt.Sprintf("mode %s attests with a simulated %s guest: give the dev server's files (--dev DIR)", platform, platform)}
 	}
@@ -94,10 +97,14 @@ func newAttestedTLS(t *Target, platform string) (Session, error) {
 			return nil, err
 		}
 		defer c.Close()
-		if _, err := c.Attest(ctx); err != nil {
-			return nil, err
+		var rr *api.ReceiptResponse
+		if separate {
+			if _, err = c.Attest(ctx); err == nil {
+				rr, err = c.RequestReceipt(ctx, benchRequested, "")
+			}
+		} else {
+			_, rr, err = c.AttestAndIssue(ctx, benchRequested, "")
 		}
-		rr, err := c.RequestReceipt(ctx, benchRequested, "")
 		if err != nil {
 			return nil, err
 		}
@@ -105,6 +112,9 @@ func newAttestedTLS(t *Target, platform string) (Session, error) {
 			return nil, fmt.Errorf("bench: the server answered the receipt request without a receipt")
 		}
 		tm := c.Timings()
-		return Sample{tm.Handshake, tm.Challenge, tm.Attest, tm.Receipt}, nil
+		if separate {
+			return Sample{tm.Handshake, tm.Challenge, tm.Attest, tm.Receipt}, nil
+		}
+		return Sample{tm.Handshake, tm.Challenge, tm.AttestIssue}, nil
 	}, nil
 }

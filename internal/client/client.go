@@ -27,6 +27,7 @@ import (
 
 	"github.com/seatrx/seatrx/expat"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/authz"
 	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
@@ -118,8 +119,10 @@ func timedOut(ctx context.Context, err error) error {
 }
 
 // Timings are the client-measured durations of one attested session.
+// Attest and Receipt are the two requests of the separate flow;
+// AttestIssue is the one request of AttestAndIssue that does both.
 type Timings struct {
-	Handshake, Challenge, Attest, ServerAttest, Receipt time.Duration
+	Handshake, Challenge, Attest, ServerAttest, Receipt, AttestIssue time.Duration
 }
 
 // Conn is one attested connection to a seatrx server. It is safe for
@@ -292,10 +295,21 @@ func (c *Conn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionSt
 // Attest answers a fresh server challenge with this client's attestation
 // and returns the server's EAR.
 func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
+	proof, t, err := c.answerChallenge(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.attest(ctx, proof, t)
+}
+
+// answerChallenge gets a fresh challenge and makes this client's
+// authenticator for it, and returns when it began answering (the evidence
+// time counts as the attestation's).
+func (c *Conn) answerChallenge(ctx context.Context) (*tlsbind.Proof, time.Time, error) {
 	t := time.Now()
 	req, err := c.do(ctx, http.MethodPost, api.PathChallenge, "", nil)
 	if err != nil {
-		return nil, fmt.Errorf("client: challenge: %w", err)
+		return nil, t, fmt.Errorf("client: challenge: %w", err)
 	}
 	c.record(func(x *Timings) { x.Challenge = time.Since(t) })
 	c.dump.Message(capture.Received, capture.KindRequest, req, "")
@@ -303,9 +317,15 @@ func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
 	proof, err := c.session.Respond(ctx, c.cfg.Prover, req)
 	if err != nil {
 		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), problemCode(err))
-		return nil, fmt.Errorf("client: answer challenge: %w", err)
+		return nil, t, fmt.Errorf("client: answer challenge: %w", err)
 	}
 	c.dump.Proof(proof)
+	return proof, t, nil
+}
+
+// attest sends proof's authenticator to POST /v1/attest; t is when the
+// answer to the challenge began.
+func (c *Conn) attest(ctx context.Context, proof *tlsbind.Proof, t time.Time) ([]byte, error) {
 	earJWT, err := c.do(ctx, http.MethodPost, api.PathAttest, api.MediaAuthenticator, proof.Authenticator)
 	c.record(func(x *Timings) { x.Attest = time.Since(t) })
 	c.dumpVerdict(earJWT, err)
@@ -316,6 +336,84 @@ func (c *Conn) Attest(ctx context.Context) ([]byte, error) {
 	c.proof = proof
 	c.mu.Unlock()
 	return earJWT, nil
+}
+
+// AttestAndIssue answers a fresh server challenge and asks for a receipt
+// for requested in the same request (POST /v1/attest/issue), and returns
+// the server's EAR and the receipt. It is Attest followed by
+// RequestReceipt in one round trip less: the server issues the receipt only
+// for the attestation it accepted in that request, and stores it in the
+// same durable write as the attestation's record. A server without that
+// endpoint (HTTP 404 or 405, a problem or not) gets the same authenticator on POST
+// /v1/attest and then the receipt request, on this connection. When the
+// action needs approvers (the problem authz.approval_required), the
+// attestation stands, recorded: the caller goes on with
+// CreateAuthorization on this connection.
+func (c *Conn) AttestAndIssue(ctx context.Context, requested any, audience string) ([]byte, *api.ReceiptResponse, error) {
+	proof, t, err := c.answerChallenge(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rreq, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: receipt request: %w", err)
+	}
+	body, err := cbor.Marshal(api.AttestIssueRequest{Authenticator: proof.Authenticator, Receipt: rreq})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: attest-and-issue request: %w", err)
+	}
+	out, err := c.do(ctx, http.MethodPost, api.PathAttestIssue, api.MediaAttestIssueRequest, body)
+	if notServed(err) {
+		earJWT, err := c.attest(ctx, proof, t)
+		if err != nil {
+			return nil, nil, err
+		}
+		rr, err := c.RequestReceipt(ctx, requested, audience)
+		return earJWT, rr, err
+	}
+	c.record(func(x *Timings) { x.AttestIssue = time.Since(t) })
+	if err != nil {
+		c.dumpVerdict(nil, err)
+		if ApprovalRequired(err) {
+			c.mu.Lock()
+			c.proof = proof
+			c.mu.Unlock()
+		}
+		return nil, nil, fmt.Errorf("client: attest and issue: %w", err)
+	}
+	var resp api.AttestIssueResponse
+	if err := cbor.Unmarshal(out, &resp); err != nil {
+		return nil, nil, fmt.Errorf("client: attest-and-issue response: %w", err)
+	}
+	c.dumpVerdict(resp.EAR, nil)
+	c.mu.Lock()
+	c.proof = proof
+	c.mu.Unlock()
+	return resp.EAR, &api.ReceiptResponse{ReceiptID: resp.ReceiptID, Bundle: resp.Bundle, TokenSecret: resp.TokenSecret}, nil
+}
+
+// notServed reports whether err is a 404 or 405 answer, as a problem or
+// not: a server (or peer) without the endpoint asked for. The seatrx
+// endpoints it is used for have no identifier in their path, so a 404 there
+// means nothing else.
+func notServed(err error) bool {
+	var he *HTTPError
+	var p *api.Problem
+	switch {
+	case errors.As(err, &he):
+		return he.Status == http.StatusNotFound || he.Status == http.StatusMethodNotAllowed
+	case errors.As(err, &p):
+		return p.Status == http.StatusNotFound || p.Status == http.StatusMethodNotAllowed
+	}
+	return false
+}
+
+// ApprovalRequired reports whether err is the server's refusal of a receipt
+// at once for an action that needs approvers (authz.approval_required): the
+// way on is a pending authorization (CreateAuthorization).
+func ApprovalRequired(err error) bool {
+	var p *api.Problem
+	return errors.As(err, &p) && p.Code == (&authz.Error{Code: authz.CodeApprovalRequired}).ProblemCode()
 }
 
 // AttestServer sends a ClientCertificateRequest and verifies the server's
@@ -516,10 +614,19 @@ func checkResponse(resp *http.Response, out []byte) ([]byte, error) {
 		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == api.MediaProblem && json.Unmarshal(out, &p) == nil {
 			return nil, &p
 		}
-		return nil, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, out)
+		return nil, &HTTPError{Status: resp.StatusCode, Body: string(out[:min(len(out), 200)])}
 	}
 	return out, nil
 }
+
+// HTTPError is an unsuccessful answer that is not an RFC 9457 problem, such
+// as a router's 404 from a server without the endpoint.
+type HTTPError struct {
+	Status int
+	Body   string // at most its first 200 bytes
+}
+
+func (e *HTTPError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Body) }
 
 // http1Conn is an HTTP/1.1 round tripper bound to one connection; requests
 // are serialised, and the request's context bounds the connection's I/O.

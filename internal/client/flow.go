@@ -41,6 +41,12 @@ type Flow struct {
 	// show that the server refuses it (the demo does; a client does not,
 	// since the refusal counts as a replay attempt on the server).
 	ShowSingleUse bool
+	// Separate attests (POST /v1/attest) and then asks for the receipt
+	// through an authorization (POST /v1/authorizations), instead of
+	// attesting and issuing in one request (POST /v1/attest/issue, see
+	// Conn.AttestAndIssue), which is the default and falls back to an
+	// authorization only for an action that needs approvers.
+	Separate bool
 	// AllowSimulated accepts simulated evidence in the receipt's verification;
 	// SimulatedPKI pins which simulated roots.
 	AllowSimulated bool
@@ -102,9 +108,38 @@ func profileIDs(ps []api.Profile) []string {
 // detEnc is the deterministic CBOR encoding the server applies to "requested".
 var detEnc, _ = cbor.CoreDetEncOptions().EncMode()
 
-// Run performs f on one new connection: attest (and, with Mutual, verify
-// the server first), create an authorization for f.Requested, wait for its
-// approvers if it needs any, verify the receipt offline under the server's
+// authorize creates an authorization for f.Requested on c's attested
+// connection, waits for its approvers if it needs any, and returns its
+// receipt; o records the authorization.
+func (c *Conn) authorize(ctx context.Context, f Flow, o *Outcome) (*api.ReceiptResponse, error) {
+	v, err := c.CreateAuthorization(ctx, f.Requested, f.Audience)
+	if err != nil {
+		return nil, err
+	}
+	o.Authorization = v
+	secret := v.TokenSecret
+	if v.State == StatePending {
+		if f.OnPending != nil {
+			f.OnPending(v)
+		}
+		v, err = c.Await(ctx, v.ID, v, f.OnPending)
+		if v != nil {
+			o.Authorization = v
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if v.State != StateCompleted {
+		return nil, &EndedError{ID: v.ID, State: v.State}
+	}
+	return ReceiptOf(v, secret)
+}
+
+// Run performs f on one new connection: attest and obtain the receipt for
+// f.Requested in one request (with Mutual, verify the server first), or,
+// when the action needs approvers or f.Separate, create an authorization
+// and wait for its approvers, verify the receipt offline under the server's
 // published policy, check it is about this attestation and operation, and
 // with Redeem, redeem its token.
 func Run(ctx context.Context, f Flow) (*Outcome, error) {
@@ -132,32 +167,20 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 			return o, err
 		}
 	}
-	if o.EAR, err = c.Attest(ctx); err != nil {
-		return o, err
-	}
-	v, err := c.CreateAuthorization(ctx, f.Requested, f.Audience)
-	if err != nil {
-		return o, err
-	}
-	o.Authorization = v
-	secret := v.TokenSecret
-	if v.State == StatePending {
-		if f.OnPending != nil {
-			f.OnPending(v)
-		}
-		v, err = c.Await(ctx, v.ID, v, f.OnPending)
-		if v != nil {
-			o.Authorization = v
-		}
-		if err != nil {
+	if !f.Separate {
+		// One request attests and issues; an action that needs approvers
+		// is refused with the attestation recorded, and goes on below.
+		o.EAR, o.Receipt, err = c.AttestAndIssue(ctx, f.Requested, f.Audience)
+		if err != nil && !ApprovalRequired(err) {
 			return o, err
 		}
-	}
-	if v.State != StateCompleted {
-		return o, &EndedError{ID: v.ID, State: v.State}
-	}
-	if o.Receipt, err = ReceiptOf(v, secret); err != nil {
+	} else if o.EAR, err = c.Attest(ctx); err != nil {
 		return o, err
+	}
+	if o.Receipt == nil {
+		if o.Receipt, err = c.authorize(ctx, f, o); err != nil {
+			return o, err
+		}
 	}
 	if o.Keys, o.KeysDoc, err = c.Keys(ctx); err != nil {
 		return o, err

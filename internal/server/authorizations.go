@@ -118,10 +118,20 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, c *conn, res *tls
 		s.refuse(w, err, http.StatusBadRequest)
 		return nil, false
 	}
-	if a.rule, err = s.pol.Receipts.SelectRule(a.requested); err != nil {
+	if e := s.selectRule(a); e != nil {
 		a.release()
-		refuseAuthz(w, &authz.Error{Code: authz.CodeActionField, Detail: err.Error(), Err: err})
+		refuseAuthz(w, e)
 		return nil, false
+	}
+	return a, true
+}
+
+// selectRule sets a's policy rule for a.requested, and the approvers,
+// threshold and deny limit beyond the server's appraiser (a.ks).
+func (s *Server) selectRule(a *authorizing) *authz.Error {
+	var err error
+	if a.rule, err = s.pol.Receipts.SelectRule(a.requested); err != nil {
+		return &authz.Error{Code: authz.CodeActionField, Detail: err.Error(), Err: err}
 	}
 	a.approvers, a.threshold = a.rule.Approvers, a.rule.Threshold
 	for i, ap := range a.rule.Approvers {
@@ -139,7 +149,23 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, c *conn, res *tls
 			a.denyLimit = 1
 		}
 	}
-	return a, true
+	return nil
+}
+
+// approvalRequired is the refusal of a receipt at once (POST /v1/receipts,
+// POST /v1/attest/issue) for an action that needs approvers beyond the
+// appraiser, or nil.
+func (a *authorizing) approvalRequired() *authz.Error {
+	if !a.waits() {
+		return nil
+	}
+	ids := make([]string, len(a.approvers))
+	for i, ap := range a.approvers {
+		ids[i] = ap.ID
+	}
+	return &authz.Error{Code: authz.CodeApprovalRequired, Detail: fmt.Sprintf(
+		"policy rule %q needs %d approval(s) from %v besides the appraiser's: create a pending authorization (POST %s)",
+		a.rule.Name, a.threshold, ids, api.PathAuthorizations)}
 }
 
 // handleCreate is POST /v1/authorizations: 202 with the authorization

@@ -26,8 +26,9 @@ import (
 )
 
 // attestedConn returns a dev server and one of its connections on which a
-// simulated SNP client has attested, without the HTTP layer.
-func attestedConn(b *testing.B) (*Server, *conn, *tlsbind.Result) {
+// simulated SNP client has attested, without the HTTP layer (the
+// attestation is not recorded in the store).
+func attestedConn(b testing.TB) (*Server, *conn, *tlsbind.Result) {
 	s, err := New(Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
@@ -76,7 +77,9 @@ func attestedConn(b *testing.B) (*Server, *conn, *tlsbind.Result) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return s, &conn{id: "bench", tls: sc}, res
+	c := &conn{id: "bench", tls: sc}
+	c.once.Do(func() { c.session = srv })
+	return s, c, res
 }
 
 // bareSignatures returns the baseline of the issuing benchmarks: two bare
@@ -124,7 +127,7 @@ func BenchmarkIssueDurable(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		t := time.Now()
-		if _, _, err := s.issue(ctx, c, res, requested, ""); err != nil {
+		if _, err := s.issue(ctx, c, res, requested, "", nil); err != nil {
 			b.Fatal(err)
 		}
 		full += time.Since(t)
@@ -182,7 +185,7 @@ func BenchmarkIssueDurableParallel(b *testing.B) {
 	ctx := context.Background()
 	bare := bareSignatures(b, s)
 	issue := func() error {
-		_, _, err := s.issue(ctx, c, res, requested, "")
+		_, err := s.issue(ctx, c, res, requested, "", nil)
 		return err
 	}
 	g := 8 * runtime.GOMAXPROCS(0)

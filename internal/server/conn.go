@@ -40,11 +40,27 @@ type conn struct {
 	dump    *capture.Session // nil unless --dump
 
 	mu            sync.Mutex
+	recorded      []byte            // context of the newest attestation durably recorded
 	receiptFor    []byte            // context of the attestation a receipt was issued for
 	credentialFor []byte            // context of the attestation a credential was issued for
 	credential    *issuedCredential // the newest credential issued on this connection
 	serverProved  *tlsbind.Proof
 	serverDigest  []byte // evidence digest of serverProved's CMW
+}
+
+// markRecorded notes that the attestation with context ctx is durably
+// recorded: only then may it earn a receipt on another request.
+func (c *conn) markRecorded(ctx []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recorded = ctx
+}
+
+// isRecorded reports whether the attestation with context ctx is recorded.
+func (c *conn) isRecorded(ctx []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recorded != nil && bytes.Equal(c.recorded, ctx)
 }
 
 // claim marks the attestation with context ctx as used for a receipt; it

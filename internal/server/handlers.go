@@ -31,6 +31,8 @@ const (
 	maxRequestBody = expat.MaxRequestSize
 	maxAuthBody    = expat.MaxAuthenticatorSize
 	maxJSONBody    = 64 << 10
+	// maxAttestIssueBody is an authenticator and a receipt request.
+	maxAttestIssueBody = maxAuthBody + maxJSONBody
 )
 
 func (s *Server) routes() http.Handler {
@@ -39,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/attest/challenge", s.handleChallenge)
 	mux.HandleFunc("POST /v1/attest", s.handleAttest)
 	mux.HandleFunc("POST /v1/attest/server", s.handleAttestServer)
+	mux.HandleFunc("POST "+api.PathAttestIssue, s.handleAttestIssue)
 	mux.HandleFunc("POST /v1/receipts", s.attested(s.handleIssue))
 	mux.HandleFunc("GET /v1/receipts/{id}", s.attested(s.handleGetReceipt))
 	mux.HandleFunc("POST /v1/tokens/redeem", s.redeemer(s.handleRedeem))
@@ -107,35 +110,58 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c.dump.Message(capture.Received, capture.KindAuthenticator, body, "")
+	res := s.accept(w, r, c, sess, body)
+	if res == nil {
+		return
+	}
+	if err := s.store.UseContext(r.Context(), res.Context, c.id, res.At); err != nil {
+		s.unrecorded(w, sess, err)
+		return
+	}
+	s.recorded(c, res)
+	c.dump.Message(capture.Sent, capture.KindResult, res.EAR, "")
+	w.Header().Set("Content-Type", api.MediaEAR)
+	w.Write(res.EAR)
+}
+
+// accept checks the peer's authenticator on the connection's session; a
+// refusal is counted, logged and answered here, and accept returns nil.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *conn, sess *tlsbind.Session, auth []byte) *tlsbind.Result {
+	c.dump.Message(capture.Received, capture.KindAuthenticator, auth, "")
 	start := time.Now()
-	res, err := sess.Accept(r.Context(), s.keyState().checker, body)
+	res, err := sess.Accept(r.Context(), s.keyState().checker, auth)
 	s.metrics.attestDur.Observe(time.Since(start).Seconds())
 	if err != nil {
 		code := problemCode(err)
 		s.metrics.attestations.WithLabelValues("refused", code, "").Inc()
 		s.log.Info("attestation refused", "conn", c.id, "code", code, "err", err)
-		c.dump.Evidence(body, expat.Client, s.cfg.Profiles)
+		c.dump.Evidence(auth, expat.Client, s.cfg.Profiles)
 		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), code)
 		s.refuse(w, err, http.StatusForbidden)
-		return
+		return nil
 	}
 	c.dump.Binder("expected by this server and carried by the client's evidence", res.Binder, res.Context, res.AIK)
-	if err := s.store.UseContext(r.Context(), res.Context, c.id, res.At); err != nil {
-		// Fail closed: an attestation we could not record is no attestation.
-		err = fmt.Errorf("record request context: %w", err)
-		sess.Fail(err)
-		s.internal(w, "record the attestation", err)
-		return
-	}
+	return res
+}
+
+// recorded completes an accepted attestation once it is durably recorded:
+// only now may it earn a receipt, and the connection leaves the
+// un-attested limit.
+func (s *Server) recorded(c *conn, res *tlsbind.Result) {
+	c.markRecorded(res.Context)
 	if c.lc != nil {
 		c.lc.attested()
 	}
 	s.metrics.attestations.WithLabelValues("ok", "", res.Model).Inc()
 	s.log.Info("peer attested", "conn", c.id, "profile", res.Binder.Profile.ID, "model", res.Model, "status", res.Claims.Status, "simulated", res.Claims.Simulated)
-	c.dump.Message(capture.Sent, capture.KindResult, res.EAR, "")
-	w.Header().Set("Content-Type", api.MediaEAR)
-	w.Write(res.EAR)
+}
+
+// unrecorded fails closed: an attestation the server could not record is
+// no attestation, and the session is failed.
+func (s *Server) unrecorded(w http.ResponseWriter, sess *tlsbind.Session, err error) {
+	err = fmt.Errorf("record the attestation: %w", err)
+	sess.Fail(err)
+	s.internal(w, "record the attestation", err)
 }
 
 // handleAttestServer answers the client's ClientCertificateRequest with the
@@ -180,7 +206,8 @@ func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 	w.Write(proof.Authenticator)
 }
 
-// attested wraps handlers that need an attested connection (403 otherwise).
+// attested wraps handlers that need an attested connection whose
+// attestation is recorded (403 otherwise).
 func (s *Server) attested(h func(http.ResponseWriter, *http.Request, *conn, *tlsbind.Result)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, sess, err := s.sessionOf(r)
@@ -191,6 +218,13 @@ func (s *Server) attested(h func(http.ResponseWriter, *http.Request, *conn, *tls
 		res, err := sess.Attested()
 		if err != nil {
 			s.refuse(w, err, http.StatusForbidden)
+			return
+		}
+		if !c.isRecorded(res.Context) {
+			// Accepted by a request still running (or failing) on this
+			// connection: it counts once it is recorded.
+			s.refuse(w, &tlsbind.Error{Step: tlsbind.StepConnection, Code: tlsbind.CodeNotAttested,
+				Detail: "the attestation on this connection is not recorded yet; wait for its answer"}, http.StatusForbidden)
 			return
 		}
 		h(w, r, c, res)
@@ -207,53 +241,181 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, c *conn, re
 	if !ok {
 		return
 	}
-	if a.waits() {
+	if e := a.approvalRequired(); e != nil {
 		a.release()
-		ids := make([]string, len(a.approvers))
-		for i, ap := range a.approvers {
-			ids[i] = ap.ID
-		}
-		refuseAuthz(w, &authz.Error{Code: authz.CodeApprovalRequired, Detail: fmt.Sprintf(
-			"policy rule %q needs %d approval(s) from %v besides the appraiser's: create a pending authorization (POST %s)",
-			a.rule.Name, a.threshold, ids, api.PathAuthorizations)})
+		refuseAuthz(w, e)
 		return
 	}
-	out, rc, err := s.issue(r.Context(), c, res, a.requested, a.audience)
+	rresp, err := s.issue(r.Context(), c, res, a.requested, a.audience, nil)
 	if err != nil {
 		a.release()
 		s.internal(w, "issue a receipt", err)
 		return
 	}
-	s.metrics.receipts.Inc()
-	s.metrics.receiptDur.Observe(time.Since(start).Seconds())
-	s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(rc), "simulated", res.Claims.Simulated)
+	out, err := cbor.Marshal(rresp)
+	if err != nil {
+		s.internal(w, "encode the receipt response", err)
+		return
+	}
+	s.issued(c, res, rresp.ReceiptID, start)
 	w.Header().Set("Content-Type", api.MediaReceiptResponse)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(out)
 }
 
-// issue signs a receipt (with its approval) for the attested result res,
-// stores it with its execution token durably, and returns the CBOR response
-// and the receipt id. It is the whole issuing path minus HTTP.
-func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, requested []byte, audience string) ([]byte, []byte, error) {
+// handleAttestIssue is POST /v1/attest and POST /v1/receipts in one
+// request: the request, its receipt request and the policy rule for it are
+// checked first (before any attestation work), then the authenticator
+// exactly as POST /v1/attest checks it; on success the receipt is signed
+// and stored in the same durable write as the attestation record
+// (store.PutAttestedReceipt), so a receipt exists only for an attestation
+// that is accepted and recorded, and nothing is answered before that
+// COMMIT. An attestation that may not earn a receipt here (its EAR status,
+// or an action that needs approvers: POST /v1/authorizations on the same
+// connection then) is recorded alone, the connection stays attested, and
+// the answer is that refusal. A failed write fails the session: nothing
+// was recorded.
+func (s *Server) handleAttestIssue(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	c, sess, err := s.sessionOf(r)
+	if err != nil {
+		s.refuse(w, err, http.StatusBadRequest)
+		return
+	}
+	body, ok := readBody(w, r, maxAttestIssueBody)
+	if !ok {
+		return
+	}
+	req, err := decodeAttestIssueRequest(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadAttestIssueRequest, Title: "Malformed attest-and-issue request", Detail: err.Error()})
+		return
+	}
+	a := &authorizing{ks: s.keyState()}
+	if a.requested, a.audience, err = receipt.ParseRequestCBOR(req.Receipt); err != nil {
+		s.refuse(w, err, http.StatusBadRequest)
+		return
+	}
+	if e := s.selectRule(a); e != nil {
+		refuseAuthz(w, e)
+		return
+	}
+	res := s.accept(w, r, c, sess, req.Authenticator)
+	if res == nil {
+		return
+	}
+	refusal := s.claimForReceipt(c, res)
+	var authzRefusal *authz.Error
+	if refusal == nil {
+		if authzRefusal = a.approvalRequired(); authzRefusal != nil {
+			c.release(res.Context)
+		}
+	}
+	if refusal != nil || authzRefusal != nil {
+		if err := s.store.UseContext(r.Context(), res.Context, c.id, res.At); err != nil {
+			s.unrecorded(w, sess, err)
+			return
+		}
+		s.recorded(c, res)
+		if refusal != nil {
+			reject(w, refusal)
+		} else {
+			refuseAuthz(w, authzRefusal)
+		}
+		return
+	}
+	rresp, err := s.issue(r.Context(), c, res, a.requested, a.audience, &store.UsedContext{CRC: res.Context, ConnID: c.id, At: res.At})
+	if err != nil {
+		s.unrecorded(w, sess, err)
+		return
+	}
+	s.recorded(c, res)
+	s.issued(c, res, rresp.ReceiptID, start)
+	out, err := cbor.Marshal(api.AttestIssueResponse{EAR: res.EAR, ReceiptID: rresp.ReceiptID, Bundle: rresp.Bundle, TokenSecret: rresp.TokenSecret})
+	if err != nil {
+		s.internal(w, "encode the attest-and-issue response", err)
+		return
+	}
+	c.dump.Message(capture.Sent, capture.KindResult, res.EAR, "")
+	w.Header().Set("Content-Type", api.MediaAttestIssueResponse)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(out)
+}
+
+// claimForReceipt checks that res may earn a receipt (checkIssuable) and
+// claims it, atomically: concurrent HTTP/2 requests on one connection must
+// not get two receipts from one attestation. The caller releases the claim
+// if it issues nothing.
+func (s *Server) claimForReceipt(c *conn, res *tlsbind.Result) *Error {
+	if err := s.checkIssuable(res); err != nil {
+		return err
+	}
+	if !c.claim(res.Context) {
+		return &Error{Status: http.StatusForbidden, Code: CodeAttestationUsed, Title: "Attestation already used",
+			Detail: "one receipt per attestation: request a new challenge and re-attest on this connection", Step: tlsbind.StepResult}
+	}
+	return nil
+}
+
+// issued counts and logs a receipt issued (and durably stored) since start.
+func (s *Server) issued(c *conn, res *tlsbind.Result, id []byte, start time.Time) {
+	s.metrics.receipts.Inc()
+	s.metrics.receiptDur.Observe(time.Since(start).Seconds())
+	s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(id), "simulated", res.Claims.Simulated)
+}
+
+// issue signs a receipt (with its approval) for the attested result res and
+// stores it with its execution token durably (with use, the record of the
+// attestation it is issued for, in the same write), and returns what the
+// client gets. It is the whole issuing path minus HTTP.
+func (s *Server) issue(ctx context.Context, c *conn, res *tlsbind.Result, requested []byte, audience string, use *store.UsedContext) (*api.ReceiptResponse, error) {
 	ks := s.keyState()
 	bundle, rc, secret, err := receipt.IssueReceipt(ks.issuer, s.issueInput(c, res, ks, requested, audience))
 	if err != nil {
-		return nil, nil, fmt.Errorf("issue receipt: %w", err)
+		return nil, fmt.Errorf("issue receipt: %w", err)
 	}
 	bb, err := bundle.MarshalCBOR()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rcpt, tok := storedReceipt(rc, bb)
-	if err := s.store.PutReceiptWithToken(ctx, rcpt, tok); err != nil {
-		return nil, nil, fmt.Errorf("store receipt: %w", err)
+	if use != nil {
+		err = s.store.PutAttestedReceipt(ctx, *use, rcpt, tok)
+	} else {
+		err = s.store.PutReceiptWithToken(ctx, rcpt, tok)
 	}
-	out, err := cbor.Marshal(api.ReceiptResponse{ReceiptID: rc.ReceiptID, Bundle: bb, TokenSecret: secret})
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("store receipt: %w", err)
 	}
-	return out, rc.ReceiptID, nil
+	return &api.ReceiptResponse{ReceiptID: rc.ReceiptID, Bundle: bb, TokenSecret: secret}, nil
+}
+
+// attestIssueDM decodes attest-and-issue requests strictly: no duplicate
+// keys, no indefinite lengths, no unknown members.
+var attestIssueDM = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, IndefLength: cbor.IndefLengthForbidden,
+		MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16, ExtraReturnErrors: cbor.ExtraDecErrorUnknownField}.DecMode()
+	if err != nil {
+		panic("server: attest-and-issue CBOR options: " + err.Error()) // unreachable: constant options
+	}
+	return dm
+}()
+
+func decodeAttestIssueRequest(ct string, body []byte) (*api.AttestIssueRequest, error) {
+	if ct != api.MediaAttestIssueRequest {
+		return nil, fmt.Errorf("Content-Type %q: want %s (CBOR)", ct, api.MediaAttestIssueRequest)
+	}
+	var req api.AttestIssueRequest
+	if err := attestIssueDM.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("CBOR: %w", err)
+	}
+	if len(req.Authenticator) == 0 || len(req.Authenticator) > maxAuthBody {
+		return nil, fmt.Errorf(`"authenticator" is required: the Authenticator answering this connection's challenge, 1 to %d bytes`, maxAuthBody)
+	}
+	if len(req.Receipt) == 0 || len(req.Receipt) > maxJSONBody {
+		return nil, fmt.Errorf(`"receipt" is required: the receipt request as POST /v1/receipts takes it in CBOR, 1 to %d bytes`, maxJSONBody)
+	}
+	return &req, nil
 }
 
 // decodeReceiptRequest reads a receipt request, JSON or CBOR, through

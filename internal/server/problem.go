@@ -21,6 +21,7 @@ const Namespace = "server"
 const (
 	CodeBodyTooLarge                 Code = "body_too_large"                 // 413: request body over the endpoint's limit
 	CodeBadReceiptRequest            Code = "bad_receipt_request"            // 400: POST /v1/receipts body of an unsupported media type (its content: receipt.* codes)
+	CodeBadAttestIssueRequest        Code = "bad_attest_issue_request"       // 400: POST /v1/attest/issue body not a CBOR map of authenticator and receipt (its receipt request: receipt.* codes)
 	CodeBadReceiptID                 Code = "bad_receipt_id"                 // 400: receipt id is not lowercase hex of 1..store.MaxIDLen bytes
 	CodeReceiptNotFound              Code = "receipt_not_found"              // 404: no receipt with this id
 	CodeBadRedeemRequest             Code = "bad_redeem_request"             // 400: POST /v1/tokens/redeem body malformed
@@ -33,7 +34,7 @@ const (
 )
 
 // codes lists the server's own codes (documentation is checked against it).
-var codes = []Code{CodeBodyTooLarge, CodeBadReceiptRequest, CodeBadReceiptID, CodeReceiptNotFound, CodeBadRedeemRequest,
+var codes = []Code{CodeBodyTooLarge, CodeBadReceiptRequest, CodeBadAttestIssueRequest, CodeBadReceiptID, CodeReceiptNotFound, CodeBadRedeemRequest,
 	CodeTokenUnknown, CodeAttestationStatus, CodeAttestationStale, CodeAttestationUsed, CodeServerAttestationUnavailable, CodeInternal}
 
 // Error is a refusal the HTTP layer decides: its status, code and words.
