@@ -166,29 +166,48 @@ func kindOf(p Platform) (*platformKind, bool) {
 	return nil, false
 }
 
-// tryRoots runs verify with each trusted root set in turn until one succeeds
-// or fails with something other than trust_anchor (a failure of the evidence
-// itself is final). If every set fails with trust_anchor, the first set's
-// error is returned (it names the production roots). The platform verifiers
-// choose the anchor from the evidence's own chain before any report
-// signature is checked, so a set that does not anchor the evidence costs no
-// report signature verification.
-func tryRoots[R any](ctx context.Context, roots []R, verify func(R) error) error {
-	var first error
-	for _, r := range roots {
+// tryRoots runs verify with each trusted root set in turn, starting with
+// roots[first], until one succeeds or fails with something other than
+// trust_anchor (a failure of the evidence itself is final). If every set
+// fails with trust_anchor, roots[0]'s error is returned (it names the
+// production roots). The platform verifiers choose the anchor from the
+// evidence's own chain before any report signature is checked, so a set
+// that does not anchor the evidence costs no signature verification; and
+// first, the set whose chain cache already holds this evidence's
+// endorsement chain, spares repeat evidence even that attempt. The order
+// decides nothing else: each set verifies or fails on its own.
+func tryRoots[R any](ctx context.Context, roots []R, first int, verify func(R) error) error {
+	errs := make([]error, len(roots))
+	for k := range roots {
+		i := k
+		switch {
+		case k == 0:
+			i = first
+		case k <= first:
+			i = k - 1
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := verify(r)
+		err := verify(roots[i])
 		if err == nil {
 			return nil
 		}
 		if ce := (*check.Error)(nil); !errors.As(err, &ce) || ce.Check != check.TrustAnchor {
 			return err
 		}
-		if first == nil {
-			first = err
+		errs[i] = err
+	}
+	return errs[0]
+}
+
+// anchoredFirst returns the index of the first root set for which anchored
+// is true, or 0.
+func anchoredFirst[R any](roots []R, anchored func(R) bool) int {
+	for i, r := range roots {
+		if anchored(r) {
+			return i
 		}
 	}
-	return first
+	return 0
 }

@@ -43,8 +43,11 @@ func (p *snpPlatform) verify(ctx context.Context, d *Decoded, opts VerifyOptions
 	if len(p.roots) == 0 {
 		return nil, check.Errorf(check.SNP, check.TrustAnchor, "no SEV-SNP roots are configured")
 	}
+	first := anchoredFirst(p.roots, func(r *snp.Roots) bool {
+		return p.cache.Anchored(d.Evidence, d.Endorsements, p.vcek, r, opts.Now)
+	})
 	var res *snp.Result
-	err := tryRoots(ctx, p.roots, func(r *snp.Roots) error {
+	err := tryRoots(ctx, p.roots, first, func(r *snp.Roots) error {
 		o := snp.VerifyOptions{Now: opts.Now, ReportData: opts.ReportData, SkipReportData: opts.SkipReportData,
 			Roots: r, VCEK: p.vcek, Cache: p.cache}
 		if p.getter != nil { // never a typed nil in the interface

@@ -44,8 +44,9 @@ func (p *tdxPlatform) verify(ctx context.Context, d *Decoded, opts VerifyOptions
 		}
 		coll = c
 	}
+	first := anchoredFirst(p.roots, func(r *tdx.Roots) bool { return p.cache.Anchored(d.Evidence, r, opts.Now) })
 	var res *tdx.Result
-	err := tryRoots(ctx, p.roots, func(r *tdx.Roots) error {
+	err := tryRoots(ctx, p.roots, first, func(r *tdx.Roots) error {
 		o := tdx.VerifyOptions{Now: opts.Now, ReportData: opts.ReportData, SkipReportData: opts.SkipReportData,
 			Roots: r, Collateral: coll, Cache: p.cache}
 		if coll == nil && p.getter != nil {

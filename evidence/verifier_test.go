@@ -579,3 +579,51 @@ func TestIdentityMeasurementsAndValidity(t *testing.T) {
 		t.Errorf("platforms %v", evidence.Platforms())
 	}
 }
+
+// With the production roots first (as the server configures them) and
+// chain caches, repeat simulated evidence is anchored from the cache: the
+// caches answer Anchored for the simulated set only, and verification
+// still succeeds and still refuses evidence for another connection.
+func TestVerifyAnchoredFromCache(t *testing.T) {
+	a, b := authorities(t)
+	sc, tc := snp.NewChainCache(4), tdx.NewChainCache(4)
+	v, err := evidence.NewVerifier(evidence.Config{Policy: testPolicy(), SNPCache: sc, TDXCache: tc,
+		SNPRoots: []*snp.Roots{snp.ProductionRoots(), a.Roots()}, TDXRoots: []*tdx.Roots{tdx.ProductionRoots(), b.Roots()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	report, table, err := a.Guest(sim.SNPGuestConfig{}).Quote(rd(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quote, err := b.Guest(sim.TDXGuestConfig{}).Quote(rd(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Anchored(report, table, nil, a.Roots(), now) || tc.Anchored(quote, b.Roots(), now) {
+		t.Fatal("anchored before any verification")
+	}
+	for code, at := range map[string]evidence.Attester{"snp.report_data": evidence.NewSNPAttester(a.Guest(sim.SNPGuestConfig{})), "tdx.report_data": evidence.NewTDXAttester(b.Guest(sim.TDXGuestConfig{}))} {
+		for range 2 {
+			if _, err := v.Verify(ctx, attest(t, at, rd(1)), evidence.VerifyOptions{Now: now, ReportData: rd(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := v.Verify(ctx, attest(t, at, rd(1)), evidence.VerifyOptions{Now: now, ReportData: rd(2)})
+		wantCode(t, err, code)
+	}
+	if !sc.Anchored(report, table, nil, a.Roots(), now) || sc.Anchored(report, table, nil, snp.ProductionRoots(), now) {
+		t.Error("SNP: the cache does not tell the simulated set from the production one")
+	}
+	if !tc.Anchored(quote, b.Roots(), now) || tc.Anchored(quote, tdx.ProductionRoots(), now) {
+		t.Error("TDX: the cache does not tell the simulated set from the production one")
+	}
+	if sc.Anchored(report[:100], table, nil, a.Roots(), now) || tc.Anchored(quote[:100], b.Roots(), now) || sc.Anchored(report, table, nil, a.Roots(), now.AddDate(50, 0, 0)) {
+		t.Error("anchored for a truncated report, a truncated quote or a time outside the chain")
+	}
+	var nilCache *snp.ChainCache
+	if nilCache.Anchored(report, table, nil, a.Roots(), now) {
+		t.Error("a nil cache anchors")
+	}
+}

@@ -101,15 +101,10 @@ func (c *Checker) Check(ctx context.Context, ch expat.Channel, peer expat.Role, 
 			return nil, fail(StepCMW, CodeModelNotAllowed, nil, "this relying party does not verify evidence (background-check model disabled)")
 		}
 		res.Model = ModelBackgroundCheck
-		opts := evidence.VerifyOptions{Now: now, ReportData: b.ReportData}
-		// The evidence digest is canonical: the same report or quote has the
-		// same digest in every container.
-		var app *evidence.Appraisal
-		if prof.Container == ContainerCMW {
-			app, err = c.Verifier.Verify(ctx, a.CMW, opts)
-		} else {
-			app, err = c.Verifier.VerifyRaw(ctx, car.Evidence, opts)
-		}
+		// The container was decoded once, above, whatever it is (a CMW
+		// included), and the evidence digest is canonical: the same report
+		// or quote has the same digest in every container.
+		app, err := c.Verifier.VerifyRaw(ctx, car.Evidence, evidence.VerifyOptions{Now: now, ReportData: b.ReportData})
 		if err != nil {
 			return nil, bindingOrEvidence(err, ch, req.Context, spki, car, b, accept)
 		}

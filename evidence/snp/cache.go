@@ -2,7 +2,9 @@ package snp
 
 import (
 	"container/list"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -94,6 +96,36 @@ func (c *ChainCache) put(e *cacheEntry) {
 		delete(c.items, last.Value.(*cacheEntry).key)
 	}
 }
+
+// Anchored reports whether the cache holds a chain, verified against roots
+// and usable at now, for the endorsement key that signs report (the VCEK or
+// VLEK its SIGNER_INFO names, from certTable or the vcek override, as Verify
+// chooses it). It checks no signature and trusts nothing: a verifier with
+// several root sets uses it to try first the one that anchored this chip's
+// key before, so that a report pays no attempt against a set that cannot
+// anchor it.
+func (c *ChainCache) Anchored(report, certTable, vcek []byte, roots *Roots, now time.Time) bool {
+	if c == nil || roots == nil || len(report) != ReportSize {
+		return false
+	}
+	info, err := abi.ParseSignerInfo(binary.LittleEndian.Uint32(report[signerInfoOffset:]))
+	if err != nil {
+		return false
+	}
+	table, err := ParseCertTable(certTable)
+	if err != nil {
+		return false
+	}
+	ek := endorsementKey(info.SigningKey, table, vcek)
+	if len(ek) == 0 {
+		return false
+	}
+	e := c.get(cacheKey{digest: sha256.Sum256(ek), roots: roots.id}, now)
+	return e != nil && e.signer == info.SigningKey
+}
+
+// signerInfoOffset is where SIGNER_INFO sits in an ATTESTATION_REPORT.
+const signerInfoOffset = 0x48
 
 // chainWindow is the intersection of the validity periods of certs.
 func chainWindow(certs ...*x509.Certificate) (notBefore, notAfter time.Time) {

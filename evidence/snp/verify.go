@@ -167,18 +167,10 @@ func Verify(report, certTable []byte, opts VerifyOptions) (*Result, error) {
 		}
 	}
 
-	var ekDER []byte
-	switch info.SigningKey {
-	case abi.VcekReportSigner:
-		ekDER = table.VCEK
-	case abi.VlekReportSigner:
-		ekDER = table.VLEK
-	default:
+	if info.SigningKey != abi.VcekReportSigner && info.SigningKey != abi.VlekReportSigner {
 		return nil, check.Errorf(platform, check.Signature, "report: SIGNING_KEY is %v; the report is not signed by a VCEK or VLEK", info.SigningKey)
 	}
-	if len(opts.VCEK) > 0 {
-		ekDER = opts.VCEK
-	}
+	ekDER := endorsementKey(info.SigningKey, table, opts.VCEK)
 	if len(ekDER) == 0 {
 		if opts.Getter == nil {
 			return nil, check.Errorf(platform, check.Chain,
@@ -194,6 +186,21 @@ func Verify(report, certTable []byte, opts VerifyOptions) (*Result, error) {
 		return v.warm(e)
 	}
 	return v.cold(ekDER)
+}
+
+// endorsementKey is the certificate of the key that signs a report: the
+// override (the caller's --vcek) if given, else the table's VCEK or VLEK as
+// the report's SIGNING_KEY says; nil if there is none.
+func endorsementKey(signer abi.ReportSigner, table *CertTable, override []byte) []byte {
+	switch {
+	case len(override) > 0:
+		return override
+	case signer == abi.VcekReportSigner:
+		return table.VCEK
+	case signer == abi.VlekReportSigner:
+		return table.VLEK
+	}
+	return nil
 }
 
 // verifier carries one Verify call's state between the cold and warm paths.

@@ -40,6 +40,22 @@ func (c *ChainCache) Len() int {
 	return c.ll.Len()
 }
 
+// Anchored reports whether the cache holds the PCK chain of quote, verified
+// against roots and usable at now. It checks no signature and trusts
+// nothing: a verifier with several root sets uses it to try first the one
+// that anchored this platform's chain before, so that a quote pays no
+// attempt against a set that cannot anchor it.
+func (c *ChainCache) Anchored(quote []byte, roots *Roots, now time.Time) bool {
+	if c == nil || roots == nil {
+		return false
+	}
+	v, err := parseQuote(quote)
+	if err != nil {
+		return false
+	}
+	return c.get(cacheKey(v.pckChain, roots), now) != nil
+}
+
 func cacheKey(chain []byte, roots *Roots) [64]byte {
 	var k [64]byte
 	h := sha256.Sum256(chain)
