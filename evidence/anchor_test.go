@@ -59,3 +59,28 @@ func TestTryRootsOrder(t *testing.T) {
 		t.Errorf("anchoredFirst without an anchor = %d, want 0", got)
 	}
 }
+
+// bstrEmpty reads the length from the head in every form, and decodes an
+// indefinite-length string.
+func TestBstrEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		raw   []byte
+		empty bool
+	}{
+		{[]byte{0x40}, true},
+		{[]byte{0x41, 7}, false},
+		{[]byte{0x58, 0}, true},
+		{append([]byte{0x58, 24}, make([]byte, 24)...), false},
+		{[]byte{0x59, 0, 0}, true},
+		{append([]byte{0x59, 1, 0}, make([]byte, 256)...), false},
+		{[]byte{0x5a, 0, 0, 0, 0}, true},
+		{[]byte{0x5b, 0, 0, 0, 0, 0, 0, 0, 0}, true},
+		{[]byte{0x5f, 0xff}, true},
+		{[]byte{0x5f, 0x41, 1, 0xff}, false},
+	} {
+		got, err := bstrEmpty(tc.raw)
+		if err != nil || got != tc.empty {
+			t.Errorf("bstrEmpty(%x) = %v, %v; want %v", tc.raw, got, err, tc.empty)
+		}
+	}
+}

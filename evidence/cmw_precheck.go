@@ -128,19 +128,53 @@ func checkDeterministic(b []byte) error {
 	return nil
 }
 
+// cborView is one CBOR data item of the input, not copied (cbor.RawMessage
+// copies): the pre-check only looks at the items of a CMW it holds, so
+// viewing them saves copying every record value on every decode.
+type cborView []byte
+
+// UnmarshalCBOR keeps the decoder's sub-slice of the input, which the
+// pre-check neither changes nor keeps past its return.
+func (v *cborView) UnmarshalCBOR(b []byte) error {
+	*v = b
+	return nil
+}
+
+// bstrEmpty reports whether raw, a well-formed CBOR byte string (major type
+// 2), is empty, reading its head instead of copying its value; an
+// indefinite-length string is decoded to tell.
+func bstrEmpty(raw []byte) (bool, error) {
+	switch ai := raw[0] & 0x1f; {
+	case ai < 24:
+		return ai == 0, nil
+	case ai <= 27:
+		for _, c := range raw[1 : 1+(1<<(ai-24))] {
+			if c != 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	var v []byte
+	if err := preDM.Unmarshal(raw, &v); err != nil {
+		return false, err
+	}
+	return len(v) == 0, nil
+}
+
 func precheckCBOR(raw []byte, depth int, label string) (*shape, error) {
 	if depth > MaxCMWDepth {
 		return nil, formatErr("%s: nesting depth %d exceeds %d", where(label), depth, MaxCMWDepth)
 	}
 	switch cborMajor(raw) {
 	case 4: // array: record
-		var a []cbor.RawMessage
+		var a []cborView
 		if err := preDM.Unmarshal(raw, &a); err != nil {
 			return nil, decodeErr(err, "%s: bad CBOR record", where(label))
 		}
 		return precheckCBORRecord(a, label)
 	case 5: // map: collection
-		var m map[any]cbor.RawMessage
+		var m map[any]cborView
 		if err := preDM.Unmarshal(raw, &m); err != nil {
 			return nil, decodeErr(err, "%s: bad CBOR collection", where(label))
 		}
@@ -152,7 +186,7 @@ func precheckCBOR(raw []byte, depth int, label string) (*shape, error) {
 	}
 }
 
-func precheckCBORRecord(a []cbor.RawMessage, label string) (*shape, error) {
+func precheckCBORRecord(a []cborView, label string) (*shape, error) {
 	w := where(label)
 	if len(a) < 2 || len(a) > 3 {
 		return nil, formatErr("%s: %d elements, want 2 or 3", w, len(a))
@@ -178,11 +212,11 @@ func precheckCBORRecord(a []cbor.RawMessage, label string) (*shape, error) {
 	if cborMajor(a[1]) != 2 {
 		return nil, formatErr("%s: value must be a byte string", w)
 	}
-	var v []byte
-	if err := preDM.Unmarshal(a[1], &v); err != nil {
+	empty, err := bstrEmpty(a[1])
+	if err != nil {
 		return nil, decodeErr(err, "%s: value", w)
 	}
-	if len(v) == 0 {
+	if empty {
 		return nil, formatErr("%s: empty value", w)
 	}
 	s := &shape{}
@@ -212,7 +246,7 @@ func checkIndicator(ind uint64, w string) error {
 	return nil
 }
 
-func precheckCBORCollection(m map[any]cbor.RawMessage, depth int, label string) (*shape, error) {
+func precheckCBORCollection(m map[any]cborView, depth int, label string) (*shape, error) {
 	w := where(label)
 	s := &shape{collection: true, items: map[string]*shape{}}
 	// Visit keys in a fixed order so that the same input always yields the

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,6 +107,18 @@ func TestAuthzCodesDocumented(t *testing.T) {
 		row := fmt.Sprintf("| `%s` | %d |", (&authz.Error{Code: c}).ProblemCode(), status)
 		if !strings.Contains(string(b), row) {
 			t.Errorf("conformance/README.md has no row %q", row)
+		}
+	}
+}
+
+// readAll reads everything whatever the declared length says, and a wrong
+// or missing declaration costs only growth.
+func TestReadAll(t *testing.T) {
+	body := bytes.Repeat([]byte{7}, 3000)
+	for _, declared := range []int64{-1, 0, 10, 3000, 5000, 1 << 40} {
+		got, err := readAll(bytes.NewReader(body), declared, 4096)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("declared %d: %d bytes, %v", declared, len(got), err)
 		}
 	}
 }
