@@ -185,3 +185,24 @@ func BenchmarkSessionWrites(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAttestedWrite measures one session's durable write alone
+// (PutAttestedReceipt, no concurrency: one COMMIT and fsync each), the
+// store's cost per session when sessions do not overlap.
+func BenchmarkAttestedWrite(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := context.Background()
+	r := sampleReceipt("")
+	r.Bundle = make([]byte, 5000) // the size of a seatrx bundle
+	tk := sampleToken("", "")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		r.ID = benchID('r', i)
+		tk.ID, tk.ReceiptID = benchID('t', i), r.ID
+		if err := s.PutAttestedReceipt(ctx, UsedContext{CRC: benchID('c', i), ConnID: "bench", At: t0}, r, tk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -208,17 +208,14 @@ func (s *Store) runBatch(batch []*putReq) []error {
 	c := s.gc
 	if len(batch) == 1 {
 		errs[0] = s.inTx(context.Background(), batch[0].what, func(tx *sql.Tx) error {
-			return s.putItemTx(tx, nil, batch[0])
+			return s.putItemTx(tx, s.prepareInserts(tx), batch[0])
 		})
 		c.commits.Add(1)
 		c.items.Add(1)
 		return errs
 	}
 	err := s.inTx(context.Background(), fmt.Sprintf("group commit of %d", len(batch)), func(tx *sql.Tx) error {
-		st, err := s.prepareInserts(tx)
-		if err != nil {
-			return err
-		}
+		st := s.prepareInserts(tx)
 		for i, p := range batch {
 			e, fatal := s.putItemSavepoint(tx, st, p)
 			if fatal != nil {
@@ -236,7 +233,7 @@ func (s *Store) runBatch(batch []*putReq) []error {
 	c.retries.Add(1)
 	for i, p := range batch {
 		errs[i] = s.inTx(context.Background(), p.what, func(tx *sql.Tx) error {
-			return s.putItemTx(tx, nil, p)
+			return s.putItemTx(tx, s.prepareInserts(tx), p)
 		})
 		c.commits.Add(1)
 		c.items.Add(1)
@@ -266,28 +263,41 @@ func (s *Store) putItemSavepoint(tx *sql.Tx, st *insertStmts, p *putReq) (item, 
 	return item, nil
 }
 
-// insertStmts holds the insert statements prepared once for a multi-item
-// batch; parsing them per item was a fifth of the insert CPU.
+// insertStmts holds the insert statements, prepared once per Store (and by
+// database/sql once per pooled connection): parsing them for every
+// transaction was a fifth of the insert CPU.
 type insertStmts struct {
 	used, receipt, token *sql.Stmt
 }
 
-// prepareInserts prepares the used-context, receipt and token inserts on
-// tx; they are closed with the transaction.
-func (s *Store) prepareInserts(tx *sql.Tx) (*insertStmts, error) {
-	ctx := context.Background()
-	var st insertStmts
+// prepare prepares the used-context, receipt and token inserts on db.
+func (st *insertStmts) prepare(db *sql.DB, d dialect) error {
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
 		what  string
 	}{{&st.used, insertUsedContext, "used context"}, {&st.receipt, insertReceipt, "receipt"}, {&st.token, insertToken, "token"}} {
 		var err error
-		if *p.dst, err = tx.PrepareContext(ctx, s.q(p.query)); err != nil {
-			return nil, backend("prepare "+p.what+" insert", err)
+		if *p.dst, err = db.Prepare(d.rebind(p.query)); err != nil {
+			return backend("prepare "+p.what+" insert", err)
 		}
 	}
-	return &st, nil
+	return nil
+}
+
+func (st *insertStmts) close() {
+	for _, s := range []*sql.Stmt{st.used, st.receipt, st.token} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// prepareInserts binds the Store's insert statements to tx; they are
+// released with the transaction.
+func (s *Store) prepareInserts(tx *sql.Tx) *insertStmts {
+	ctx := context.Background()
+	return &insertStmts{used: tx.StmtContext(ctx, s.ins.used), receipt: tx.StmtContext(ctx, s.ins.receipt), token: tx.StmtContext(ctx, s.ins.token)}
 }
 
 // putItemTx performs one item's statements (prepared ones when st is not

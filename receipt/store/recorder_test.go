@@ -89,7 +89,7 @@ func (c *recConn) ExecContext(ctx context.Context, q string, args []driver.Named
 	switch {
 	case strings.HasPrefix(q, "SAVEPOINT "):
 		c.savepoints++
-	case strings.HasPrefix(q, "INSERT INTO receipts"), strings.HasPrefix(q, "INSERT INTO execution_tokens"), strings.HasPrefix(q, "INSERT INTO used_contexts"):
+	case isInsert(q):
 		c.inserted = true
 	}
 	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
@@ -100,7 +100,34 @@ func (c *recConn) QueryContext(ctx context.Context, q string, args []driver.Name
 }
 
 func (c *recConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &recStmt{Stmt: st, c: c, insert: isInsert(q)}, nil
+}
+
+func isInsert(q string) bool {
+	return strings.HasPrefix(q, "INSERT INTO receipts") || strings.HasPrefix(q, "INSERT INTO execution_tokens") || strings.HasPrefix(q, "INSERT INTO used_contexts")
+}
+
+// recStmt is a prepared statement of a recConn: its inserts count for the
+// connection's transaction.
+type recStmt struct {
+	driver.Stmt
+	c      *recConn
+	insert bool
+}
+
+func (s *recStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if s.insert {
+		s.c.inserted = true
+	}
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s *recStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
 }
 
 func (c *recConn) ResetSession(ctx context.Context) error {

@@ -41,7 +41,8 @@ type Store struct {
 	db               *sql.DB
 	d                dialect
 	contextRetention time.Duration
-	gc               *committer // group commit of Put* inserts
+	gc               *committer  // group commit of Put* inserts
+	ins              insertStmts // the group commit's inserts, prepared once
 }
 
 // sqliteDialect is the default backend: `?` placeholders, STRICT tables.
@@ -94,6 +95,11 @@ func openSQLite(driverName, path string, o Options) (*Store, error) {
 	if _, err := migrate(ctx, db, s.d, time.Now()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, backend("migrate", err))
+	}
+	if err := s.ins.prepare(db, s.d); err != nil {
+		s.ins.close()
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -206,6 +212,7 @@ func sqlitePragmas(ctx context.Context, db *sql.DB) (pragmas, error) {
 // its real outcome.
 func (s *Store) Close() error {
 	s.gc.close()
+	s.ins.close()
 	if err := s.db.Close(); err != nil {
 		return backend("close", err)
 	}
