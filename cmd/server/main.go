@@ -82,6 +82,7 @@ type options struct {
 	shutdownTimeout time.Duration
 	keyLog, dump    string // debugging aids (package capture)
 	pprof           loopbackAddr
+	memoryLimit     int64
 }
 
 func defineFlags(fs *flag.FlagSet, o *options) {
@@ -114,6 +115,8 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", 20*time.Second, 0, "time to finish in-flight requests on SIGINT/SIGTERM")
 	fs.StringVar(&o.keyLog, "keylog", "", "DEBUGGING: append every connection's TLS secrets to `FILE` (NSS key log format, as SSLKEYLOGFILE; created 0600); whoever reads it decrypts the connections")
 	fs.StringVar(&o.dump, "dump", "", "DEBUGGING: write every exported-authenticator message, the exporter outputs, binders and REPORTDATA, per connection, under `DIR` (hex files and an index.json)")
+	cli.SizeVar(fs, &o.memoryLimit, "memory-limit", defaultMemoryLimit, 0, 1<<40,
+		"soft memory limit of the Go runtime (overrides GOMEMLIMIT); under a limit the GC runs at GOGC=400 unless GOGC is set; 0: no limit, GOGC=100")
 	fs.Var(&o.pprof, "pprof", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060, for measurements; default off")
 }
 
@@ -198,7 +201,9 @@ func run(env *cli.Env, o *options) error {
 		}
 		defer stopPprof()
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "seatrx-server started", srv.Summary().Attrs()...)
+	memLimit, gcPercent := applyMemory(o.memoryLimit)
+	log.LogAttrs(ctx, slog.LevelInfo, "seatrx-server started", append(srv.Summary().Attrs(),
+		slog.Int64("memory_limit", memLimit), slog.Int("gc_percent", gcPercent))...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
 	hup := make(chan os.Signal, 1)

@@ -89,6 +89,7 @@ func TestUsageErrors(t *testing.T) {
 		{"addr without port", []string{"--dev", "--addr", "8443"}, `invalid value "8443" for flag -addr: want HOST:PORT`},
 		{"addr bad port", []string{"--dev", "--addr", "localhost:https"}, `port "https": want a number from 0 to 65535`},
 		{"pprof on the network", []string{"--dev", "--pprof", "0.0.0.0:6060"}, `invalid value "0.0.0.0:6060" for flag -pprof: host "0.0.0.0": the profiling listener is for loopback only`},
+		{"memory limit unit", []string{"--dev", "--memory-limit", "1.5GiB"}, `invalid value "1.5GiB" for flag -memory-limit: want a size from 0 to 1024GiB`},
 		{"pprof without port", []string{"--dev", "--pprof", "6060"}, `invalid value "6060" for flag -pprof: want a loopback HOST:PORT`},
 		{"attester", []string{"--dev", "--attester", "sgx"}, `invalid value "sgx" for flag -attester: want snp, tdx, sim-snp or sim-tdx, or empty`},
 		{"profiles typo", []string{"--dev", "--profiles", "expat-04,cocs"}, `invalid value "expat-04,cocs" for flag -profiles: unknown profile "cocs" (known: expat-04, expat-03, cocos, rust-ref)`},
@@ -281,6 +282,9 @@ func TestStartupSummary(t *testing.T) {
 		m["store"] != filepath.Join(data, "seatrx.db") || m["go"] != runtime.Version() || m["version"] == nil || m["revision"] == nil || m["dev"] != true {
 		t.Fatalf("summary %v", m)
 	}
+	if m["memory_limit"] != float64(512<<20) || (os.Getenv("GOGC") == "" && m["gc_percent"] != 400.0) {
+		t.Errorf("memory settings %v, %v: want the default limit and GOGC=400", m["memory_limit"], m["gc_percent"])
+	}
 	addr, _ := m["addr"].(string)
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
 		t.Fatalf("addr %q is not the bound address", addr)
@@ -311,6 +315,18 @@ func TestStartupSummary(t *testing.T) {
 	if shutdown == nil || shutdown["timeout_ms"] != 7000.0 {
 		t.Fatalf("shutdown line %v: want timeout_ms 7000 (from the config file)", shutdown)
 	}
+}
+
+// --memory-limit 0 lifts the limit and keeps Go's default GC percentage.
+func TestNoMemoryLimit(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set in the environment: the server keeps it")
+	}
+	s := start(t, "--dev", "--data", filepath.Join(t.TempDir(), "data"), "--memory-limit", "0")
+	if s.summary["memory_limit"] != float64(1<<63-1) || s.summary["gc_percent"] != 100.0 {
+		t.Fatalf("memory settings %v, %v: want no limit and GOGC=100", s.summary["memory_limit"], s.summary["gc_percent"])
+	}
+	s.stop(t)
 }
 
 // --pprof serves Go profiles on its own loopback listener, and says where.

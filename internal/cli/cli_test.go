@@ -192,3 +192,29 @@ func TestStringsVar(t *testing.T) {
 		t.Fatal("empty value accepted")
 	}
 }
+
+func TestSizeVar(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"512MiB", 512 << 20, true}, {"1GiB", 1 << 30, true}, {"64 KiB", 64 << 10, true}, {"2GB", 2 << 30, true},
+		{"1048576", 1 << 20, true}, {"0", 0, true}, {"1KB", 1 << 10, true},
+		{"-1MiB", 0, false}, {"1.5GiB", 0, false}, {"lots", 0, false}, {"9TiB", 0, false}, {"17GiB", 0, false},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		var v int64
+		SizeVar(fs, &v, "s", 7, 0, 16<<30, "")
+		err := fs.Set("s", tc.in)
+		if (err == nil) != tc.ok || (tc.ok && v != tc.want) {
+			t.Errorf("Set(%q) = %d, %v; want %d ok=%v", tc.in, v, err, tc.want, tc.ok)
+		}
+		if !tc.ok && err != nil && err.Error() != "want a size from 0 to 16GiB, such as 512MiB or 1GiB" {
+			t.Errorf("Set(%q): message %q", tc.in, err)
+		}
+	}
+	if FormatSize(512<<20) != "512MiB" || FormatSize(1500) != "1500" {
+		t.Errorf("FormatSize: %s %s", FormatSize(512<<20), FormatSize(1500))
+	}
+}

@@ -209,3 +209,56 @@ func (v *stringsValue) Set(s string) error {
 	*v.p = append(*v.p, s)
 	return nil
 }
+
+// SizeVar defines a byte-size flag: a whole number of bytes with an
+// optional unit (B, KiB, MiB, GiB; also KB, MB, GB, which mean the same
+// powers of 1024 here), from lo to hi bytes.
+func SizeVar(fs *flag.FlagSet, p *int64, name string, def, lo, hi int64, usage string) {
+	*p = def
+	fs.Var(&sizeValue{p: p, lo: lo, hi: hi}, name, usage)
+}
+
+type sizeValue struct {
+	p      *int64
+	lo, hi int64
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}}
+
+func (v *sizeValue) String() string {
+	if v == nil || v.p == nil {
+		return "0"
+	}
+	return FormatSize(*v.p)
+}
+
+// FormatSize writes n bytes in the largest unit that divides it.
+func FormatSize(n int64) string {
+	for _, u := range sizeUnits[:3] {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (v *sizeValue) Set(s string) error {
+	num, mult := s, int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > v.hi/mult || n*mult < v.lo {
+		return fmt.Errorf("want a size from %s to %s, such as 512MiB or 1GiB", FormatSize(v.lo), FormatSize(v.hi))
+	}
+	*v.p = n * mult
+	return nil
+}
+
+func (v *sizeValue) Type() string { return "SIZE" }
