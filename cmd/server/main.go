@@ -6,6 +6,7 @@
 //	seatrx-server --tls-cert FILE --tls-key FILE --issuer URI --data DIR [--policy FILE] ...
 //	seatrx-server --config FILE [flags]
 //	seatrx-server keys show|export|rotate --data DIR ...
+//	seatrx-server prefill --data DIR --receipts N
 //	seatrx-server version | --version
 //	seatrx-server help
 //
@@ -68,7 +69,7 @@ with its default. Flags on the command line override the file.
 Exit status: 0 after a clean shutdown, 1 on a failure while running or
 creating state, 2 on a bad command line or configuration.`,
 		Setup: serve,
-		Subs:  []*cli.Command{keysCommand(), buildinfo.Command(name)},
+		Subs:  []*cli.Command{keysCommand(), prefillCommand(), buildinfo.Command(name)},
 	}
 }
 
