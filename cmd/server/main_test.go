@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/seatrx/seatrx/internal/clitest"
 	"github.com/seatrx/seatrx/internal/keyfile"
 	"github.com/seatrx/seatrx/policy"
+	_ "github.com/seatrx/seatrx/receipt/store" // the sqlite driver, to count what prefill wrote
 )
 
 // seatrxServer is the built server binary the CLI tests run.
@@ -80,7 +82,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", []string{"--nope"}, "seatrx-server: flag provided but not defined: -nope"},
-		{"unknown command", []string{"serve"}, `seatrx-server: unknown command "serve" (want keys, version or help)`},
+		{"unknown command", []string{"serve"}, `seatrx-server: unknown command "serve" (want keys, prefill, version or help)`},
 		{"log format typo", []string{"--dev", "--log-format", "jsn"}, `invalid value "jsn" for flag -log-format: want text or json`},
 		{"zero conns", []string{"--dev", "--max-unattested-conns", "0"}, `invalid value "0" for flag -max-unattested-conns: want a whole number from 1 to 1048576`},
 		{"negative conns", []string{"--dev", "--max-unattested-conns", "-5"}, `invalid value "-5" for flag -max-unattested-conns`},
@@ -90,6 +92,8 @@ func TestUsageErrors(t *testing.T) {
 		{"addr bad port", []string{"--dev", "--addr", "localhost:https"}, `port "https": want a number from 0 to 65535`},
 		{"pprof on the network", []string{"--dev", "--pprof", "0.0.0.0:6060"}, `invalid value "0.0.0.0:6060" for flag -pprof: host "0.0.0.0": the profiling listener is for loopback only`},
 		{"memory limit unit", []string{"--dev", "--memory-limit", "1.5GiB"}, `invalid value "1.5GiB" for flag -memory-limit: want a size from 0 to 1024GiB`},
+		{"prefill without a count", []string{"prefill", "--data", dir}, "seatrx-server prefill: missing required flag --receipts"},
+		{"prefill count", []string{"prefill", "--data", dir, "--receipts", "0"}, `invalid value "0" for flag -receipts: want a whole number from 1 to 10000000`},
 		{"pprof without port", []string{"--dev", "--pprof", "6060"}, `invalid value "6060" for flag -pprof: want a loopback HOST:PORT`},
 		{"attester", []string{"--dev", "--attester", "sgx"}, `invalid value "sgx" for flag -attester: want snp, tdx, sim-snp or sim-tdx, or empty`},
 		{"profiles typo", []string{"--dev", "--profiles", "expat-04,cocs"}, `invalid value "expat-04,cocs" for flag -profiles: unknown profile "cocs" (known: expat-04, expat-03, cocos, rust-ref)`},
@@ -99,7 +103,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no TLS", []string{"--data", dir}, "seatrx-server: --tls-cert, --tls-key and --issuer are required outside --dev"},
 		{"no issuer", []string{"--tls-cert", cert, "--tls-key", key, "--data", dir}, "seatrx-server: --issuer is required outside --dev"},
 		{"dev and cert", []string{"--dev", "--tls-cert", cert}, "--tls-cert and --tls-key cannot be used with --dev"},
-		{"extra argument", append(prod, "now"), `seatrx-server: unknown command "now" (want keys, version or help)`},
+		{"extra argument", append(prod, "now"), `seatrx-server: unknown command "now" (want keys, prefill, version or help)`},
 		{"config unknown key", []string{"--config", cfg("addr: 127.0.0.1:9443\nadr: typo\n")}, `server.yaml:2: unknown key "adr"; known keys: addr, allow_simulated,`},
 		{"config dashed key", []string{"--config", cfg("tls-cert: x\n")}, `server.yaml:1: unknown key "tls-cert" (keys use underscores: tls_cert)`},
 		{"config bad value", []string{"--config", cfg("# limits\n\nmax_unattested_conns: 0\n")}, `server.yaml:3: max_unattested_conns: invalid value "0": want a whole number from 1 to 1048576`},
@@ -317,6 +321,32 @@ func TestStartupSummary(t *testing.T) {
 	}
 }
 
+// prefill adds synthetic receipts to a store a dev server then starts with.
+func TestPrefill(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	r := srv(t, "prefill", "--data", data, "--receipts", "300", "--bundle-size", "2KiB")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "added 300 receipts to "+filepath.Join(data, "seatrx.db")) {
+		t.Fatalf("%s", r)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(data, "seatrx.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, table := range []string{"receipts", "execution_tokens", "used_contexts"} {
+		var n, size int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil || n != 300 {
+			t.Fatalf("%s: %d rows, %v", table, n, err)
+		}
+		if table == "receipts" {
+			if err := db.QueryRow(`SELECT MIN(length(bundle)) FROM receipts`).Scan(&size); err != nil || size != 2048 {
+				t.Fatalf("bundle size %d, %v", size, err)
+			}
+		}
+	}
+	start(t, "--dev", "--data", data).stop(t)
+}
+
 // --memory-limit 0 lifts the limit and keeps Go's default GC percentage.
 func TestNoMemoryLimit(t *testing.T) {
 	if os.Getenv("GOGC") != "" {
@@ -405,7 +435,7 @@ func testCert(t *testing.T, dir string) (certFile, keyFile string) {
 
 // The README's command table lists every server command.
 func TestReadmeListsEveryCommand(t *testing.T) {
-	if got := clitest.CommandPaths(tree()); !slices.Equal(got, []string{"seatrx-server", "seatrx-server keys show", "seatrx-server keys export", "seatrx-server keys rotate", "seatrx-server version"}) {
+	if got := clitest.CommandPaths(tree()); !slices.Equal(got, []string{"seatrx-server", "seatrx-server keys show", "seatrx-server keys export", "seatrx-server keys rotate", "seatrx-server prefill", "seatrx-server version"}) {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())

@@ -37,7 +37,7 @@ group-committed, durable writes. Ids, contexts and tokens are random, so the
 indexes grow as they do under real traffic. The receipts verify as nothing:
 use a throwaway data directory, never a production one. Stop the server
 first (or accept that both wait for each other's writes).`,
-		Required: []string{"data", "receipts"},
+		Required: []string{"data"},
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			data := fs.String("data", "", "the server's data `DIR` (its store is DIR/seatrx.db)")
 			var n int
@@ -47,6 +47,9 @@ first (or accept that both wait for each other's writes).`,
 			return func(env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				if n == 0 {
+					return cli.Usagef("missing required flag --receipts (how many receipts to add)")
 				}
 				return prefill(env, filepath.Join(*data, "seatrx.db"), n, int(size))
 			}
