@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/seatrx/seatrx/internal/api"
-	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/bench"
+	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/internal/clitest"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
