@@ -383,7 +383,10 @@ line per case with the rule it tests; --json writes the report; exit status
 seatrx's own relying party gives (for relying parties using seatrx's codes).
 
 Over HTTP the relying party is a seatrx-API server (--target); Run first
-checks that it accepts --profile. Over the raw framings Run dials
+checks that it accepts --profile. If it also accepts other profiles, the
+cases bound as another profile says (evidence-other-label, wrong-container)
+are skipped, since accepting them is then right: test those rules against a
+relying party that accepts one profile. Over the raw framings Run dials
 (--target) or, for a relying party that dials (cocos's client), listens
 (--listen); cocos's framing has no verdict, so a closed connection is a
 refusal and application data, or an open connection silent for

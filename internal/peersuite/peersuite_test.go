@@ -24,10 +24,10 @@ import (
 )
 
 // devServer starts an in-process seatrx dev server accepting profile p.
-func devServer(t *testing.T, p tlsbind.Profile) (addr string, roots *x509.CertPool, pki *sim.PKI) {
+func devServer(t *testing.T, p ...tlsbind.Profile) (addr string, roots *x509.CertPool, pki *sim.PKI) {
 	t.Helper()
 	data := t.TempDir()
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, Profiles: []tlsbind.Profile{p},
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, Profiles: p,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +104,27 @@ func TestRunAgainstSeatrxServer(t *testing.T) {
 				t.Fatalf("%d results for %d cases", len(rep.Results), len(Cases()))
 			}
 		})
+	}
+}
+
+// Against a relying party that accepts several profiles, the cases bound as
+// another profile says are skipped with the reason: an authenticator that
+// is valid in a profile the relying party also accepts is rightly accepted,
+// and reporting it as a failure would blame a correct peer.
+func TestRunAgainstMultiProfileServer(t *testing.T) {
+	p := tlsbind.DefaultProfile()
+	addr, roots, pki := devServer(t, tlsbind.Profiles()...)
+	rep, err := Run(context.Background(), RunConfig{Endpoint: Endpoint{Transport: HTTP, Target: addr, Roots: roots},
+		Profile: p, Prover: proverFor(p, pki), StrictCodes: true,
+		Cases: []string{"good", "evidence-other-label", "wrong-container", "evidence-relayed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAllPass(t, rep, "evidence-other-label", "wrong-container")
+	for _, r := range rep.Results {
+		if r.Verdict == Skip && !strings.Contains(r.Observed, "run against one that accepts only "+p.ID) {
+			t.Errorf("%s: skip without its reason: %q", r.Name, r.Observed)
+		}
 	}
 }
 
