@@ -16,7 +16,7 @@ func TestRebind(t *testing.T) {
 		{postgresDialect, `SELECT '?' , ? FROM "we?ird" WHERE x = ?`, `SELECT '?' , $1 FROM "we?ird" WHERE x = $2`},
 		{postgresDialect, `SELECT 'it''s?', ?`, `SELECT 'it''s?', $1`},
 		{postgresDialect, `VALUES (?,?,?,?,?,?,?,?,?,?,?)`, `VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`},
-		{postgresDialect, insertReceipt, `INSERT INTO receipts (id, issued_at, subject, bundle) VALUES ($1, $2, $3, $4)
+		{postgresDialect, insertReceipt, `INSERT INTO receipts (id, issued_at, subject, bundle, owner) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO NOTHING`},
 	}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -23,6 +24,9 @@ const (
 	CodeSchemaMismatch Code = "schema_mismatch"
 	CodeNotPending     Code = "not_pending"
 	CodeNotEligible    Code = "not_eligible"
+	CodeDiskFull       Code = "disk_full"
+	CodeCorrupt        Code = "corrupt"
+	CodeMissing        Code = "missing"
 )
 
 // Error is a classified store outcome that a caller branches on: the data
@@ -66,6 +70,16 @@ var (
 	// ErrNotEligible reports a decision by an approver the authorization
 	// does not list.
 	ErrNotEligible = &Error{CodeNotEligible, "approver not eligible for this authorization"}
+	// ErrDiskFull names a write that failed because the store's file system
+	// is full (see IsDiskFull); a server answers it 507 store.disk_full.
+	ErrDiskFull = &Error{CodeDiskFull, "disk full"}
+	// ErrCorrupt reports a database that fails SQLite's quick_check (or is
+	// not a database at all) at open: the store refuses to start on it.
+	ErrCorrupt = &Error{CodeCorrupt, "database is damaged"}
+	// ErrMissing reports a store file that existed once (its marker is
+	// there, see OpenSQLite) but is gone: the store refuses to recreate it
+	// empty.
+	ErrMissing = &Error{CodeMissing, "database file is missing"}
 	// ErrSchemaMismatch reports a database whose applied migrations disagree with the
 	// embedded ones (a missing version or an edited migration file).
 	ErrSchemaMismatch = &Error{CodeSchemaMismatch, "database schema does not match embedded migrations"}
@@ -121,6 +135,51 @@ func isBusy(err error) bool {
 	}
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// IsDiskFull reports whether err is the store running out of space: SQLite's
+// SQLITE_FULL, an ENOSPC anywhere in the chain, or an SQLite I/O error
+// (SQLITE_IOERR and its extended codes, e.g. 4874 when the shared-memory
+// file cannot grow) while the store's file system has less than
+// DiskFullBelow bytes available, since SQLite reports a failed write
+// without its errno. It is a method so that it can look at the store's own
+// file system; a nil Store checks the codes only.
+func (s *Store) IsDiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrDiskFull) {
+		return true
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return true
+	case sqlite3.SQLITE_IOERR:
+		if s == nil || s.dir == "" {
+			return false
+		}
+		free, ferr := FreeBytes(s.dir)
+		return ferr == nil && free < DiskFullBelow
+	}
+	return false
+}
+
+// isCorrupt reports SQLITE_CORRUPT or SQLITE_NOTADB: a damaged file, or
+// one that is not an SQLite database.
+func isCorrupt(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
 		return true
 	}
 	return false

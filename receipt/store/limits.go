@@ -51,6 +51,9 @@ func (r *Receipt) validate() error {
 	if err := checkLen("Receipt.Subject", len(r.Subject), 0, MaxSubjectLen); err != nil {
 		return err
 	}
+	if err := checkLen("Receipt.Owner", len(r.Owner), 0, MaxKeyBindingLen); err != nil {
+		return err
+	}
 	return checkTime("Receipt.IssuedAt", r.IssuedAt)
 }
 

@@ -14,7 +14,7 @@ import (
 // rawDB opens a SQLite file without migrations, for driving migrate directly.
 func rawDB(t *testing.T) *sql.DB {
 	t.Helper()
-	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "raw.db"), Options{})
+	dsn, _, err := sqliteDSN(filepath.Join(t.TempDir(), "raw.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +52,9 @@ func TestEmbeddedMigrationsLoad(t *testing.T) {
 	if ms[0].version != 1 || ms[0].name != "0001_init.sql" || len(ms[0].stmts) != 7 {
 		t.Errorf("first migration = %d %s with %d statements", ms[0].version, ms[0].name, len(ms[0].stmts))
 	}
-	if len(ms) != 3 || ms[1].version != 2 || ms[1].name != "0002_authorizations.sql" || len(ms[1].stmts) != 4 ||
-		ms[2].name != "0003_receipt_once.sql" || len(ms[2].stmts) != 2 {
+	if len(ms) != 5 || ms[1].version != 2 || ms[1].name != "0002_authorizations.sql" || len(ms[1].stmts) != 4 ||
+		ms[2].name != "0003_receipt_once.sql" || len(ms[2].stmts) != 2 || ms[3].name != "0004_probe.sql" || len(ms[3].stmts) != 1 ||
+		ms[4].name != "0005_receipt_owner.sql" || len(ms[4].stmts) != 1 {
 		t.Errorf("migrations = %+v", ms)
 	}
 }
@@ -65,8 +66,8 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(applied, []int{1, 2, 3}) {
-		t.Fatalf("first migrate applied %v, want [1 2 3]", applied)
+	if !reflect.DeepEqual(applied, []int{1, 2, 3, 4, 5}) {
+		t.Fatalf("first migrate applied %v, want [1 2 3 4 5]", applied)
 	}
 	for i := 0; i < 2; i++ {
 		applied, err = migrate(ctx, db, sqliteDialect, t0)
@@ -77,8 +78,8 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			t.Fatalf("re-run %d applied %v, want nothing", i, applied)
 		}
 	}
-	if vs := migrationVersions(t, db); !reflect.DeepEqual(vs, []int{1, 2, 3}) {
-		t.Fatalf("schema_migrations = %v, want [1 2 3]", vs)
+	if vs := migrationVersions(t, db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5}) {
+		t.Fatalf("schema_migrations = %v, want [1 2 3 4 5]", vs)
 	}
 
 	// Reopening through the public API is a no-op as well.
@@ -88,7 +89,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
-		if vs := migrationVersions(t, s.db); !reflect.DeepEqual(vs, []int{1, 2, 3}) {
+		if vs := migrationVersions(t, s.db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5}) {
 			t.Fatalf("open %d: schema_migrations = %v", i, vs)
 		}
 		s.Close()
@@ -265,7 +266,7 @@ func TestConcurrentOpenOfFreshFile(t *testing.T) {
 		}
 		defer stores[i].Close()
 	}
-	if vs := migrationVersions(t, stores[0].db); !reflect.DeepEqual(vs, []int{1, 2, 3}) {
-		t.Fatalf("schema_migrations = %v, want [1 2 3]", vs)
+	if vs := migrationVersions(t, stores[0].db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5}) {
+		t.Fatalf("schema_migrations = %v, want [1 2 3 4 5]", vs)
 	}
 }

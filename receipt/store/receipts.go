@@ -16,6 +16,11 @@ type Receipt struct {
 	IssuedAt time.Time // stored in whole seconds
 	Subject  string    // CWT sub of the receipt (the attested peer)
 	Bundle   []byte    // the receipt as issued, 1..MaxBlobLen bytes
+	// Owner is who may read the receipt back: the hash of the key of the
+	// peer it was issued to, 0..MaxKeyBindingLen bytes (empty: no owner,
+	// e.g. a row stored before migration 5). The store keeps it; the
+	// server decides who matches.
+	Owner []byte
 }
 
 // Token is an execution token as stored: the digest of the one-time secret
@@ -30,7 +35,7 @@ type Token struct {
 	KeyBinding []byte    // hash of the peer key (cnf), 0..MaxKeyBindingLen bytes
 }
 
-const insertReceipt = `INSERT INTO receipts (id, issued_at, subject, bundle) VALUES (?, ?, ?, ?)
+const insertReceipt = `INSERT INTO receipts (id, issued_at, subject, bundle, owner) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
 const insertToken = `INSERT INTO execution_tokens (id, receipt_id, digest, audience, not_before, expires, key_binding)
@@ -138,7 +143,7 @@ func putTokenStmt(ctx context.Context, st *sql.Stmt, t *Token) error {
 }
 
 func receiptArgs(r *Receipt) []any {
-	return []any{r.ID, r.IssuedAt.Unix(), r.Subject, r.Bundle}
+	return []any{r.ID, r.IssuedAt.Unix(), r.Subject, r.Bundle, nonNil(r.Owner)}
 }
 
 func tokenArgs(t *Token) []any {
@@ -179,8 +184,8 @@ func (s *Store) GetReceipt(ctx context.Context, id []byte) (*Receipt, error) {
 	}
 	r := Receipt{ID: append([]byte(nil), id...)}
 	var issued int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT issued_at, subject, bundle FROM receipts WHERE id = ?`), id).
-		Scan(&issued, &r.Subject, &r.Bundle)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT issued_at, subject, bundle, owner FROM receipts WHERE id = ?`), id).
+		Scan(&issued, &r.Subject, &r.Bundle, &r.Owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: get receipt %x: %w", id, ErrNotFound)
 	}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,6 +40,7 @@ type Options struct {
 // Store is the durable receipt store. It is safe for concurrent use, and
 // several Stores (or processes) may open the same SQLite file.
 type Store struct {
+	dir              string // directory of the SQLite file ("" for other backends)
 	db               *sql.DB
 	d                dialect
 	contextRetention time.Duration
@@ -73,7 +76,7 @@ func OpenSQLiteWithOptions(path string, o Options) (*Store, error) {
 // driverName: "sqlite" (modernc.org/sqlite) in production; tests register a
 // wrapper of it to observe or fail transactions at the driver boundary.
 func openSQLite(driverName, path string, o Options) (*Store, error) {
-	dsn, err := sqliteDSN(path, o)
+	dsn, marker, err := sqliteDSN(path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +86,21 @@ func openSQLite(driverName, path string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(defaultMaxOpenConns)
 	db.SetMaxIdleConns(defaultMaxOpenConns)
-	s := &Store{db: db, d: sqliteDialect, contextRetention: o.ContextRetention, gc: newCommitter()}
+	s := &Store{dir: filepath.Dir(marker), db: db, d: sqliteDialect, contextRetention: o.ContextRetention, gc: newCommitter()}
 	if s.contextRetention <= 0 {
 		s.contextRetention = DefaultContextRetention
 	}
 	ctx := context.Background()
 	if err := openWithRetry(ctx, db, o.BusyTimeout); err != nil {
 		_ = db.Close()
+		if isCorrupt(err) {
+			return nil, fmt.Errorf("store: open %s: %w: %v", path, ErrCorrupt, err)
+		}
 		return nil, backend("open "+path, err)
+	}
+	if err := quickCheck(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if _, err := migrate(ctx, db, s.d, time.Now()); err != nil {
 		_ = db.Close()
@@ -101,7 +111,66 @@ func openSQLite(driverName, path string, o Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	if err := writeMarker(marker, path); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// markerName is the file beside an SQLite store that says it was created:
+// a dot file, so that neither "rm seatrx.db*" nor "rm *" takes it along.
+func markerName(abs string) string {
+	return filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".created")
+}
+
+// writeMarker records, once, that the store at path exists; from then on
+// a missing file is ErrMissing instead of a new empty store.
+func writeMarker(marker, path string) error {
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	body := fmt.Sprintf("seatrx store %s created %s\nIf the store is lost for good, delete this file to start with an empty one.\n",
+		path, time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(marker, []byte(body), 0o600); err != nil {
+		return backend("write "+marker, err)
+	}
+	return nil
+}
+
+// maxQuickCheckLines bounds what quick_check may report.
+const maxQuickCheckLines = 5
+
+// quickCheck runs PRAGMA quick_check (O(size of the database), without the
+// index-content checks of integrity_check): a store with damaged pages is
+// refused at open with what SQLite found, instead of failing every write.
+func quickCheck(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check("+strconv.Itoa(maxQuickCheckLines)+")")
+	if err != nil {
+		if isCorrupt(err) {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		return backend("quick_check", err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return backend("quick_check", err)
+		}
+		found = append(found, line)
+	}
+	if err := rows.Err(); err != nil {
+		if isCorrupt(err) {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		return backend("quick_check", err)
+	}
+	if len(found) == 1 && found[0] == "ok" {
+		return nil
+	}
+	return fmt.Errorf("%w: PRAGMA quick_check found: %s; restore the store from a backup", ErrCorrupt, strings.Join(found, "; "))
 }
 
 // openWithRetry runs the first connection's pragmas, retrying while another
@@ -124,26 +193,36 @@ func openWithRetry(ctx context.Context, db *sql.DB, busy time.Duration) error {
 
 // sqliteDSN creates the parent directory and the file (mode 0600, so the WAL
 // and shm files SQLite derives from it are private too) and builds the DSN.
-func sqliteDSN(path string, o Options) (string, error) {
+// A file that is missing while its marker (markerName) is there was deleted
+// after first use: ErrMissing, never a new empty store. It returns the DSN
+// and the marker's path.
+func sqliteDSN(path string, o Options) (string, string, error) {
 	if path == "" {
-		return "", fmt.Errorf("%w: empty database path", ErrInvalidInput)
+		return "", "", fmt.Errorf("%w: empty database path", ErrInvalidInput)
 	}
 	if strings.ContainsAny(path, "?#\x00") {
-		return "", fmt.Errorf("%w: database path %q contains '?', '#' or NUL", ErrInvalidInput, path)
+		return "", "", fmt.Errorf("%w: database path %q contains '?', '#' or NUL", ErrInvalidInput, path)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", backend(fmt.Sprintf("database path %q", path), err)
+		return "", "", backend(fmt.Sprintf("database path %q", path), err)
+	}
+	marker := markerName(abs)
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		if _, merr := os.Stat(marker); merr == nil {
+			return "", "", fmt.Errorf("store: open %s: %w: it was created before (%s) and is gone; restore it from a backup, "+
+				"or delete %s to start with an empty store (every receipt and redemption record is then lost)", abs, ErrMissing, marker, marker)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return "", backend("create directory for "+abs, err)
+		return "", "", backend("create directory for "+abs, err)
 	}
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return "", backend("create "+abs, err)
+		return "", "", backend("create "+abs, err)
 	}
 	if err := f.Close(); err != nil {
-		return "", backend("create "+abs, err)
+		return "", "", backend("create "+abs, err)
 	}
 	busy := o.BusyTimeout
 	if busy <= 0 {
@@ -153,7 +232,7 @@ func sqliteDSN(path string, o Options) (string, error) {
 	// An absolute path never starts with "file:", so the driver treats it as a
 	// plain file name and reads the parameters after '?'.
 	return abs + "?_pragma=busy_timeout(" + strconv.FormatInt(busyMS, 10) + ")" +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate", nil
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate", marker, nil
 }
 
 // errPragma reports a connection that did not take the durability settings
@@ -217,6 +296,26 @@ func (s *Store) Close() error {
 		return backend("close", err)
 	}
 	return nil
+}
+
+// Probe proves that the store can write now: it inserts and deletes a row
+// of the probe table in one committed transaction (so a full disk, a
+// read-only file or a lost lock shows here, not at the next receipt).
+func (s *Store) Probe(ctx context.Context) error {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return backend("probe", err)
+	}
+	id := int64(binary.BigEndian.Uint64(b[:]) >> 1)
+	return s.inTx(ctx, "probe", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO probe (id, at) VALUES (?, ?)`), id, time.Now().Unix()); err != nil {
+			return backend("probe: insert", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM probe WHERE id = ?`), id); err != nil {
+			return backend("probe: delete", err)
+		}
+		return nil
+	})
 }
 
 // q rewrites a portable query for the store's dialect.
