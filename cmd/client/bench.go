@@ -56,9 +56,11 @@ process for CPU figures that are the server's alone.
 
 A run is bounded: --duration or --count (or both: whichever comes first)
 applies to each mode in each round. It sends only to --server and to
---metrics, which must be on the same host. Modes:` + modeHelp() + `
+--metrics, which must be on the same host. The server serves its metrics
+with --metrics-on-main (at SERVER/metrics, the default here) or on its own
+loopback listener (--metrics-addr; pass that URL). Modes:` + modeHelp() + `
 
-Example, against seatrx-server --dev --data /tmp/d:
+Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
   seatrx bench --server https://127.0.0.1:8443 --dev /tmp/d/dev \
       --compare plain,snp --duration 5s --workers 8`,
 		Required: []string{"server"},

@@ -164,7 +164,7 @@ var devServer = sync.OnceValues(func() (*devFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, MetricsOnMain: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}

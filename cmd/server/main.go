@@ -18,6 +18,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -83,6 +85,7 @@ type options struct {
 	shutdownTimeout time.Duration
 	keyLog, dump    string // debugging aids (package capture)
 	pprof           loopbackAddr
+	metricsAddr     loopbackAddr
 	memoryLimit     int64
 }
 
@@ -118,6 +121,10 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.dump, "dump", "", "DEBUGGING: write every exported-authenticator message, the exporter outputs, binders and REPORTDATA, per connection, under `DIR` (hex files and an index.json)")
 	cli.SizeVar(fs, &o.memoryLimit, "memory-limit", defaultMemoryLimit, 0, 1<<40,
 		"soft memory limit of the Go runtime (overrides GOMEMLIMIT); under a limit the GC runs at GOGC=400 unless GOGC is set; 0: no limit, GOGC=100")
+	fs.Var(&o.metricsAddr, "metrics-addr", "serve Prometheus metrics at /metrics on this loopback address (plain HTTP), e.g. 127.0.0.1:9464; default off")
+	cli.BoolVar(fs, &c.MetricsOnMain, "metrics-on-main", false, "also serve GET /metrics on the main listener, to any peer (for measurements, e.g. seatrx bench)")
+	fs.Var(&auditorsValue{&c.Auditors}, "auditor", "key hashes, comma-separated, of auditors who may read every receipt: sha256:HEX of the DER SubjectPublicKeyInfo of the "+
+		"auditor's attested key or X.509-SVID key; default none (a receipt is readable only by the peer it was issued to)")
 	fs.Var(&o.pprof, "pprof", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060, for measurements; default off")
 }
 
@@ -193,6 +200,14 @@ func run(env *cli.Env, o *options) error {
 	if c.Dev {
 		fmt.Fprint(env.Stderr, server.DevBanner(c.DataDir, addr.String()))
 		fmt.Fprintf(env.Stdout, "client files: %s\n", server.DevDir(c.DataDir))
+	}
+	if o.metricsAddr != "" {
+		stopMetrics, err := startMetrics(string(o.metricsAddr), srv.MetricsHandler(), log)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopMetrics()
 	}
 	if o.pprof != "" {
 		stopPprof, err := startPprof(string(o.pprof), log)
@@ -282,3 +297,34 @@ func (v *profilesValue) Set(s string) error {
 }
 
 func (v *profilesValue) Type() string { return "LIST" }
+
+// auditorsValue is --auditor: sha256:HEX key hashes, comma-separated.
+type auditorsValue struct{ p *[][]byte }
+
+func (v *auditorsValue) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	out := make([]string, len(*v.p))
+	for i, h := range *v.p {
+		out[i] = "sha256:" + hex.EncodeToString(h)
+	}
+	return strings.Join(out, ",")
+}
+
+func (v *auditorsValue) Set(s string) error {
+	var hs [][]byte
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		h, ok := strings.CutPrefix(f, "sha256:")
+		b, err := hex.DecodeString(h)
+		if !ok || err != nil || len(b) != sha256.Size {
+			return fmt.Errorf("%q: want sha256: and 64 hex digits, the SHA-256 of the auditor key's DER SubjectPublicKeyInfo", f)
+		}
+		hs = append(hs, b)
+	}
+	*v.p = hs
+	return nil
+}
+
+func (v *auditorsValue) Type() string { return "LIST" }

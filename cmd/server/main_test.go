@@ -90,7 +90,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zero max age", []string{"--dev", "--attestation-max-age", "0s"}, `for flag -attestation-max-age: want a duration of at least 1s`},
 		{"addr without port", []string{"--dev", "--addr", "8443"}, `invalid value "8443" for flag -addr: want HOST:PORT`},
 		{"addr bad port", []string{"--dev", "--addr", "localhost:https"}, `port "https": want a number from 0 to 65535`},
-		{"pprof on the network", []string{"--dev", "--pprof", "0.0.0.0:6060"}, `invalid value "0.0.0.0:6060" for flag -pprof: host "0.0.0.0": the profiling listener is for loopback only`},
+		{"pprof on the network", []string{"--dev", "--pprof", "0.0.0.0:6060"}, `invalid value "0.0.0.0:6060" for flag -pprof: host "0.0.0.0": this listener is for loopback only`},
 		{"memory limit unit", []string{"--dev", "--memory-limit", "1.5GiB"}, `invalid value "1.5GiB" for flag -memory-limit: want a size from 0 to 1024GiB`},
 		{"prefill without a count", []string{"prefill", "--data", dir}, "seatrx-server prefill: missing required flag --receipts"},
 		{"prefill count", []string{"prefill", "--data", dir, "--receipts", "0"}, `invalid value "0" for flag -receipts: want a whole number from 1 to 10000000`},
@@ -268,7 +268,7 @@ func TestStartupSummary(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	cfg := filepath.Join(t.TempDir(), "server.yaml")
 	os.WriteFile(cfg, []byte("log_format: text\nshutdown_timeout: 7s\n"), 0o600) // --log-format json on the command line wins
-	s := start(t, "--dev", "--data", data, "--config", cfg, "--profiles", "expat-04,cocos")
+	s := start(t, "--dev", "--data", data, "--config", cfg, "--profiles", "expat-04,cocos", "--metrics-on-main")
 	m := s.summary
 	if p, _ := m["profiles"].([]any); len(p) != 2 || p[0] != "expat-04" || p[1] != "cocos" {
 		t.Errorf("profiles = %v", m["profiles"])

@@ -29,7 +29,7 @@ import (
 func devServer(t *testing.T) Target {
 	t.Helper()
 	data := t.TempDir()
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, MetricsOnMain: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

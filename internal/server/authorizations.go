@@ -270,14 +270,19 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, c *conn, r
 }
 
 // storedReceipt is how the store keeps a receipt (once: its bundle carries
-// the signed COSE_Sign1) and its token.
+// the signed COSE_Sign1) and its token. Its owner, who may read it back
+// (GET /v1/receipts/{id}), is the peer key of its context snapshot: the
+// SHA-256 of the attested key it was issued to.
 func storedReceipt(rc *receipt.Receipt, bundle []byte) (store.Receipt, store.Token) {
 	tok := rc.ExecutionToken
-	var kb []byte
+	var kb, owner []byte
 	if tok.Cnf != nil {
 		kb = tok.Cnf.Value
 	}
-	return store.Receipt{ID: rc.ReceiptID, IssuedAt: time.Unix(int64(rc.Timestamp), 0), Subject: rc.Subject, Bundle: bundle},
+	if cs := rc.ContextSnapshot; cs != nil {
+		owner = cs.PeerKey.Value
+	}
+	return store.Receipt{ID: rc.ReceiptID, IssuedAt: time.Unix(int64(rc.Timestamp), 0), Subject: rc.Subject, Bundle: bundle, Owner: owner},
 		store.Token{ID: tok.ID, ReceiptID: rc.ReceiptID, Digest: tok.Digest.Value, Audience: tok.Audience,
 			NotBefore: time.Unix(int64(tok.NotBefore), 0), Expires: time.Unix(int64(tok.Expires), 0), KeyBinding: kb}
 }

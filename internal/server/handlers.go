@@ -35,7 +35,7 @@ const (
 	maxAttestIssueBody = maxAuthBody + maxJSONBody
 )
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathWellKnown, s.handleWellKnown)
 	mux.HandleFunc("POST /v1/attest/challenge", s.handleChallenge)
@@ -43,7 +43,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/attest/server", s.handleAttestServer)
 	mux.HandleFunc("POST "+api.PathAttestIssue, s.handleAttestIssue)
 	mux.HandleFunc("POST /v1/receipts", s.attested(s.handleIssue))
-	mux.HandleFunc("GET /v1/receipts/{id}", s.attested(s.handleGetReceipt))
+	mux.HandleFunc("GET /v1/receipts/{id}", s.redeemer(s.handleGetReceipt))
 	mux.HandleFunc("POST /v1/tokens/redeem", s.redeemer(s.handleRedeem))
 	mux.HandleFunc("POST "+api.PathCredentials, s.attested(s.handleCredential))
 	mux.HandleFunc("GET "+api.PathBundle, s.handleBundle(false))
@@ -54,7 +54,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathPending, s.handlePending)
 	mux.HandleFunc("GET /v1/keys", s.handleKeys)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	if s.cfg.MetricsOnMain {
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 	return mux
 }
 
@@ -507,15 +510,30 @@ func parseStored(rec *store.Receipt) (*receipt.Receipt, error) {
 	return r, nil
 }
 
-func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *conn, _ *tlsbind.Result) {
+// MetricsHandler serves the server's Prometheus metrics: on a listener of
+// their own (seatrx-server --metrics-addr), or on the main listener with
+// Config.MetricsOnMain.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+}
+
+// handleGetReceipt is GET /v1/receipts/{id}: the receipt's bundle, for the
+// peer it was issued to (the connection proves its key: attested, or by an
+// X.509-SVID for it) or a configured auditor. Anyone else gets the same
+// 404 as for an unknown id, so that ids do not reveal which receipts exist.
+func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *conn, peers [][]byte) {
 	id, err := hex.DecodeString(r.PathValue("id"))
 	if err != nil || len(id) == 0 || len(id) > store.MaxIDLen {
 		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBadReceiptID, Title: "Malformed receipt id", Detail: "the id is the receipt_id in lowercase hex"})
 		return
 	}
 	rec, err := s.store.GetReceipt(r.Context(), id)
+	if err == nil && !s.mayRead(rec, peers) {
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		reject(w, &Error{Status: http.StatusNotFound, Code: CodeReceiptNotFound, Title: "No such receipt"})
+		reject(w, &Error{Status: http.StatusNotFound, Code: CodeReceiptNotFound, Title: "No such receipt",
+			Detail: fmt.Sprintf("no receipt %x is readable on this connection: it does not exist, or was issued to another peer", id)})
 		return
 	} else if err != nil {
 		s.internal(w, "get a receipt", err)
@@ -523,6 +541,22 @@ func (s *Server) handleGetReceipt(w http.ResponseWriter, r *http.Request, _ *con
 	}
 	w.Header().Set("Content-Type", api.MediaBundle)
 	w.Write(rec.Bundle)
+}
+
+// mayRead reports whether a connection that proved the key hashes peers
+// may read rec: one of them is its owner, or an auditor's.
+func (s *Server) mayRead(rec *store.Receipt, peers [][]byte) bool {
+	for _, p := range peers {
+		if len(rec.Owner) > 0 && bytes.Equal(p, rec.Owner) {
+			return true
+		}
+		for _, a := range s.cfg.Auditors {
+			if bytes.Equal(p, a) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // redeemer wraps the redemption handler: the connection must prove a key

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/receipt/store"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
@@ -30,12 +32,18 @@ const (
 	CodeAttestationStale             Code = "attestation_stale"              // 403: the connection's attestation is older than AttestationMaxAge
 	CodeAttestationUsed              Code = "attestation_used"               // 403: this attestation already has its one receipt
 	CodeServerAttestationUnavailable Code = "server_attestation_unavailable" // 501: no attester configured for mutual attestation
-	CodeInternal                     Code = "internal"                       // 500: anything without a code; the cause is logged, never sent
+	CodeInternal                     Code = "internal"                       // 500: anything without a code; the detail is a reference to the log line with the cause, never the cause
+	CodeNotFound                     Code = "not_found"                      // 404: no endpoint at this path
+	CodeMethodNotAllowed             Code = "method_not_allowed"             // 405: the endpoint exists with other methods (Allow lists them)
+	CodeRedirect                     Code = "redirect"                       // 307: the path is not canonical (Location has the canonical one)
+	CodeHeadersTooLarge              Code = "headers_too_large"              // 431: header block over MaxHeaderBytes
+	CodeNotReady                     Code = "not_ready"                      // 503: GET /readyz: a readiness check failed (detail names it)
 )
 
 // codes lists the server's own codes (documentation is checked against it).
 var codes = []Code{CodeBodyTooLarge, CodeBadReceiptRequest, CodeBadAttestIssueRequest, CodeBadReceiptID, CodeReceiptNotFound, CodeBadRedeemRequest,
-	CodeTokenUnknown, CodeAttestationStatus, CodeAttestationStale, CodeAttestationUsed, CodeServerAttestationUnavailable, CodeInternal}
+	CodeTokenUnknown, CodeAttestationStatus, CodeAttestationStale, CodeAttestationUsed, CodeServerAttestationUnavailable, CodeInternal,
+	CodeNotFound, CodeMethodNotAllowed, CodeRedirect, CodeHeadersTooLarge, CodeNotReady}
 
 // Error is a refusal the HTTP layer decides: its status, code and words.
 type Error struct {
@@ -60,6 +68,9 @@ type problemCoder interface{ ProblemCode() string }
 // writeProblem writes an RFC 9457 problem whose type is
 // urn:seatrx:problem:<code> and whose code member is code.
 func writeProblem(w http.ResponseWriter, status int, code, title, detail, step string) {
+	if rw, ok := w.(*recWriter); ok {
+		rw.problemWritten(code)
+	}
 	w.Header().Set("Content-Type", api.MediaProblem)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -95,10 +106,21 @@ func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
 
 // internal answers a failure on the server's side (storage, signing, its
 // own data), whatever code the error carries: 500 server.internal, the cause
-// logged with what the server was doing, never sent.
+// logged with what the server was doing and a fresh reference, which is the
+// detail sent (the cause never is). A full disk is the exception that the
+// client is told about, because it can act on it (retry later, elsewhere):
+// 507 store.disk_full.
 func (s *Server) internal(w http.ResponseWriter, what string, err error) {
-	s.log.Error("internal error", "doing", what, "err", err)
-	reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error"})
+	ref := rand.Text()[:16]
+	if s.store.IsDiskFull(err) {
+		s.log.Error("store: disk full", "doing", what, "ref", ref, "err", err)
+		writeProblem(w, http.StatusInsufficientStorage, store.ErrDiskFull.ProblemCode(), "Storage full",
+			"the server's store has no space left; retry later (reference "+ref+")", "")
+		return
+	}
+	s.log.Error("internal error", "doing", what, "ref", ref, "err", err)
+	reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error",
+		Detail: "the cause is in the server's log under reference " + ref})
 }
 
 // problemCode returns the wire code of the first error in err's chain that

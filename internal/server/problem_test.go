@@ -42,8 +42,8 @@ func TestRefuseWritesTheProblemCode(t *testing.T) {
 		{"evidence check", &tlsbind.Error{Step: tlsbind.StepEvidence, Err: check.Errorf("tdx", check.TCB, "x")}, 403, 403, "tdx.tcb", tlsbind.StepEvidence, true},
 		{"receipt error", fmt.Errorf("redeem: %w", receipt.ErrTokenCnf), 403, 403, "receipt.token_cnf", "", true},
 		{"server's own refusal keeps its status", &Error{Status: 413, Code: CodeBodyTooLarge, Title: "t"}, 400, 413, "server.body_too_large", "", false},
-		{"no code: internal", errors.New("disk on fire"), 403, 500, "server.internal", "", false},
-		{"tlsbind without a lower code: internal", &tlsbind.Error{Step: tlsbind.StepEvidence, Err: errors.New("device gone")}, 400, 500, "server.internal", "", false},
+		{"no code: internal", errors.New("disk on fire"), 403, 500, "server.internal", "", true},
+		{"tlsbind without a lower code: internal", &tlsbind.Error{Step: tlsbind.StepEvidence, Err: errors.New("device gone")}, 400, 500, "server.internal", "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,15 +79,25 @@ func TestServerCodesAreNamespacedAndDistinct(t *testing.T) {
 
 // A failure on the server's side is server.internal even when the error
 // carries a code of its own (a storage or signing failure is never the
-// peer's, and its detail is not the peer's business).
+// peer's, and its detail is not the peer's business): the detail is a
+// reference that the log line with the cause carries too.
 func TestInternalHidesCodedCauses(t *testing.T) {
-	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var log bytes.Buffer
+	s := &Server{log: slog.New(slog.NewTextHandler(&log, nil))}
 	for _, err := range []error{fmt.Errorf("store receipt: %w", store.ErrDuplicate), receipt.ErrMalformed, errors.New("disk")} {
+		log.Reset()
 		rec := httptest.NewRecorder()
 		s.internal(rec, "issue a receipt", err)
 		var p api.Problem
-		if json.Unmarshal(rec.Body.Bytes(), &p) != nil || rec.Code != 500 || p.Code != "server.internal" || p.Detail != "" {
+		if json.Unmarshal(rec.Body.Bytes(), &p) != nil || rec.Code != 500 || p.Code != "server.internal" {
 			t.Fatalf("%v: got %d %+v", err, rec.Code, p)
+		}
+		ref, ok := strings.CutPrefix(p.Detail, "the cause is in the server's log under reference ")
+		if !ok || len(ref) != 16 || strings.Contains(p.Detail, err.Error()) {
+			t.Fatalf("%v: detail %q", err, p.Detail)
+		}
+		if line := log.String(); !strings.Contains(line, "ref="+ref) || !strings.Contains(line, err.Error()) {
+			t.Fatalf("%v: the log line %q does not carry the reference %s and the cause", err, line, ref)
 		}
 	}
 }
@@ -120,5 +130,16 @@ func TestReadAll(t *testing.T) {
 		if err != nil || !bytes.Equal(got, body) {
 			t.Errorf("declared %d: %d bytes, %v", declared, len(got), err)
 		}
+	}
+}
+
+// A full disk is named: 507 store.disk_full, with a reference like internal.
+func TestInternalNamesDiskFull(t *testing.T) {
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rec := httptest.NewRecorder()
+	s.internal(rec, "issue a receipt", fmt.Errorf("store receipt: %w", store.ErrDiskFull))
+	var p api.Problem
+	if json.Unmarshal(rec.Body.Bytes(), &p) != nil || rec.Code != 507 || p.Code != "store.disk_full" || !strings.Contains(p.Detail, "reference ") {
+		t.Fatalf("got %d %+v", rec.Code, p)
 	}
 }

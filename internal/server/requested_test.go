@@ -10,6 +10,7 @@ import (
 
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 )
 
@@ -18,7 +19,7 @@ import (
 // integers intact, 1 an integer; values the mapping refuses, or over a
 // limit, are a 400 naming the path and the limit, and nothing is signed.
 func TestEndToEndExactRequested(t *testing.T) {
-	e := start(t, nil)
+	e := start(t, func(c *server.Config) { c.MetricsOnMain = true })
 	ctx := context.Background()
 	const doc = `{"amount": 9007199254740993, "big": 12345678901234567891, "max_uses": 1, "rate": 1.0}`
 	want, err := receipt.RequestedFromJSON([]byte(doc))

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -95,6 +96,15 @@ type Config struct {
 	MaxUnattestedConns int           // default DefaultMaxUnattestedConns
 	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
 	AttestationMaxAge  time.Duration // a receipt needs an attestation at most this old; default receipt.DefaultAttestationMaxAge
+	// Auditors are the SHA-256 hashes of the keys (an attested key, or the
+	// key of an X.509-SVID the connection presents) that may read every
+	// receipt (GET /v1/receipts/{id}); everyone else reads only the
+	// receipts issued to its own key (--auditor sha256:HEX).
+	Auditors [][]byte
+	// MetricsOnMain serves GET /metrics on the main listener, to anyone
+	// who connects; off by default (seatrx-server serves metrics on
+	// --metrics-addr, a loopback listener of their own).
+	MetricsOnMain bool
 	// KeyLog, if set, receives every connection's TLS secrets in the NSS
 	// key log format (capture.OpenKeyLog; --keylog). It defeats
 	// confidentiality: debugging only.
@@ -195,6 +205,11 @@ func (cfg *Config) check() error {
 			return configErr(err.Error(), "profiles")
 		}
 	}
+	for _, a := range cfg.Auditors {
+		if len(a) != sha256.Size {
+			return configErr(fmt.Sprintf("--auditor: a key hash is %d bytes, want %d (SHA-256)", len(a), sha256.Size), "auditor")
+		}
+	}
 	for _, n := range []struct {
 		name string
 		bad  bool
@@ -246,6 +261,7 @@ type Server struct {
 	passport      *tlsbind.PassportPolicy
 	hwAttester    evidence.Attester
 
+	rdy        readyState
 	unattested atomic.Int64
 	connSeq    atomic.Uint64
 	http       *http.Server
@@ -416,13 +432,13 @@ func (s *Server) createState() error {
 	}
 	s.metrics = newMetrics()
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.front(s.routes()),
 		ConnContext:       s.connContext,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    transportHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return nil

@@ -1,0 +1,207 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seatrx/seatrx/evidence"
+	"github.com/seatrx/seatrx/evidence/sim"
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// rawClient is an HTTP client of e's server that follows no redirects;
+// h1 forces HTTP/1.1, else it speaks HTTP/2.
+func (e *env) rawClient(h1 bool) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots, MinVersion: tls.VersionTLS13}, ForceAttemptHTTP2: !h1}
+	if h1 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// problemOf reads resp as a problem, failing unless it is one with status
+// and code and a detail.
+func problemOf(t *testing.T, resp *http.Response, status int, code string) *api.Problem {
+	t.Helper()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var p api.Problem
+	if ct := resp.Header.Get("Content-Type"); ct != api.MediaProblem {
+		t.Fatalf("%s: Content-Type %q, body %q", resp.Request.URL.Path, ct, b)
+	}
+	if err := json.Unmarshal(b, &p); err != nil || resp.StatusCode != status || p.Status != status || p.Code != code ||
+		p.Type != api.ProblemTypePrefix+code || p.Detail == "" {
+		t.Fatalf("%s: %d %s, want %d %s with a detail", resp.Request.URL.Path, resp.StatusCode, b, status, code)
+	}
+	return &p
+}
+
+// The router's own answers and oversized headers are problems, on HTTP/1.1
+// and HTTP/2; /metrics is not on the main listener by default.
+func TestEndToEndRouterProblems(t *testing.T) {
+	e := start(t, nil)
+	base := "https://" + e.addr
+	for _, h1 := range []bool{true, false} {
+		hc := e.rawClient(h1)
+		do := func(method, path string, hdr http.Header) *http.Response {
+			t.Helper()
+			req, err := http.NewRequest(method, base+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range hdr {
+				req.Header[k] = v
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatalf("h1=%v %s %s: %v", h1, method, path, err)
+			}
+			return resp
+		}
+		problemOf(t, do("GET", "/nope", nil), 404, "server.not_found")
+		problemOf(t, do("GET", "/metrics", nil), 404, "server.not_found")
+		resp := do("DELETE", "/v1/receipts", nil)
+		if allow := resp.Header.Get("Allow"); allow != "POST" {
+			t.Errorf("405 Allow = %q", allow)
+		}
+		problemOf(t, resp, 405, "server.method_not_allowed")
+		resp = do("GET", "/v1/../healthz", nil)
+		if resp.StatusCode == 200 { // the client cleaned the path itself
+			resp.Body.Close()
+			resp = do("GET", "//healthz", nil)
+		}
+		if loc := resp.Header.Get("Location"); loc != "/healthz" {
+			t.Errorf("307 Location = %q", loc)
+		}
+		problemOf(t, resp, 307, "server.redirect")
+		big := http.Header{"X-Pad": {strings.Repeat("a", server.MaxHeaderBytes)}}
+		p := problemOf(t, do("GET", "/healthz", big), 431, "server.headers_too_large")
+		if !strings.Contains(p.Detail, "16384") {
+			t.Errorf("431 detail %q does not state the limit", p.Detail)
+		}
+		// The connection (HTTP/2: the same one) still serves.
+		if resp := do("GET", "/healthz", nil); resp.StatusCode != 200 {
+			t.Fatalf("h1=%v: /healthz after the 431: %d", h1, resp.StatusCode)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	// Over net/http's own limit (4 × MaxHeaderBytes + its 4 KiB slack),
+	// HTTP/1.1 gets net/http's plain-text 431: documented in PROTOCOL.md.
+	req, _ := http.NewRequest("GET", base+"/healthz", nil)
+	req.Header.Set("X-Pad", strings.Repeat("a", 5*server.MaxHeaderBytes))
+	resp, err := e.rawClient(true).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 431 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("huge HTTP/1.1 header: %d %q; PROTOCOL.md says net/http answers 431 in plain text", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// GET /readyz is ready with a writable store and loadable keys, and a
+// 503 problem naming the check when the keys no longer load.
+func TestEndToEndReadiness(t *testing.T) {
+	e := start(t, nil)
+	hc := e.rawClient(false)
+	get := func() *http.Response {
+		resp, err := hc.Get("https://" + e.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := get()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "ready\n" {
+		t.Fatalf("/readyz: %d %q", resp.StatusCode, b)
+	}
+	keys := filepath.Join(e.data, "keys")
+	if err := os.Rename(keys, keys+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second) // the last evaluation is reused for 1 s
+	for {
+		resp := get()
+		if resp.StatusCode == 503 {
+			p := problemOf(t, resp, 503, "server.not_ready")
+			if !strings.Contains(p.Detail, "keys:") || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("not ready: %q, Retry-After %q", p.Detail, resp.Header.Get("Retry-After"))
+			}
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still ready without a key directory")
+		}
+	}
+	// Liveness is not readiness.
+	if resp, err := hc.Get("https://" + e.addr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz: %v %v", resp, err)
+	}
+}
+
+// A receipt is readable by the peer it was issued to and by an auditor;
+// another attested peer gets the 404 of an unknown id.
+func TestEndToEndReceiptAccess(t *testing.T) {
+	auditorKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki, err := x509.MarshalPKIXPublicKey(auditorKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(spki)
+	e := start(t, func(c *server.Config) { c.Auditors = [][]byte{h[:]} })
+	ctx := context.Background()
+	owner := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, err := owner.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := owner.RequestReceipt(ctx, map[string]any{"op": "read"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/receipts/" + hex.EncodeToString(rr.ReceiptID)
+	if b, err := owner.Do(ctx, "GET", path, "", nil); err != nil || len(b) == 0 {
+		t.Fatalf("owner reads its receipt: %v", err)
+	}
+	other := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, err := other.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.Do(ctx, "GET", path, "", nil)
+	wantProblem(t, err, "server.receipt_not_found")
+	_, err = other.Do(ctx, "GET", "/v1/receipts/"+strings.Repeat("ab", 16), "", nil)
+	wantProblem(t, err, "server.receipt_not_found")
+	auditor := e.dial(t, &tlsbind.Prover{Attester: evidence.NewSNPAttester(e.pki.SNP.Guest(sim.SNPGuestConfig{})), Key: auditorKey})
+	if _, err := auditor.Attest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := auditor.Do(ctx, "GET", path, "", nil); err != nil || len(b) == 0 {
+		t.Fatalf("auditor reads the receipt: %v", err)
+	}
+	unattested := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	_, err = unattested.Do(ctx, "GET", path, "", nil)
+	wantProblem(t, err, "attest.not_attested")
+}
