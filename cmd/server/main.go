@@ -115,6 +115,10 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	cli.IntVar(fs, &c.MaxUnattestedConns, "max-unattested-conns", server.DefaultMaxUnattestedConns, 1, 1<<20, "maximum concurrent connections not yet attested; more are closed at accept")
 	cli.IntVar(fs, &c.MaxAttempts, "max-attempts", tlsbind.DefaultMaxAttempts, 1, 64, "authenticator requests (attestation attempts) per connection")
 	cli.DurationVar(fs, &c.AttestationMaxAge, "attestation-max-age", receipt.DefaultAttestationMaxAge, time.Second, "a receipt needs an attestation on its connection at most this old")
+	cli.DurationVar(fs, &c.PruneInterval, "prune-interval", server.DefaultPruneInterval, time.Second,
+		"how often to prune the store: used attestation contexts older than 24 h, the replay cache, expired authorizations, receipts past --receipt-retention")
+	cli.DurationVar(fs, &c.ReceiptRetention, "receipt-retention", 0, 0,
+		"keep receipts and their execution tokens this long after issue (and after the token expired); 0: forever, the default (the audit record)")
 	cli.EnumVar(fs, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format on stderr: text or json (durations in milliseconds, keys ending in _ms)")
 	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", 20*time.Second, 0, "time to finish in-flight requests on SIGINT/SIGTERM")
 	fs.StringVar(&o.keyLog, "keylog", "", "DEBUGGING: append every connection's TLS secrets to `FILE` (NSS key log format, as SSLKEYLOGFILE; created 0600); whoever reads it decrypts the connections")

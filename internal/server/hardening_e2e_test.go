@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/server"
+	"github.com/seatrx/seatrx/receipt/store"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
@@ -204,4 +206,41 @@ func TestEndToEndReceiptAccess(t *testing.T) {
 	unattested := e.dial(t, e.snp(sim.SNPGuestConfig{}))
 	_, err = unattested.Do(ctx, "GET", path, "", nil)
 	wantProblem(t, err, "attest.not_attested")
+}
+
+// One tick of the prune schedule drops used contexts past the retention,
+// at the server's clock, and keeps receipts by default.
+func TestEndToEndPruneTick(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.PruneInterval = -1 })
+	ctx := context.Background()
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, _, err := c.AttestAndIssue(ctx, map[string]any{"op": "x"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string) int {
+		t.Helper()
+		db, err := sql.Open("sqlite", filepath.Join(e.data, "seatrx.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := e.srv.PruneNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("used_contexts"); n != 1 {
+		t.Fatalf("%d used contexts before the retention, want 1", n)
+	}
+	e.clock.Add(store.DefaultContextRetention + time.Minute)
+	if err := e.srv.PruneNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, r := count("used_contexts"), count("receipts"); n != 0 || r != 1 {
+		t.Fatalf("after the retention: %d used contexts (want 0), %d receipts (want 1: kept forever by default)", n, r)
+	}
 }

@@ -92,6 +92,14 @@ type Config struct {
 	// rotation; 0 = DefaultKeyReloadInterval, negative = never (reload with
 	// ReloadKeys, e.g. on SIGHUP).
 	KeyReloadInterval time.Duration
+	// PruneInterval is how often the store is pruned (used contexts past
+	// store.DefaultContextRetention, the replay cache, expired
+	// authorizations, and receipts past ReceiptRetention); 0 =
+	// DefaultPruneInterval, negative = never.
+	PruneInterval time.Duration
+	// ReceiptRetention is how long receipts and their execution tokens are
+	// kept (store.Options.ReceiptRetention); 0 = forever, the default.
+	ReceiptRetention time.Duration
 	// Limits.
 	MaxUnattestedConns int           // default DefaultMaxUnattestedConns
 	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
@@ -121,6 +129,11 @@ type Config struct {
 // DevIssuer is the issuer of a dev server without Config.Issuer: fixed, so
 // that it does not depend on the listen address.
 const DevIssuer = "urn:seatrx:issuer:dev"
+
+// DefaultPruneInterval is Config.PruneInterval's default: the used-contexts
+// table then holds at most the attestations of the last
+// store.DefaultContextRetention (24 h) plus 10 minutes.
+const DefaultPruneInterval = 10 * time.Minute
 
 // DefaultMaxUnattestedConns is Config.MaxUnattestedConns's default.
 const DefaultMaxUnattestedConns = 256
@@ -215,7 +228,7 @@ func (cfg *Config) check() error {
 		bad  bool
 	}{
 		{"max-unattested-conns", cfg.MaxUnattestedConns < 0}, {"max-attempts", cfg.MaxAttempts < 0},
-		{"attestation-max-age", cfg.AttestationMaxAge < 0},
+		{"attestation-max-age", cfg.AttestationMaxAge < 0}, {"receipt-retention", cfg.ReceiptRetention < 0},
 	} {
 		if n.bad {
 			return configErr("--"+n.name+" must not be negative", n.name)
@@ -243,7 +256,7 @@ type Server struct {
 	keys     atomic.Pointer[keyState]
 	keyDir   *keystore.Dir
 	reloadMu sync.Mutex
-	stopKeys chan struct{}
+	stopKeys chan struct{} // closed by Shutdown: stops the key watcher and the pruner
 	stopOnce sync.Once
 	// approverKeys are the policy's approvers' keys, by id.
 	approverKeys map[string]approverKey
@@ -406,7 +419,7 @@ func (s *Server) createState() error {
 		return err
 	}
 	var err error
-	if s.store, err = store.OpenSQLite(s.StorePath()); err != nil {
+	if s.store, err = store.OpenSQLiteWithOptions(s.StorePath(), store.Options{ReceiptRetention: cfg.ReceiptRetention}); err != nil {
 		return fmt.Errorf("server: store: %w", err)
 	}
 	// The keys come last among the inputs: whether a missing key may be
@@ -429,6 +442,12 @@ func (s *Server) createState() error {
 			every = DefaultKeyReloadInterval
 		}
 		go s.watchKeys(every, s.stopKeys)
+	}
+	if every := cfg.PruneInterval; every >= 0 {
+		if every == 0 {
+			every = DefaultPruneInterval
+		}
+		go s.pruneEvery(every, s.stopKeys)
 	}
 	s.metrics = newMetrics()
 	s.http = &http.Server{

@@ -105,13 +105,28 @@ WHERE receipt_replay.expires_at <= ?`), id, until.Unix(), now.Unix())
 
 // Prune deletes replay-cache entries expired at now and used contexts older
 // than the context retention, and marks pending authorizations past their
-// expiry as expired. Receipts, tokens (redeemed or not) and authorizations
-// are kept: they are the audit record.
+// expiry as expired. Receipts and their tokens (redeemed or not) are kept
+// for the receipt retention (Options.ReceiptRetention; forever by default),
+// authorizations forever: they are the audit record.
 func (s *Store) Prune(ctx context.Context, now time.Time) error {
 	if err := checkTime("now", now); err != nil {
 		return fmt.Errorf("store: prune: %w", err)
 	}
 	return s.inTx(ctx, "prune", func(tx *sql.Tx) error {
+		if s.receiptRetention > 0 {
+			// Tokens first (they reference their receipt), and only
+			// those expired before the cutoff: a redeemable token stays,
+			// and with it its receipt.
+			old := now.Add(-s.receiptRetention).Unix()
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM execution_tokens WHERE expires <= ?
+AND receipt_id IN (SELECT id FROM receipts WHERE issued_at <= ?)`), old, old); err != nil {
+				return backend("prune execution tokens", err)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM receipts WHERE issued_at <= ?
+AND NOT EXISTS (SELECT 1 FROM execution_tokens t WHERE t.receipt_id = receipts.id)`), old); err != nil {
+				return backend("prune receipts", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM receipt_replay WHERE expires_at <= ?`), now.Unix()); err != nil {
 			return backend("prune replay cache", err)
 		}

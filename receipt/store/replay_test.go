@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -204,5 +205,41 @@ func TestPruneReplayCache(t *testing.T) {
 	seen, err := s.SeenReceipt(ctx, []byte{3}, t0.Add(2*time.Hour), t0.Add(3*time.Minute))
 	if err != nil || !seen {
 		t.Fatalf("unexpired entry lost by prune: seen=%v err=%v", seen, err)
+	}
+}
+
+// With a receipt retention, Prune deletes a receipt and its token once both
+// the receipt and the token's expiry are older than the retention; a token
+// still redeemable keeps its receipt. Without one, nothing is deleted.
+func TestPruneReceiptRetention(t *testing.T) {
+	ctx := context.Background()
+	for _, keep := range []time.Duration{0, 24 * time.Hour} {
+		s, err := OpenSQLiteWithOptions(filepath.Join(t.TempDir(), "r.db"), Options{ReceiptRetention: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		putIssued(t, s, "short", "t-short") // issued t0, token expires t0+1h
+		long := sampleToken("t-long", "long")
+		long.Expires = t0.Add(100 * 24 * time.Hour)
+		wantErr(t, s.PutReceiptWithToken(ctx, sampleReceipt("long"), long), nil)
+
+		wantErr(t, s.Prune(ctx, t0.Add(24*time.Hour)), nil) // the token expired 23 h ago: kept
+		if n := countRows(t, s, "receipts"); n != 2 {
+			t.Fatalf("retention %v: %d receipts after an early prune, want 2", keep, n)
+		}
+		wantErr(t, s.Prune(ctx, t0.Add(26*time.Hour)), nil)
+		want := 2
+		if keep > 0 {
+			want = 1
+		}
+		if n, m := countRows(t, s, "receipts"), countRows(t, s, "execution_tokens"); n != want || m != want {
+			t.Fatalf("retention %v: %d receipts, %d tokens after the prune, want %d", keep, n, m, want)
+		}
+		if keep > 0 {
+			if _, err := s.GetReceipt(ctx, []byte("long")); err != nil {
+				t.Fatalf("the receipt with a redeemable token was deleted: %v", err)
+			}
+		}
+		s.Close()
 	}
 }

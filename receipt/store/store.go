@@ -35,6 +35,12 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ContextRetention is how long UseContext entries survive Prune.
 	ContextRetention time.Duration
+	// ReceiptRetention is how long receipts and their execution tokens are
+	// kept: Prune deletes a receipt issued more than this long ago once
+	// every token of it expired more than this long ago (a token that can
+	// still be redeemed is never deleted). 0 keeps them forever, the
+	// default: they are the audit record.
+	ReceiptRetention time.Duration
 }
 
 // Store is the durable receipt store. It is safe for concurrent use, and
@@ -44,8 +50,9 @@ type Store struct {
 	db               *sql.DB
 	d                dialect
 	contextRetention time.Duration
-	gc               *committer  // group commit of Put* inserts
-	ins              insertStmts // the group commit's inserts, prepared once
+	receiptRetention time.Duration // 0: forever
+	gc               *committer    // group commit of Put* inserts
+	ins              insertStmts   // the group commit's inserts, prepared once
 }
 
 // sqliteDialect is the default backend: `?` placeholders, STRICT tables.
@@ -86,7 +93,7 @@ func openSQLite(driverName, path string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(defaultMaxOpenConns)
 	db.SetMaxIdleConns(defaultMaxOpenConns)
-	s := &Store{dir: filepath.Dir(marker), db: db, d: sqliteDialect, contextRetention: o.ContextRetention, gc: newCommitter()}
+	s := &Store{dir: filepath.Dir(marker), db: db, d: sqliteDialect, contextRetention: o.ContextRetention, receiptRetention: o.ReceiptRetention, gc: newCommitter()}
 	if s.contextRetention <= 0 {
 		s.contextRetention = DefaultContextRetention
 	}
