@@ -31,7 +31,7 @@ type conn struct {
 	lc  *limitedConn
 	// key is 128 random bits (crypto/rand.Text), unique to this connection across
 	// restarts and replicas: what an authorization created here records
-	// as its requester (conn ids restart at c1).
+	// as its requester.
 	key string
 
 	once    sync.Once
@@ -111,7 +111,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 		return ctx
 	}
 	lc, _ := tc.NetConn().(*limitedConn)
-	return context.WithValue(ctx, connKey{}, &conn{id: "c" + strconv.FormatUint(s.connSeq.Add(1), 10), tls: tc, lc: lc, key: rand.Text()})
+	return context.WithValue(ctx, connKey{}, &conn{id: s.connPrefix + strconv.FormatUint(s.connSeq.Add(1), 36), tls: tc, lc: lc, key: rand.Text()})
 }
 
 // connOf returns the request's connection (nil outside a TLS connection).

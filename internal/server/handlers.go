@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"time"
@@ -133,18 +134,28 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *conn, sess *t
 	c.dump.Message(capture.Received, capture.KindAuthenticator, auth, "")
 	start := time.Now()
 	res, err := sess.Accept(r.Context(), s.keyState().checker, auth)
-	s.metrics.attestDur.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	s.metrics.attestDur.Observe(took.Seconds())
 	if err != nil {
 		code := problemCode(err)
 		s.metrics.attestations.WithLabelValues("refused", code, "").Inc()
-		s.log.Info("attestation refused", "conn", c.id, "code", code, "err", err)
+		s.audit("attestation refused", c, slog.String("code", code), slog.Duration("duration", took), slog.Any("err", err))
 		c.dump.Evidence(auth, expat.Client, s.cfg.Profiles)
 		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), code)
 		s.refuse(w, err, http.StatusForbidden)
 		return nil
 	}
 	c.dump.Binder("expected by this server and carried by the client's evidence", res.Binder, res.Context, res.AIK)
+	s.audit("attestation accepted", c, slog.String("platform", res.Claims.Submod), slog.String("profile", res.Binder.Profile.ID),
+		slog.String("model", res.Model), slog.String("status", res.Claims.Status), slog.Bool("simulated", res.Claims.Simulated), slog.Duration("duration", took))
 	return res
+}
+
+// audit logs an audit event at INFO (refusals included: they are the
+// peer's doing, not a fault) with the connection id and peer address.
+func (s *Server) audit(event string, c *conn, attrs ...slog.Attr) {
+	base := []slog.Attr{slog.String("conn", c.id), slog.String("peer", c.tls.RemoteAddr().String())}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, event, append(base, attrs...)...)
 }
 
 // recorded completes an accepted attestation once it is durably recorded:
@@ -156,7 +167,7 @@ func (s *Server) recorded(c *conn, res *tlsbind.Result) {
 		c.lc.attested()
 	}
 	s.metrics.attestations.WithLabelValues("ok", "", res.Model).Inc()
-	s.log.Info("peer attested", "conn", c.id, "profile", res.Binder.Profile.ID, "model", res.Model, "status", res.Claims.Status, "simulated", res.Claims.Simulated)
+	s.audit("attestation recorded", c, slog.String("platform", res.Claims.Submod))
 }
 
 // unrecorded fails closed: an attestation the server could not record is
@@ -190,8 +201,11 @@ func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 		id = s.cfg.Profiles[0].ID
 	}
 	c.dump.Message(capture.Received, capture.KindRequest, body, "")
+	start := time.Now()
 	proof, err := sess.RespondAs(r.Context(), s.prover, body, id)
+	platform := slog.String("platform", string(s.prover.Attester.Platform()))
 	if err != nil {
+		s.audit("server attestation refused", c, platform, slog.String("code", problemCode(err)), slog.Duration("duration", time.Since(start)), slog.Any("err", err))
 		c.dump.Message(capture.Sent, capture.KindError, []byte(err.Error()), problemCode(err))
 		s.refuse(w, err, http.StatusBadRequest)
 		return
@@ -205,6 +219,7 @@ func (s *Server) handleAttestServer(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.serverProved, c.serverDigest = proof, digest
 	c.mu.Unlock()
+	s.audit("server attestation provided", c, platform, slog.String("profile", id), slog.Duration("duration", time.Since(start)))
 	w.Header().Set("Content-Type", api.MediaAuthenticator)
 	w.Write(proof.Authenticator)
 }
@@ -364,7 +379,8 @@ func (s *Server) claimForReceipt(c *conn, res *tlsbind.Result) *Error {
 func (s *Server) issued(c *conn, res *tlsbind.Result, id []byte, start time.Time) {
 	s.metrics.receipts.Inc()
 	s.metrics.receiptDur.Observe(time.Since(start).Seconds())
-	s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(id), "simulated", res.Claims.Simulated)
+	s.audit("receipt issued", c, slog.String("receipt_id", hex.EncodeToString(id)), slog.String("platform", res.Claims.Submod),
+		slog.Bool("simulated", res.Claims.Simulated), slog.Duration("duration", time.Since(start)))
 }
 
 // issue signs a receipt (with its approval) for the attested result res and
@@ -598,7 +614,7 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, p
 	}
 	rec, err := s.store.GetReceipt(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.redeemRefused(w, (&Error{Code: CodeTokenUnknown}).ProblemCode(), http.StatusNotFound, "no receipt with this id")
+		s.redeemRefused(w, c, (&Error{Code: CodeTokenUnknown}).ProblemCode(), http.StatusNotFound, "no receipt with this id")
 		return
 	} else if err != nil {
 		s.redeemInternal(w, "get receipt", err)
@@ -624,13 +640,13 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, p
 		}
 	}
 	if err := receipt.CheckTokenSecret(rc.ExecutionToken, secret, s.cfg.Issuer, now, peer); err != nil {
-		s.redeemRefused(w, receipt.ProblemCode(err), http.StatusForbidden, err.Error())
+		s.redeemRefused(w, c, receipt.ProblemCode(err), http.StatusForbidden, err.Error())
 		return
 	}
 	red, err := s.store.ConsumeToken(r.Context(), rc.ExecutionToken.ID, c.id, now)
 	switch {
 	case errors.Is(err, store.ErrTokenConsumed):
-		s.redeemRefused(w, receipt.ErrTokenConsumed.ProblemCode(), http.StatusConflict, "this execution token was already redeemed")
+		s.redeemRefused(w, c, receipt.ErrTokenConsumed.ProblemCode(), http.StatusConflict, "this execution token was already redeemed")
 		return
 	case err != nil:
 		// Storage failures, and a stored receipt without its token (our own
@@ -639,12 +655,14 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request, c *conn, p
 		return
 	}
 	s.metrics.redemptions.WithLabelValues("ok").Inc()
+	s.audit("redemption ok", c, slog.String("receipt_id", hex.EncodeToString(red.ReceiptID)), slog.String("token_id", hex.EncodeToString(red.TokenID)))
 	writeJSON(w, api.RedeemResponse{TokenID: hex.EncodeToString(red.TokenID), ReceiptID: hex.EncodeToString(red.ReceiptID), RedeemedAt: red.RedeemedAt, By: red.By})
 }
 
 // redeemRefused refuses a redemption with the wire code code.
-func (s *Server) redeemRefused(w http.ResponseWriter, code string, status int, detail string) {
+func (s *Server) redeemRefused(w http.ResponseWriter, c *conn, code string, status int, detail string) {
 	s.metrics.redemptions.WithLabelValues(code).Inc()
+	s.audit("redemption refused", c, slog.String("code", code), slog.String("detail", detail))
 	writeProblem(w, status, code, "Execution token refused", detail, "")
 }
 

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,10 +13,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,5 +245,85 @@ func TestEndToEndPruneTick(t *testing.T) {
 	}
 	if n, r := count("used_contexts"), count("receipts"); n != 0 || r != 1 {
 		t.Fatalf("after the retention: %d used contexts (want 0), %d receipts (want 1: kept forever by default)", n, r)
+	}
+}
+
+// logBuffer collects a server's JSON log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) lines(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, ln := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(ln), &m); err != nil {
+			t.Fatalf("log line %q: %v", ln, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Every request has one access-log line; the audit events name the peer;
+// connection ids differ between two server processes (restarts).
+func TestEndToEndAccessLogAndAudit(t *testing.T) {
+	var ids []string
+	for run := range 2 {
+		logs := &logBuffer{}
+		e := start(t, func(c *server.Config) { c.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
+		ctx := context.Background()
+		c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+		_, rr, err := c.AttestAndIssue(ctx, map[string]any{"op": "x"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
+		wantProblem(t, err, "receipt.token_consumed")
+		_, err = c.Do(ctx, "GET", "/nope", "", nil)
+		wantProblem(t, err, "server.not_found")
+
+		events := map[string]map[string]any{}
+		var access []map[string]any
+		for _, l := range logs.lines(t) {
+			if l["msg"] == "request" {
+				access = append(access, l)
+			} else {
+				events[l["msg"].(string)] = l
+			}
+		}
+		if len(access) < 5 {
+			t.Fatalf("run %d: %d access-log lines, want one per request (at least 5)", run, len(access))
+		}
+		last := access[len(access)-1]
+		if last["method"] != "GET" || last["path"] != "/nope" || last["status"] != float64(404) || last["code"] != "server.not_found" ||
+			!strings.HasPrefix(last["peer"].(string), "127.0.0.1:") || last["conn"] == "" || last["duration"] == nil {
+			t.Fatalf("access-log line %v", last)
+		}
+		for _, ev := range []string{"attestation accepted", "attestation recorded", "receipt issued", "redemption ok", "redemption refused"} {
+			l, ok := events[ev]
+			if !ok || l["level"] != "INFO" || !strings.HasPrefix(l["peer"].(string), "127.0.0.1:") || l["conn"] != last["conn"] {
+				t.Fatalf("run %d: audit event %q: %v", run, ev, l)
+			}
+		}
+		if events["attestation accepted"]["platform"] == "" || events["redemption refused"]["code"] != "receipt.token_consumed" {
+			t.Fatalf("audit details: %v / %v", events["attestation accepted"], events["redemption refused"])
+		}
+		ids = append(ids, last["conn"].(string))
+	}
+	if ids[0] == ids[1] {
+		t.Fatalf("two servers gave their first connection the same id %q", ids[0])
 	}
 }

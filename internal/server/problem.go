@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -118,7 +119,13 @@ func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 			"the server's store has no space left; retry later (reference "+ref+")", "")
 		return
 	}
-	s.log.Error("internal error", "doing", what, "ref", ref, "err", err)
+	if errors.Is(err, context.Canceled) {
+		// The client went away (or the server is shutting down) while
+		// the request waited: no fault, and nobody reads the answer.
+		s.log.Info("request abandoned", "doing", what, "ref", ref, "err", err)
+	} else {
+		s.log.Error("internal error", "doing", what, "ref", ref, "err", err)
+	}
 	reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error",
 		Detail: "the cause is in the server's log under reference " + ref})
 }
