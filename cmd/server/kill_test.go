@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -285,4 +286,37 @@ func TestKill9KeepsReceiptsAndRedemptions(t *testing.T) {
 		kills = v
 	}
 	killRun(t, kills, sessions, 4)
+}
+
+// A store with damaged pages, and a store file deleted after first use,
+// stop seatrx-server at start (exit 1) with an error that says so, instead
+// of a server that answers every issuance with 500, or one that starts on a
+// new empty store.
+func TestStartRefusesDamagedOrDeletedStore(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	srv := startKillable(t, data, 0)
+	srv.kill()
+	db := filepath.Join(data, "seatrx.db")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(db + suffix)
+	}
+	r := clitest.Run(t, seatrxServer, "--dev", "--data", data, "--addr", "127.0.0.1:0")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "database file is missing") || !strings.Contains(r.Stderr, ".seatrx.db.created") {
+		t.Fatalf("start on a deleted store: %s", r)
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused start created %s: %v", db, err)
+	}
+
+	damaged := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(damaged, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(damaged, "seatrx.db"), bytes.Repeat([]byte("damaged page "), 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = clitest.Run(t, seatrxServer, "--dev", "--data", damaged, "--addr", "127.0.0.1:0")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "database is damaged") {
+		t.Fatalf("start on a damaged store: %s", r)
+	}
 }

@@ -427,7 +427,7 @@ func (s *Server) createState() error {
 	}
 	var err error
 	if s.store, err = store.OpenSQLiteWithOptions(s.StorePath(), store.Options{ReceiptRetention: cfg.ReceiptRetention}); err != nil {
-		return fmt.Errorf("server: store: %w", err)
+		return fmt.Errorf("server: %w", err) // the store's errors name it and the file
 	}
 	// The keys come last among the inputs: whether a missing key may be
 	// created depends on what the store already holds.
