@@ -113,14 +113,36 @@ func (c Channel) keys(sender Role) (handshake.Keys, error) {
 
 // OfflineExporter computes TLS 1.3 exporter values from an
 // exporter_master_secret (RFC 8446 §7.5), so that vectors and key-log captures
-// (EXPORTER_SECRET lines) can be checked without a live connection.
+// (EXPORTER_SECRET lines) can be checked without a live connection. With
+// DTLS set it computes DTLS 1.3's instead: the same derivation, whose
+// HKDF-Expand-Label labels start with "dtls13" where TLS 1.3's start with
+// "tls13 " (RFC 9147 §5.9), so the same secret gives different values.
 type OfflineExporter struct {
 	Hash   crypto.Hash
 	Secret []byte // exporter_master_secret, Hash.Size() bytes
+	DTLS   bool   // DTLS 1.3's label prefix "dtls13" instead of "tls13 "
 }
 
-// NewOfflineChannel returns a Channel backed by an OfflineExporter.
+// Label prefixes of HKDF-Expand-Label: TLS 1.3's (RFC 8446 §7.1) and DTLS
+// 1.3's (RFC 9147 §5.9; no space).
+const (
+	LabelPrefixTLS13  = "tls13 "
+	LabelPrefixDTLS13 = "dtls13"
+)
+
+// NewOfflineChannel returns a Channel backed by an OfflineExporter (TLS 1.3).
 func NewOfflineChannel(suite uint16, exporterMasterSecret []byte) (Channel, error) {
+	return newOfflineChannel(suite, exporterMasterSecret, false)
+}
+
+// NewOfflineDTLSChannel returns a Channel backed by a DTLS 1.3
+// OfflineExporter: a DTLS 1.3 connection whose exporter_master_secret is
+// given. DTLS 1.3 cipher suites are TLS 1.3's (same codepoints and hashes).
+func NewOfflineDTLSChannel(suite uint16, exporterMasterSecret []byte) (Channel, error) {
+	return newOfflineChannel(suite, exporterMasterSecret, true)
+}
+
+func newOfflineChannel(suite uint16, exporterMasterSecret []byte, dtls bool) (Channel, error) {
 	h, err := SuiteHash(suite)
 	if err != nil {
 		return Channel{}, err
@@ -128,28 +150,33 @@ func NewOfflineChannel(suite uint16, exporterMasterSecret []byte) (Channel, erro
 	if len(exporterMasterSecret) != h.Size() {
 		return Channel{}, ErrBadLength.with("exporter_master_secret is %d bytes, suite 0x%04x needs %d", len(exporterMasterSecret), suite, h.Size())
 	}
-	return Channel{Exporter: &OfflineExporter{Hash: h, Secret: exporterMasterSecret}, Suite: suite}, nil
+	return Channel{Exporter: &OfflineExporter{Hash: h, Secret: exporterMasterSecret, DTLS: dtls}, Suite: suite}, nil
 }
 
 // ExportKeyingMaterial implements TLS-Exporter(label, context, length) =
 // HKDF-Expand-Label(Derive-Secret(secret, label, ""), "exporter", Hash(context), length).
 // A nil context equals an empty one, as in TLS 1.3.
 func (e *OfflineExporter) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+	prefix := LabelPrefixTLS13
+	if e.DTLS {
+		prefix = LabelPrefixDTLS13
+	}
 	empty := e.Hash.New().Sum(nil)
-	derived, err := expandLabel(e.Hash, e.Secret, label, empty, e.Hash.Size())
+	derived, err := expandLabel(e.Hash, e.Secret, prefix, label, empty, e.Hash.Size())
 	if err != nil {
 		return nil, err
 	}
 	hc := e.Hash.New()
 	hc.Write(context)
-	return expandLabel(e.Hash, derived, "exporter", hc.Sum(nil), length)
+	return expandLabel(e.Hash, derived, prefix, "exporter", hc.Sum(nil), length)
 }
 
-// expandLabel is HKDF-Expand-Label (RFC 8446 §7.1).
-func expandLabel(h crypto.Hash, secret []byte, label string, context []byte, length int) ([]byte, error) {
+// expandLabel is HKDF-Expand-Label (RFC 8446 §7.1) with the label prefix
+// of TLS 1.3 or DTLS 1.3.
+func expandLabel(h crypto.Hash, secret []byte, prefix, label string, context []byte, length int) ([]byte, error) {
 	var b cryptobyte.Builder
 	b.AddUint16(uint16(length))
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte("tls13 " + label)) })
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(prefix + label)) })
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(context) })
 	info, err := b.Bytes()
 	if err != nil {

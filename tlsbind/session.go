@@ -43,6 +43,19 @@ type Session struct {
 // in unless RespondAs names another; nil means the default profile alone.
 // maxAttempts <= 0 means DefaultMaxAttempts.
 func NewSession(cs *tls.ConnectionState, self expat.Role, profiles []Profile, maxAttempts int) (*Session, error) {
+	ch, err := Channel(cs)
+	if err != nil {
+		return nil, err
+	}
+	return NewChannelSession(ch, self, profiles, maxAttempts)
+}
+
+// NewChannelSession is NewSession for a connection given as its channel
+// (exporter and cipher suite) rather than a *tls.ConnectionState: a DTLS
+// 1.3 connection, whose adapter checked version and resumption before
+// making ch. The caller vouches that ch is one completed, fully
+// handshaken (D)TLS 1.3 connection.
+func NewChannelSession(ch expat.Channel, self expat.Role, profiles []Profile, maxAttempts int) (*Session, error) {
 	if len(profiles) == 0 {
 		profiles = []Profile{DefaultProfile()}
 	}
@@ -51,9 +64,8 @@ func NewSession(cs *tls.ConnectionState, self expat.Role, profiles []Profile, ma
 			return nil, err
 		}
 	}
-	ch, err := Channel(cs)
-	if err != nil {
-		return nil, err
+	if _, err := ch.Hash(); err != nil {
+		return nil, classify(StepConnection, err)
 	}
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultMaxAttempts

@@ -1,10 +1,13 @@
 // Package frame carries exported-authenticator messages as a stream of
-// typed, length-prefixed frames over any io.Reader and io.Writer: a TLS
-// connection today, DTLS later (issue 17). It knows two framings that share
-// one header, uint8 type || uint32 length (big-endian) || payload:
+// typed, length-prefixed frames over any io.Reader and io.Writer (a TLS
+// connection), or, one frame per message, over DTLS (package datagram). It
+// knows three framings that share one header, uint8 type || uint32 length
+// (big-endian) || payload:
 //
-//   - Seatrx, seatrx's own ("seatrx-raw/1", docs/PROTOCOL.md): request,
+//   - Seatrx, seatrx's own ("seatrx-raw/1", docs/PROTOCOL.md §11): request,
 //     authenticator, and the relying party's verdict, result or error;
+//   - SeatrxIssue, seatrx-raw/1 and attest-and-issue with its answer, which
+//     a seatrx server speaks over DTLS 1.3 (docs/PROTOCOL.md §13);
 //   - Cocos, ultravioletrs/cocos pkg/atls's: request and authenticator only.
 //
 // Every length is checked against its type's limit before the body is
@@ -30,6 +33,10 @@ const (
 	// Cocos is cocos's framing: types 1 and 2; it has no verdict frames (a
 	// cocos peer closes the connection to refuse).
 	Cocos
+	// SeatrxIssue ("seatrx-issue/1") is seatrx-raw/1 and types 5 and 6,
+	// attest-and-issue and its answer: what a seatrx server speaks on its
+	// DTLS listener (docs/PROTOCOL.md §13).
+	SeatrxIssue
 )
 
 // String returns the framing's name, as the CLI spells it.
@@ -39,6 +46,8 @@ func (f Framing) String() string {
 		return "seatrx-raw"
 	case Cocos:
 		return "cocos"
+	case SeatrxIssue:
+		return "seatrx-issue"
 	}
 	return fmt.Sprintf("Framing(%d)", uint8(f))
 }
@@ -60,6 +69,14 @@ const (
 	// TypeError (seatrx only) is a refusal: an RFC 9457 problem (JSON) whose
 	// code is a seatrx wire code (expat.*, attest.*, frame.*, ...).
 	TypeError Type = 4
+	// TypeAttestIssue (seatrx-issue only) is the attester's authenticator
+	// and a receipt request in one: the CBOR request of POST
+	// /v1/attest/issue (docs/PROTOCOL.md §8.5).
+	TypeAttestIssue Type = 5
+	// TypeIssued (seatrx-issue only) is the answer to TypeAttestIssue: the
+	// CBOR response of POST /v1/attest/issue (EAR, receipt id, bundle,
+	// token secret).
+	TypeIssued Type = 6
 )
 
 // String returns the type's name.
@@ -73,6 +90,10 @@ func (t Type) String() string {
 		return "result"
 	case TypeError:
 		return "error"
+	case TypeAttestIssue:
+		return "attest-issue"
+	case TypeIssued:
+		return "issued"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }
@@ -86,20 +107,31 @@ const (
 	MaxAuthenticator = expat.MaxAuthenticatorSize // 256 KiB
 	MaxResult        = 64 << 10                   // an EAR is at most 64 KiB
 	MaxError         = 64 << 10                   // a problem document
+	// MaxAttestIssue is an authenticator and a CBOR receipt request (64
+	// KiB), as POST /v1/attest/issue takes them, and their CBOR overhead.
+	MaxAttestIssue = MaxAuthenticator + 64<<10 + 64
+	// MaxIssued is the answer to it: an EAR, a receipt bundle (which holds
+	// the EAR again and the policy) and a token secret.
+	MaxIssued = 512 << 10
 )
 
 // Limit returns the largest payload of type t in framing f, and false if f
 // has no such type.
 func (f Framing) Limit(t Type) (int, bool) {
+	seatrx := f == Seatrx || f == SeatrxIssue
 	switch t {
 	case TypeRequest:
-		return MaxRequest, f == Seatrx || f == Cocos
+		return MaxRequest, seatrx || f == Cocos
 	case TypeAuthenticator:
-		return MaxAuthenticator, f == Seatrx || f == Cocos
+		return MaxAuthenticator, seatrx || f == Cocos
 	case TypeResult:
-		return MaxResult, f == Seatrx
+		return MaxResult, seatrx
 	case TypeError:
-		return MaxError, f == Seatrx
+		return MaxError, seatrx
+	case TypeAttestIssue:
+		return MaxAttestIssue, f == SeatrxIssue
+	case TypeIssued:
+		return MaxIssued, f == SeatrxIssue
 	}
 	return 0, false
 }
