@@ -36,7 +36,7 @@ func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "demo",
 		Summary: "run the whole flow locally on simulated TEEs (no TEE hardware, no network beyond loopback)",
-		Usage:   "[--keep DIR] [--quiet]",
+		Usage:   "[--keep DIR] [--quiet] [--transport tls|dtls]",
 		Doc: `Demo starts an in-process --dev server on a loopback port and runs two
 sessions against it: mutual attestation with simulated SEV-SNP, then TDX; a
 receipt per session, verified offline; the first session's execution token
@@ -59,13 +59,24 @@ approvers/ with the three approver keys) and each session's
 receipt bundle and the server's keys document are written as
 DIR/session-N.cbor and DIR/session-N.cbor.keys, ready for 'seatrx receipt
 verify' (the demo prints the command), and the SVID and trust bundle as
-DIR/session-3-svid.pem and DIR/bundle.pem.`,
+DIR/session-3-svid.pem and DIR/bundle.pem.
+
+With --transport dtls the demo instead runs one session over DTLS 1.3: the
+server also listens on UDP (--dtls), a simulated SEV-SNP guest attests and
+gets its receipt in one exchange of datagrams (docs/PROTOCOL.md §13), and
+the receipt, verified offline, records transport "dtls" and version
+0xfefc.`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			keep := fs.String("keep", "", "keep the server's data, the receipt bundles and the keys document in `DIR` (new or empty)")
 			quiet := fs.Bool("quiet", false, "do not print the receipt JSON")
+			var transport string
+			cli.EnumVar(fs, &transport, "transport", "tls", []string{"tls", "dtls"}, "tls: the four sessions on HTTPS; dtls: one attested receipt over DTLS 1.3")
 			return func(env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("unexpected argument %q", args[0])
+				}
+				if transport == "dtls" {
+					return runDemoDTLS(env, *keep, *quiet)
 				}
 				return runDemo(env, *keep, *quiet)
 			}

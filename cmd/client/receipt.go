@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,9 @@ or --wait runs out.`,
 			var profile string
 			ids := tlsbind.ProfileIDs(tlsbind.Profiles())
 			cli.EnumVar(fs, &profile, "profile", tlsbind.ProfileExpat04, ids, "interop profile to attest in, and to demand the server's attestation in: "+strings.Join(ids, ", ")+" (docs/PROTOCOL.md)")
+			var transport string
+			cli.EnumVar(fs, &transport, "transport", "tls", []string{"tls", "dtls"}, "tls: everything on one HTTPS connection; dtls: attest and get the receipt over DTLS 1.3 (--dtls-addr), the keys document over HTTPS")
+			dtlsAddr := fs.String("dtls-addr", "", "with --transport dtls: the server's DTLS listener `HOST:PORT` (its --dtls); default the --server host and port")
 			var wait time.Duration
 			cli.DurationVar(fs, &wait, "wait", 0, time.Second, "bound on the wait for approvers; 0 waits until the authorization ends (completed, denied or expired)")
 			var f client.Flow
@@ -119,6 +123,20 @@ or --wait runs out.`,
 					return cli.Usagef("--server-policy needs --mutual: without it the server's evidence is not requested, so nothing would be pinned")
 				}
 				f.Server, f.Mutual, f.Redeem = *srvURL, *mutual, *redeem
+				if transport == "dtls" {
+					if *mutual || *redeem || *passport != "" {
+						return cli.Usagef("--transport dtls: --mutual, --redeem and --passport run on HTTPS only (docs/PROTOCOL.md §13)")
+					}
+					if f.DTLSAddr = *dtlsAddr; f.DTLSAddr == "" {
+						u, err := url.Parse(*srvURL)
+						if err != nil || u.Host == "" {
+							return cli.Usagef("--server %q is not https://host:port", *srvURL)
+						}
+						f.DTLSAddr = u.Host
+					}
+				} else if *dtlsAddr != "" {
+					return cli.Usagef("--dtls-addr needs --transport dtls")
+				}
 				f.Profile, _ = tlsbind.LookupProfile(profile) // the enum admits only known ids
 				closeDbg, err := dbg.open(env.Stderr)
 				if err != nil {

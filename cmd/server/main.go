@@ -93,6 +93,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	c := &o.cfg
 	fs.StringVar(&o.configFile, "config", "", "YAML configuration `FILE` (keys: the flags' names with underscores); command-line flags override it")
 	cli.AddrVar(fs, &c.Addr, "addr", "127.0.0.1:8443", "listen address")
+	cli.AddrVar(fs, &c.DTLSAddr, "dtls", "", "also listen for DTLS 1.3 on this UDP `ADDR`, e.g. 127.0.0.1:8443: attestation and a receipt in one exchange (docs/PROTOCOL.md §13); default off")
 	fs.StringVar(&c.DataDir, "data", "", "data `DIR`: keys, SQLite store, dev files (created 0700); --dev default: a new temporary directory")
 	cli.BoolVar(fs, &c.Dev, "dev", false, "development mode: self-signed certificate, SIMULATED SEV-SNP and TDX trusted, simulated attester, issuer "+server.DevIssuer)
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "server certificate chain (PEM `FILE`); required outside --dev")

@@ -14,6 +14,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/capture"
+	"github.com/seatrx/seatrx/internal/datagram"
 	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
@@ -56,11 +57,20 @@ type Flow struct {
 	// KeyLog and Dump are Config's debugging aids.
 	KeyLog io.Writer
 	Dump   *capture.Dump
+	// DTLSAddr, if set, attests and gets the receipt over DTLS 1.3 at this
+	// host:port (the server's --dtls listener, docs/PROTOCOL.md §13)
+	// instead of on the HTTPS connection; the keys document still comes
+	// from Server. Mutual, Separate, Redeem and approvals are HTTPS only.
+	DTLSAddr string
+	// DTLSTransport tunes the DTLS exchange (zero: the defaults).
+	DTLSTransport datagram.Config
 }
 
 // Outcome is what a Flow produced; fields are set as far as the flow got.
 type Outcome struct {
 	TLS     tls.ConnectionState
+	DTLS    *DTLSInfo       // set instead of TLS when the flow ran over DTLS
+	Stats   datagram.Stats  // the DTLS transport's counters
 	Server  *tlsbind.Result // the server's attestation (Mutual)
 	EAR     []byte          // the server's EAR about us
 	Receipt *api.ReceiptResponse
@@ -143,6 +153,9 @@ func (c *Conn) authorize(ctx context.Context, f Flow, o *Outcome) (*api.ReceiptR
 // published policy, check it is about this attestation and operation, and
 // with Redeem, redeem its token.
 func Run(ctx context.Context, f Flow) (*Outcome, error) {
+	if f.DTLSAddr != "" {
+		return runDTLS(ctx, f)
+	}
 	start := time.Now()
 	c, err := Dial(ctx, Config{Server: f.Server, Roots: f.Roots, Prover: f.Prover, Checker: f.Checker, Profile: f.Profile,
 		ConnectTimeout: f.ConnectTimeout, HandshakeTimeout: f.HandshakeTimeout, RequestTimeout: f.RequestTimeout,
@@ -185,20 +198,7 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 	if o.Keys, o.KeysDoc, err = c.Keys(ctx); err != nil {
 		return o, err
 	}
-	// The receipt must verify under the policy it was issued under, the one
-	// the server publishes (its approvers, per action, are in it).
-	pol, err := policy.ParseCanonical(o.Keys.PolicyCBOR)
-	if err != nil {
-		return o, fmt.Errorf("client: the server's policy: %w", err)
-	}
-	o.Report, err = verify.Bundle(o.Receipt.Bundle, o.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: f.AllowSimulated, SimulatedPKI: f.SimulatedPKI, Policy: pol})
-	if err != nil {
-		return o, fmt.Errorf("client: the issued receipt does not verify: %w", err)
-	}
-	if !o.Report.OK {
-		return o, fmt.Errorf("client: the issued receipt does not verify")
-	}
-	if err := CheckOwnReceipt(o.Report.Action, c.LastProof(), f.Requested); err != nil {
+	if err := o.verify(f, c.LastProof()); err != nil {
 		return o, err
 	}
 	if f.Redeem {
@@ -213,4 +213,22 @@ func Run(ctx context.Context, f Flow) (*Outcome, error) {
 		}
 	}
 	return o, nil
+}
+
+// verify checks the issued receipt offline under the policy it was issued
+// under, the one the server publishes in its keys document (its approvers,
+// per action, are in it), and that it is about proof and f.Requested.
+func (o *Outcome) verify(f Flow, proof *tlsbind.Proof) error {
+	pol, err := policy.ParseCanonical(o.Keys.PolicyCBOR)
+	if err != nil {
+		return fmt.Errorf("client: the server's policy: %w", err)
+	}
+	o.Report, err = verify.Bundle(o.Receipt.Bundle, o.Keys, verify.Options{Mode: receipt.ModeAudit, AllowSimulated: f.AllowSimulated, SimulatedPKI: f.SimulatedPKI, Policy: pol})
+	if err != nil {
+		return fmt.Errorf("client: the issued receipt does not verify: %w", err)
+	}
+	if !o.Report.OK {
+		return fmt.Errorf("client: the issued receipt does not verify")
+	}
+	return CheckOwnReceipt(o.Report.Action, proof, f.Requested)
 }

@@ -117,7 +117,8 @@ type Conn struct {
 	recvSeq uint32    // the seq of the message being assembled
 	asm     *assembly
 	ready   [][]byte // whole messages not yet returned by ReadFrame
-	failed  error    // a fatal error: every later call returns it
+	failed  error    // a fatal error: every later read returns it
+	broken  error    // the connection itself failed (closed, timed out): nothing more is sent
 	stats   Stats
 }
 
@@ -184,9 +185,13 @@ func (c *Conn) Stats() Stats { return c.stats }
 // waits for the acknowledgement of our previous message first, if it is
 // still outstanding, and returns once the new one is sent, not
 // acknowledged: the next ReadFrame or Flush keeps retransmitting it.
+//
+// After the peer broke the framing (a malformed or oversized message)
+// WriteFrame still sends, so that the refusal can be told in an error
+// frame; after a timeout or a closed connection it sends nothing.
 func (c *Conn) WriteFrame(ctx context.Context, t frame.Type, payload []byte) error {
-	if c.failed != nil {
-		return c.failed
+	if c.broken != nil {
+		return c.broken
 	}
 	var b bytesWriter
 	if err := c.framing.Write(&b, t, payload); err != nil {
@@ -230,8 +235,8 @@ func (c *Conn) transmit(o *outgoing) error {
 // Flush waits until our newest message is acknowledged, retransmitting it,
 // for at most StepTimeout: CodeTimeout after that.
 func (c *Conn) Flush(ctx context.Context) error {
-	if c.failed != nil {
-		return c.failed
+	if c.broken != nil {
+		return c.broken
 	}
 	return c.pump(ctx, "the acknowledgement of our message", func() bool { return c.out == nil || c.out.acked })
 }
@@ -298,9 +303,15 @@ func (c *Conn) pump(ctx context.Context, what string, done func() bool) error {
 	return nil
 }
 
+// fatal records err: reads fail from now on, and, if the connection
+// itself failed (closed, timed out), writes too.
 func (c *Conn) fatal(err error) error {
 	if c.failed == nil {
 		c.failed = err
+	}
+	var e *Error
+	if c.broken == nil && errors.As(err, &e) && (e.Code == CodeClosed || e.Code == CodeTimeout) {
+		c.broken = err
 	}
 	return err
 }

@@ -26,9 +26,10 @@ type connKey struct{}
 // attestation session lives here, never in a cookie or token, so a request on
 // another connection sees nothing.
 type conn struct {
-	id  string
-	tls *tls.Conn
-	lc  *limitedConn
+	id   string
+	tls  *tls.Conn   // nil on a DTLS connection
+	dtls *dtlsParams // set on a DTLS connection (dtls.go)
+	lc   *limitedConn
 	// key is 128 random bits (crypto/rand.Text), unique to this connection across
 	// restarts and replicas: what an authorization created here records
 	// as its requester.

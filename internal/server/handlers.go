@@ -453,10 +453,12 @@ func decodeReceiptRequest(ct string, body []byte) ([]byte, string, error) {
 
 // issueInput assembles what the receipt records about this connection.
 func (s *Server) issueInput(c *conn, res *tlsbind.Result, ks *keyState, requested []byte, audience string) receipt.IssueInput {
-	cs := c.tls.ConnectionState()
+	version, suite, sni, transport := c.snapshotParams()
 	var serverLeaf []byte
-	if len(cs.PeerCertificates) > 0 {
-		serverLeaf = cs.PeerCertificates[0].Raw
+	if c.tls != nil {
+		if pc := c.tls.ConnectionState().PeerCertificates; len(pc) > 0 {
+			serverLeaf = pc[0].Raw
+		}
 	}
 	if crt := s.tlsCfg.Certificates; len(crt) > 0 && len(crt[0].Certificate) > 0 {
 		serverLeaf = crt[0].Certificate[0]
@@ -464,7 +466,7 @@ func (s *Server) issueInput(c *conn, res *tlsbind.Result, ks *keyState, requeste
 	evDigest := receipt.Hash{Alg: receipt.HashSHA256, Value: res.EvidenceDigest}
 	peerKey := receipt.SHA256(res.AIK)
 	snap := &receipt.ContextSnapshot{
-		TLSVersion: cs.Version, CipherSuite: cs.CipherSuite, SNI: cs.ServerName, Transport: receipt.TransportTLS,
+		TLSVersion: version, CipherSuite: suite, SNI: sni, Transport: transport,
 		CertRequestContext: res.Context, Binder: res.Binder.Binding, PeerKey: peerKey, EvidenceDigest: evDigest,
 		BinderProfile: res.Binder.Profile.ID, BinderLabel: res.Binder.Profile.Label,
 		TrustAnchors: res.Claims.TrustAnchors, Simulated: res.Claims.Simulated, Platform: res.Claims.Submod,

@@ -34,6 +34,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/snp"
 	"github.com/seatrx/seatrx/evidence/tdx"
 	"github.com/seatrx/seatrx/internal/capture"
+	"github.com/seatrx/seatrx/internal/datagram"
 	"github.com/seatrx/seatrx/internal/keystore"
 	"github.com/seatrx/seatrx/policy"
 	"github.com/seatrx/seatrx/receipt"
@@ -45,6 +46,13 @@ import (
 type Config struct {
 	// Addr is the listen address, e.g. "127.0.0.1:8443".
 	Addr string
+	// DTLSAddr, if set, is a UDP address for a DTLS 1.3 listener beside the
+	// HTTPS one (docs/PROTOCOL.md §13), e.g. "127.0.0.1:8443"; same
+	// certificate, policy, store and receipts.
+	DTLSAddr string
+	// DTLSTransport tunes the DTLS exchange's retransmissions and step
+	// timeout (zero: the datagram package's defaults).
+	DTLSTransport datagram.Config
 	// DataDir holds keys/, the SQLite store and, in dev mode, dev/.
 	DataDir string
 	// Dev: self-signed TLS certificate, simulated SNP and TDX trusted, a
@@ -286,6 +294,7 @@ type Server struct {
 	connSeq    atomic.Uint64
 	http       *http.Server
 	ln         net.Listener
+	dtls       *dtlsServer // nil without Config.DTLSAddr
 }
 
 // New builds a server from cfg. It first checks everything that can be
@@ -605,6 +614,10 @@ func (s *Server) Listen() (net.Addr, error) {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
 	s.tlsCfg.KeyLogWriter = s.cfg.KeyLog
+	if err := s.listenDTLS(); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	s.ln = tls.NewListener(&limitListener{Listener: ln, s: s}, s.tlsCfg)
 	return ln.Addr(), nil
 }
@@ -613,6 +626,9 @@ func (s *Server) Listen() (net.Addr, error) {
 func (s *Server) Serve() error {
 	if s.ln == nil {
 		return errors.New("server: Serve before Listen")
+	}
+	if s.dtls != nil {
+		go s.dtls.serve()
 	}
 	err := s.http.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -628,6 +644,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopOnce.Do(func() { close(s.stopKeys) })
 	}
 	err := s.http.Shutdown(ctx)
+	if s.dtls != nil {
+		s.dtls.close()
+	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
