@@ -41,8 +41,17 @@ type dtlsServer struct {
 
 // dtlsParams are what a receipt records about a DTLS connection.
 type dtlsParams struct {
-	suite uint16
-	sni   string
+	suite  uint16
+	sni    string
+	remote string
+}
+
+// peerAddr is the connection's remote address, for logs.
+func (c *conn) peerAddr() string {
+	if c.dtls != nil {
+		return c.dtls.remote
+	}
+	return c.tls.RemoteAddr().String()
 }
 
 // snapshotParams returns the connection's version, suite, server name and
@@ -151,7 +160,7 @@ func (d *dtlsServer) handle(dc *dtls.Conn) {
 		d.sendProblem(ctx, t, err, http.StatusForbidden)
 		return
 	}
-	c := &conn{id: id, key: rand.Text(), dtls: &dtlsParams{suite: ch.Suite, sni: st.ServerName}}
+	c := &conn{id: id, key: rand.Text(), dtls: &dtlsParams{suite: ch.Suite, sni: st.ServerName, remote: dc.RemoteAddr().String()}}
 	c.once.Do(func() {
 		c.session, c.err = tlsbind.NewChannelSession(ch, expat.Server, s.cfg.Profiles, s.cfg.MaxAttempts)
 	})

@@ -154,7 +154,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *conn, sess *t
 // audit logs an audit event at INFO (refusals included: they are the
 // peer's doing, not a fault) with the connection id and peer address.
 func (s *Server) audit(event string, c *conn, attrs ...slog.Attr) {
-	base := []slog.Attr{slog.String("conn", c.id), slog.String("peer", c.tls.RemoteAddr().String())}
+	base := []slog.Attr{slog.String("conn", c.id), slog.String("peer", c.peerAddr())}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, event, append(base, attrs...)...)
 }
 
