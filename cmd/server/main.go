@@ -120,6 +120,8 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 		"how often to prune the store: used attestation contexts older than 24 h, the replay cache, expired authorizations, receipts past --receipt-retention")
 	cli.DurationVar(fs, &c.ReceiptRetention, "receipt-retention", 0, 0,
 		"keep receipts and their execution tokens this long after issue (and after the token expired); 0: forever, the default (the audit record)")
+	cli.SizeVar(fs, &c.MinFree, "min-free", server.MinFreeBytes, 0, 1<<50,
+		"free space on the store's file system under which GET /readyz answers 503 store.disk_full")
 	cli.EnumVar(fs, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format on stderr: text or json (durations in milliseconds, keys ending in _ms)")
 	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", 20*time.Second, 0, "time to finish in-flight requests on SIGINT/SIGTERM")
 	fs.StringVar(&o.keyLog, "keylog", "", "DEBUGGING: append every connection's TLS secrets to `FILE` (NSS key log format, as SSLKEYLOGFILE; created 0600); whoever reads it decrypts the connections")

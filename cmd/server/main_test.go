@@ -95,6 +95,12 @@ func TestUsageErrors(t *testing.T) {
 		{"prefill without a count", []string{"prefill", "--data", dir}, "seatrx-server prefill: missing required flag --receipts"},
 		{"prefill count", []string{"prefill", "--data", dir, "--receipts", "0"}, `invalid value "0" for flag -receipts: want a whole number from 1 to 10000000`},
 		{"pprof without port", []string{"--dev", "--pprof", "6060"}, `invalid value "6060" for flag -pprof: want a loopback HOST:PORT`},
+		{"metrics on the network", []string{"--dev", "--metrics-addr", "0.0.0.0:9464"}, `invalid value "0.0.0.0:9464" for flag -metrics-addr: host "0.0.0.0": this listener is for loopback only`},
+		{"auditor without algorithm", []string{"--dev", "--auditor", strings.Repeat("ab", 32)}, `for flag -auditor: "` + strings.Repeat("ab", 32) + `": want sha256: and 64 hex digits`},
+		{"auditor short", []string{"--dev", "--auditor", "sha256:abcd"}, `for flag -auditor: "sha256:abcd": want sha256: and 64 hex digits`},
+		{"auditor second bad", []string{"--dev", "--auditor", "sha256:" + strings.Repeat("ab", 32) + ",sha256:zz"}, `"sha256:zz": want sha256: and 64 hex digits`},
+		{"negative retention", []string{"--dev", "--receipt-retention", "-1h"}, `invalid value "-1h" for flag -receipt-retention: want a duration of 0 or more`},
+		{"prune interval zero", []string{"--dev", "--prune-interval", "0s"}, `for flag -prune-interval: want a duration of at least 1s`},
 		{"attester", []string{"--dev", "--attester", "sgx"}, `invalid value "sgx" for flag -attester: want snp, tdx, sim-snp or sim-tdx, or empty`},
 		{"profiles typo", []string{"--dev", "--profiles", "expat-04,cocs"}, `invalid value "expat-04,cocs" for flag -profiles: unknown profile "cocs" (known: expat-04, expat-03, cocos, rust-ref)`},
 		{"profiles repeated", []string{"--dev", "--profiles", "cocos,cocos"}, `profile "cocos" listed twice`},
@@ -439,4 +445,45 @@ func TestReadmeListsEveryCommand(t *testing.T) {
 		t.Fatalf("commands %v", got)
 	}
 	clitest.CheckReadmeTable(t, tree())
+}
+
+// --metrics-addr serves the metrics on their own loopback listener, and
+// says where; the main listener then answers /metrics 404.
+func TestMetricsListener(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	s := start(t, "--dev", "--data", data, "--metrics-addr", "127.0.0.1:0")
+	var at string
+	for _, l := range s.before {
+		if l["msg"] == "metrics listener on (loopback only)" {
+			at, _ = l["metrics"].(string)
+		}
+	}
+	if !strings.HasPrefix(at, "http://127.0.0.1:") {
+		t.Fatalf("no metrics listener logged (%q)", at)
+	}
+	resp, err := http.Get(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "seatrx_build_info") {
+		t.Fatalf("metrics: %d %q", resp.StatusCode, body)
+	}
+	cas, err := keyfile.LoadCertificates(filepath.Join(data, "dev", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cas[0])
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
+	resp, err = hc.Get("https://" + s.summary["addr"].(string) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("/metrics on the main listener: %d, want 404", resp.StatusCode)
+	}
+	s.stop(t)
 }

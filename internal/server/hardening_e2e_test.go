@@ -327,3 +327,17 @@ func TestEndToEndAccessLogAndAudit(t *testing.T) {
 		t.Fatalf("two servers gave their first connection the same id %q", ids[0])
 	}
 }
+
+// Under the configured free space, readiness names the disk: 503
+// store.disk_full.
+func TestEndToEndReadinessDisk(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.MinFree = 1 << 60 })
+	resp, err := e.rawClient(false).Get("https://" + e.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := problemOf(t, resp, 503, "store.disk_full")
+	if !strings.Contains(p.Detail, "disk:") || !strings.Contains(p.Detail, "1152921504606846976") {
+		t.Fatalf("detail %q", p.Detail)
+	}
+}

@@ -13,7 +13,8 @@ import (
 
 // Readiness (GET /readyz) checks, each bounded by readyTimeout:
 //   - store: a write probe (store.Probe: insert and delete a row, committed);
-//   - disk: at least MinFreeBytes available on the store's file system;
+//   - disk: at least Config.MinFree (default MinFreeBytes) available on the
+//     store's file system;
 //   - keys: every key role loads from the key directory, and keys are in force.
 //
 // One evaluation serves every request for readyCacheFor, so that /readyz
@@ -60,8 +61,8 @@ func (s *Server) ready(ctx context.Context) *readiness {
 	if free, err := s.store.Free(); err != nil {
 		r.failed = append(r.failed, "disk: free space unknown")
 		s.log.Error("readiness: free space", "err", err)
-	} else if free < MinFreeBytes {
-		r.failed = append(r.failed, fmt.Sprintf("disk: %d bytes free on the store's file system, want at least %d", free, MinFreeBytes))
+	} else if want := s.minFree(); free < want {
+		r.failed = append(r.failed, fmt.Sprintf("disk: %d bytes free on the store's file system, want at least %d", free, want))
 		r.full = true
 	}
 	if s.keyState() == nil {
@@ -95,4 +96,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reject(w, &Error{Status: http.StatusServiceUnavailable, Code: CodeNotReady, Title: "Not ready", Detail: detail})
+}
+
+// minFree is the free space readiness wants on the store's file system.
+func (s *Server) minFree() uint64 {
+	if s.cfg.MinFree > 0 {
+		return uint64(s.cfg.MinFree)
+	}
+	return MinFreeBytes
 }

@@ -106,6 +106,9 @@ type Config struct {
 	// authorizations, and receipts past ReceiptRetention); 0 =
 	// DefaultPruneInterval, negative = never.
 	PruneInterval time.Duration
+	// MinFree is the free space on the store's file system under which
+	// GET /readyz says not ready (store.disk_full); 0 = MinFreeBytes.
+	MinFree int64
 	// ReceiptRetention is how long receipts and their execution tokens are
 	// kept (store.Options.ReceiptRetention); 0 = forever, the default.
 	ReceiptRetention time.Duration
@@ -237,7 +240,7 @@ func (cfg *Config) check() error {
 		bad  bool
 	}{
 		{"max-unattested-conns", cfg.MaxUnattestedConns < 0}, {"max-attempts", cfg.MaxAttempts < 0},
-		{"attestation-max-age", cfg.AttestationMaxAge < 0}, {"receipt-retention", cfg.ReceiptRetention < 0},
+		{"attestation-max-age", cfg.AttestationMaxAge < 0}, {"receipt-retention", cfg.ReceiptRetention < 0}, {"min-free", cfg.MinFree < 0},
 	} {
 		if n.bad {
 			return configErr("--"+n.name+" must not be negative", n.name)
