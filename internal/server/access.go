@@ -17,10 +17,9 @@ const MaxHeaderBytes = 16 << 10
 // (http.Server.MaxHeaderBytes, and so the HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE
 // it advertises): four times MaxHeaderBytes, so that a header block between
 // the two limits reaches the front handler and is refused there as a problem
-// on its own stream. Only a block over this one is refused by net/http in
-// plain text (HTTP/1.1), or, as a single HPACK string longer than it, ends
-// the HTTP/2 connection (docs/PROTOCOL.md, "Responses the server does not
-// control").
+// on its own stream. Only a block over this one is refused by net/http
+// itself: in plain text over HTTP/1.1, and over HTTP/2 by ending the
+// connection (docs/PROTOCOL.md, "Responses the server does not control").
 const transportHeaderBytes = 4 * MaxHeaderBytes
 
 // front is the handler in front of the router: it refuses oversized header
