@@ -112,7 +112,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 		return ctx
 	}
 	lc, _ := tc.NetConn().(*limitedConn)
-	return context.WithValue(ctx, connKey{}, &conn{id: s.connPrefix + strconv.FormatUint(s.connSeq.Add(1), 36), tls: tc, lc: lc, key: rand.Text()})
+	return context.WithValue(ctx, connKey{}, &conn{id: "c" + s.connPrefix + strconv.FormatUint(s.connSeq.Add(1), 36), tls: tc, lc: lc, key: rand.Text()})
 }
 
 // connOf returns the request's connection (nil outside a TLS connection).

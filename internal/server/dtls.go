@@ -142,7 +142,7 @@ func (d *dtlsServer) close() {
 // client's answer, the server's verdict, close.
 func (d *dtlsServer) handle(dc *dtls.Conn) {
 	s := d.s
-	id := "d" + strconv.FormatUint(s.connSeq.Add(1), 10)
+	id := "d" + s.connPrefix + strconv.FormatUint(s.connSeq.Add(1), 36)
 	hctx, cancel := context.WithTimeout(context.Background(), DTLSHandshakeTimeout)
 	err := dc.HandshakeContext(hctx)
 	cancel()

@@ -288,11 +288,11 @@ type Server struct {
 
 	rdy        readyState
 	unattested atomic.Int64
-	// connPrefix and connSeq make connection ids ("c" + 8 random base32
-	// characters + "-" + a base-36 sequence number, e.g. cK3J4H5G6-1z):
-	// unique across restarts and replicas (with overwhelming probability:
-	// 40 random bits per process), since they are stored as redeemed_by
-	// and logged.
+	// connPrefix and connSeq make connection ids ("c" for TLS, "d" for
+	// DTLS, then 8 random base32 characters, "-" and a base-36 sequence
+	// number, e.g. cK3J4H5G6-1z): unique across restarts and replicas (with
+	// overwhelming probability: 40 random bits per process), since they
+	// are stored as redeemed_by and logged.
 	connPrefix string
 	connSeq    atomic.Uint64
 	http       *http.Server
@@ -328,7 +328,7 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Profiles) == 0 {
 		cfg.Profiles = []tlsbind.Profile{tlsbind.DefaultProfile()}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, accepted: map[string]bool{ear.StatusAffirming: true}, connPrefix: "c" + rand.Text()[:8] + "-"}
+	s := &Server{cfg: cfg, log: cfg.Logger, accepted: map[string]bool{ear.StatusAffirming: true}, connPrefix: rand.Text()[:8] + "-"}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
