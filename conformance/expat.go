@@ -29,6 +29,10 @@ type common struct {
 	FinishedKey          Hex    `json:"finished_key,omitempty"`
 	Role                 string `json:"role,omitempty"` // the sender of the message under test
 	CMWExtensionType     uint16 `json:"cmw_extension_type,omitempty"`
+	// Transport is "tls" (the default) or "dtls": a DTLS 1.3 connection,
+	// whose exporter is RFC 8446's with the HKDF label prefix "dtls13"
+	// instead of "tls13 " (RFC 9147 §5.9, docs/PROTOCOL.md §13.2).
+	Transport string `json:"transport,omitempty"`
 }
 
 // JSONExtension is an extension in vector files.
@@ -83,6 +87,16 @@ func (c common) channel(role expat.Role) (expat.Channel, error) {
 	suite, ok := suites[c.CipherSuite]
 	if !ok {
 		return expat.Channel{}, fmt.Errorf("cipher_suite %q unknown", c.CipherSuite)
+	}
+	switch c.Transport {
+	case "", "tls":
+	case "dtls":
+		if len(c.ExporterMasterSecret) == 0 {
+			return expat.Channel{}, fmt.Errorf(`transport "dtls" needs exporter_master_secret`)
+		}
+		return expat.NewOfflineDTLSChannel(suite, c.ExporterMasterSecret)
+	default:
+		return expat.Channel{}, fmt.Errorf("transport %q: want tls or dtls", c.Transport)
 	}
 	if len(c.ExporterMasterSecret) > 0 {
 		return expat.NewOfflineChannel(suite, c.ExporterMasterSecret)
