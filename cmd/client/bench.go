@@ -70,6 +70,7 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 			caFile := fs.String("ca", "", "CA certificates (PEM `FILE`) to verify the server; default system roots")
 			var transport string
 			cli.EnumVar(fs, &transport, "transport", bench.TransportTLS, bench.Transports(), "how sessions reach the server")
+			dtlsAddr := fs.String("dtls-addr", "", "with --transport dtls: the server's DTLS listener `HOST:PORT` (its --dtls); default the --server host and port")
 			mode := fs.String("mode", "", "the one `MODE` to run (see above)")
 			compare := fs.String("compare", "", "`MODES` to run interleaved, comma-separated; ratios are to the first, e.g. plain,snp")
 			var o bench.Config
@@ -122,6 +123,14 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 				}
 				u.Path = ""
 				o.Server, o.Transport = u, transport
+				switch {
+				case transport == bench.TransportDTLS && *dtlsAddr == "":
+					o.DTLSAddr = u.Host
+				case transport == bench.TransportDTLS:
+					o.DTLSAddr = *dtlsAddr
+				case *dtlsAddr != "":
+					return cli.Usagef("--dtls-addr needs --transport %s", bench.TransportDTLS)
+				}
 				switch *metrics {
 				case benchMetricsOff:
 				case benchMetricsDefault:
@@ -160,7 +169,7 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 // benchFlags names the flag that sets each bench.Config field.
 var benchFlags = map[string]string{
 	"Server": "server", "Transport": "transport", "Modes": "mode", "Workers": "workers", "Duration": "duration",
-	"Count": "count", "Rounds": "rounds", "Warmup": "warmup", "Metrics": "metrics", "SimPKI": "dev",
+	"Count": "count", "Rounds": "rounds", "Warmup": "warmup", "Metrics": "metrics", "SimPKI": "dev", "DTLSAddr": "dtls-addr",
 }
 
 func runBench(env *cli.Env, o bench.Config, asJSON bool) error {

@@ -29,7 +29,7 @@ import (
 func devServer(t *testing.T) Target {
 	t.Helper()
 	data := t.TempDir()
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, MetricsOnMain: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DTLSAddr: "127.0.0.1:0", DataDir: data, Dev: true, MetricsOnMain: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func devServer(t *testing.T) Target {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse("https://" + addr.String())
-	return Target{Server: u, Roots: roots, SimPKI: pki}
+	return Target{Server: u, Roots: roots, SimPKI: pki, DTLSAddr: srv.DTLSAddr().String()}
 }
 
 // A short comparison of every TLS mode against an in-process server: every

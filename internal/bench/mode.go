@@ -20,6 +20,9 @@ type Target struct {
 	Server *url.URL
 	// Addr is Server's host:port.
 	Addr string
+	// DTLSAddr is the server's DTLS listener, host:port (UDP), for the
+	// dtls transport's modes.
+	DTLSAddr string
 	// Roots verify the server's certificate.
 	Roots *x509.CertPool
 	// SimPKI is the dev server's simulated TEE PKI (for the snp and tdx
