@@ -18,86 +18,92 @@ func usedContext(crc string) UsedContext {
 // One call records the attestation and stores its receipt and token, with
 // one COMMIT; the context stays used across a restart.
 func TestPutAttestedReceipt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "a.db")
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	wantErr(t, s.PutAttestedReceipt(ctx, usedContext("crc-1"), sampleReceipt("r1"), sampleToken("t1", "")), nil)
-	if st := s.GroupCommitStats(); st != (GroupCommitStats{Commits: 1, Items: 1}) {
-		t.Errorf("stats %+v: want one item in one commit", st)
-	}
-	if u, r, k := countRows(t, s, "used_contexts"), countRows(t, s, "receipts"), countRows(t, s, "execution_tokens"); u != 1 || r != 1 || k != 1 {
-		t.Fatalf("%d used contexts, %d receipts, %d tokens; want 1 each", u, r, k)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	wantErr(t, s.UseContext(ctx, []byte("crc-1"), "conn-2", t0), ErrContextReused)
-	if red, err := s.ConsumeToken(ctx, []byte("t1"), "p", t0); err != nil || string(red.ReceiptID) != "r1" {
-		t.Fatalf("redeem after restart: %v %v", red, err)
-	}
+	eachBackend(t, func(t *testing.T, bk testBackend) {
+		path := bk.location(t)
+		s, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		wantErr(t, s.PutAttestedReceipt(ctx, usedContext("crc-1"), sampleReceipt("r1"), sampleToken("t1", "")), nil)
+		if st := s.GroupCommitStats(); st != (GroupCommitStats{Commits: 1, Items: 1}) {
+			t.Errorf("stats %+v: want one item in one commit", st)
+		}
+		if u, r, k := countRows(t, s, "used_contexts"), countRows(t, s, "receipts"), countRows(t, s, "execution_tokens"); u != 1 || r != 1 || k != 1 {
+			t.Fatalf("%d used contexts, %d receipts, %d tokens; want 1 each", u, r, k)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err = Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		wantErr(t, s.UseContext(ctx, []byte("crc-1"), "conn-2", t0), ErrContextReused)
+		if red, err := s.ConsumeToken(ctx, []byte("t1"), "p", t0); err != nil || string(red.ReceiptID) != "r1" {
+			t.Fatalf("redeem after restart: %v %v", red, err)
+		}
+	})
 }
 
 // A used context stores nothing; a duplicate receipt or token records no
 // attestation either: all or nothing.
 func TestPutAttestedReceiptAllOrNothing(t *testing.T) {
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	wantErr(t, s.UseContext(ctx, []byte("used"), "conn-0", t0), nil)
-	putIssued(t, s, "old-r", "old-t")
+	eachBackend(t, func(t *testing.T, bk testBackend) {
+		s, _ := bk.open(t)
+		ctx := context.Background()
+		wantErr(t, s.UseContext(ctx, []byte("used"), "conn-0", t0), nil)
+		putIssued(t, s, "old-r", "old-t")
 
-	wantErr(t, s.PutAttestedReceipt(ctx, usedContext("used"), sampleReceipt("r1"), sampleToken("t1", "")), ErrContextReused)
-	_, err := s.GetReceipt(ctx, []byte("r1"))
-	wantErr(t, err, ErrNotFound)
+		wantErr(t, s.PutAttestedReceipt(ctx, usedContext("used"), sampleReceipt("r1"), sampleToken("t1", "")), ErrContextReused)
+		_, err := s.GetReceipt(ctx, []byte("r1"))
+		wantErr(t, err, ErrNotFound)
 
-	wantErr(t, s.PutAttestedReceipt(ctx, usedContext("fresh-1"), sampleReceipt("old-r"), sampleToken("t2", "")), ErrDuplicate)
-	wantErr(t, s.PutAttestedReceipt(ctx, usedContext("fresh-2"), sampleReceipt("r3"), sampleToken("old-t", "")), ErrDuplicate)
-	_, err = s.GetReceipt(ctx, []byte("r3"))
-	wantErr(t, err, ErrNotFound)
-	// Neither failed call recorded its attestation.
-	wantErr(t, s.UseContext(ctx, []byte("fresh-1"), "conn-9", t0), nil)
-	wantErr(t, s.UseContext(ctx, []byte("fresh-2"), "conn-9", t0), nil)
-	if u, r, k := countRows(t, s, "used_contexts"), countRows(t, s, "receipts"), countRows(t, s, "execution_tokens"); u != 3 || r != 1 || k != 1 {
-		t.Fatalf("%d used contexts, %d receipts, %d tokens; want 3, 1, 1", u, r, k)
-	}
+		wantErr(t, s.PutAttestedReceipt(ctx, usedContext("fresh-1"), sampleReceipt("old-r"), sampleToken("t2", "")), ErrDuplicate)
+		wantErr(t, s.PutAttestedReceipt(ctx, usedContext("fresh-2"), sampleReceipt("r3"), sampleToken("old-t", "")), ErrDuplicate)
+		_, err = s.GetReceipt(ctx, []byte("r3"))
+		wantErr(t, err, ErrNotFound)
+		// Neither failed call recorded its attestation.
+		wantErr(t, s.UseContext(ctx, []byte("fresh-1"), "conn-9", t0), nil)
+		wantErr(t, s.UseContext(ctx, []byte("fresh-2"), "conn-9", t0), nil)
+		if u, r, k := countRows(t, s, "used_contexts"), countRows(t, s, "receipts"), countRows(t, s, "execution_tokens"); u != 3 || r != 1 || k != 1 {
+			t.Fatalf("%d used contexts, %d receipts, %d tokens; want 3, 1, 1", u, r, k)
+		}
+	})
 }
 
 func TestPutAttestedReceiptInvalid(t *testing.T) {
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		mod   func(*UsedContext, *Receipt, *Token)
-		field string
-	}{
-		{"empty crc", func(u *UsedContext, _ *Receipt, _ *Token) { u.CRC = nil }, "UsedContext.CRC"},
-		{"crc too long", func(u *UsedContext, _ *Receipt, _ *Token) { u.CRC = make([]byte, MaxContextLen+1) }, "UsedContext.CRC"},
-		{"conn id too long", func(u *UsedContext, _ *Receipt, _ *Token) { u.ConnID = string(make([]byte, MaxNameLen+1)) }, "UsedContext.ConnID"},
-		{"zero time", func(u *UsedContext, _ *Receipt, _ *Token) { u.At = time.Time{} }, ""},
-		{"empty bundle", func(_ *UsedContext, r *Receipt, _ *Token) { r.Bundle = nil }, "Receipt.Bundle"},
-		{"short digest", func(_ *UsedContext, _ *Receipt, k *Token) { k.Digest = k.Digest[:8] }, "Token.Digest"},
-		{"token of another receipt", func(_ *UsedContext, _ *Receipt, k *Token) { k.ReceiptID = []byte("other") }, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			u, r, k := usedContext("crc"), sampleReceipt("r"), sampleToken("t", "")
-			tc.mod(&u, &r, &k)
-			err := s.PutAttestedReceipt(ctx, u, r, k)
-			wantErr(t, err, ErrInvalidInput)
-			if tc.field != "" {
-				wantLimit(t, err, tc.field)
-			}
-		})
-	}
-	if n := countRows(t, s, "used_contexts") + countRows(t, s, "receipts"); n != 0 {
-		t.Fatalf("%d rows written by refused calls", n)
-	}
+	eachBackend(t, func(t *testing.T, bk testBackend) {
+		s, _ := bk.open(t)
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name  string
+			mod   func(*UsedContext, *Receipt, *Token)
+			field string
+		}{
+			{"empty crc", func(u *UsedContext, _ *Receipt, _ *Token) { u.CRC = nil }, "UsedContext.CRC"},
+			{"crc too long", func(u *UsedContext, _ *Receipt, _ *Token) { u.CRC = make([]byte, MaxContextLen+1) }, "UsedContext.CRC"},
+			{"conn id too long", func(u *UsedContext, _ *Receipt, _ *Token) { u.ConnID = string(make([]byte, MaxNameLen+1)) }, "UsedContext.ConnID"},
+			{"zero time", func(u *UsedContext, _ *Receipt, _ *Token) { u.At = time.Time{} }, ""},
+			{"empty bundle", func(_ *UsedContext, r *Receipt, _ *Token) { r.Bundle = nil }, "Receipt.Bundle"},
+			{"short digest", func(_ *UsedContext, _ *Receipt, k *Token) { k.Digest = k.Digest[:8] }, "Token.Digest"},
+			{"token of another receipt", func(_ *UsedContext, _ *Receipt, k *Token) { k.ReceiptID = []byte("other") }, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				u, r, k := usedContext("crc"), sampleReceipt("r"), sampleToken("t", "")
+				tc.mod(&u, &r, &k)
+				err := s.PutAttestedReceipt(ctx, u, r, k)
+				wantErr(t, err, ErrInvalidInput)
+				if tc.field != "" {
+					wantLimit(t, err, tc.field)
+				}
+			})
+		}
+		if n := countRows(t, s, "used_contexts") + countRows(t, s, "receipts"); n != 0 {
+			t.Fatalf("%d rows written by refused calls", n)
+		}
+	})
 }
 
 // Used contexts, attested receipts and plain receipts share batches, and
@@ -187,7 +193,7 @@ func TestMigrationReceiptOnce(t *testing.T) {
 			t.Errorf("%s after migration: %x %v, want %x", id, got.Bundle, err, want)
 		}
 	}
-	if vs := migrationVersions(t, s.db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5}) {
+	if vs := migrationVersions(t, s.db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("schema_migrations %v", vs)
 	}
 }

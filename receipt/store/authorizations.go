@@ -123,7 +123,7 @@ func (s *Store) PutAuthorization(ctx context.Context, a Authorization) error {
 		return fmt.Errorf("store: put authorization: %w: a pending authorization needs approvers (one that needs none is stored completed, with its receipt)", ErrInvalidInput)
 	}
 	op := fmt.Sprintf("put authorization %x", a.ID)
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.inTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.insertAuthorization(ctx, tx, &a, AuthzPending, time.Time{}); err != nil {
 			return err
 		}
@@ -157,6 +157,8 @@ func (s *Store) GetAuthorization(ctx context.Context, id []byte) (*Authorization
 	if err := checkLen("id", len(id), 1, MaxIDLen); err != nil {
 		return nil, nil, fmt.Errorf("store: get authorization: %w", err)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	op := fmt.Sprintf("get authorization %x", id)
 	a, err := scanAuthorization(s.db.QueryRowContext(ctx, s.q(`SELECT `+authzColumns+` FROM authorizations WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -245,7 +247,7 @@ func (s *Store) Decide(ctx context.Context, id []byte, d Decision, now time.Time
 	}
 	t := now.Unix()
 	var out *Authorization
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE authorization_approvers SET decision = ?, cose = ?, decided_at = ?
 WHERE authorization_id = ? AND approver = ? AND decision IS NULL`), d.Decision, d.COSE, t, id, d.Approver)
 		if err != nil {
@@ -310,7 +312,7 @@ func (s *Store) Complete(ctx context.Context, id []byte, approvals int, r Receip
 		return fmt.Errorf("store: complete: %w", err)
 	}
 	op := fmt.Sprintf("complete authorization %x", id)
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.inTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE authorizations SET state = 'completed', decided_at = ?
 WHERE id = ? AND state = 'pending' AND expires_at > ? AND approvals = ? AND approvals >= threshold`), now.Unix(), id, now.Unix(), approvals)
 		if err != nil {
@@ -362,6 +364,8 @@ func (s *Store) ListPending(ctx context.Context, approver string, now time.Time,
 	if err := checkTime("now", now); err != nil {
 		return nil, fmt.Errorf("store: list pending: %w", err)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	op := fmt.Sprintf("list pending for %q", approver)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.id, a.created_at, a.expires_at, a.requester, a.record, a.threshold, a.deny_limit,
     a.approvals, a.denials, a.state, a.decided_at

@@ -72,7 +72,7 @@ func seedTokens(b *testing.B, s *Store, n int) {
 	ctx := context.Background()
 	r := sampleReceipt("")
 	tk := sampleToken("", "")
-	err := s.inTx(ctx, "seed", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "seed", func(ctx context.Context, tx *sql.Tx) error {
 		for i := 0; i < n; i++ {
 			r.ID = benchID('r', i)
 			tk.ID, tk.ReceiptID = benchID('t', i), r.ID

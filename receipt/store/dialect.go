@@ -15,6 +15,10 @@ type dialect struct {
 	numbered bool
 	// migrations holds NNNN_name.sql files (see migrate.go).
 	migrations fs.FS
+	// migrationLock, if set, is the first statement of the migration
+	// transaction: it serialises migrating processes (PostgreSQL's advisory
+	// lock; SQLite's BEGIN IMMEDIATE does that already).
+	migrationLock string
 }
 
 // rebind rewrites the `?` placeholders of query for d. Question marks inside

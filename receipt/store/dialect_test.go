@@ -2,9 +2,6 @@ package store
 
 import "testing"
 
-// postgresDialect exercises the numbered-placeholder path of the hook.
-var postgresDialect = dialect{name: "postgres", numbered: true}
-
 func TestRebind(t *testing.T) {
 	cases := []struct {
 		d        dialect

@@ -1,9 +1,16 @@
 package store
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -27,6 +34,7 @@ const (
 	CodeDiskFull       Code = "disk_full"
 	CodeCorrupt        Code = "corrupt"
 	CodeMissing        Code = "missing"
+	CodeUnavailable    Code = "unavailable"
 )
 
 // Error is a classified store outcome that a caller branches on: the data
@@ -80,6 +88,13 @@ var (
 	// there, see OpenSQLite) but is gone: the store refuses to recreate it
 	// empty.
 	ErrMissing = &Error{CodeMissing, "database file is missing"}
+	// ErrUnavailable matches (errors.Is) a *BackendError whose cause is
+	// transient: the database cannot be reached, dropped the connection,
+	// is shutting down or out of connections, a query ran past its timeout,
+	// or (SQLite) the write lock was not obtained within busy_timeout.
+	// Nothing was stored by the failed call unless a COMMIT was
+	// interrupted; retrying later is the remedy, so a server answers 503.
+	ErrUnavailable = &Error{CodeUnavailable, "database unavailable"}
 	// ErrSchemaMismatch reports a database whose applied migrations disagree with the
 	// embedded ones (a missing version or an edited migration file).
 	ErrSchemaMismatch = &Error{CodeSchemaMismatch, "database schema does not match embedded migrations"}
@@ -113,6 +128,11 @@ type BackendError struct {
 func (e *BackendError) Error() string { return "store: " + e.Op + ": " + e.Err.Error() }
 
 func (e *BackendError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnavailable) true for a transient failure.
+func (e *BackendError) Is(target error) bool {
+	return target == ErrUnavailable && isUnavailable(e.Err)
+}
 
 // backend wraps a database error once, at the boundary; an error that is
 // already classified passes through.
@@ -154,6 +174,9 @@ func (s *Store) IsDiskFull(err error) bool {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrDiskFull) {
 		return true
 	}
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) {
+		return pe.Code == pgDiskFull
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false
@@ -181,6 +204,40 @@ func isCorrupt(err error) bool {
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
 		return true
+	}
+	return false
+}
+
+// pgDiskFull is PostgreSQL's SQLSTATE disk_full: IsDiskFull, not unavailable.
+const pgDiskFull = "53100"
+
+// isUnavailable reports a transient database failure (see ErrUnavailable),
+// from the error's type and SQLSTATE, never from its text. A cancelled
+// context is the caller's doing and is not one; a deadline is (the store's
+// own query timeout, or a caller's bound on a slow database).
+func isUnavailable(err error) bool {
+	if isBusy(err) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pe):
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53") && pe.Code != pgDiskFull, // too many connections, out of memory
+			strings.HasPrefix(pe.Code, "57P"),                         // admin/crash shutdown, cannot connect now
+			pe.Code == "57014",                                        // query_canceled: statement_timeout
+			pe.Code == "55P03",                                        // lock_not_available: lock_timeout
+			pe.Code == "40001", pe.Code == "40P01":                    // serialization failure, deadlock: retry
+			return true
+		}
 	}
 	return false
 }

@@ -207,17 +207,17 @@ func (s *Store) runBatch(batch []*putReq) []error {
 	errs := make([]error, len(batch))
 	c := s.gc
 	if len(batch) == 1 {
-		errs[0] = s.inTx(context.Background(), batch[0].what, func(tx *sql.Tx) error {
-			return s.putItemTx(tx, s.prepareInserts(tx), batch[0])
+		errs[0] = s.inTx(context.Background(), batch[0].what, func(ctx context.Context, tx *sql.Tx) error {
+			return s.putItemTx(ctx, tx, s.prepareInserts(ctx, tx), batch[0])
 		})
 		c.commits.Add(1)
 		c.items.Add(1)
 		return errs
 	}
-	err := s.inTx(context.Background(), fmt.Sprintf("group commit of %d", len(batch)), func(tx *sql.Tx) error {
-		st := s.prepareInserts(tx)
+	err := s.inTx(context.Background(), fmt.Sprintf("group commit of %d", len(batch)), func(ctx context.Context, tx *sql.Tx) error {
+		st := s.prepareInserts(ctx, tx)
 		for i, p := range batch {
-			e, fatal := s.putItemSavepoint(tx, st, p)
+			e, fatal := s.putItemSavepoint(ctx, tx, st, p)
 			if fatal != nil {
 				return fatal
 			}
@@ -232,8 +232,8 @@ func (s *Store) runBatch(batch []*putReq) []error {
 	}
 	c.retries.Add(1)
 	for i, p := range batch {
-		errs[i] = s.inTx(context.Background(), p.what, func(tx *sql.Tx) error {
-			return s.putItemTx(tx, s.prepareInserts(tx), p)
+		errs[i] = s.inTx(context.Background(), p.what, func(ctx context.Context, tx *sql.Tx) error {
+			return s.putItemTx(ctx, tx, s.prepareInserts(ctx, tx), p)
 		})
 		c.commits.Add(1)
 		c.items.Add(1)
@@ -246,12 +246,11 @@ func (s *Store) runBatch(batch []*putReq) []error {
 // statement error, which PostgreSQL would otherwise let abort the whole
 // transaction) undoes only its own rows. item is the item's outcome; fatal is
 // a failure of the savepoint machinery, which dooms the transaction.
-func (s *Store) putItemSavepoint(tx *sql.Tx, st *insertStmts, p *putReq) (item, fatal error) {
-	ctx := context.Background()
+func (s *Store) putItemSavepoint(ctx context.Context, tx *sql.Tx, st *insertStmts, p *putReq) (item, fatal error) {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT seatrx_put"); err != nil {
 		return nil, backend("savepoint", err)
 	}
-	item = s.putItemTx(tx, st, p)
+	item = s.putItemTx(ctx, tx, st, p)
 	if item != nil {
 		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT seatrx_put"); err != nil {
 			return nil, backend("rollback to savepoint", err)
@@ -295,8 +294,7 @@ func (st *insertStmts) close() {
 
 // prepareInserts binds the Store's insert statements to tx; they are
 // released with the transaction.
-func (s *Store) prepareInserts(tx *sql.Tx) *insertStmts {
-	ctx := context.Background()
+func (s *Store) prepareInserts(ctx context.Context, tx *sql.Tx) *insertStmts {
 	return &insertStmts{used: tx.StmtContext(ctx, s.ins.used), receipt: tx.StmtContext(ctx, s.ins.receipt), token: tx.StmtContext(ctx, s.ins.token)}
 }
 
@@ -305,8 +303,7 @@ func (s *Store) prepareInserts(tx *sql.Tx) *insertStmts {
 // duplicate stops here, so its token is never inserted), the receipt lookup
 // for a token stored on its own, the token insert, and the completed
 // authorization.
-func (s *Store) putItemTx(tx *sql.Tx, st *insertStmts, p *putReq) (err error) {
-	ctx := context.Background()
+func (s *Store) putItemTx(ctx context.Context, tx *sql.Tx, st *insertStmts, p *putReq) (err error) {
 	if p.u != nil {
 		if err := s.useContextTx(ctx, tx, st, p.u); err != nil {
 			return err

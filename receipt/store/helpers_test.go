@@ -8,7 +8,55 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/seatrx/seatrx/internal/pgtest"
 )
+
+// testBackend is one database the shared store suite runs against: the
+// semantic tests (exactly-once, atomicity, durability, replay) run under
+// eachBackend, once per backend, so both backends are held to one suite.
+type testBackend struct {
+	name string
+	// location returns where a fresh, empty store lives: a SQLite path
+	// under a temp dir, or a new PostgreSQL database (internal/pgtest).
+	location func(tb testing.TB) string
+}
+
+var testBackends = []testBackend{
+	{"sqlite", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "data", "seatrx.db") }},
+	{"postgres", func(tb testing.TB) string { return pgtest.DSN(tb) }},
+}
+
+// eachBackend runs fn as a subtest per backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, b testBackend)) {
+	t.Helper()
+	for _, b := range testBackends {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// open opens a fresh store of backend b, closed at cleanup, and returns it
+// with its location (for a second handle or a reopen).
+func (b testBackend) open(tb testing.TB) (*Store, string) {
+	tb.Helper()
+	loc := b.location(tb)
+	return b.openAt(tb, loc, Options{}), loc
+}
+
+// openAt opens a store at loc, closed at cleanup.
+func (b testBackend) openAt(tb testing.TB, loc string, o Options) *Store {
+	tb.Helper()
+	s, err := OpenWithOptions(context.Background(), loc, o)
+	if err != nil {
+		tb.Fatalf("open %s store: %v", b.name, err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
 
 // t0 is a fixed issuance time for deterministic tests.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -139,6 +139,11 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now time.Time) (applied
 			_ = tx.Rollback()
 		}
 	}()
+	if d.migrationLock != "" {
+		if _, err = tx.ExecContext(ctx, d.migrationLock); err != nil {
+			return nil, backend("migrate: lock", err)
+		}
+	}
 	if _, err = tx.ExecContext(ctx, createMigrationsTable); err != nil {
 		return nil, backend("migrate: create schema_migrations", err)
 	}

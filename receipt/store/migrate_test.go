@@ -52,10 +52,31 @@ func TestEmbeddedMigrationsLoad(t *testing.T) {
 	if ms[0].version != 1 || ms[0].name != "0001_init.sql" || len(ms[0].stmts) != 7 {
 		t.Errorf("first migration = %d %s with %d statements", ms[0].version, ms[0].name, len(ms[0].stmts))
 	}
-	if len(ms) != 5 || ms[1].version != 2 || ms[1].name != "0002_authorizations.sql" || len(ms[1].stmts) != 4 ||
+	if len(ms) != 6 || ms[1].version != 2 || ms[1].name != "0002_authorizations.sql" || len(ms[1].stmts) != 4 ||
 		ms[2].name != "0003_receipt_once.sql" || len(ms[2].stmts) != 2 || ms[3].name != "0004_probe.sql" || len(ms[3].stmts) != 1 ||
-		ms[4].name != "0005_receipt_owner.sql" || len(ms[4].stmts) != 1 {
+		ms[4].name != "0005_receipt_owner.sql" || len(ms[4].stmts) != 1 || ms[5].name != "0006_receipts_issued_at.sql" {
 		t.Errorf("migrations = %+v", ms)
+	}
+}
+
+// The PostgreSQL migrations are the SQLite ones' twins: same versions, same
+// names, same number of statements (the types differ; the meaning not).
+func TestPostgresMigrationsMatchSQLite(t *testing.T) {
+	lite, err := loadMigrations(sqliteDialect.migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := loadMigrations(postgresDialect.migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pg) != len(lite) {
+		t.Fatalf("%d PostgreSQL migrations, %d SQLite ones", len(pg), len(lite))
+	}
+	for i := range lite {
+		if pg[i].name != lite[i].name || len(pg[i].stmts) != len(lite[i].stmts) {
+			t.Errorf("migration %d: postgres %s with %d statements, sqlite %s with %d", i+1, pg[i].name, len(pg[i].stmts), lite[i].name, len(lite[i].stmts))
+		}
 	}
 }
 
@@ -66,8 +87,8 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(applied, []int{1, 2, 3, 4, 5}) {
-		t.Fatalf("first migrate applied %v, want [1 2 3 4 5]", applied)
+	if !reflect.DeepEqual(applied, []int{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("first migrate applied %v, want [1 2 3 4 5 6]", applied)
 	}
 	for i := 0; i < 2; i++ {
 		applied, err = migrate(ctx, db, sqliteDialect, t0)
@@ -78,8 +99,8 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			t.Fatalf("re-run %d applied %v, want nothing", i, applied)
 		}
 	}
-	if vs := migrationVersions(t, db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5}) {
-		t.Fatalf("schema_migrations = %v, want [1 2 3 4 5]", vs)
+	if vs := migrationVersions(t, db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("schema_migrations = %v, want [1 2 3 4 5 6]", vs)
 	}
 
 	// Reopening through the public API is a no-op as well.
@@ -89,7 +110,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
-		if vs := migrationVersions(t, s.db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5}) {
+		if vs := migrationVersions(t, s.db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5, 6}) {
 			t.Fatalf("open %d: schema_migrations = %v", i, vs)
 		}
 		s.Close()
@@ -240,10 +261,16 @@ func TestSplitStatements(t *testing.T) {
 	}
 }
 
-// TestConcurrentOpenOfFreshFile opens several handles on a new file at once:
-// exactly one applies the migration, all open, the ledger has one row.
+// TestConcurrentOpenOfFreshFile opens several handles (for PostgreSQL:
+// several pools, i.e. what several replicas starting at once are) on a new
+// database at once: exactly one applies each migration, all open, the
+// ledger has one row per version. On PostgreSQL this rests on the advisory
+// lock: without it, concurrent CREATE TABLE statements fail.
 func TestConcurrentOpenOfFreshFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "race.db")
+	eachBackend(t, func(t *testing.T, bk testBackend) { concurrentOpen(t, bk.location(t)) })
+}
+
+func concurrentOpen(t *testing.T, path string) {
 	const n = 4
 	stores := make([]*Store, n)
 	errs := make([]error, n)
@@ -252,7 +279,7 @@ func TestConcurrentOpenOfFreshFile(t *testing.T) {
 	for i := 0; i < n; i++ {
 		go func(i int) {
 			<-start
-			stores[i], errs[i] = OpenSQLite(path)
+			stores[i], errs[i] = Open(context.Background(), path)
 			done <- i
 		}(i)
 	}
@@ -266,7 +293,7 @@ func TestConcurrentOpenOfFreshFile(t *testing.T) {
 		}
 		defer stores[i].Close()
 	}
-	if vs := migrationVersions(t, stores[0].db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5}) {
-		t.Fatalf("schema_migrations = %v, want [1 2 3 4 5]", vs)
+	if vs := migrationVersions(t, stores[0].db); !reflect.DeepEqual(vs, []int{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("schema_migrations = %v, want [1 2 3 4 5 6]", vs)
 	}
 }

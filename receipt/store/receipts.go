@@ -182,6 +182,8 @@ func (s *Store) GetReceipt(ctx context.Context, id []byte) (*Receipt, error) {
 	if err := checkLen("id", len(id), 1, MaxIDLen); err != nil {
 		return nil, fmt.Errorf("store: get receipt: %w", err)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	r := Receipt{ID: append([]byte(nil), id...)}
 	var issued int64
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT issued_at, subject, bundle, owner FROM receipts WHERE id = ?`), id).
@@ -200,6 +202,8 @@ func (s *Store) GetReceipt(ctx context.Context, id []byte) (*Receipt, error) {
 // by issue time (nil, nil when the store holds none): what a server checks
 // its keys against before it signs anything.
 func (s *Store) EdgeReceipts(ctx context.Context) (n int64, first, last *Receipt, err error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM receipts`).Scan(&n); err != nil {
 		return 0, nil, nil, backend("count receipts", err)
 	}

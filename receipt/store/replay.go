@@ -88,6 +88,8 @@ func (s *Store) SeenReceipt(ctx context.Context, id []byte, until time.Time, now
 		return false, fmt.Errorf("store: seen receipt %x: %w: until %d not after now %d (Unix seconds)",
 			id, ErrInvalidInput, until.Unix(), now.Unix())
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	// Insert, or take over an expired entry; a live entry is left alone and
 	// the statement changes no row.
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO receipt_replay (id, expires_at) VALUES (?, ?)
@@ -112,7 +114,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 	if err := checkTime("now", now); err != nil {
 		return fmt.Errorf("store: prune: %w", err)
 	}
-	return s.inTx(ctx, "prune", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "prune", func(ctx context.Context, tx *sql.Tx) error {
 		if s.receiptRetention > 0 {
 			// Tokens first (they reference their receipt), and only
 			// those expired before the cutoff: a redeemable token stays,

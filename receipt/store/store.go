@@ -25,13 +25,20 @@ const (
 	// DefaultContextRetention is how long a used request context is remembered
 	// before Prune may drop it; it must exceed the longest attested connection.
 	DefaultContextRetention = 24 * time.Hour
+	// DefaultQueryTimeout bounds every statement and transaction the store
+	// runs (a group commit's transaction as a whole), whatever the caller's
+	// context: a database that stops answering fails the call with
+	// ErrUnavailable instead of holding it. It exceeds DefaultBusyTimeout.
+	DefaultQueryTimeout = 15 * time.Second
 	// defaultMaxOpenConns bounds the SQLite pool; SQLite has one writer at a time.
 	defaultMaxOpenConns = 8
 )
 
-// Options tunes OpenSQLiteWithOptions; the zero value means the defaults.
+// Options tunes OpenWithOptions and OpenSQLiteWithOptions; the zero value
+// means the defaults.
 type Options struct {
-	// BusyTimeout is the SQLite busy_timeout (wait for the write lock).
+	// BusyTimeout is the SQLite busy_timeout (wait for the write lock) and
+	// the PostgreSQL lock_timeout; default DefaultBusyTimeout.
 	BusyTimeout time.Duration
 	// ContextRetention is how long UseContext entries survive Prune.
 	ContextRetention time.Duration
@@ -41,6 +48,26 @@ type Options struct {
 	// still be redeemed is never deleted). 0 keeps them forever, the
 	// default: they are the audit record.
 	ReceiptRetention time.Duration
+	// QueryTimeout bounds each statement or transaction (client side, and
+	// PostgreSQL's statement_timeout); default DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// MaxOpenConns bounds the PostgreSQL pool; default
+	// DefaultPostgresMaxConns. SQLite always uses 8.
+	MaxOpenConns int
+}
+
+func (o Options) queryTimeout() time.Duration {
+	if o.QueryTimeout > 0 {
+		return o.QueryTimeout
+	}
+	return DefaultQueryTimeout
+}
+
+func (o Options) busyTimeout() time.Duration {
+	if o.BusyTimeout > 0 {
+		return o.BusyTimeout
+	}
+	return DefaultBusyTimeout
 }
 
 // Store is the durable receipt store. It is safe for concurrent use, and
@@ -51,8 +78,9 @@ type Store struct {
 	d                dialect
 	contextRetention time.Duration
 	receiptRetention time.Duration // 0: forever
-	gc               *committer    // group commit of Put* inserts
-	ins              insertStmts   // the group commit's inserts, prepared once
+	queryTimeout     time.Duration
+	gc               *committer  // group commit of Put* inserts
+	ins              insertStmts // the group commit's inserts, prepared once
 }
 
 // sqliteDialect is the default backend: `?` placeholders, STRICT tables.
@@ -93,10 +121,8 @@ func openSQLite(driverName, path string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(defaultMaxOpenConns)
 	db.SetMaxIdleConns(defaultMaxOpenConns)
-	s := &Store{dir: filepath.Dir(marker), db: db, d: sqliteDialect, contextRetention: o.ContextRetention, receiptRetention: o.ReceiptRetention, gc: newCommitter()}
-	if s.contextRetention <= 0 {
-		s.contextRetention = DefaultContextRetention
-	}
+	s := newStore(db, sqliteDialect, o)
+	s.dir = filepath.Dir(marker)
 	ctx := context.Background()
 	if err := openWithRetry(ctx, db, o.BusyTimeout); err != nil {
 		_ = db.Close()
@@ -178,6 +204,23 @@ func quickCheck(ctx context.Context, db *sql.DB) error {
 		return nil
 	}
 	return fmt.Errorf("%w: PRAGMA quick_check found: %s; restore the store from a backup", ErrCorrupt, strings.Join(found, "; "))
+}
+
+// newStore wraps an open pool; the caller migrates and prepares.
+func newStore(db *sql.DB, d dialect, o Options) *Store {
+	s := &Store{db: db, d: d, contextRetention: o.ContextRetention, receiptRetention: o.ReceiptRetention, queryTimeout: o.queryTimeout(), gc: newCommitter()}
+	if s.contextRetention <= 0 {
+		s.contextRetention = DefaultContextRetention
+	}
+	return s
+}
+
+// Backend names the store's database: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.d.name }
+
+// bound applies the store's query timeout to ctx.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.queryTimeout)
 }
 
 // openWithRetry runs the first connection's pragmas, retrying while another
@@ -314,7 +357,7 @@ func (s *Store) Probe(ctx context.Context) error {
 		return backend("probe", err)
 	}
 	id := int64(binary.BigEndian.Uint64(b[:]) >> 1)
-	return s.inTx(ctx, "probe", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "probe", func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO probe (id, at) VALUES (?, ?)`), id, time.Now().Unix()); err != nil {
 			return backend("probe: insert", err)
 		}
@@ -330,12 +373,15 @@ func (s *Store) q(query string) string { return s.d.rebind(query) }
 
 // inTx runs fn in one transaction and commits; the method returns only after
 // COMMIT succeeded (with synchronous=FULL: after the WAL is on stable storage).
-func (s *Store) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) (err error) {
+// The transaction is bounded by the store's query timeout.
+func (s *Store) inTx(ctx context.Context, what string, fn func(context.Context, *sql.Tx) error) (err error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return backend(what+": begin", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

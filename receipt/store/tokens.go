@@ -30,6 +30,8 @@ func (s *Store) ConsumeToken(ctx context.Context, id []byte, by string, now time
 	if err := checkConsumeInput(id, by, now); err != nil {
 		return nil, fmt.Errorf("store: consume token: %w", err)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	op := fmt.Sprintf("consume token %x", id)
 	t := now.Unix()
 	var receiptID []byte
