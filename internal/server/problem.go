@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/receipt/store"
@@ -108,15 +109,27 @@ func (s *Server) refuse(w http.ResponseWriter, err error, status int) {
 // internal answers a failure on the server's side (storage, signing, its
 // own data), whatever code the error carries: 500 server.internal, the cause
 // logged with what the server was doing and a fresh reference, which is the
-// detail sent (the cause never is). A full disk is the exception that the
-// client is told about, because it can act on it (retry later, elsewhere):
-// 507 store.disk_full.
+// detail sent (the cause never is). Two store failures are told to the
+// client, because it can act on them (retry later, or elsewhere): a full
+// disk, 507 store.disk_full; and a store unavailable for now
+// (store.ErrUnavailable: the database unreachable, a dropped connection, a
+// timeout), 503 store.unavailable with Retry-After, so that a client or a
+// load balancer retries, on this replica or another. Nothing the request
+// asked for was stored then (unless a COMMIT was cut in flight, which a
+// retry cannot tell from not stored either).
 func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	ref := rand.Text()[:16]
 	if s.store.IsDiskFull(err) {
 		s.log.Error("store: disk full", "doing", what, "ref", ref, "err", err)
 		writeProblem(w, http.StatusInsufficientStorage, store.ErrDiskFull.ProblemCode(), "Storage full",
 			"the server's store has no space left; retry later (reference "+ref+")", "")
+		return
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		s.log.Warn("store unavailable", "doing", what, "ref", ref, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterUnavailable))
+		writeProblem(w, http.StatusServiceUnavailable, store.ErrUnavailable.ProblemCode(), "Store unavailable",
+			"the server's store cannot be reached for now; nothing was stored; retry (reference "+ref+")", "")
 		return
 	}
 	if errors.Is(err, context.Canceled) {
@@ -129,6 +142,10 @@ func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	reject(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal error",
 		Detail: "the cause is in the server's log under reference " + ref})
 }
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of a 503
+// store.unavailable answer.
+const RetryAfterUnavailable = 1
 
 // problemCode returns the wire code of the first error in err's chain that
 // has one, or "".

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,36 @@ func TestInternalHidesCodedCauses(t *testing.T) {
 		}
 		if line := log.String(); !strings.Contains(line, "ref="+ref) || !strings.Contains(line, err.Error()) {
 			t.Fatalf("%v: the log line %q does not carry the reference %s and the cause", err, line, ref)
+		}
+	}
+}
+
+// A store that is unavailable for now is 503 store.unavailable with
+// Retry-After; any other store failure stays 500. Neither sends the cause.
+func TestInternalStoreUnavailable(t *testing.T) {
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	unavailable := &store.BackendError{Op: "put attested receipt", Err: fmt.Errorf("dial: %w", context.DeadlineExceeded)}
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("record: %w", unavailable), 503, "store.unavailable"},
+		{&store.BackendError{Op: "x", Err: errors.New("disk I/O error")}, 500, "server.internal"},
+		{&store.BackendError{Op: "x", Err: context.Canceled}, 500, "server.internal"},
+	} {
+		rec := httptest.NewRecorder()
+		s.internal(rec, "issue a receipt", tc.err)
+		var p api.Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != tc.status || p.Code != tc.code ||
+			!strings.Contains(p.Detail, "reference") || strings.Contains(p.Detail, "dial") || strings.Contains(p.Detail, "disk I/O") {
+			t.Fatalf("%v: got %d %+v (%v)", tc.err, rec.Code, p, err)
+		}
+		if ra := rec.Header().Get("Retry-After"); (tc.status == 503) != (ra == "1") {
+			t.Errorf("%v: Retry-After %q", tc.err, ra)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != api.MediaProblem {
+			t.Errorf("%v: Content-Type %q", tc.err, ct)
 		}
 	}
 }
