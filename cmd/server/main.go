@@ -99,6 +99,8 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "server certificate chain (PEM `FILE`); required outside --dev")
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "server private key (PEM `FILE`); required outside --dev")
 	fs.StringVar(&c.Issuer, "issuer", "", "receipt issuer `URI`, the server's identity in every receipt, e.g. urn:seatrx:issuer:example.org; required outside --dev")
+	fs.StringVar(&c.Store, "store", "", "receipt store: a postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=verify-full `URL` (shared by every replica of this issuer) or a SQLite file path; default DATA/seatrx.db")
+	cli.BoolVar(fs, &c.KeysReadOnly, "keys-readonly", false, "never create a key: a role missing from the key directory stops the server (replicas: one server started once without it creates the keys in the shared key directory)")
 	fs.StringVar(&c.KeyDir, "key-dir", "", "key `DIR` (package keystore: one subdirectory per role with its history manifest), shared by every replica of this issuer; default DATA/keys")
 	cli.DurationVar(fs, &c.KeyReloadInterval, "key-reload-interval", server.DefaultKeyReloadInterval, time.Second, "how often to check the key directory for a rotation (SIGHUP checks at once)")
 	fs.StringVar(&c.PolicyFile, "policy", "", "appraisal policy `FILE` (YAML or JSON); default built-in (SEV-SNP and TDX, debug forbidden)")

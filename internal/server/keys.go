@@ -105,6 +105,8 @@ func (s *Server) openKeys(ctx context.Context) error {
 	for _, role := range s.roles() {
 		r, err := dir.Load(role)
 		switch {
+		case errors.Is(err, keystore.ErrNoKeys) && s.cfg.KeysReadOnly:
+			err = fmt.Errorf("the %s key is missing (%s does not exist) and --keys-readonly forbids creating one: start one server without --keys-readonly once to create them in the shared key directory", role, dir.ManifestPath(role))
 		case errors.Is(err, keystore.ErrNoKeys) && role == keystore.RoleWorkloadCA:
 			// A new workload CA changes nothing a stored receipt relies on.
 			s.log.Info("created a key", "role", role, "dir", dir.RolePath(role))
@@ -122,7 +124,7 @@ func (s *Server) openKeys(ctx context.Context) error {
 			if err := checkSignedBy(rec, roles, dir); err != nil {
 				if !s.cfg.Dev {
 					return fmt.Errorf("server: the store %s holds %d receipts, but %w; refusing to start rather than sign with another identity (restore the key directory)",
-						filepath.Join(s.cfg.DataDir, "seatrx.db"), n, err)
+						store.Redact(s.StorePath()), n, err)
 				}
 				s.log.Warn("dev mode: stored receipts were signed by keys this key directory does not hold; they will not verify", "err", err)
 				break
@@ -158,7 +160,7 @@ func (s *Server) firstKey(dir *keystore.Dir, role string, receipts int64, first 
 	}
 	if receipts > 0 && !s.cfg.Dev {
 		return nil, fmt.Errorf("the store %s holds %d receipts, but the %s key is missing (%s does not exist); refusing to mint a new %s identity: restore the key directory (only --dev creates keys over existing receipts)",
-			filepath.Join(s.cfg.DataDir, "seatrx.db"), receipts, role, dir.ManifestPath(role), role)
+			store.Redact(s.StorePath()), receipts, role, dir.ManifestPath(role), role)
 	}
 	s.log.Info("created a key", "role", role, "dir", dir.RolePath(role))
 	return dir.Create(role, s.now())

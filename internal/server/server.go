@@ -53,8 +53,19 @@ type Config struct {
 	// DTLSTransport tunes the DTLS exchange's retransmissions and step
 	// timeout (zero: the datagram package's defaults).
 	DTLSTransport datagram.Config
-	// DataDir holds keys/, the SQLite store and, in dev mode, dev/.
+	// DataDir holds keys/, the SQLite store (unless Store says otherwise)
+	// and, in dev mode, dev/.
 	DataDir string
+	// Store is where receipts are stored: a postgres:// or postgresql://
+	// URL (shared by every replica of this issuer), or the path of a SQLite
+	// file; "" = DATA/seatrx.db.
+	Store string
+	// KeysReadOnly forbids creating keys: a role missing from the key
+	// directory stops the server instead of getting a new key. Replicas
+	// run with it, so that none ever mints an identity of its own; the keys
+	// are created once, by one server started once without it on the
+	// shared key directory.
+	KeysReadOnly bool
 	// Dev: self-signed TLS certificate, simulated SNP and TDX trusted, a
 	// simulated attester for mutual attestation, simulated results accepted.
 	Dev bool
@@ -438,8 +449,8 @@ func (s *Server) createState() error {
 		return err
 	}
 	var err error
-	if s.store, err = store.OpenSQLiteWithOptions(s.StorePath(), store.Options{ReceiptRetention: cfg.ReceiptRetention}); err != nil {
-		return fmt.Errorf("server: %w", err) // the store's errors name it and the file
+	if s.store, err = store.OpenWithOptions(context.Background(), s.StorePath(), store.Options{ReceiptRetention: cfg.ReceiptRetention}); err != nil {
+		return fmt.Errorf("server: %w", err) // the store's errors name it and the file (a URL without its password)
 	}
 	// The keys come last among the inputs: whether a missing key may be
 	// created depends on what the store already holds.
@@ -482,8 +493,15 @@ func (s *Server) createState() error {
 	return nil
 }
 
-// StorePath is where the SQLite store lives.
-func (s *Server) StorePath() string { return filepath.Join(s.cfg.DataDir, "seatrx.db") }
+// StorePath is where the store lives: Config.Store (a PostgreSQL URL, with
+// its password, or a SQLite path), or DATA/seatrx.db. Log it through
+// store.Redact.
+func (s *Server) StorePath() string {
+	if s.cfg.Store != "" {
+		return s.cfg.Store
+	}
+	return filepath.Join(s.cfg.DataDir, "seatrx.db")
+}
 
 func loadPolicy(path string) (*policy.Policy, error) {
 	if path == "" {

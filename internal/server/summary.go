@@ -10,6 +10,7 @@ import (
 	"github.com/seatrx/seatrx/evidence/tdx"
 	"github.com/seatrx/seatrx/internal/buildinfo"
 	"github.com/seatrx/seatrx/receipt"
+	"github.com/seatrx/seatrx/receipt/store"
 	"github.com/seatrx/seatrx/tlsbind"
 )
 
@@ -33,7 +34,9 @@ type Summary struct {
 	ProductionRoots, SimulatedRoots []string
 	TLSSubject                      string
 	TLSNotAfter                     time.Time
-	Store                           string   // the SQLite file
+	Store                           string   // the SQLite file, or the PostgreSQL URL without its password
+	StoreBackend                    string   // "sqlite" or "postgres"
+	KeysReadOnly                    bool     // keys are never created (replicas)
 	Attester                        string   // own evidence for mutual attestation; "" = none
 	Profiles                        []string // interop profiles accepted, preferred first
 	Collateral                      string   // where TDX collateral and missing VCEKs come from
@@ -51,7 +54,7 @@ func (s *Server) Summary() Summary {
 		Version: bi.Version, Revision: bi.RevisionString(), GoVersion: bi.GoVersion,
 		Addr: s.cfg.Addr, Dev: s.cfg.Dev, Issuer: ks.issuer.Name(), KeyDir: s.keyDir.Path(),
 		IssuerKID: hex.EncodeToString(ks.issuer.KeyID()), AppraiserKID: hex.EncodeToString(ks.approver.KeyID()),
-		PolicyID: s.pol.ID, Store: s.StorePath(), Attester: s.cfg.Attester, Profiles: tlsbind.ProfileIDs(s.cfg.Profiles),
+		PolicyID: s.pol.ID, Store: store.Redact(s.StorePath()), StoreBackend: s.store.Backend(), KeysReadOnly: s.cfg.KeysReadOnly, Attester: s.cfg.Attester, Profiles: tlsbind.ProfileIDs(s.cfg.Profiles),
 	}
 	if s.ln != nil {
 		sum.Addr = s.ln.Addr().String()
@@ -97,7 +100,7 @@ func (sum Summary) Attrs() []slog.Attr {
 	}
 	a = append(a,
 		slog.String("tls_subject", sum.TLSSubject), slog.Time("tls_not_after", sum.TLSNotAfter),
-		slog.String("store", sum.Store), slog.String("attester", sum.Attester), slog.Any("profiles", sum.Profiles),
+		slog.String("store", sum.Store), slog.String("store_backend", sum.StoreBackend), slog.Bool("keys_readonly", sum.KeysReadOnly), slog.String("attester", sum.Attester), slog.Any("profiles", sum.Profiles),
 		slog.String("collateral", sum.Collateral))
 	if sum.TrustDomain != "" {
 		a = append(a, slog.String("credentials_trust_domain", sum.TrustDomain), slog.Int("credentials_workloads", sum.Workloads))

@@ -226,7 +226,7 @@ func isUnavailable(err error) bool {
 	case errors.As(err, &ce), errors.As(err, &ne),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		pgconn.Timeout(err):
+		errors.Is(err, pgconn.ErrConnClosed), pgconn.SafeToRetry(err), pgconn.Timeout(err):
 		return true
 	case errors.As(err, &pe):
 		switch {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -378,6 +379,11 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(context.Context, 
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil && pgconn.SafeToRetry(err) {
+		// The pooled connection had died (e.g. the server restarted) and
+		// nothing was sent: the pool has dropped it, so try a fresh one.
+		tx, err = s.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return backend(what+": begin", err)
 	}
