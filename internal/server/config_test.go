@@ -100,7 +100,7 @@ func TestSummary(t *testing.T) {
 		!hex64(s.VerifierKID) || s.IssuerKID == s.AppraiserKID || s.PolicyID != "seatrx-default" ||
 		!strings.HasPrefix(s.PolicyDigest, "sha256:") || !hex64(strings.TrimPrefix(s.PolicyDigest, "sha256:")) ||
 		len(s.ProductionRoots) != 4 || len(s.SimulatedRoots) != 2 || s.TLSSubject != "CN=localhost" || s.TLSNotAfter.IsZero() ||
-		s.Store != filepath.Join(e.data, "seatrx.db") || s.Attester != "sim-snp" || s.GoVersion == "" || s.KeyDir != filepath.Join(e.data, "keys") || !slices.Equal(s.Profiles, []string{"expat-04"}) {
+		s.Store != filepath.Join(e.data, "seatrx.db") || s.StoreBackend != "sqlite" || s.KeysReadOnly || s.Attester != "sim-snp" || s.GoVersion == "" || s.KeyDir != filepath.Join(e.data, "keys") || !slices.Equal(s.Profiles, []string{"expat-04"}) {
 		t.Fatalf("summary %+v", s)
 	}
 	var keys []string
@@ -108,7 +108,7 @@ func TestSummary(t *testing.T) {
 		keys = append(keys, a.Key)
 	}
 	want := []string{"version", "revision", "go", "addr", "dev", "issuer", "issuer_kid", "appraiser_kid", "ear_verifier_kid", "key_dir", "policy_id",
-		"policy_digest", "production_roots", "simulated_roots", "tls_subject", "tls_not_after", "store", "attester", "profiles", "collateral"}
+		"policy_digest", "production_roots", "simulated_roots", "tls_subject", "tls_not_after", "store", "store_backend", "keys_readonly", "attester", "profiles", "collateral"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("attributes %v\nwant %v", keys, want)
 	}
