@@ -28,8 +28,9 @@ import (
 
 	"github.com/seatrx/seatrx/internal/clitest"
 	"github.com/seatrx/seatrx/internal/keyfile"
+	"github.com/seatrx/seatrx/internal/pgtest"
 	"github.com/seatrx/seatrx/policy"
-	_ "github.com/seatrx/seatrx/receipt/store" // the sqlite driver, to count what prefill wrote
+	"github.com/seatrx/seatrx/receipt/store" // also the sqlite driver, to count what prefill wrote
 )
 
 // seatrxServer is the built server binary the CLI tests run.
@@ -351,6 +352,27 @@ func TestPrefill(t *testing.T) {
 		}
 	}
 	start(t, "--dev", "--data", data).stop(t)
+}
+
+// prefill --store fills a PostgreSQL store, which a server on it then opens.
+func TestPrefillPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	r := srv(t, "prefill", "--store", dsn, "--receipts", "200", "--bundle-size", "1KiB")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "added 200 receipts to "+store.Redact(dsn)) {
+		t.Fatalf("%s", r)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM receipts r JOIN execution_tokens t ON t.receipt_id = r.id`).Scan(&n); err != nil || n != 200 {
+		t.Fatalf("%d receipts with tokens, %v", n, err)
+	}
+	if r := srv(t, "prefill", "--data", t.TempDir(), "--store", dsn, "--receipts", "1"); r.Code != 2 || !strings.Contains(r.Stderr, "exactly one of --data and --store") {
+		t.Fatalf("both --data and --store: %s", r)
+	}
 }
 
 // --memory-limit 0 lifts the limit and keeps Go's default GC percentage.

@@ -29,17 +29,19 @@ func prefillCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "prefill",
 		Summary: "fill a store with synthetic receipts, for measuring the server at a given store size",
-		Usage:   "--data DIR --receipts N [--bundle-size SIZE]",
+		Usage:   "(--data DIR | --store URL) --receipts N [--bundle-size SIZE]",
 		Doc: `Prefill adds N synthetic attested receipts to the store in DIR (created if
 needed), each as the server writes one: a used request context, a receipt
 of --bundle-size random bytes and its execution token, through the same
 group-committed, durable writes. Ids, contexts and tokens are random, so the
 indexes grow as they do under real traffic. The receipts verify as nothing:
-use a throwaway data directory, never a production one. Stop the server
-first (or accept that both wait for each other's writes).`,
-		Required: []string{"data"},
+use a throwaway data directory (or database), never a production one. Stop
+the server first (or accept that both wait for each other's writes).
+--store fills the store a server started with --store uses instead: a
+PostgreSQL URL or a SQLite path.`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			data := fs.String("data", "", "the server's data `DIR` (its store is DIR/seatrx.db)")
+			loc := fs.String("store", "", "the store as the server's --store: a postgres:// `URL` or a SQLite path (instead of --data)")
 			var n int
 			cli.IntVar(fs, &n, "receipts", 0, 1, maxPrefill, "how many receipts to add")
 			var size int64
@@ -51,14 +53,20 @@ first (or accept that both wait for each other's writes).`,
 				if n == 0 {
 					return cli.Usagef("missing required flag --receipts (how many receipts to add)")
 				}
-				return prefill(env, filepath.Join(*data, "seatrx.db"), n, int(size))
+				if (*data == "") == (*loc == "") {
+					return cli.Usagef("give exactly one of --data and --store")
+				}
+				if *loc == "" {
+					*loc = filepath.Join(*data, "seatrx.db")
+				}
+				return prefill(env, *loc, n, int(size))
 			}
 		},
 	}
 }
 
 func prefill(env *cli.Env, path string, n, size int) error {
-	st, err := store.OpenSQLite(path)
+	st, err := store.Open(context.Background(), path)
 	if err != nil {
 		return err
 	}
@@ -99,6 +107,6 @@ func prefill(env *cli.Env, path string, n, size int) error {
 		return fmt.Errorf("after %d receipts: %w", done.Load(), err)
 	}
 	g := st.GroupCommitStats()
-	fmt.Fprintf(env.Stdout, "added %d receipts to %s in %s (%d commits)\n", done.Load(), path, time.Since(start).Round(time.Millisecond), g.Commits)
+	fmt.Fprintf(env.Stdout, "added %d receipts to %s in %s (%d commits)\n", done.Load(), store.Redact(path), time.Since(start).Round(time.Millisecond), g.Commits)
 	return nil
 }
