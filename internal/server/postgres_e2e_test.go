@@ -3,8 +3,12 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -25,7 +29,7 @@ import (
 )
 
 // Two replicas on one PostgreSQL database and one key directory: a receipt
-// issued by A is fetched from B and redeemed once; /v1/keys
+// issued by A is fetched by its owner from B and redeemed there, once; /v1/keys
 // is the same on both, also after a rotation; B, started with KeysReadOnly,
 // never creates a key.
 func TestEndToEndReplicasShareAPostgresStore(t *testing.T) {
@@ -38,7 +42,13 @@ func TestEndToEndReplicasShareAPostgresStore(t *testing.T) {
 		t.Fatalf("summary store %q backend %q", got.Store, got.StoreBackend)
 	}
 	ctx := context.Background()
-	guest := a.snp(sim.SNPGuestConfig{}) // one guest, one key, on both replicas
+	// One guest with one long-lived workload key on both replicas: its
+	// receipts and tokens are bound to that key, on whichever replica.
+	guest := a.snp(sim.SNPGuestConfig{})
+	var err error
+	if guest.Key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
 	ca := a.dial(t, guest)
 	_, rr, err := ca.AttestAndIssue(ctx, map[string]any{"op": "replicated"}, "")
 	if err != nil {
@@ -53,10 +63,8 @@ func TestEndToEndReplicasShareAPostgresStore(t *testing.T) {
 	if err != nil || !bytes.Equal(got, rr.Bundle) {
 		t.Fatalf("receipt from A fetched on B: %v (equal: %v)", err, bytes.Equal(got, rr.Bundle))
 	}
-	// The token is bound to the key attested on A's connection, so it is
-	// redeemed there (exactly-once across Stores is the store suite's).
-	if _, err := ca.Redeem(ctx, rr.ReceiptID, rr.TokenSecret); err != nil {
-		t.Fatalf("redeem on A: %v", err)
+	if _, err := cb.Redeem(ctx, rr.ReceiptID, rr.TokenSecret); err != nil {
+		t.Fatalf("redeem on B of a token issued by A: %v", err)
 	}
 	_, err = ca.Redeem(ctx, rr.ReceiptID, rr.TokenSecret)
 	wantProblem(t, err, "receipt.token_consumed")
@@ -108,7 +116,17 @@ func TestEndToEndPostgresUnavailable(t *testing.T) {
 	if _, _, err := c.AttestAndIssue(ctx, map[string]any{"op": "before"}, ""); err != nil {
 		t.Fatal(err)
 	}
+	ready := func() error {
+		_, err := c.Do(ctx, http.MethodGet, "/readyz", "", nil)
+		return err
+	}
+	if err := ready(); err != nil {
+		t.Fatalf("/readyz on PostgreSQL: %v", err)
+	}
 	p.cut()
+	if err := waitReady(ready, false); err != nil {
+		t.Fatal(err)
+	}
 	c2 := e.dial(t, e.snp(sim.SNPGuestConfig{}))
 	_, rr, err := c2.AttestAndIssue(ctx, map[string]any{"op": "during"}, "")
 	wantProblem(t, err, "store.unavailable")
@@ -117,6 +135,9 @@ func TestEndToEndPostgresUnavailable(t *testing.T) {
 		t.Fatalf("status %d, receipt %v", pr.Status, rr)
 	}
 	p.restore()
+	if err := waitReady(ready, true); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	var c3 *client.Conn
 	for {
@@ -132,6 +153,27 @@ func TestEndToEndPostgresUnavailable(t *testing.T) {
 	}
 	if _, err := c3.Redeem(ctx, rr.ReceiptID, rr.TokenSecret); err != nil {
 		t.Fatalf("redeem after the outage: %v", err)
+	}
+}
+
+// waitReady polls /readyz (through ready) until it reports want, within 30 s.
+func waitReady(ready func() error, want bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := ready()
+		if (err == nil) == want {
+			if err != nil {
+				var p *api.Problem
+				if !errors.As(err, &p) || p.Status != http.StatusServiceUnavailable || p.Code != "server.not_ready" {
+					return fmt.Errorf("/readyz without its database: %v, want 503 server.not_ready", err)
+				}
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("/readyz did not become ready=%v within 30 s: %v", want, err)
+		}
+		time.Sleep(100 * time.Millisecond) // the readiness result is cached for 1 s
 	}
 }
 

@@ -17,7 +17,11 @@ import (
 )
 
 func TestProbeWritesNothingLasting(t *testing.T) {
-	s, _ := openTemp(t)
+	eachBackend(t, probeWritesNothingLasting)
+}
+
+func probeWritesNothingLasting(t *testing.T, bk testBackend) {
+	s, _ := bk.open(t)
 	for range 3 {
 		if err := s.Probe(context.Background()); err != nil {
 			t.Fatalf("Probe: %v", err)

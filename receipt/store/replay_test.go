@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -226,9 +225,13 @@ func TestPruneReplayCache(t *testing.T) {
 // the receipt and the token's expiry are older than the retention; a token
 // still redeemable keeps its receipt. Without one, nothing is deleted.
 func TestPruneReceiptRetention(t *testing.T) {
+	eachBackend(t, pruneReceiptRetention)
+}
+
+func pruneReceiptRetention(t *testing.T, bk testBackend) {
 	ctx := context.Background()
 	for _, keep := range []time.Duration{0, 24 * time.Hour} {
-		s, err := OpenSQLiteWithOptions(filepath.Join(t.TempDir(), "r.db"), Options{ReceiptRetention: keep})
+		s, err := OpenWithOptions(ctx, bk.location(t), Options{ReceiptRetention: keep})
 		if err != nil {
 			t.Fatal(err)
 		}
