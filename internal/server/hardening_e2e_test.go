@@ -341,3 +341,40 @@ func TestEndToEndReadinessDisk(t *testing.T) {
 		t.Fatalf("detail %q", p.Detail)
 	}
 }
+
+// A workload that holds an X.509-SVID for the key its receipt was issued to
+// reads the receipt over mTLS without attesting; another workload's SVID
+// does not.
+func TestEndToEndReceiptAccessBySVID(t *testing.T) {
+	e := startCredentials(t)
+	ctx := context.Background()
+	wk, otherKey := newKey(t), newKey(t)
+	c, _ := e.attestedWith(t, wk)
+	chain, _, err := c.RequestCredential(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := c.RequestReceipt(ctx, map[string]any{"op": "svid"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/receipts/" + hex.EncodeToString(rr.ReceiptID)
+	m, err := e.svidConn(t, chain[0], wk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := m.Do(ctx, "GET", path, "", nil); err != nil || len(b) == 0 {
+		t.Fatalf("the SVID of the receipt's key reads it: %v", err)
+	}
+	o, _ := e.attestedWith(t, otherKey)
+	otherChain, _, err := o.RequestCredential(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := e.svidConn(t, otherChain[0], otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m2.Do(ctx, "GET", path, "", nil)
+	wantProblem(t, err, "server.receipt_not_found")
+}
