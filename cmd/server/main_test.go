@@ -509,3 +509,31 @@ func TestMetricsListener(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// --auditor accepts exactly sha256:HEX lists of 32-byte hashes, and what it
+// accepts prints back as it was given (normalized).
+func FuzzAuditors(f *testing.F) {
+	f.Add("sha256:" + strings.Repeat("ab", 32))
+	f.Add("sha256:" + strings.Repeat("ab", 32) + ", sha256:" + strings.Repeat("CD", 32))
+	f.Add("sha256:zz")
+	f.Add(",")
+	f.Fuzz(func(t *testing.T, s string) {
+		var hs [][]byte
+		v := &auditorsValue{&hs}
+		if err := v.Set(s); err != nil {
+			if len(hs) != 0 {
+				t.Fatalf("%q refused (%v) but set %d hashes", s, err, len(hs))
+			}
+			return
+		}
+		for _, h := range hs {
+			if len(h) != 32 {
+				t.Fatalf("%q: a %d-byte hash", s, len(h))
+			}
+		}
+		var again [][]byte
+		if err := (&auditorsValue{&again}).Set(v.String()); err != nil || len(again) != len(hs) {
+			t.Fatalf("%q printed as %q, which does not parse back: %v", s, v.String(), err)
+		}
+	})
+}

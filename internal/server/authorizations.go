@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -251,7 +252,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, c *conn, r
 		sa.State, sa.DecidedAt = store.AuthzCompleted, now
 		s.metrics.receipts.Inc()
 		s.metrics.receiptDur.Observe(time.Since(start).Seconds())
-		s.log.Info("receipt issued", "conn", c.id, "receipt_id", hex.EncodeToString(id), "rule", a.rule.Name, "simulated", res.Claims.Simulated)
+		s.audit("receipt issued", c, slog.String("receipt_id", hex.EncodeToString(id)), slog.String("rule", a.rule.Name),
+			slog.String("platform", res.Claims.Submod), slog.Bool("simulated", res.Claims.Simulated), slog.Duration("duration", time.Since(start)))
 	}
 	done = true
 	s.metrics.authorizations.WithLabelValues(sa.State).Inc()
