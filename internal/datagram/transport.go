@@ -352,7 +352,8 @@ func (c *Conn) fragment(rec []byte) error {
 	case seq < c.recvSeq:
 		// A message we have: our acknowledgement was lost. Say it again.
 		c.stats.Duplicates++
-		return c.ack(seq)
+		c.ack(seq)
+		return nil
 	case seq > c.recvSeq:
 		// The peer sends its next message only after our acknowledgement
 		// of this one: a later seq is a retransmission race; drop it.
@@ -398,7 +399,8 @@ func (c *Conn) fragment(rec []byte) error {
 	c.asm = nil
 	c.recvSeq++
 	c.stats.Received++
-	return c.ack(seq)
+	c.ack(seq)
+	return nil
 }
 
 // checkHeader checks a message's frame header (its first bytes) against
@@ -434,15 +436,19 @@ func (c *Conn) maxMessage() int64 {
 	return int64(m) + frame.HeaderSize
 }
 
-func (c *Conn) ack(seq uint32) error {
+// ack acknowledges message seq, best effort: an acknowledgement is a
+// datagram like any other, and the message it acknowledges is whole
+// whatever becomes of it. A failed write is not an error here: the peer
+// may already have closed the connection after an earlier acknowledgement
+// reached it (pion can report the close on a write that went out), and a
+// connection that really failed shows on the next read or write.
+func (c *Conn) ack(seq uint32) {
 	var r [AckSize]byte
 	r[0] = kindAck
 	binary.BigEndian.PutUint32(r[1:], seq)
-	if _, err := c.rc.Write(r[:]); err != nil {
-		return &Error{Code: CodeClosed, Detail: "write an acknowledgement", Err: err}
+	if _, err := c.rc.Write(r[:]); err == nil {
+		c.stats.AcksSent++
 	}
-	c.stats.AcksSent++
-	return nil
 }
 
 // add records [start, end) as received: dup if exactly that range was

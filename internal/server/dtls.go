@@ -241,8 +241,12 @@ func (d *dtlsServer) sendProblem(ctx context.Context, t *datagram.Conn, err erro
 	}
 	w := &recorder{h: http.Header{}, status: http.StatusOK}
 	d.s.refuse(w, err, status)
-	if t.WriteFrame(ctx, frame.TypeError, w.body.Bytes()) == nil {
-		t.Flush(ctx)
+	if err := t.WriteFrame(ctx, frame.TypeError, w.body.Bytes()); err != nil {
+		d.s.log.Info("DTLS refusal not sent", "err", err)
+		return
+	}
+	if err := t.Flush(ctx); err != nil {
+		d.s.log.Info("DTLS refusal not acknowledged", "code", problemCode(err), "err", err)
 	}
 }
 

@@ -374,3 +374,83 @@ func frameProblem(t *testing.T, b []byte) error {
 	}
 	return &p
 }
+
+// rawDTLS opens a DTLS 1.3 connection with seatrx's client options and
+// reads the server's request frame; the test then sends what it likes.
+func rawDTLS(t *testing.T, e *env) (*dtls.Conn, *datagram.Conn) {
+	t.Helper()
+	dc, err := dtls.Dial("udp", e.srv.DTLSAddr().(*net.UDPAddr), datagram.ClientOptions(e.roots, "localhost", nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dc.HandshakeContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tc := datagram.New(dc, frame.SeatrxIssue, fastUDP)
+	t.Cleanup(func() { tc.Close() })
+	if f, err := tc.ReadFrame(ctx); err != nil || f.Type != frame.TypeRequest {
+		t.Fatalf("first frame: %v %v", f.Type, err)
+	}
+	return dc, tc
+}
+
+// Hostile frames and records from an attester get an error frame naming
+// the rule, and nothing is recorded.
+func TestDTLSHostileFrames(t *testing.T) {
+	e := startDTLS(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		send func(dc *dtls.Conn, c *datagram.Conn) error
+		code string
+	}{
+		{"a request to the relying party", func(_ *dtls.Conn, c *datagram.Conn) error {
+			return c.WriteFrame(ctx, frame.TypeRequest, []byte{13, 0, 0, 1, 0})
+		}, "frame.unexpected_type"},
+		{"a result from the attester", func(_ *dtls.Conn, c *datagram.Conn) error { return c.WriteFrame(ctx, frame.TypeResult, []byte("x")) }, "frame.unexpected_type"},
+		{"attest-issue not CBOR", func(_ *dtls.Conn, c *datagram.Conn) error {
+			return c.WriteFrame(ctx, frame.TypeAttestIssue, []byte{0xff})
+		}, "server.bad_attest_issue_request"},
+		{"authenticator garbage", func(_ *dtls.Conn, c *datagram.Conn) error {
+			return c.WriteFrame(ctx, frame.TypeAuthenticator, []byte{11, 0, 0, 1, 0})
+		}, "expat.unexpected_message"},
+		{"unknown record kind", func(dc *dtls.Conn, _ *datagram.Conn) error { _, err := dc.Write([]byte{9, 0, 0, 0, 0}); return err }, "dtls.malformed"},
+		{"unknown frame type", func(dc *dtls.Conn, _ *datagram.Conn) error {
+			_, err := dc.Write([]byte{1, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0x7f, 0, 0, 0, 1, 0})
+			return err
+		}, "dtls.malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dc, c := rawDTLS(t, e)
+			if err := tc.send(dc, c); err != nil {
+				t.Fatal(err)
+			}
+			f, err := c.ReadFrame(ctx)
+			if err != nil || f.Type != frame.TypeError {
+				t.Fatalf("got a %s frame, %v; want an error frame", f.Type, err)
+			}
+			wantProblem(t, frameProblem(t, f.Payload), tc.code)
+		})
+	}
+	if n := e.rows(t, "used_contexts"); n != 0 {
+		t.Fatalf("%d attestations recorded from hostile frames", n)
+	}
+}
+
+// Connections past the un-attested limit are closed before their
+// handshake; the one within it is served.
+func TestDTLSConnectionLimit(t *testing.T) {
+	e := start(t, func(c *server.Config) {
+		c.DTLSAddr = "127.0.0.1:0"
+		c.DTLSTransport = fastUDP
+		c.MaxUnattestedConns = 1
+	})
+	rawDTLS(t, e) // holds the one slot: it never answers
+	_, err := client.DialDTLS(context.Background(), client.DTLSConfig{Addr: e.srv.DTLSAddr().String(), ServerName: "localhost", Roots: e.roots,
+		Prover: e.snp(sim.SNPGuestConfig{}), HandshakeTimeout: time.Second})
+	if err == nil {
+		t.Fatal("a DTLS connection past the limit completed its handshake")
+	}
+}
