@@ -17,6 +17,7 @@ import (
 	"github.com/seatrx/seatrx/internal/bench"
 	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/client"
+	"github.com/seatrx/seatrx/internal/fdlimit"
 	"github.com/seatrx/seatrx/internal/keyfile"
 )
 
@@ -60,9 +61,30 @@ applies to each mode in each round. It sends only to --server and to
 with --metrics-on-main (at SERVER/metrics, the default here) or on its own
 loopback listener (--metrics-addr; pass that URL). Modes:` + modeHelp() + `
 
+--scenario runs hostile load beside the measured sessions: --attackers
+connections, each from a loopback source address of its own group
+(127.0.0.2 and up, --per-address per address; measured sessions come from
+127.0.0.1), started over --ramp before the measurement and redialled 1-2 s
+after the server closes one, so the scenario holds as many as the server
+lets it:
+  idle-h2         TLS, HTTP/2 preface and SETTINGS, then nothing
+  keepalive-poll  TLS, HTTP/1.1 GET /healthz every 20-60 s on one connection
+  slowloris       TLS, HTTP/1.1 request header sent a line every 2 s, never ended
+  h2-streams      TLS, HTTP/2, as many POST /v1/attest streams as allowed,
+                  each sending all but 1 byte of a 256 KiB body
+  conn-flood      TCP connect, nothing sent
+The report adds the scenario's counters and the server's RSS: idle before,
+peak during, and how long after the attack it took to come back within 2x
+idle (waiting up to --recovery), from /proc/PID/status with --server-pid,
+else from the server's process_resident_memory_bytes. The open-file limit
+is raised to its hard limit (ulimit -Hn); --attackers beyond it is refused.
+
 Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
   seatrx bench --server https://127.0.0.1:8443 --dev /tmp/d/dev \
-      --compare plain,snp --duration 5s --workers 8`,
+      --compare plain,snp --duration 5s --workers 8
+  seatrx bench --server https://127.0.0.1:8443 --dev /tmp/d/dev --mode snp \
+      --count 100 --duration 60s --workers 2 --metrics off \
+      --scenario idle-h2 --attackers 10000 --server-pid $(pidof seatrx-server)`,
 		Required: []string{"server"},
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			srv := fs.String("server", "", "server base `URL`, e.g. https://127.0.0.1:8443")
@@ -85,6 +107,15 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 			cli.DurationVar(fs, &o.ConnectTimeout, "connect-timeout", client.DefaultConnectTimeout, time.Millisecond, "bound on each TCP connect")
 			cli.DurationVar(fs, &o.HandshakeTimeout, "tls-timeout", client.DefaultHandshakeTimeout, time.Millisecond, "bound on each TLS handshake")
 			cli.DurationVar(fs, &o.RequestTimeout, "request-timeout", client.DefaultRequestTimeout, time.Millisecond, "bound on each request, the server's work included")
+			var scenario string
+			cli.EnumVar(fs, &scenario, "scenario", "", append([]string{""}, bench.Scenarios()...), "hostile `SCENARIO` run beside the measured sessions: "+strings.Join(bench.Scenarios(), ", ")+" (see above)")
+			var attackers, perAddr int
+			var ramp time.Duration
+			cli.IntVar(fs, &attackers, "attackers", 1000, 1, bench.MaxAttackers, "attacker connections of --scenario")
+			cli.IntVar(fs, &perAddr, "per-address", bench.DefaultPerAddress, 1, 60_000, "attacker connections per loopback source address (127.0.0.2 and up)")
+			cli.DurationVar(fs, &ramp, "ramp", 20*time.Second, 0, "time over which the attackers start, before the measurement")
+			cli.IntVar(fs, &o.ServerPID, "server-pid", 0, 0, 1<<22, "the server's process id on this host, to read its RSS from /proc (default: its "+"process_resident_memory_bytes metric)")
+			cli.DurationVar(fs, &o.Recovery, "recovery", bench.DefaultRecovery, 0, "with --scenario, how long to wait after the attack for the server's RSS to return within 2x idle")
 			return func(env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("unexpected argument %q", args[0])
@@ -160,6 +191,27 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 				if !*quiet {
 					o.Progress = env.Stderr
 				}
+				if scenario == "" {
+					for _, f := range []string{"attackers", "per-address", "ramp", "recovery"} {
+						if isFlagSet(fs, f) {
+							return cli.Usagef("--%s needs --scenario", f)
+						}
+					}
+				} else {
+					sc, err := bench.NewScenario(scenario, attackers, perAddr, ramp)
+					var ce *bench.ConfigError
+					if errors.As(err, &ce) {
+						return cli.Usagef("--%s: %s", benchFlags[ce.Field], ce.Reason)
+					} else if err != nil {
+						return err
+					}
+					o.Scenarios = []bench.Scenario{sc}
+					// Every attacker connection is a file descriptor.
+					soft, _, err := fdlimit.Raise()
+					if err == nil && soft > 0 && uint64(attackers)+256 > soft {
+						return cli.Usagef("--attackers %d: the open-file limit is %d (ulimit -n; raise the hard limit)", attackers, soft)
+					}
+				}
 				return runBench(env, o, *asJSON)
 			}
 		},
@@ -170,6 +222,14 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 var benchFlags = map[string]string{
 	"Server": "server", "Transport": "transport", "Modes": "mode", "Workers": "workers", "Duration": "duration",
 	"Count": "count", "Rounds": "rounds", "Warmup": "warmup", "Metrics": "metrics", "SimPKI": "dev", "DTLSAddr": "dtls-addr",
+	"Scenarios": "scenario", "Attackers": "attackers", "PerAddress": "per-address", "ServerPID": "server-pid", "Recovery": "recovery",
+}
+
+// isFlagSet reports whether name was given on the command line.
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func runBench(env *cli.Env, o bench.Config, asJSON bool) error {

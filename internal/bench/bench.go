@@ -23,6 +23,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,9 @@ const (
 	MaxCount    = 10_000_000
 	MaxRounds   = 100
 	MaxWarmup   = 100_000
+	// DefaultRecovery is Config.Recovery's default.
+	DefaultRecovery = time.Minute
+	MaxRecovery     = 10 * time.Minute
 )
 
 // Config is one run.
@@ -75,6 +79,13 @@ type Config struct {
 	Metrics *url.URL
 	// Scenarios run beside the measured sessions (see Scenario).
 	Scenarios []Scenario
+	// ServerPID, if set, is the server's process (on this host): its RSS
+	// is read from /proc/PID/status; otherwise, with Scenarios, from the
+	// server's process_resident_memory_bytes at Metrics.
+	ServerPID int
+	// Recovery bounds the wait, after the scenarios stop, for the server's
+	// RSS to come back within twice its idle size; 0: DefaultRecovery.
+	Recovery time.Duration
 	// Progress receives a progress line while the run goes on; nil: none.
 	Progress io.Writer
 }
@@ -108,6 +119,10 @@ func (c *Config) check() error {
 		return bad("Rounds", "%d: want 1 to %d", c.Rounds, MaxRounds)
 	case c.Warmup < 0 || c.Warmup > MaxWarmup:
 		return bad("Warmup", "%d: want 0 to %d", c.Warmup, MaxWarmup)
+	case c.Recovery < 0 || c.Recovery > MaxRecovery:
+		return bad("Recovery", "%s: want 0 to %s", c.Recovery, MaxRecovery)
+	case c.ServerPID < 0:
+		return bad("ServerPID", "%d: want a process id", c.ServerPID)
 	}
 	for i, m := range c.Modes {
 		if slices.Contains(c.Modes[:i], m) {
@@ -178,11 +193,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			s.Stop()
 		}
 	}()
+	var rss *rssReader
+	var stopRSS func() int64
+	if len(cfg.Scenarios) > 0 && (cfg.ServerPID > 0 || e.scraper != nil) {
+		rss = &rssReader{pid: cfg.ServerPID, scraper: e.scraper}
+		idle, err := rss.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.RSS = &RSSReport{Source: rss.source(), IdleBytes: idle}
+		stopRSS = rssPeak(ctx, rss)
+		defer func() {
+			if stopRSS != nil {
+				stopRSS()
+			}
+		}()
+	}
 	for _, s := range cfg.Scenarios {
 		if err := s.Start(ctx, &cfg.Target); err != nil {
 			return nil, fmt.Errorf("bench: scenario %s: %w", s.Name(), err)
 		}
 		started = append(started, s)
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "scenario %s started\n", s.Name())
+		}
 	}
 	for round := range cfg.Rounds {
 		for k := range runs {
@@ -193,12 +227,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 	}
+	if rss != nil {
+		rep.RSS.AtStopBytes, _ = rss.read(ctx)
+	}
 	if len(started) > 0 {
 		rep.Scenarios = map[string]map[string]int64{}
 		for _, s := range started {
 			rep.Scenarios[s.Name()] = s.Stop()
 		}
 		started = nil
+	}
+	if rss != nil {
+		rep.RSS.PeakBytes = stopRSS()
+		stopRSS = nil
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "scenarios stopped; waiting up to %s for the server's RSS to come back within 2x idle\n", cmp.Or(cfg.Recovery, DefaultRecovery))
+		}
+		rep.RSS.recover(ctx, rss, cmp.Or(cfg.Recovery, DefaultRecovery))
 	}
 	rep.LoadAfter = loadAverage()
 	rep.build(runs)
@@ -239,9 +284,15 @@ type engine struct {
 func (e *engine) measure(ctx context.Context, r *modeRun, label string) error {
 	var before, after serverStats
 	var err error
-	if e.scraper != nil {
-		if before, err = e.scraper.read(ctx); err != nil {
-			return err
+	scraper := e.scraper
+	if scraper != nil {
+		if before, err = scraper.read(ctx); err != nil {
+			if len(e.cfg.Scenarios) == 0 {
+				return err
+			}
+			// A server under attack may refuse the reading too: the
+			// measurement goes on without the server's figures.
+			scraper = nil
 		}
 	}
 	cpu0, cpuOK := processCPU()
@@ -251,10 +302,12 @@ func (e *engine) measure(ctx context.Context, r *modeRun, label string) error {
 		return err
 	}
 	res.serverCPU, res.alloc, res.mallocs, res.driverCPU = -1, -1, -1, -1
-	if e.scraper != nil {
-		if after, err = e.scraper.read(ctx); err != nil {
+	if scraper != nil {
+		if after, err = scraper.read(ctx); err != nil && len(e.cfg.Scenarios) == 0 {
 			return err
 		}
+	}
+	if scraper != nil && err == nil {
 		res.serverCPU = time.Duration((after.cpu - before.cpu) * float64(time.Second))
 		if before.hasAlloc && after.hasAlloc {
 			res.alloc, res.mallocs = after.alloc-before.alloc, after.mallocs-before.mallocs

@@ -33,6 +33,7 @@ const maxMetricsBody = 4 << 20
 type serverStats struct {
 	cpu, alloc, mallocs float64
 	hasAlloc            bool
+	rss                 float64 // 0: not exported
 }
 
 // scraper reads the server's metrics over one kept-alive connection.
@@ -69,7 +70,7 @@ func (s *scraper) read(ctx context.Context) (serverStats, error) {
 	if len(body) > maxMetricsBody {
 		return st, fmt.Errorf("bench: read the server's metrics: more than %d bytes", maxMetricsBody)
 	}
-	vals := parseMetrics(body, metricCPU, metricAlloc, metricMallocs)
+	vals := parseMetrics(body, metricCPU, metricAlloc, metricMallocs, metricRSS)
 	cpu, ok := vals[metricCPU]
 	if !ok {
 		return st, fmt.Errorf("bench: %s has no %s: is it a seatrx server's metrics?", s.url, metricCPU)
@@ -77,6 +78,7 @@ func (s *scraper) read(ctx context.Context) (serverStats, error) {
 	st.cpu = cpu
 	st.alloc, st.hasAlloc = vals[metricAlloc]
 	st.mallocs = vals[metricMallocs]
+	st.rss = vals[metricRSS]
 	return st, nil
 }
 

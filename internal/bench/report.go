@@ -31,6 +31,8 @@ type Report struct {
 	// round by round.
 	Ratios    []Ratio                     `json:"ratios,omitempty"`
 	Scenarios map[string]map[string]int64 `json:"scenarios,omitempty"`
+	// RSS is the server's resident memory around the scenarios.
+	RSS *RSSReport `json:"server_rss,omitempty"`
 }
 
 // ModeReport is one mode over all rounds.
@@ -308,7 +310,17 @@ func (rep *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  %s: %s\n", n, strings.Join(kv, " "))
 		}
 	}
+	if r := rep.RSS; r != nil {
+		rec := fmt.Sprintf("not within 2x idle after %.0f s", r.WaitedSeconds)
+		if r.RecoveredSeconds != nil {
+			rec = fmt.Sprintf("within 2x idle after %.1f s", *r.RecoveredSeconds)
+		}
+		fmt.Fprintf(w, "\nserver RSS (%s): idle %s, peak %s, at stop %s, then %s (%s)\n", r.Source,
+			mib(r.IdleBytes), mib(r.PeakBytes), mib(r.AtStopBytes), mib(r.AfterBytes), rec)
+	}
 }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func (s *Spread) String() string {
 	if s == nil {
