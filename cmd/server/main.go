@@ -35,6 +35,7 @@ import (
 	"github.com/seatrx/seatrx/internal/buildinfo"
 	"github.com/seatrx/seatrx/internal/capture"
 	"github.com/seatrx/seatrx/internal/cli"
+	"github.com/seatrx/seatrx/internal/fdlimit"
 	"github.com/seatrx/seatrx/internal/server"
 	"github.com/seatrx/seatrx/receipt"
 	"github.com/seatrx/seatrx/tlsbind"
@@ -68,8 +69,12 @@ written to --data: a refused start leaves it as it was.
 Every flag is also a key of the --config file, spelled with underscores
 (tls_cert: /etc/seatrx/tls/server.crt); examples/server.yaml documents each
 with its default. Flags on the command line override the file.
+On SIGINT or SIGTERM it stops accepting connections and waits up to
+--shutdown-timeout for the requests in flight; a second signal, or the
+timeout, cuts the connections still open.
 Exit status: 0 after a clean shutdown, 1 on a failure while running or
-creating state, 2 on a bad command line or configuration.`,
+creating state or a shutdown that had to cut connections, 2 on a bad
+command line or configuration.`,
 		Setup: serve,
 		Subs:  []*cli.Command{keysCommand(), prefillCommand(), buildinfo.Command(name)},
 	}
@@ -115,7 +120,20 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	c.Profiles = []tlsbind.Profile{tlsbind.DefaultProfile()}
 	fs.Var(&profilesValue{&c.Profiles}, "profiles", "interop profiles accepted from attesting clients, comma-separated, preferred first: "+
 		strings.Join(tlsbind.ProfileIDs(tlsbind.Profiles()), ", ")+" (docs/PROTOCOL.md)")
-	cli.IntVar(fs, &c.MaxUnattestedConns, "max-unattested-conns", server.DefaultMaxUnattestedConns, 1, 1<<20, "maximum concurrent connections not yet attested; more are closed at accept")
+	cli.IntVar(fs, &c.MaxUnattestedConns, "max-unattested-conns", server.DefaultMaxUnattestedConns, 1, 1<<20,
+		"maximum concurrent connections not yet attested; when reached, a newcomer evicts the oldest of the busiest address, or gets 503 (docs/OPERATIONS.md)")
+	cli.IntVar(fs, &c.MaxUnattestedPerAddr, "max-unattested-per-address", server.DefaultMaxUnattestedPerAddr, 1, 1<<20,
+		"maximum concurrent connections not yet attested from one source address; more get 503")
+	cli.DurationVar(fs, &c.UnattestedTimeout, "unattested-timeout", server.DefaultUnattestedTimeout, 100*time.Millisecond,
+		"time from accept for a connection to complete its TLS handshake and attest; then it is closed")
+	cli.IntVar(fs, &c.MaxUnattestedStreams, "max-unattested-streams", server.DefaultMaxUnattestedStreams, 1, 100,
+		"concurrent requests (HTTP/2 streams) of a connection not yet attested; more get 429")
+	cli.IntVar(fs, &c.MaxAttestedConns, "max-attested-conns", server.DefaultMaxAttestedConns, 1, 1<<20,
+		"maximum concurrent attested connections; an attestation starting past it gets 503")
+	cli.DurationVar(fs, &c.AttestedIdleTimeout, "attested-idle-timeout", server.DefaultAttestedIdleTimeout, time.Second,
+		"an attested connection idle this long is closed")
+	cli.SizeVar(fs, &c.MaxBodyBuffer, "max-body-buffer", server.DefaultMaxBodyBuffer, 1<<20, 1<<40,
+		"request-body bytes held in memory at once, over all requests; a request that would exceed it gets 503")
 	cli.IntVar(fs, &c.MaxAttempts, "max-attempts", tlsbind.DefaultMaxAttempts, 1, 64, "authenticator requests (attestation attempts) per connection")
 	cli.DurationVar(fs, &c.AttestationMaxAge, "attestation-max-age", receipt.DefaultAttestationMaxAge, time.Second, "a receipt needs an attestation on its connection at most this old")
 	cli.DurationVar(fs, &c.PruneInterval, "prune-interval", server.DefaultPruneInterval, time.Second,
@@ -226,7 +244,17 @@ func run(env *cli.Env, o *options) error {
 		}
 		defer stopPprof()
 	}
+	// Every connection is a file descriptor: take the hard limit, and say
+	// when even that is below what the connection bounds allow.
+	if soft, _, err := fdlimit.Raise(); err != nil {
+		log.Warn("could not raise the open-file limit", "err", err)
+	} else if need := uint64(srv.Summary().MaxConns) + 64; soft > 0 && soft < need {
+		log.Warn("the open-file limit is below the connection bounds: connections past it fail at accept", "limit", soft, "bounds_need", need)
+	}
 	memLimit, gcPercent := applyMemory(o.memoryLimit)
+	stopFree := make(chan struct{})
+	defer close(stopFree)
+	go returnFreeMemory(stopFree)
 	log.LogAttrs(ctx, slog.LevelInfo, "seatrx-server started", append(srv.Summary().Attrs(),
 		slog.Int64("memory_limit", memLimit), slog.Int("gc_percent", gcPercent))...)
 	errc := make(chan error, 1)
@@ -254,14 +282,31 @@ wait:
 			break wait
 		}
 	}
-	log.Info("shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout)
+	log.Info("shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout, "then", "a second SIGINT or SIGTERM cuts at once")
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	go func() {
+		select {
+		case sig := <-again:
+			log.Warn("second signal: stopping now, cutting the connections still open", "signal", sig.String())
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	err = srv.Shutdown(sctx)
+	<-errc
+	var se *server.ShutdownError
+	if errors.As(err, &se) {
+		log.Error("stopped after cutting connections", "cut", se.Cut)
+		return cli.ErrReported
+	}
+	if err != nil {
 		log.Error("shutdown", "err", err)
 		return cli.ErrReported
 	}
-	<-errc
 	log.Info("stopped")
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"math/big"
@@ -51,7 +52,7 @@ func TestHelpAndVersion(t *testing.T) {
 		want string
 	}{
 		{[]string{"-h"}, "usage: seatrx-server (--dev | --tls-cert FILE --tls-key FILE --issuer URI --data DIR) [--config FILE] [flags]\n       seatrx-server <command> [arguments]\n"},
-		{[]string{"--help"}, "  --max-unattested-conns N\n    \tmaximum concurrent connections not yet attested; more are closed at accept (default 256)\n"},
+		{[]string{"--help"}, "  --max-unattested-conns N\n    \tmaximum concurrent connections not yet attested; when reached, a newcomer evicts the oldest of the busiest address, or gets 503 (docs/OPERATIONS.md) (default 1024)\n"},
 		{[]string{"help"}, "  --config FILE\n"},
 		{[]string{"help", "version"}, "usage: seatrx-server version [flags]"},
 		{[]string{"version", "--help"}, "usage: seatrx-server version [flags]"},
@@ -87,6 +88,14 @@ func TestUsageErrors(t *testing.T) {
 		{"log format typo", []string{"--dev", "--log-format", "jsn"}, `invalid value "jsn" for flag -log-format: want text or json`},
 		{"zero conns", []string{"--dev", "--max-unattested-conns", "0"}, `invalid value "0" for flag -max-unattested-conns: want a whole number from 1 to 1048576`},
 		{"negative conns", []string{"--dev", "--max-unattested-conns", "-5"}, `invalid value "-5" for flag -max-unattested-conns`},
+		{"zero per address", []string{"--dev", "--max-unattested-per-address", "0"}, `invalid value "0" for flag -max-unattested-per-address: want a whole number from 1 to 1048576`},
+		{"zero deadline", []string{"--dev", "--unattested-timeout", "0s"}, `invalid value "0s" for flag -unattested-timeout: want a duration of at least 100ms`},
+		{"streams over", []string{"--dev", "--max-unattested-streams", "101"}, `invalid value "101" for flag -max-unattested-streams: want a whole number from 1 to 100`},
+		{"negative attested", []string{"--dev", "--max-attested-conns", "-1"}, `invalid value "-1" for flag -max-attested-conns: want a whole number from 1 to 1048576`},
+		{"zero idle", []string{"--dev", "--attested-idle-timeout", "0s"}, `invalid value "0s" for flag -attested-idle-timeout: want a duration of at least 1s`},
+		{"tiny body buffer", []string{"--dev", "--max-body-buffer", "1KiB"}, `invalid value "1KiB" for flag -max-body-buffer: want a size from 1MiB to 1024GiB`},
+		{"config zero streams", []string{"--config", cfg("max_unattested_streams: 0\n")}, `server.yaml:1: max_unattested_streams: invalid value "0": want a whole number from 1 to 100`},
+		{"config negative deadline", []string{"--config", cfg("unattested_timeout: -10s\n")}, `server.yaml:1: unattested_timeout: invalid value "-10s": want a duration of at least 100ms`},
 		{"negative duration", []string{"--dev", "--shutdown-timeout", "-1s"}, `invalid value "-1s" for flag -shutdown-timeout: want a duration of 0 or more`},
 		{"zero max age", []string{"--dev", "--attestation-max-age", "0s"}, `for flag -attestation-max-age: want a duration of at least 1s`},
 		{"addr without port", []string{"--dev", "--addr", "8443"}, `invalid value "8443" for flag -addr: want HOST:PORT`},
@@ -536,4 +545,77 @@ func FuzzAuditors(f *testing.F) {
 			t.Fatalf("%q printed as %q, which does not parse back: %v", s, v.String(), err)
 		}
 	})
+}
+
+// A shutdown that has to cut a request in flight says so and exits 1,
+// whether its timeout ran out or a second signal came.
+func TestShutdownCuts(t *testing.T) {
+	for _, tc := range []struct {
+		name, timeout string
+		second        bool
+	}{{"timeout", "200ms", false}, {"second signal", "10m", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := t.TempDir()
+			s := start(t, "--dev", "--data", data, "--shutdown-timeout", tc.timeout, "--metrics-on-main")
+			addr, _ := s.summary["addr"].(string)
+			cas, err := keyfile.LoadCertificates(filepath.Join(data, "dev", "ca.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := x509.NewCertPool()
+			roots.AddCert(cas[0])
+			tc0 := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13, NextProtos: []string{"http/1.1"}}
+			// A request whose body never comes: in flight until cut.
+			c, err := tls.Dial("tcp", addr, tc0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "POST /v1/attest HTTP/1.1\r\nHost: seatrx\r\nContent-Length: 1000\r\n\r\nab")
+			// Poll until the server holds the body's budget.
+			cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tc0}, Timeout: 10 * time.Second}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				resp, err := cl.Get("https://" + addr + "/metrics")
+				if err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if regexp.MustCompile(`(?m)^seatrx_request_body_reserved_bytes [1-9]`).Match(b) {
+						break
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the stalled request never reached its handler")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			cl.CloseIdleConnections()
+			s.cmd.Process.Signal(syscall.SIGTERM)
+			var msgs []string
+			for m := range s.lines {
+				msg, _ := m["msg"].(string)
+				msgs = append(msgs, msg)
+				if tc.second && strings.HasPrefix(msg, "shutting down") {
+					s.cmd.Process.Signal(syscall.SIGINT)
+				}
+				if msg == "stopped after cutting connections" && m["cut"] != 1.0 {
+					t.Errorf("cut %v, want 1", m["cut"])
+				}
+			}
+			err = s.cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("exit %v, want 1; log %q", err, msgs)
+			}
+			want := []string{"shutdown: no longer accepting; draining connections", "stopped after cutting connections"}
+			if tc.second {
+				want = append(want, "second signal: stopping now, cutting the connections still open")
+			}
+			for _, w := range want {
+				if !slices.Contains(msgs, w) {
+					t.Errorf("log lacks %q: %q", w, msgs)
+				}
+			}
+		})
+	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
+	"time"
 )
 
 // The server's Go memory settings. Its live heap is tens of megabytes (keys,
@@ -42,4 +44,36 @@ func applyMemory(limit int64) (memoryLimit int64, gcPercent int) {
 	gcPercent = debug.SetGCPercent(100)
 	debug.SetGCPercent(gcPercent)
 	return debug.SetMemoryLimit(-1), gcPercent
+}
+
+// After a burst (hostile load, a flood of connections) the heap is mostly
+// free, but Go hands free memory back to the system only gradually, and
+// under GOGC=400 keeps up to five times the live heap: the process stays
+// several times its idle size long after the burst. returnFreeMemory looks
+// every freeMemoryEvery and, when more than freeMemoryAbove bytes of heap
+// are free and not yet returned, collects and returns them at once
+// (debug.FreeOSMemory), so that RSS follows the load back down within
+// about a minute. Reading the runtime/metrics sample is cheap; the forced
+// collection happens only after such a burst.
+const (
+	freeMemoryEvery = 10 * time.Second
+	freeMemoryAbove = 32 << 20
+)
+
+// returnFreeMemory runs until stop is closed.
+func returnFreeMemory(stop <-chan struct{}) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	t := time.NewTicker(freeMemoryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		metrics.Read(s)
+		if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > freeMemoryAbove {
+			debug.FreeOSMemory()
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -166,34 +167,68 @@ func NewPlain(server string, roots *x509.CertPool, timeout time.Duration) (*Plai
 // otherwise waits for an HTTP/2 client to hang up after its GOAWAY).
 func (p *Plain) Close() { p.hc.CloseIdleConnections() }
 
+// Admission refusals (docs/OPERATIONS.md) are answered before the server
+// looks at a request, so sending it again is safe: Plain retries them, at
+// most plainRetries times, after the Retry-After they carry (at most
+// plainMaxRetryAfter; a connection the server closed is redialled), all
+// within the request's timeout.
+const (
+	plainRetries       = 6
+	plainMaxRetryAfter = 2 * time.Second
+)
+
+// retryable are the admission refusals.
+var retryable = map[string]bool{"server.too_many_streams": true, "server.busy": true, "server.too_many_connections": true,
+	"server.too_many_from_address": true, "server.attestation_deadline": true}
+
 func (p *Plain) do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
 	ref, err := url.Parse(path)
 	if err != nil {
 		return nil, err
 	}
-	u := p.base.ResolveReference(ref)
 	ctx, cancel := withTimeout(ctx, p.timeout, "request "+method+" "+ref.Path)
 	defer cancel()
+	for try := 0; ; try++ {
+		out, wait, err := p.once(ctx, method, p.base.ResolveReference(ref), contentType, body)
+		var prob *api.Problem
+		if try == plainRetries || !errors.As(err, &prob) || !retryable[prob.Code] {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, timedOut(ctx, err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// once sends one request; wait is its Retry-After, bounded.
+func (p *Plain) once(ctx context.Context, method string, u *url.URL, contentType string, body []byte) (_ []byte, wait time.Duration, _ error) {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return nil, timedOut(ctx, err)
+		return nil, 0, timedOut(ctx, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
 	if err != nil {
-		return nil, timedOut(ctx, err)
+		return nil, 0, timedOut(ctx, err)
 	}
 	if len(out) > MaxResponse {
-		return nil, fmt.Errorf("response exceeds %d bytes", MaxResponse)
+		return nil, 0, fmt.Errorf("response exceeds %d bytes", MaxResponse)
 	}
-	return checkResponse(resp, out)
+	wait = 100 * time.Millisecond
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
+		wait = min(time.Duration(n)*time.Second, plainMaxRetryAfter)
+	}
+	out, err = checkResponse(resp, out)
+	return out, wait, err
 }
 
 // Authorization reads authorization id (without its receipt: only its

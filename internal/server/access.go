@@ -25,7 +25,7 @@ const transportHeaderBytes = 4 * MaxHeaderBytes
 // front is the handler in front of the router: it refuses oversized header
 // blocks, turns the router's own answers (404, 405 with Allow, the 307 of
 // path cleaning) into problems, and writes one access-log line per request.
-func (s *Server) front(mux *http.ServeMux) http.Handler {
+func (s *Server) front(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &recWriter{ResponseWriter: w, r: r}

@@ -108,7 +108,7 @@ func TestSummary(t *testing.T) {
 		keys = append(keys, a.Key)
 	}
 	want := []string{"version", "revision", "go", "addr", "dev", "issuer", "issuer_kid", "appraiser_kid", "ear_verifier_kid", "key_dir", "policy_id",
-		"policy_digest", "production_roots", "simulated_roots", "tls_subject", "tls_not_after", "store", "store_backend", "keys_readonly", "attester", "profiles", "collateral"}
+		"policy_digest", "production_roots", "simulated_roots", "tls_subject", "tls_not_after", "store", "store_backend", "keys_readonly", "attester", "profiles", "collateral", "admission"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("attributes %v\nwant %v", keys, want)
 	}

@@ -29,7 +29,7 @@ type conn struct {
 	id   string
 	tls  *tls.Conn   // nil on a DTLS connection
 	dtls *dtlsParams // set on a DTLS connection (dtls.go)
-	lc   *limitedConn
+	ac   *admConn    // nil outside the server's own TLS listener (DTLS, tests' httptest servers)
 	// key is 128 random bits (crypto/rand.Text), unique to this connection across
 	// restarts and replicas: what an authorization created here records
 	// as its requester.
@@ -111,8 +111,8 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	if !ok {
 		return ctx
 	}
-	lc, _ := tc.NetConn().(*limitedConn)
-	return context.WithValue(ctx, connKey{}, &conn{id: "c" + s.connPrefix + strconv.FormatUint(s.connSeq.Add(1), 36), tls: tc, lc: lc, key: rand.Text()})
+	ac, _ := tc.NetConn().(*admConn)
+	return context.WithValue(ctx, connKey{}, &conn{id: "c" + s.connPrefix + strconv.FormatUint(s.connSeq.Add(1), 36), tls: tc, ac: ac, key: rand.Text()})
 }
 
 // connOf returns the request's connection (nil outside a TLS connection).
@@ -134,45 +134,6 @@ func (s *Server) sessionOf(r *http.Request) (*conn, *tlsbind.Session, error) {
 		c.dump = s.cfg.Dump.Start("server-"+c.id, expat.Server, &cs)
 	})
 	return c, c.session, c.err
-}
-
-// limitListener bounds the connections that have not (yet) attested: one
-// past the limit is closed at accept, so unauthenticated peers cannot exhaust
-// the server.
-type limitListener struct {
-	net.Listener
-	s *Server
-}
-
-// Accept returns the next connection, closing those past the un-attested limit.
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.s.unattested.Add(1) > int64(l.s.cfg.MaxUnattestedConns) {
-			l.s.unattested.Add(-1)
-			l.s.metrics.refusedConns.Inc()
-			c.Close()
-			continue
-		}
-		return &limitedConn{Conn: c, s: l.s}, nil
-	}
-}
-
-type limitedConn struct {
-	net.Conn
-	s    *Server
-	once sync.Once // releases the un-attested slot exactly once
-}
-
-// attested releases the connection's un-attested slot.
-func (c *limitedConn) attested() { c.once.Do(func() { c.s.unattested.Add(-1) }) }
-
-func (c *limitedConn) Close() error {
-	c.attested()
-	return c.Conn.Close()
 }
 
 func parsePublicKeyPEM(s string) (crypto.PublicKey, error) {

@@ -273,8 +273,8 @@ func (s *Server) requesterOf(c *conn, sess *tlsbind.Session) (*requester, error)
 		h := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
 		who.keys = append(who.keys, h[:])
 		who.spiffeID = id.String()
-		if c.lc != nil {
-			c.lc.attested()
+		if c.ac != nil {
+			c.ac.attested()
 		}
 	}
 	if len(who.keys) == 0 {

@@ -109,7 +109,7 @@ func (d *dtlsServer) serve() {
 		d.mu.Unlock()
 		if closed || full {
 			if full {
-				d.s.metrics.refusedConns.Inc()
+				d.s.adm.refused(reasonDTLSCap)
 			}
 			c.Close()
 			continue

@@ -611,12 +611,17 @@ func TestEndToEndOneReceiptPerAttestationUnderConcurrency(t *testing.T) {
 func TestEndToEndLimitsMetricsWellKnown(t *testing.T) {
 	e := start(t, func(c *server.Config) { c.MaxUnattestedConns = 2; c.MetricsOnMain = true })
 	ctx := context.Background()
-	// Two un-attested connections fill the limit; a third is closed at accept.
+	// Two un-attested connections fill the limit; a third (from the same
+	// address: nothing to evict) is answered 503 and closed.
 	a := e.dial(t, e.snp(sim.SNPGuestConfig{}))
 	b := e.dial(t, e.snp(sim.SNPGuestConfig{}))
-	if _, err := client.Dial(ctx, client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: e.snp(sim.SNPGuestConfig{})}); err == nil {
-		t.Fatal("third un-attested connection accepted")
+	third, err := client.Dial(ctx, client.Config{Server: "https://" + e.addr, Roots: e.roots, Prover: e.snp(sim.SNPGuestConfig{})})
+	if err != nil {
+		t.Fatal(err)
 	}
+	_, err = third.Attest(ctx)
+	wantProblem(t, err, "server.too_many_connections")
+	third.Close()
 	// Attesting frees a slot.
 	if _, err := a.Attest(ctx); err != nil {
 		t.Fatal(err)
@@ -642,7 +647,8 @@ func TestEndToEndLimitsMetricsWellKnown(t *testing.T) {
 	for _, want := range []string{
 		`seatrx_attestations_total{model="background-check",reason="",result="ok"} 2`,
 		`seatrx_attestations_total{model="",reason="snp.debug",result="refused"} 1`,
-		`seatrx_unattested_connections_refused_total 1`,
+		`seatrx_admission_refusals_total{reason="unattested_cap"} 1`,
+		`seatrx_connections{state="attested"} 2`,
 		`seatrx_attestation_duration_seconds_count 3`,
 		`seatrx_build_info{goversion="` + runtime.Version() + `",revision="`,
 	} {

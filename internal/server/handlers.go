@@ -110,6 +110,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err, http.StatusBadRequest)
 		return
 	}
+	if !s.admitAttestation(w, c) {
+		return
+	}
 	body, ok := readBody(w, r, maxAuthBody)
 	if !ok {
 		return
@@ -163,8 +166,8 @@ func (s *Server) audit(event string, c *conn, attrs ...slog.Attr) {
 // un-attested limit.
 func (s *Server) recorded(c *conn, res *tlsbind.Result) {
 	c.markRecorded(res.Context)
-	if c.lc != nil {
-		c.lc.attested()
+	if c.ac != nil {
+		c.ac.attested()
 	}
 	s.metrics.attestations.WithLabelValues("ok", "", res.Model).Inc()
 	s.audit("attestation recorded", c, slog.String("platform", res.Claims.Submod))
@@ -298,6 +301,9 @@ func (s *Server) handleAttestIssue(w http.ResponseWriter, r *http.Request) {
 	c, sess, err := s.sessionOf(r)
 	if err != nil {
 		s.refuse(w, err, http.StatusBadRequest)
+		return
+	}
+	if !s.admitAttestation(w, c) {
 		return
 	}
 	body, ok := readBody(w, r, maxAttestIssueBody)
@@ -689,10 +695,26 @@ func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	b, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
-	if err != nil {
+	if r.ContentLength > limit {
 		reject(w, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Title: "Request body too large",
-			Detail: fmt.Sprintf("limit %d bytes: %v", limit, err)})
+			Detail: fmt.Sprintf("Content-Length %d is over this endpoint's limit of %d bytes", r.ContentLength, limit)})
+		return nil, false
+	}
+	if !reserveBody(w, r, limit) {
+		return nil, false
+	}
+	b, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		reject(w, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Title: "Request body too large",
+			Detail: fmt.Sprintf("limit %d bytes", limit)})
+		return nil, false
+	case err != nil:
+		// The peer went away (then nobody reads this) or stalled past the
+		// read timeout.
+		w.Header().Set("Connection", "close")
+		reject(w, &Error{Status: http.StatusBadRequest, Code: CodeBodyUnreadable, Title: "Request body unreadable", Detail: err.Error()})
 		return nil, false
 	}
 	return b, true

@@ -17,7 +17,6 @@ type metrics struct {
 	// credentialRefusals counts refused credential requests by code.
 	credentialRefusals *prometheus.CounterVec
 	redemptions        *prometheus.CounterVec
-	refusedConns       prometheus.Counter
 	attestDur          prometheus.Histogram
 	receiptDur         prometheus.Histogram
 	// authorizations counts authorizations by how they stand: pending
@@ -45,9 +44,6 @@ func newMetrics() *metrics {
 		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seatrx_token_redemptions_total", Help: "Execution-token redemptions by result.",
 		}, []string{"result"}),
-		refusedConns: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "seatrx_unattested_connections_refused_total", Help: "Connections closed at accept because too many were un-attested.",
-		}),
 		attestDur: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "seatrx_attestation_duration_seconds", Help: "Time to check one authenticator with its evidence.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -69,7 +65,7 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.RevisionString(), "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(build, m.attestations, m.receipts, m.credentials, m.credentialRefusals, m.redemptions, m.refusedConns, m.attestDur, m.receiptDur,
+	m.reg.MustRegister(build, m.attestations, m.receipts, m.credentials, m.credentialRefusals, m.redemptions, m.attestDur, m.receiptDur,
 		m.authorizations, m.decisions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -40,12 +40,19 @@ const (
 	CodeRedirect                     Code = "redirect"                       // 307: the path is not canonical (Location has the canonical one)
 	CodeHeadersTooLarge              Code = "headers_too_large"              // 431: header block over MaxHeaderBytes
 	CodeNotReady                     Code = "not_ready"                      // 503: GET /readyz: a readiness check failed (detail names it)
+	CodeBodyUnreadable               Code = "body_unreadable"                // 400: the request body could not be read (cut short, or slower than the read timeout)
+	CodeTooManyConnections           Code = "too_many_connections"           // 503 + Retry-After: over the bound of connections not yet attested (or of attested ones, when an attestation starts); the connection is closed
+	CodeTooManyFromAddress           Code = "too_many_from_address"          // 503 + Retry-After: the peer's address holds its bound of connections not yet attested; the connection is closed
+	CodeTooManyStreams               Code = "too_many_streams"               // 429 + Retry-After: more concurrent requests than a connection not yet attested may run
+	CodeBusy                         Code = "busy"                           // 503 + Retry-After: request bodies in progress fill the server's budget
+	CodeAttestationDeadline          Code = "attestation_deadline"           // 408: the connection did not attest within its deadline; it is closed
 )
 
 // codes lists the server's own codes (documentation is checked against it).
 var codes = []Code{CodeBodyTooLarge, CodeBadReceiptRequest, CodeBadAttestIssueRequest, CodeBadReceiptID, CodeReceiptNotFound, CodeBadRedeemRequest,
 	CodeTokenUnknown, CodeAttestationStatus, CodeAttestationStale, CodeAttestationUsed, CodeServerAttestationUnavailable, CodeInternal,
-	CodeNotFound, CodeMethodNotAllowed, CodeRedirect, CodeHeadersTooLarge, CodeNotReady}
+	CodeNotFound, CodeMethodNotAllowed, CodeRedirect, CodeHeadersTooLarge, CodeNotReady,
+	CodeBodyUnreadable, CodeTooManyConnections, CodeTooManyFromAddress, CodeTooManyStreams, CodeBusy, CodeAttestationDeadline}
 
 // Error is a refusal the HTTP layer decides: its status, code and words.
 type Error struct {

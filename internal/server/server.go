@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -123,10 +125,20 @@ type Config struct {
 	// ReceiptRetention is how long receipts and their execution tokens are
 	// kept (store.Options.ReceiptRetention); 0 = forever, the default.
 	ReceiptRetention time.Duration
-	// Limits.
-	MaxUnattestedConns int           // default DefaultMaxUnattestedConns
-	MaxAttempts        int           // per connection; default tlsbind.DefaultMaxAttempts
-	AttestationMaxAge  time.Duration // a receipt needs an attestation at most this old; default receipt.DefaultAttestationMaxAge
+	// Limits. The admission settings (admission.go; 0 = the Default of the
+	// same name) bound the connections not yet attested: in total, per
+	// source address, in time from accept to attestation, and in concurrent
+	// requests; the attested connections in number and idle time; and the
+	// request-body bytes in memory at once.
+	MaxUnattestedConns   int
+	MaxUnattestedPerAddr int
+	UnattestedTimeout    time.Duration
+	MaxUnattestedStreams int
+	MaxAttestedConns     int
+	AttestedIdleTimeout  time.Duration
+	MaxBodyBuffer        int64
+	MaxAttempts          int           // per connection; default tlsbind.DefaultMaxAttempts
+	AttestationMaxAge    time.Duration // a receipt needs an attestation at most this old; default receipt.DefaultAttestationMaxAge
 	// Auditors are the SHA-256 hashes of the keys (an attested key, or the
 	// key of an X.509-SVID the connection presents) that may read every
 	// receipt (GET /v1/receipts/{id}); everyone else reads only the
@@ -157,9 +169,6 @@ const DevIssuer = "urn:seatrx:issuer:dev"
 // table then holds at most the attestations of the last
 // store.DefaultContextRetention (24 h) plus 10 minutes.
 const DefaultPruneInterval = 10 * time.Minute
-
-// DefaultMaxUnattestedConns is Config.MaxUnattestedConns's default.
-const DefaultMaxUnattestedConns = 256
 
 // ConfigError is a Config that New refuses before it writes anything:
 // Settings names the settings at fault by their flag names ("tls-cert"),
@@ -252,6 +261,9 @@ func (cfg *Config) check() error {
 	}{
 		{"max-unattested-conns", cfg.MaxUnattestedConns < 0}, {"max-attempts", cfg.MaxAttempts < 0},
 		{"attestation-max-age", cfg.AttestationMaxAge < 0}, {"receipt-retention", cfg.ReceiptRetention < 0}, {"min-free", cfg.MinFree < 0},
+		{"max-unattested-per-address", cfg.MaxUnattestedPerAddr < 0}, {"unattested-timeout", cfg.UnattestedTimeout < 0},
+		{"max-unattested-streams", cfg.MaxUnattestedStreams < 0}, {"max-attested-conns", cfg.MaxAttestedConns < 0},
+		{"attested-idle-timeout", cfg.AttestedIdleTimeout < 0}, {"max-body-buffer", cfg.MaxBodyBuffer < 0},
 	} {
 		if n.bad {
 			return configErr("--"+n.name+" must not be negative", n.name)
@@ -297,8 +309,8 @@ type Server struct {
 	passport      *tlsbind.PassportPolicy
 	hwAttester    evidence.Attester
 
-	rdy        readyState
-	unattested atomic.Int64
+	rdy readyState
+	adm *admission
 	// connPrefix and connSeq make connection ids ("c" for TLS, "d" for
 	// DTLS, then 8 random base32 characters, "-" and a base-36 sequence
 	// number, e.g. cK3J4H5G6-1z): unique across restarts and replicas (with
@@ -324,9 +336,13 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if cfg.MaxUnattestedConns == 0 {
-		cfg.MaxUnattestedConns = DefaultMaxUnattestedConns
-	}
+	cfg.MaxUnattestedConns = cmp.Or(cfg.MaxUnattestedConns, DefaultMaxUnattestedConns)
+	cfg.MaxUnattestedPerAddr = cmp.Or(cfg.MaxUnattestedPerAddr, DefaultMaxUnattestedPerAddr)
+	cfg.UnattestedTimeout = cmp.Or(cfg.UnattestedTimeout, DefaultUnattestedTimeout)
+	cfg.MaxUnattestedStreams = cmp.Or(cfg.MaxUnattestedStreams, DefaultMaxUnattestedStreams)
+	cfg.MaxAttestedConns = cmp.Or(cfg.MaxAttestedConns, DefaultMaxAttestedConns)
+	cfg.AttestedIdleTimeout = cmp.Or(cfg.AttestedIdleTimeout, DefaultAttestedIdleTimeout)
+	cfg.MaxBodyBuffer = cmp.Or(cfg.MaxBodyBuffer, DefaultMaxBodyBuffer)
 	if cfg.AttestationMaxAge == 0 {
 		cfg.AttestationMaxAge = receipt.DefaultAttestationMaxAge
 	}
@@ -480,15 +496,19 @@ func (s *Server) createState() error {
 		go s.pruneEvery(every, s.stopKeys)
 	}
 	s.metrics = newMetrics()
+	s.adm = newAdmission(cfg, s.metrics.reg)
 	s.http = &http.Server{
-		Handler:           s.front(s.routes()),
+		Handler:           s.front(s.adm.handler(s.routes())),
 		ConnContext:       s.connContext,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second, // also bounds the TLS handshake
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    transportHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Un-attested connections end at their deadline first.
+		IdleTimeout:    cfg.AttestedIdleTimeout,
+		MaxHeaderBytes: transportHeaderBytes,
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: http2MaxStreams,
+			MaxReceiveBufferPerConnection: http2ConnBuffer, MaxReceiveBufferPerStream: http2StreamBuffer},
+		ErrorLog: log.New(errorLogWriter{s.log}, "", 0),
 	}
 	return nil
 }
@@ -639,7 +659,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		ln.Close()
 		return nil, err
 	}
-	s.ln = tls.NewListener(&limitListener{Listener: ln, s: s}, s.tlsCfg)
+	s.ln = tls.NewListener(&admitListener{Listener: ln, a: s.adm}, s.tlsCfg)
 	return ln.Addr(), nil
 }
 
@@ -659,12 +679,24 @@ func (s *Server) Serve() error {
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish
-// (bounded by ctx), and closes the store.
+// and idle connections close (bounded by ctx), and closes the store. It
+// logs what it found and what it did. When ctx ends first, the remaining
+// connections are cut and the error is a *ShutdownError.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopKeys != nil {
 		s.stopOnce.Do(func() { close(s.stopKeys) })
 	}
+	u, a, o := s.adm.counts()
+	s.log.Info("shutdown: no longer accepting; draining connections", "unattested", u, "attested", a, "over_capacity", o)
 	err := s.http.Shutdown(ctx)
+	if err != nil && ctx.Err() != nil {
+		u, a, o = s.adm.counts()
+		s.http.Close()
+		err = &ShutdownError{Cut: u + a + o, Err: err}
+		s.log.Warn("shutdown: connections cut before their requests finished", "cut", u+a+o, "err", ctx.Err())
+	} else if err == nil {
+		s.log.Info("shutdown: every connection drained")
+	}
 	if s.dtls != nil {
 		s.dtls.close()
 	}
@@ -673,6 +705,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// ShutdownError is a shutdown that had to cut connections: its context
+// ended (timeout, or a second signal) before they drained.
+type ShutdownError struct {
+	Cut int   // connections open when they were cut
+	Err error // the context's error
+}
+
+func (e *ShutdownError) Error() string {
+	return fmt.Sprintf("server: shutdown cut %d connection(s): %v", e.Cut, e.Err)
+}
+
+func (e *ShutdownError) Unwrap() error { return e.Err }
 
 func (s *Server) now() time.Time {
 	if s.cfg.Now != nil {

@@ -44,6 +44,11 @@ type Summary struct {
 	// policy maps ("" and 0: no credentials issued).
 	TrustDomain string
 	Workloads   int
+	// Admission is the connection bounds in force, as "name=value" pairs
+	// (admission.go); MaxConns is the most connections they let be open
+	// at once.
+	Admission []string
+	MaxConns  int
 }
 
 // Summary returns the server's startup summary.
@@ -74,6 +79,14 @@ func (s *Server) Summary() Summary {
 	if cr := s.pol.Credentials; cr != nil {
 		sum.TrustDomain, sum.Workloads = cr.TrustDomain, len(cr.Workloads)
 	}
+	c := &s.cfg
+	sum.Admission = []string{
+		fmt.Sprintf("max_unattested_conns=%d", c.MaxUnattestedConns), fmt.Sprintf("max_unattested_per_address=%d", c.MaxUnattestedPerAddr),
+		fmt.Sprintf("unattested_timeout=%s", c.UnattestedTimeout), fmt.Sprintf("max_unattested_streams=%d", c.MaxUnattestedStreams),
+		fmt.Sprintf("max_attested_conns=%d", c.MaxAttestedConns), fmt.Sprintf("attested_idle_timeout=%s", c.AttestedIdleTimeout),
+		fmt.Sprintf("max_body_buffer=%d", c.MaxBodyBuffer),
+	}
+	sum.MaxConns = c.MaxUnattestedConns + maxOverflowConns + c.MaxAttestedConns
 	switch {
 	case s.cfg.FetchCacheDir != "":
 		sum.Collateral = fmt.Sprintf("online: AMD KDS and Intel PCS through cache %s", s.cfg.FetchCacheDir)
@@ -101,7 +114,7 @@ func (sum Summary) Attrs() []slog.Attr {
 	a = append(a,
 		slog.String("tls_subject", sum.TLSSubject), slog.Time("tls_not_after", sum.TLSNotAfter),
 		slog.String("store", sum.Store), slog.String("store_backend", sum.StoreBackend), slog.Bool("keys_readonly", sum.KeysReadOnly), slog.String("attester", sum.Attester), slog.Any("profiles", sum.Profiles),
-		slog.String("collateral", sum.Collateral))
+		slog.String("collateral", sum.Collateral), slog.Any("admission", sum.Admission))
 	if sum.TrustDomain != "" {
 		a = append(a, slog.String("credentials_trust_domain", sum.TrustDomain), slog.Int("credentials_workloads", sum.Workloads))
 	}

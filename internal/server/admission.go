@@ -1,0 +1,476 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Admission: which connections the server keeps, for how long, and how it
+// refuses the rest. docs/OPERATIONS.md ("Admission and hostile load") is
+// the reader's account of these rules and numbers.
+//
+//   - An accepted connection is un-attested until an attestation on it is
+//     recorded. Un-attested connections are bounded in total
+//     (MaxUnattestedConns) and per source address (MaxUnattestedPerAddr),
+//     and each has UnattestedTimeout from accept to attest: then it is
+//     closed (once its requests in flight, if any, end; a request that
+//     starts after the deadline is refused with 408
+//     server.attestation_deadline).
+//   - When the total is reached, a newcomer whose address holds fewer
+//     un-attested connections than the address holding the most evicts
+//     that address's oldest one: no address, however many connections it
+//     opens, keeps another out.
+//   - Otherwise a connection over a bound still gets its TLS handshake and
+//     its first request answered: 503 server.too_many_connections (or
+//     server.too_many_from_address) with Retry-After, and the connection is
+//     closed (HTTP/1.1 Connection: close; HTTP/2 GOAWAY). At most
+//     maxOverflowConns such connections are kept at once, each at most
+//     overflowTimeout; past that a connection is closed at accept, before
+//     the handshake: spending a handshake on every refused connection
+//     would give a flood the server's CPU.
+//   - An un-attested connection runs at most MaxUnattestedStreams requests
+//     at once (HTTP/2 streams); more get 429 server.too_many_streams.
+//   - Request bodies are read only into bytes reserved from a server-wide
+//     budget (MaxBodyBuffer) for as long as the request runs; over it, 503
+//     server.busy with Retry-After.
+//   - Attested connections have their own bound (MaxAttestedConns, checked
+//     when an attestation starts: 503 server.too_many_connections) and idle
+//     timeout (AttestedIdleTimeout).
+//
+// Every refusal is counted in seatrx_admission_refusals_total by reason.
+
+// Defaults of the admission settings (Config fields of the same names).
+const (
+	DefaultMaxUnattestedConns   = 1024
+	DefaultMaxUnattestedPerAddr = 64
+	DefaultUnattestedTimeout    = 10 * time.Second
+	DefaultMaxUnattestedStreams = 4
+	DefaultMaxAttestedConns     = 4096
+	DefaultAttestedIdleTimeout  = 2 * time.Minute
+	DefaultMaxBodyBuffer        = 64 << 20
+)
+
+// Fixed admission numbers.
+const (
+	// maxOverflowConns bounds the connections kept only to be answered
+	// 503 (over a connection bound).
+	maxOverflowConns = 64
+	// overflowTimeout is how long such a connection may take to send its
+	// first request.
+	overflowTimeout = 5 * time.Second
+	// expiredRecheck is how often a connection past its deadline with
+	// requests in flight is looked at again.
+	expiredRecheck = time.Second
+	// retryAfterConns and retryAfterBusy are the Retry-After seconds of
+	// the connection refusals and of the stream and body-budget refusals.
+	retryAfterConns = 2
+	retryAfterBusy  = 1
+	// http2MaxStreams is SETTINGS_MAX_CONCURRENT_STREAMS for every
+	// connection (the handler path bounds un-attested ones further).
+	http2MaxStreams = 100
+	// http2ConnBuffer and http2StreamBuffer bound what an HTTP/2 peer may
+	// send ahead of the handlers (flow-control windows): a stream's window
+	// holds the largest body (maxAttestIssueBody).
+	http2ConnBuffer   = 1 << 20
+	http2StreamBuffer = 512 << 10
+)
+
+// Reasons of seatrx_admission_refusals_total.
+const (
+	reasonUnattestedCap = "unattested_cap" // over MaxUnattestedConns: answered 503
+	reasonAddressCap    = "address_cap"    // over MaxUnattestedPerAddr: answered 503
+	reasonAttestedCap   = "attested_cap"   // attestation started over MaxAttestedConns: 503
+	reasonEvicted       = "evicted"        // closed to admit a connection from a less busy address
+	reasonOverflowFull  = "overflow_full"  // closed at accept: too many connections waiting for their 503
+	reasonNoRequest     = "no_request"     // over a bound, closed without sending a request within overflowTimeout
+	reasonDeadline      = "deadline"       // closed: not attested within UnattestedTimeout
+	reasonLateRequest   = "late_request"   // request after the deadline: 408
+	reasonStreams       = "streams"        // over MaxUnattestedStreams: 429
+	reasonBodyBudget    = "body_budget"    // over MaxBodyBuffer: 503
+	reasonDTLSCap       = "dtls_cap"       // a DTLS connection past MaxUnattestedConns DTLS connections: closed (dtls.go)
+)
+
+type connState uint8
+
+const (
+	stateUnattested connState = iota
+	stateAttested
+	stateOverflow // over a bound: its requests are answered 503
+	stateClosed
+)
+
+// admission holds the counts behind the rules above.
+type admission struct {
+	maxUnattested, perAddr, maxStreams, maxAttested int
+	timeout                                         time.Duration
+	maxBody                                         int64
+
+	mu         sync.Mutex
+	unattested int
+	byAddr     map[netip.Addr][]*admConn // un-attested connections per address, oldest first
+	overflow   int
+	attested   int
+
+	body atomic.Int64 // request-body bytes reserved
+
+	refusals *prometheus.CounterVec
+}
+
+func newAdmission(cfg *Config, reg *prometheus.Registry) *admission {
+	a := &admission{
+		maxUnattested: cfg.MaxUnattestedConns, perAddr: cfg.MaxUnattestedPerAddr, maxStreams: cfg.MaxUnattestedStreams,
+		maxAttested: cfg.MaxAttestedConns, timeout: cfg.UnattestedTimeout, maxBody: cfg.MaxBodyBuffer,
+		byAddr: map[netip.Addr][]*admConn{},
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seatrx_admission_refusals_total",
+			Help: "Connections and requests refused by admission, by reason (docs/OPERATIONS.md).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{reasonUnattestedCap, reasonAddressCap, reasonAttestedCap, reasonEvicted, reasonOverflowFull,
+		reasonNoRequest, reasonDeadline, reasonLateRequest, reasonStreams, reasonBodyBudget, reasonDTLSCap} {
+		a.refusals.WithLabelValues(r)
+	}
+	reg.MustRegister(a.refusals, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "seatrx_request_body_reserved_bytes", Help: "Request-body bytes reserved from the --max-body-buffer budget.",
+	}, func() float64 { return float64(a.body.Load()) }))
+	for i, state := range []string{"unattested", "attested", "overflow"} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "seatrx_connections", Help: "Open connections by admission state (overflow: over a bound, kept to be answered 503).",
+			ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 {
+			u, at, o := a.counts()
+			return float64([]int{u, at, o}[i])
+		}))
+	}
+	return a
+}
+
+// counts returns the open connections: un-attested, attested, over a bound.
+func (a *admission) counts() (unattested, attested, overflow int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.unattested, a.attested, a.overflow
+}
+
+func (a *admission) refused(reason string) { a.refusals.WithLabelValues(reason).Inc() }
+
+// admitListener applies admission to every accepted connection.
+type admitListener struct {
+	net.Listener
+	a *admission
+}
+
+// Accept returns the next connection kept (un-attested or, over a bound,
+// kept to be answered 503); those past every allowance are closed here.
+func (l *admitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if ac := l.a.admit(c); ac != nil {
+			return ac, nil
+		}
+	}
+}
+
+// admConn is an accepted connection with its admission state.
+type admConn struct {
+	net.Conn
+	a    *admission
+	addr netip.Addr
+
+	state    connState // guarded by a.mu
+	reason   string    // why stateOverflow
+	timer    *time.Timer
+	expired  atomic.Bool
+	inflight atomic.Int32
+}
+
+func addrOf(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// admit places c: un-attested (evicting from the busiest address if the
+// total is reached), over a bound, or closed (nil).
+func (a *admission) admit(c net.Conn) *admConn {
+	ac := &admConn{Conn: c, a: a, addr: addrOf(c)}
+	var victim *admConn
+	a.mu.Lock()
+	n := len(a.byAddr[ac.addr])
+	switch {
+	case n >= a.perAddr:
+		ac.reason = reasonAddressCap
+	case a.unattested >= a.maxUnattested:
+		if victim = a.busiest(n + 1); victim == nil {
+			ac.reason = reasonUnattestedCap
+		} else {
+			a.releaseLocked(victim)
+		}
+	}
+	switch {
+	case ac.reason == "":
+		ac.state = stateUnattested
+		a.byAddr[ac.addr] = append(a.byAddr[ac.addr], ac)
+		a.unattested++
+		ac.timer = time.AfterFunc(a.timeout, ac.expire)
+	case a.overflow < maxOverflowConns:
+		ac.state = stateOverflow
+		a.overflow++
+		ac.timer = time.AfterFunc(overflowTimeout, ac.expire)
+	default:
+		ac = nil
+	}
+	a.mu.Unlock()
+	if victim != nil {
+		a.refused(reasonEvicted)
+		victim.timer.Stop()
+		victim.Conn.Close()
+	}
+	if ac == nil {
+		a.refused(reasonOverflowFull)
+		c.Close()
+	}
+	return ac
+}
+
+// busiest returns the oldest un-attested connection of the address holding
+// the most, if it holds more than than (the newcomer's address's count once
+// admitted): evicting it leaves the counts more even. Called with a.mu held.
+func (a *admission) busiest(than int) *admConn {
+	var top []*admConn
+	for _, cs := range a.byAddr {
+		if len(cs) > len(top) {
+			top = cs
+		}
+	}
+	if len(top) <= than {
+		return nil
+	}
+	return top[0]
+}
+
+// releaseLocked takes c out of the counts (once). Called with a.mu held.
+func (a *admission) releaseLocked(c *admConn) {
+	switch c.state {
+	case stateUnattested:
+		cs := a.byAddr[c.addr]
+		for i, x := range cs {
+			if x == c {
+				cs = append(cs[:i], cs[i+1:]...)
+				break
+			}
+		}
+		if len(cs) == 0 {
+			delete(a.byAddr, c.addr)
+		} else {
+			a.byAddr[c.addr] = cs
+		}
+		a.unattested--
+	case stateAttested:
+		a.attested--
+	case stateOverflow:
+		a.overflow--
+	}
+	c.state = stateClosed
+}
+
+func (c *admConn) Close() error {
+	c.a.mu.Lock()
+	c.a.releaseLocked(c)
+	c.a.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return c.Conn.Close()
+}
+
+func (c *admConn) stateNow() connState {
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	return c.state
+}
+
+// expire runs at the connection's deadline: an un-attested connection is
+// closed once no request is in flight; one kept over a bound that sent no
+// request is closed.
+func (c *admConn) expire() {
+	c.a.mu.Lock()
+	st := c.state
+	if st == stateUnattested {
+		c.expired.Store(true)
+		if c.inflight.Load() > 0 {
+			c.a.mu.Unlock()
+			c.timer.Reset(expiredRecheck)
+			return
+		}
+	}
+	if st == stateUnattested || st == stateOverflow {
+		c.a.releaseLocked(c) // now, so that an attestation cannot slip in before the close
+	}
+	c.a.mu.Unlock()
+	switch st {
+	case stateUnattested:
+		c.a.refused(reasonDeadline)
+		c.Conn.Close()
+	case stateOverflow:
+		c.a.refused(reasonNoRequest)
+		c.Conn.Close()
+	}
+}
+
+// attested moves c from the un-attested to the attested connections.
+func (c *admConn) attested() {
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	if c.state != stateUnattested {
+		return
+	}
+	c.a.releaseLocked(c)
+	c.state = stateAttested
+	c.a.attested++
+	c.timer.Stop()
+}
+
+// roomToAttest reports whether an attestation may start on c: always on an
+// attested connection, else while the attested connections are under
+// their bound (checked again by nothing: a few concurrent attestations may
+// pass it together).
+func (c *admConn) roomToAttest() bool {
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	return c.state == stateAttested || c.a.attested < c.a.maxAttested
+}
+
+// admitAttestation refuses, 503 server.too_many_connections, an attestation
+// that would take the attested connections over their bound.
+func (s *Server) admitAttestation(w http.ResponseWriter, c *conn) bool {
+	if c == nil || c.ac == nil || c.ac.roomToAttest() {
+		return true
+	}
+	s.adm.refused(reasonAttestedCap)
+	refuseAdmission(w, http.StatusServiceUnavailable, CodeTooManyConnections, "Too many connections", retryAfterConns,
+		fmt.Sprintf("the server holds its limit of %d attested connections; retry on a new connection later", c.ac.a.maxAttested), true)
+	return false
+}
+
+// reqState is one request's share of the admission budget.
+type reqState struct {
+	a    *admission
+	body int64
+}
+
+type reqKey struct{}
+
+// handler applies the per-request rules to next (see above).
+func (a *admission) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := connOf(r)
+		if c == nil || c.ac == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ac := c.ac
+		st := ac.stateNow()
+		switch {
+		case st == stateOverflow:
+			a.refused(ac.reason)
+			code, detail := CodeTooManyConnections, fmt.Sprintf("the server holds its limit of %d connections not yet attested", a.maxUnattested)
+			if ac.reason == reasonAddressCap {
+				code, detail = CodeTooManyFromAddress, fmt.Sprintf("your address holds the server's limit of %d connections not yet attested", a.perAddr)
+			}
+			refuseAdmission(w, http.StatusServiceUnavailable, code, "Too many connections", retryAfterConns, detail+"; retry on a new connection later", true)
+			return
+		case st == stateUnattested && ac.expired.Load():
+			a.refused(reasonLateRequest)
+			refuseAdmission(w, http.StatusRequestTimeout, CodeAttestationDeadline, "Attestation deadline passed", 0,
+				fmt.Sprintf("a connection must attest within %s of its start; attest on a new connection", a.timeout), true)
+			return
+		}
+		n := ac.inflight.Add(1)
+		defer ac.inflight.Add(-1)
+		if st == stateUnattested && int(n) > a.maxStreams {
+			a.refused(reasonStreams)
+			refuseAdmission(w, http.StatusTooManyRequests, CodeTooManyStreams, "Too many concurrent requests", retryAfterBusy,
+				fmt.Sprintf("a connection not yet attested may run %d requests at once", a.maxStreams), false)
+			return
+		}
+		rs := &reqState{a: a}
+		defer func() { a.body.Add(-rs.body) }()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey{}, rs)))
+	})
+}
+
+// reserveBody reserves the bytes a body of at most limit needs before it is
+// read (its declared length when known): false, with 503 server.busy
+// answered, when the budget cannot spare them.
+func reserveBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	rs, _ := r.Context().Value(reqKey{}).(*reqState)
+	if rs == nil {
+		return true
+	}
+	n := limit + 1
+	if r.ContentLength >= 0 && r.ContentLength < limit {
+		n = r.ContentLength + 1
+	}
+	for {
+		cur := rs.a.body.Load()
+		if cur+n > rs.a.maxBody {
+			rs.a.refused(reasonBodyBudget)
+			refuseAdmission(w, http.StatusServiceUnavailable, CodeBusy, "Server busy", retryAfterBusy,
+				fmt.Sprintf("request bodies in progress fill the server's %d-byte budget; retry later", rs.a.maxBody), false)
+			return false
+		}
+		if rs.a.body.CompareAndSwap(cur, cur+n) {
+			rs.body += n
+			return true
+		}
+	}
+}
+
+// refuseAdmission answers an admission refusal; closing, it asks for the
+// connection to be closed after the answer (HTTP/1.1 Connection: close,
+// which Go's HTTP/2 server turns into GOAWAY).
+func refuseAdmission(w http.ResponseWriter, status int, code Code, title string, retryAfter int, detail string, closing bool) {
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	if closing {
+		w.Header().Set("Connection", "close")
+	}
+	reject(w, &Error{Status: status, Code: code, Title: title, Detail: detail})
+}
+
+// errorLogWriter is net/http's error log: a peer's failed TLS handshake or
+// HTTP/2 preface (a scan, a flood, a connection closed by admission) is
+// the peer's doing and logged at DEBUG; anything else at WARN.
+type errorLogWriter struct{ log *slog.Logger }
+
+// peerFaults are the net/http log messages (prefixes) of a peer's doing.
+var peerFaults = []string{"http: TLS handshake error", "http2: server: error reading preface", "http2: timeout waiting for SETTINGS"}
+
+func (e errorLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	for _, f := range peerFaults {
+		if strings.HasPrefix(msg, f) {
+			e.log.Debug(msg)
+			return len(p), nil
+		}
+	}
+	e.log.Warn(msg)
+	return len(p), nil
+}

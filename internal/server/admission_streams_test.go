@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/seatrx/seatrx/internal/api"
+	"github.com/seatrx/seatrx/internal/keyfile"
+	"github.com/seatrx/seatrx/tlsbind"
+)
+
+// startInternal runs a dev server on loopback for tests that look at its
+// admission state.
+func startInternal(t *testing.T, mod func(*Config)) (*Server, *http.Client) {
+	t.Helper()
+	cfg := Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	mod(&cfg)
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+	})
+	cas, err := keyfile.LoadCertificates(filepath.Join(DevDir(cfg.DataDir), "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cas[0])
+	// One HTTP/2 connection, all requests multiplexed on it.
+	tr := &http.Transport{TLSClientConfig: tlsbind.ClientConfig(roots, "127.0.0.1"), ForceAttemptHTTP2: true, MaxConnsPerHost: 1}
+	t.Cleanup(tr.CloseIdleConnections)
+	s.cfg.Addr = addr.String()
+	return s, &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+// stalledPost starts POST /v1/attest with a body that never ends (until
+// the test does) and returns the response when it comes.
+func stalledPost(t *testing.T, s *Server, cl *http.Client) <-chan *http.Response {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	out := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", "https://"+s.cfg.Addr+"/v1/attest", pr)
+		resp, err := cl.Do(req)
+		if err != nil {
+			out <- nil
+			return
+		}
+		resp.Body.Close()
+		out <- resp
+	}()
+	pw.Write([]byte{0}) // the handler is reading
+	return out
+}
+
+// waitReserved polls until n bodies of POST /v1/attest hold their budget.
+func waitReserved(t *testing.T, s *Server, n int64) {
+	t.Helper()
+	want := n * (maxAuthBody + 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for s.adm.body.Load() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("reserved %d body bytes, want %d", s.adm.body.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func wantAdmissionProblem(t *testing.T, resp *http.Response, status int, code string) {
+	t.Helper()
+	if resp == nil {
+		t.Fatalf("no response, want %d %s", status, code)
+	}
+	if resp.StatusCode != status || resp.Header.Get("Content-Type") != api.MediaProblem || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got %d %s Retry-After %q, want %d problem %s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), status, code)
+	}
+}
+
+// An un-attested HTTP/2 connection runs MaxUnattestedStreams requests at
+// once; the next is answered 429 (the connection stays usable).
+func TestAdmissionStreamLimit(t *testing.T) {
+	s, cl := startInternal(t, func(c *Config) { c.MaxUnattestedStreams = 2 })
+	stalledPost(t, s, cl)
+	stalledPost(t, s, cl)
+	waitReserved(t, s, 2)
+	resp, err := cl.Post("https://"+s.cfg.Addr+"/v1/attest", "application/octet-stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p api.Problem
+	json.NewDecoder(resp.Body).Decode(&p)
+	wantAdmissionProblem(t, resp, http.StatusTooManyRequests, "server.too_many_streams")
+	if p.Code != "server.too_many_streams" {
+		t.Fatalf("problem %+v", p)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+	}
+}
+
+// Bodies are read only into reserved budget: past it, 503 server.busy.
+func TestAdmissionBodyBudget(t *testing.T) {
+	s, cl := startInternal(t, func(c *Config) { c.MaxBodyBuffer = 2*(maxAuthBody+1) + 100 })
+	stalledPost(t, s, cl)
+	stalledPost(t, s, cl)
+	waitReserved(t, s, 2)
+	third := stalledPost(t, s, cl)
+	resp := <-third
+	wantAdmissionProblem(t, resp, http.StatusServiceUnavailable, "server.busy")
+	if s.adm.body.Load() != 2*(maxAuthBody+1) {
+		t.Fatalf("reserved %d after a refusal", s.adm.body.Load())
+	}
+}
