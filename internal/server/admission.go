@@ -80,10 +80,13 @@ const (
 	// connection (the handler path bounds un-attested ones further).
 	http2MaxStreams = 100
 	// http2ConnBuffer and http2StreamBuffer bound what an HTTP/2 peer may
-	// send ahead of the handlers (flow-control windows): a stream's window
-	// holds the largest body (maxAttestIssueBody).
-	http2ConnBuffer   = 1 << 20
-	http2StreamBuffer = 512 << 10
+	// send ahead of the handlers (flow-control windows; 64 KiB is the
+	// least net/http takes). With Go's default (1 MiB per connection), the
+	// h2-streams scenario of seatrx bench held the server above 600 MB
+	// in data its handlers had not read yet; a body larger than the window
+	// only takes a few more window updates.
+	http2ConnBuffer   = 64 << 10
+	http2StreamBuffer = 64 << 10
 )
 
 // Reasons of seatrx_admission_refusals_total.
