@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,19 +91,11 @@ the receipt, verified offline, records transport "dtls" and version
 // token redeemed (and refused the second time), a summary and the receipt.
 func runDemo(env *cli.Env, keep string, quiet bool) error {
 	stdout := env.Stdout
-	data := keep
-	if keep != "" {
-		if err := emptyDir(keep); err != nil {
-			return cli.Usagef("--keep %s: %v", keep, err)
-		}
-	} else {
-		d, err := os.MkdirTemp("", "seatrx-demo-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		data = d
+	data, cleanup, err := demoDataDir(keep)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	// The dev server's policy is the default's plus one workload identity
 	// (the simulated SEV-SNP guest's reference values name demo/workload)
 	// and three approvers for large transfers.
@@ -110,24 +103,11 @@ func runDemo(env *cli.Env, keep string, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true, PolicyFile: polPath,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	_, addr, stop, err := startDemoServer(server.Config{DataDir: data, PolicyFile: polPath}, stdout)
 	if err != nil {
 		return err
 	}
-	addr, err := srv.Listen()
-	if err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	}()
-	fmt.Fprint(stdout, server.DevBanner(data, addr.String()))
+	defer stop()
 
 	// The client side uses only what the dev server published for clients.
 	roots, pki, err := devFiles(server.DevDir(data))
@@ -454,4 +434,46 @@ func demoApprove(p *client.Plain, id string, key crypto.Signer) (*api.Authorizat
 		return nil, err
 	}
 	return p.Decide(ctx, id, body)
+}
+
+// demoDataDir returns the demo's data directory: keep, emptied first, or a
+// temporary directory that cleanup removes.
+func demoDataDir(keep string) (dir string, cleanup func(), err error) {
+	if keep != "" {
+		if err := emptyDir(keep); err != nil {
+			return "", nil, cli.Usagef("--keep %s: %v", keep, err)
+		}
+		return keep, func() {}, nil
+	}
+	d, err := os.MkdirTemp("", "seatrx-demo-")
+	if err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d) }, nil
+}
+
+// startDemoServer starts an in-process --dev server on a loopback port with
+// cfg's data directory and options, its log discarded, and prints the dev
+// banner; stop shuts it down and waits for it.
+func startDemoServer(cfg server.Config, stdout io.Writer) (srv *server.Server, addr net.Addr, stop func(), err error) {
+	cfg.Addr, cfg.Dev = "127.0.0.1:0", true
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err = server.New(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	addr, err = srv.Listen()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	stop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}
+	fmt.Fprint(stdout, server.DevBanner(cfg.DataDir, addr.String()))
+	return srv, addr, stop, nil
 }

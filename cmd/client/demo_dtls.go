@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/seatrx/seatrx/internal/cli"
 	"github.com/seatrx/seatrx/internal/client"
@@ -22,37 +19,16 @@ import (
 // fetched over HTTPS.
 func runDemoDTLS(env *cli.Env, keep string, quiet bool) error {
 	stdout := env.Stdout
-	data := keep
-	if keep != "" {
-		if err := emptyDir(keep); err != nil {
-			return cli.Usagef("--keep %s: %v", keep, err)
-		}
-	} else {
-		d, err := os.MkdirTemp("", "seatrx-demo-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		data = d
-	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DTLSAddr: "127.0.0.1:0", DataDir: data, Dev: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	data, cleanup, err := demoDataDir(keep)
 	if err != nil {
 		return err
 	}
-	addr, err := srv.Listen()
+	defer cleanup()
+	srv, addr, stop, err := startDemoServer(server.Config{DTLSAddr: "127.0.0.1:0", DataDir: data}, stdout)
 	if err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	}()
-	fmt.Fprint(stdout, server.DevBanner(data, addr.String()))
+	defer stop()
 	fmt.Fprintf(stdout, "DTLS 1.3 listener on udp %s\n", srv.DTLSAddr())
 	roots, pki, err := devFiles(server.DevDir(data))
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // printSession prints a short human summary of one attested session.
 func printSession(w io.Writer, o *client.Outcome) {
 	if d := o.DTLS; d != nil {
-		fmt.Fprintf(w, "  DTLS %s, %s, full handshake; %d messages sent, %d received, %d retransmitted\n", d.Version, tls.CipherSuiteName(d.Suite), o.Stats.Sent, o.Stats.Received, o.Stats.Retransmitted)
+		fmt.Fprintf(w, "  DTLS %s, %s, full handshake; messages sent %d, received %d, retransmitted %d\n", d.Version, tls.CipherSuiteName(d.Suite), o.Stats.Sent, o.Stats.Received, o.Stats.Retransmitted)
 	} else {
 		fmt.Fprintf(w, "  TLS %s, %s, ALPN %s, resumed=%v\n", tlsVersion(o.TLS.Version), tls.CipherSuiteName(o.TLS.CipherSuite), o.TLS.NegotiatedProtocol, o.TLS.DidResume)
 	}

@@ -354,13 +354,9 @@ func (c *Conn) AttestAndIssue(ctx context.Context, requested any, audience strin
 	if err != nil {
 		return nil, nil, err
 	}
-	rreq, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	body, err := attestIssueBody(proof.Authenticator, requested, audience)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: receipt request: %w", err)
-	}
-	body, err := cbor.Marshal(api.AttestIssueRequest{Authenticator: proof.Authenticator, Receipt: rreq})
-	if err != nil {
-		return nil, nil, fmt.Errorf("client: attest-and-issue request: %w", err)
+		return nil, nil, err
 	}
 	out, err := c.do(ctx, http.MethodPost, api.PathAttestIssue, api.MediaAttestIssueRequest, body)
 	if notServed(err) {
@@ -661,4 +657,18 @@ func (h *http1Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
+}
+
+// attestIssueBody is the attest-and-issue request (api.AttestIssueRequest)
+// carrying auth and a receipt request for requested, over HTTPS and DTLS.
+func attestIssueBody(auth []byte, requested any, audience string) ([]byte, error) {
+	rreq, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	if err != nil {
+		return nil, fmt.Errorf("client: receipt request: %w", err)
+	}
+	body, err := cbor.Marshal(api.AttestIssueRequest{Authenticator: auth, Receipt: rreq})
+	if err != nil {
+		return nil, fmt.Errorf("client: attest-and-issue request: %w", err)
+	}
+	return body, nil
 }

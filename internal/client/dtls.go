@@ -208,13 +208,9 @@ func (c *DTLSConn) AttestAndIssue(ctx context.Context, requested any, audience s
 	if err != nil {
 		return nil, nil, err
 	}
-	rreq, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	body, err := attestIssueBody(proof.Authenticator, requested, audience)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: receipt request: %w", err)
-	}
-	body, err := cbor.Marshal(api.AttestIssueRequest{Authenticator: proof.Authenticator, Receipt: rreq})
-	if err != nil {
-		return nil, nil, fmt.Errorf("client: attest-and-issue request: %w", err)
+		return nil, nil, err
 	}
 	if err := c.t.WriteFrame(ctx, frame.TypeAttestIssue, body); err != nil {
 		return nil, nil, fmt.Errorf("client: attest and issue: %w", err)

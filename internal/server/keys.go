@@ -280,16 +280,9 @@ func (s *Server) ReloadKeys() (bool, error) {
 
 // watchKeys polls the key directory until stop is closed.
 func (s *Server) watchKeys(every time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if _, err := s.ReloadKeys(); err != nil {
-				s.log.Error("key directory", "err", err)
-			}
+	runEvery(every, stop, func() {
+		if _, err := s.ReloadKeys(); err != nil {
+			s.log.Error("key directory", "err", err)
 		}
-	}
+	})
 }

@@ -10,6 +10,12 @@ const pruneTimeout = time.Minute
 
 // pruneEvery prunes the store every interval until stop is closed.
 func (s *Server) pruneEvery(every time.Duration, stop <-chan struct{}) {
+	runEvery(every, stop, func() { s.prune(context.Background()) })
+}
+
+// runEvery calls tick every interval until stop is closed: the server's
+// background schedules (pruning, key reloads).
+func runEvery(every time.Duration, stop <-chan struct{}, tick func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -17,7 +23,7 @@ func (s *Server) pruneEvery(every time.Duration, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			s.prune(context.Background())
+			tick()
 		}
 	}
 }
