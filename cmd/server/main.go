@@ -123,7 +123,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	cli.IntVar(fs, &c.MaxUnattestedConns, "max-unattested-conns", server.DefaultMaxUnattestedConns, 1, 1<<20,
 		"maximum concurrent connections not yet attested; when reached, a newcomer evicts the oldest of the busiest address, or gets 503 (docs/OPERATIONS.md)")
 	cli.IntVar(fs, &c.MaxUnattestedPerAddr, "max-unattested-per-address", server.DefaultMaxUnattestedPerAddr, 1, 1<<20,
-		"maximum concurrent connections not yet attested from one source address; more get 503")
+		"maximum concurrent connections not yet attested from one source address (IPv6: one /64); more get 503")
 	cli.DurationVar(fs, &c.UnattestedTimeout, "unattested-timeout", server.DefaultUnattestedTimeout, 100*time.Millisecond,
 		"time from accept for a connection to complete its TLS handshake and attest; then it is closed")
 	cli.IntVar(fs, &c.MaxUnattestedStreams, "max-unattested-streams", server.DefaultMaxUnattestedStreams, 1, 100,

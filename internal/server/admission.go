@@ -201,11 +201,20 @@ type admConn struct {
 	inflight atomic.Int32
 }
 
+// addrOf is the source a connection counts against: its IPv4 address, or
+// the /64 prefix of its IPv6 address (one host is commonly given a whole
+// /64, so counting single IPv6 addresses would bound nothing).
 func addrOf(c net.Conn) netip.Addr {
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
 	}
-	return netip.Addr{}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // admit places c: un-attested (evicting from the busiest address if the

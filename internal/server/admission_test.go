@@ -287,3 +287,18 @@ func TestErrorLogLevels(t *testing.T) {
 		}
 	}
 }
+
+// IPv6 peers count by /64; IPv4 (also mapped into IPv6) by address.
+func TestAddrOf(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"127.0.0.2", "127.0.0.2"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::"},
+	} {
+		if got := addrOf(newFakeConn(tc.remote)).String(); got != tc.want {
+			t.Errorf("addrOf(%s) = %s, want %s", tc.remote, got, tc.want)
+		}
+	}
+}
