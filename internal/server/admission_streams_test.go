@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,29 @@ func TestAdmissionStreamLimit(t *testing.T) {
 	}
 	if resp.ProtoMajor != 2 {
 		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+	}
+}
+
+// A connection that keeps opening streams past the limit is closed after
+// maxStreamRefusals refusals: the next refusal asks for the close (GOAWAY
+// over HTTP/2), and its detail says so.
+func TestAdmissionStreamRefusalsClose(t *testing.T) {
+	s, cl := startInternal(t, func(c *Config) { c.MaxUnattestedStreams = 1 })
+	stalledPost(t, s, cl)
+	waitReserved(t, s, 1)
+	for i := 1; i <= maxStreamRefusals+1; i++ {
+		resp, err := cl.Post("https://"+s.cfg.Addr+"/v1/attest", "application/octet-stream", nil)
+		if err != nil {
+			t.Fatalf("refusal %d: %v", i, err)
+		}
+		var p api.Problem
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		wantAdmissionProblem(t, resp, http.StatusTooManyRequests, "server.too_many_streams")
+		closing := strings.Contains(p.Detail, "the connection is closed")
+		if closing != (i > maxStreamRefusals) {
+			t.Fatalf("refusal %d: detail %q", i, p.Detail)
+		}
 	}
 }
 

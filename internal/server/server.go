@@ -311,6 +311,8 @@ type Server struct {
 
 	rdy readyState
 	adm *admission
+	// overloadLog bounds the access-log lines of overload refusals.
+	overloadLog *logLimiter
 	// connPrefix and connSeq make connection ids ("c" for TLS, "d" for
 	// DTLS, then 8 random base32 characters, "-" and a base-36 sequence
 	// number, e.g. cK3J4H5G6-1z): unique across restarts and replicas (with
@@ -355,7 +357,8 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Profiles) == 0 {
 		cfg.Profiles = []tlsbind.Profile{tlsbind.DefaultProfile()}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, accepted: map[string]bool{ear.StatusAffirming: true}, connPrefix: rand.Text()[:8] + "-"}
+	s := &Server{cfg: cfg, log: cfg.Logger, accepted: map[string]bool{ear.StatusAffirming: true}, connPrefix: rand.Text()[:8] + "-",
+		overloadLog: &logLimiter{max: MaxOverloadLogLines}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
