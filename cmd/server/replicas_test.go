@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver, to inspect the shared database
 
 	"github.com/seatrx/seatrx/evidence"
@@ -100,6 +103,113 @@ func (rr *roundRobin) serve(c net.Conn) {
 	<-done
 }
 
+// dbOutage is how long the database is unreachable in the multi-replica
+// test's simulated restart.
+const dbOutage = 2 * time.Second
+
+// dbProxy is a TCP proxy between the replicas and PostgreSQL that can
+// take the database away: down cuts every proxied connection and refuses
+// new ones until up. The test uses the shared PostgreSQL service (CI's),
+// which it must not restart under other tests; to the replicas an outage
+// behind the proxy is what a restart is (connections gone, then nothing,
+// then a fresh server).
+type dbProxy struct {
+	dsn   string // the replicas' DSN, through the proxy
+	ln    net.Listener
+	netw  string // upstream network and address
+	addr  string
+	mu    sync.Mutex
+	isUp  bool
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+func newDBProxy(t *testing.T, dsn string) *dbProxy {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dbProxy{netw: "tcp", addr: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), isUp: true, conns: map[net.Conn]bool{}}
+	if filepath.IsAbs(cfg.Host) { // a Unix socket directory (scripts/testdb)
+		p.netw, p.addr = "unix", filepath.Join(cfg.Host, fmt.Sprintf(".s.PGSQL.%d", cfg.Port))
+	}
+	p.ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := url.URL{Scheme: "postgres", Host: p.ln.Addr().String(), Path: "/" + cfg.Database, RawQuery: "sslmode=disable"}
+	u.User = url.User(cfg.User)
+	if cfg.Password != "" {
+		u.User = url.UserPassword(cfg.User, cfg.Password)
+	}
+	p.dsn = u.String()
+	t.Cleanup(func() { p.ln.Close(); p.down(); p.wg.Wait() })
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := p.ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); p.serve(c) }()
+		}
+	}()
+	return p
+}
+
+func (p *dbProxy) serve(c net.Conn) {
+	defer c.Close()
+	p.mu.Lock()
+	ok := p.isUp
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	up, err := net.DialTimeout(p.netw, p.addr, 2*time.Second)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	p.mu.Lock()
+	if !p.isUp {
+		p.mu.Unlock()
+		return
+	}
+	p.conns[c], p.conns[up] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, c); done <- struct{}{} }()
+	go func() { io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, up)
+	p.mu.Unlock()
+}
+
+// down cuts every proxied connection and refuses new ones; it returns how
+// many client connections it cut.
+func (p *dbProxy) down() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.isUp = false
+	for c := range p.conns {
+		c.Close()
+	}
+	n := len(p.conns) / 2
+	p.conns = map[net.Conn]bool{}
+	return n
+}
+
+func (p *dbProxy) up() {
+	p.mu.Lock()
+	p.isUp = true
+	p.mu.Unlock()
+}
+
 // ack is an acknowledged session: the receipt the client got back.
 type ack struct {
 	id, bundle []byte
@@ -110,17 +220,18 @@ type ack struct {
 // directory behind a round-robin TCP balancer; 16 workers run attested
 // sessions (attest-and-issue, then redeem, and a second receipt attempt on
 // the same attestation). Meanwhile one replica is killed with SIGKILL and
-// restarted, and every PostgreSQL connection of the database is terminated
-// once (what a PostgreSQL restart does to its clients). Afterwards every
+// restarted, and PostgreSQL goes away for dbOutage with every connection
+// cut (a restart as its clients see it; see dbProxy). Afterwards every
 // acknowledged receipt is in the store, byte for byte, and verifies; no
 // token was redeemed twice; no attestation got two receipts.
 func TestReplicasSurviveKillAndDatabaseRestart(t *testing.T) {
 	dsn := pgtest.DSN(t)
+	pg := newDBProxy(t, dsn)
 	data := filepath.Join(t.TempDir(), "data")
 	replicas := make([]*started, replicaCount)
 	lb := newRoundRobin(t)
 	run := func(i int) {
-		args := []string{"--dev", "--data", data, "--store", dsn}
+		args := []string{"--dev", "--data", data, "--store", pg.dsn}
 		if i > 0 {
 			args = append(args, "--keys-readonly")
 		}
@@ -245,11 +356,17 @@ func TestReplicasSurviveKillAndDatabaseRestart(t *testing.T) {
 		t.Logf("replica 1 killed with SIGKILL at %d sessions and restarted", done.Load())
 	}
 	if waitFor(ctx, &done, 2*replicaSessions/3) {
+		// A PostgreSQL restart as its clients see it: every connection
+		// cut (client side by the proxy, server side by
+		// pg_terminate_backend), then nothing answers for a while.
+		cut := pg.down()
 		n, err := terminateBackends(dsn)
 		if err != nil {
 			t.Error(err)
 		}
-		t.Logf("terminated %d PostgreSQL connections at %d sessions", n, done.Load())
+		time.Sleep(dbOutage) // the outage itself: what is measured is how replicas come through it
+		pg.up()
+		t.Logf("PostgreSQL unreachable for %s at %d sessions: %d proxied and %d server-side connections cut", dbOutage, done.Load(), cut, n)
 	}
 	wg.Wait()
 	if err, _ := fatal.Load().(error); err != nil {
