@@ -17,8 +17,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/seatrx/seatrx/internal/api"
 	"github.com/seatrx/seatrx/internal/authz"
 	"github.com/seatrx/seatrx/policy"
@@ -39,15 +37,9 @@ const (
 // connection. The answer holds the execution token's secret (once), and,
 // when no approver beyond the server's appraiser is needed, the receipt.
 func (c *Conn) CreateAuthorization(ctx context.Context, requested any, audience string) (*api.Authorization, error) {
-	body, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	out, err := c.postReceiptRequest(ctx, api.PathAuthorizations, "authorization", requested, audience)
 	if err != nil {
-		return nil, fmt.Errorf("client: authorization request: %w", err)
-	}
-	t := time.Now()
-	out, err := c.do(ctx, http.MethodPost, api.PathAuthorizations, api.MediaReceiptRequest, body)
-	c.record(func(x *Timings) { x.Receipt = time.Since(t) })
-	if err != nil {
-		return nil, fmt.Errorf("client: authorization: %w", err)
+		return nil, err
 	}
 	return decodeAuthorization(out)
 }

@@ -450,21 +450,32 @@ func (c *Conn) AttestServer(ctx context.Context) (*tlsbind.Result, error) {
 // RequestReceipt asks for a receipt authorizing requested (any value that
 // encodes as CBOR) for audience ("" = the issuer).
 func (c *Conn) RequestReceipt(ctx context.Context, requested any, audience string) (*api.ReceiptResponse, error) {
-	body, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	out, err := c.postReceiptRequest(ctx, api.PathReceipts, "receipt", requested, audience)
 	if err != nil {
-		return nil, fmt.Errorf("client: receipt request: %w", err)
-	}
-	t := time.Now()
-	out, err := c.do(ctx, http.MethodPost, api.PathReceipts, api.MediaReceiptRequest, body)
-	c.record(func(x *Timings) { x.Receipt = time.Since(t) })
-	if err != nil {
-		return nil, fmt.Errorf("client: receipt: %w", err)
+		return nil, err
 	}
 	var rr api.ReceiptResponse
 	if err := cbor.Unmarshal(out, &rr); err != nil {
 		return nil, fmt.Errorf("client: receipt response: %w", err)
 	}
 	return &rr, nil
+}
+
+// postReceiptRequest POSTs a receipt request for requested and audience to
+// path (receipts, authorizations), timed as the session's receipt phase;
+// what names the request in errors.
+func (c *Conn) postReceiptRequest(ctx context.Context, path, what string, requested any, audience string) ([]byte, error) {
+	body, err := cbor.Marshal(api.ReceiptRequest{Requested: requested, Audience: audience})
+	if err != nil {
+		return nil, fmt.Errorf("client: %s request: %w", what, err)
+	}
+	t := time.Now()
+	out, err := c.do(ctx, http.MethodPost, path, api.MediaReceiptRequest, body)
+	c.record(func(x *Timings) { x.Receipt = time.Since(t) })
+	if err != nil {
+		return nil, fmt.Errorf("client: %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // Redeem consumes the execution token of receipt id with its secret.
