@@ -7,3 +7,6 @@ package fdlimit
 // returns the soft and hard limits in force afterwards. Where there are no
 // such limits (not Unix) it returns 0, 0 and no error.
 func Raise() (soft, hard uint64, err error) { return raise() }
+
+// Soft returns the soft RLIMIT_NOFILE in force (0 where there is none).
+func Soft() uint64 { return soft() }

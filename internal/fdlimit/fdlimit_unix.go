@@ -19,3 +19,11 @@ func raise() (uint64, uint64, error) {
 	}
 	return uint64(l.Cur), uint64(l.Max), nil
 }
+
+func soft() uint64 {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+		return 0
+	}
+	return uint64(l.Cur)
+}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seatrx/seatrx/internal/fdlimit"
 )
 
 // Admission: which connections the server keeps, for how long, and how it
@@ -36,17 +38,34 @@ import (
 //     server.too_many_from_address) with Retry-After, and the connection is
 //     closed (HTTP/1.1 Connection: close; HTTP/2 GOAWAY). At most
 //     maxOverflowConns such connections are kept at once, each at most
-//     overflowTimeout; past that a connection is closed at accept, before
-//     the handshake: spending a handshake on every refused connection
-//     would give a flood the server's CPU.
+//     overflowTimeout. Past that a connection gets no handshake (spending
+//     one on every refused connection would give a flood the server's
+//     CPU): it is held unread for UnattestedTimeout, then closed (at most
+//     maxHeldConns at once, fewer if the open-file limit is short), so that
+//     a flood's connections wait out a timeout instead of coming back at
+//     once; past that too, it is closed at accept. Only the busiest
+//     addresses get here: a connection from a less busy one evicts.
 //   - An un-attested connection runs at most MaxUnattestedStreams requests
-//     at once (HTTP/2 streams); more get 429 server.too_many_streams.
-//   - Request bodies are read only into bytes reserved from a server-wide
-//     budget (MaxBodyBuffer) for as long as the request runs; over it, 503
+//     at once (HTTP/2 streams); more get 429 server.too_many_streams. Its
+//     request bodies must arrive before its deadline (the read fails then:
+//     400 server.body_unreadable), and after maxRefusals refusals (429 or
+//     503 server.busy) it is closed.
+//   - Request bodies are read only into bytes reserved for as long as the
+//     request runs: a body declared at most smallBody bytes from the
+//     smallBodies allowance (MaxUnattestedConns x MaxUnattestedStreams
+//     such bodies, enough for every un-attested stream at once, so that
+//     no flood of large bodies can keep a small attestation out), any
+//     other from a server-wide budget (MaxBodyBuffer); over it, 503
 //     server.busy with Retry-After.
 //   - Attested connections have their own bound (MaxAttestedConns, checked
 //     when an attestation starts: 503 server.too_many_connections) and idle
-//     timeout (AttestedIdleTimeout).
+//     timeout (AttestedIdleTimeout: closed once no request has run on them
+//     for that long, looked at every idleSweep). The idle timeout is ours,
+//     not net/http's (whose IdleTimeout is off): Go's HTTP/2 server arms a
+//     timer of that length on every connection, and a stopped timer kept
+//     the whole connection (buffers, streams) in memory until it would
+//     have fired; with 2 minutes, the h2-streams scenario of seatrx bench
+//     left 70-200 MB in the heap for 2 minutes after the attack.
 //
 // Every refusal is counted in seatrx_admission_refusals_total by reason.
 
@@ -69,6 +88,14 @@ const (
 	// overflowTimeout is how long such a connection may take to send its
 	// first request.
 	overflowTimeout = 5 * time.Second
+	// maxHeldConns bounds the connections held unread (past every other
+	// allowance); heldFileReserve is the open files kept out of that
+	// bound's reach for everything else (the other bounds, the store).
+	maxHeldConns    = 16384
+	heldFileReserve = 1024
+	// idleSweep is how often attested connections are looked at for
+	// AttestedIdleTimeout (at most; a quarter of the timeout if shorter).
+	idleSweep = time.Second
 	// expiredRecheck is how often a connection past its deadline with
 	// requests in flight is looked at again.
 	expiredRecheck = time.Second
@@ -82,12 +109,18 @@ const (
 	// requests in flight); at 100, the h2-streams scenario of seatrx bench
 	// kept the server busy answering 22,000 refused streams a second.
 	http2MaxStreams = 16
-	// maxStreamRefusals is how many requests of an un-attested connection
-	// may be refused as too_many_streams before it is closed (GOAWAY over
-	// HTTP/2): a client that keeps opening streams past the limit is not
+	// maxRefusals is how many requests of an un-attested connection may be
+	// refused (too_many_streams, busy) before it is closed (GOAWAY over
+	// HTTP/2): a client that keeps opening streams past a limit is not
 	// waiting for its answers, and its refusals would otherwise cost the
-	// server without end.
-	maxStreamRefusals = 16
+	// server without end (the h2-streams scenario of seatrx bench, with
+	// busy refusals not counted, had the server answer 22,000 a second).
+	maxRefusals = 16
+	// smallBody is the largest declared body read from the small-body
+	// allowance instead of the MaxBodyBuffer budget; it holds any
+	// authenticator the simulated and recorded SNP and TDX evidence makes
+	// (5-11 KB) with room to spare.
+	smallBody = 32 << 10
 	// http2ConnBuffer and http2StreamBuffer bound what an HTTP/2 peer may
 	// send ahead of the handlers (flow-control windows; 64 KiB is the
 	// least net/http takes). With Go's default (1 MiB per connection), the
@@ -104,7 +137,9 @@ const (
 	reasonAddressCap    = "address_cap"    // over MaxUnattestedPerAddr: answered 503
 	reasonAttestedCap   = "attested_cap"   // attestation started over MaxAttestedConns: 503
 	reasonEvicted       = "evicted"        // closed to admit a connection from a less busy address
-	reasonOverflowFull  = "overflow_full"  // closed at accept: too many connections waiting for their 503
+	reasonOverflowFull  = "overflow_full"  // closed at accept: too many connections waiting for their 503, and too many held
+	reasonHeld          = "held"           // held unread past every allowance, then closed
+	reasonIdle          = "attested_idle"  // attested, closed after AttestedIdleTimeout without a request
 	reasonNoRequest     = "no_request"     // over a bound, closed without sending a request within overflowTimeout
 	reasonDeadline      = "deadline"       // closed: not attested within UnattestedTimeout
 	reasonLateRequest   = "late_request"   // request after the deadline: 408
@@ -125,16 +160,21 @@ const (
 // admission holds the counts behind the rules above.
 type admission struct {
 	maxUnattested, perAddr, maxStreams, maxAttested int
-	timeout                                         time.Duration
+	timeout, idle                                   time.Duration
 	maxBody                                         int64
 
 	mu         sync.Mutex
 	unattested int
 	byAddr     map[netip.Addr][]*admConn // un-attested connections per address, oldest first
 	overflow   int
-	attested   int
+	attested   map[*admConn]struct{}
+	sweeping   bool // sweepIdle runs
 
-	body atomic.Int64 // request-body bytes reserved
+	held heldConns
+
+	body        atomic.Int64 // request-body bytes reserved from maxBody
+	small       atomic.Int64 // small bodies being read (smallBody each)
+	smallBodies int64        // the small-body allowance
 
 	refusals *prometheus.CounterVec
 }
@@ -142,20 +182,26 @@ type admission struct {
 func newAdmission(cfg *Config, reg *prometheus.Registry) *admission {
 	a := &admission{
 		maxUnattested: cfg.MaxUnattestedConns, perAddr: cfg.MaxUnattestedPerAddr, maxStreams: cfg.MaxUnattestedStreams,
-		maxAttested: cfg.MaxAttestedConns, timeout: cfg.UnattestedTimeout, maxBody: cfg.MaxBodyBuffer,
-		byAddr: map[netip.Addr][]*admConn{},
+		maxAttested: cfg.MaxAttestedConns, timeout: cfg.UnattestedTimeout, idle: cfg.AttestedIdleTimeout, maxBody: cfg.MaxBodyBuffer,
+		attested:    map[*admConn]struct{}{},
+		byAddr:      map[netip.Addr][]*admConn{},
+		held:        heldConns{limit: -1},
+		smallBodies: int64(cfg.MaxUnattestedConns) * int64(cfg.MaxUnattestedStreams),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seatrx_admission_refusals_total",
 			Help: "Connections and requests refused by admission, by reason (docs/OPERATIONS.md).",
 		}, []string{"reason"}),
 	}
 	for _, r := range []string{reasonUnattestedCap, reasonAddressCap, reasonAttestedCap, reasonEvicted, reasonOverflowFull,
-		reasonNoRequest, reasonDeadline, reasonLateRequest, reasonStreams, reasonBodyBudget, reasonDTLSCap} {
+		reasonHeld, reasonIdle, reasonNoRequest, reasonDeadline, reasonLateRequest, reasonStreams, reasonBodyBudget, reasonDTLSCap} {
 		a.refusals.WithLabelValues(r)
 	}
 	reg.MustRegister(a.refusals, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "seatrx_request_body_reserved_bytes", Help: "Request-body bytes reserved from the --max-body-buffer budget.",
 	}, func() float64 { return float64(a.body.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "seatrx_connections_held", Help: "Connections held unread past every admission allowance, to be closed at their timeout.",
+	}, func() float64 { return float64(a.held.count()) }))
 	for i, state := range []string{"unattested", "attested", "overflow"} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "seatrx_connections", Help: "Open connections by admission state (overflow: over a bound, kept to be answered 503).",
@@ -172,7 +218,7 @@ func newAdmission(cfg *Config, reg *prometheus.Registry) *admission {
 func (a *admission) counts() (unattested, attested, overflow int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.unattested, a.attested, a.overflow
+	return a.unattested, len(a.attested), a.overflow
 }
 
 func (a *admission) refused(reason string) { a.refusals.WithLabelValues(reason).Inc() }
@@ -206,10 +252,13 @@ type admConn struct {
 	state    connState // guarded by a.mu
 	reason   string    // why stateOverflow
 	timer    *time.Timer
+	deadline time.Time // un-attested: when it must have attested
 	expired  atomic.Bool
 	inflight atomic.Int32
-	// streamRefusals counts too_many_streams refusals (maxStreamRefusals).
-	streamRefusals atomic.Int32
+	// lastActive is when a request last started or ended (Unix ns).
+	lastActive atomic.Int64
+	// refusals counts too_many_streams and busy refusals (maxRefusals).
+	refusals atomic.Int32
 }
 
 // addrOf is the source a connection counts against: its IPv4 address, or
@@ -250,6 +299,7 @@ func (a *admission) admit(c net.Conn) *admConn {
 		ac.state = stateUnattested
 		a.byAddr[ac.addr] = append(a.byAddr[ac.addr], ac)
 		a.unattested++
+		ac.deadline = time.Now().Add(a.timeout)
 		ac.timer = time.AfterFunc(a.timeout, ac.expire)
 	case a.overflow < maxOverflowConns:
 		ac.state = stateOverflow
@@ -264,11 +314,98 @@ func (a *admission) admit(c net.Conn) *admConn {
 		victim.timer.Stop()
 		victim.Conn.Close()
 	}
-	if ac == nil {
+	if ac == nil && !a.held.hold(c, a) {
 		a.refused(reasonOverflowFull)
 		c.Close()
 	}
 	return ac
+}
+
+// heldConns are the connections held unread past every allowance, oldest
+// (first to close) first.
+type heldConns struct {
+	mu     sync.Mutex
+	limit  int // maxHeldConns, or fewer when open files are short; -1 until known
+	q      []heldConn
+	timer  *time.Timer
+	closed bool
+}
+
+type heldConn struct {
+	c     net.Conn
+	until time.Time
+}
+
+// holdLimit is how many connections may be held: maxHeldConns, within
+// what the open-file limit leaves beside the other bounds.
+func (a *admission) holdLimit() int {
+	soft := fdlimit.Soft()
+	if soft == 0 {
+		return maxHeldConns
+	}
+	left := int64(soft) - int64(a.maxUnattested+a.maxAttested+maxOverflowConns+heldFileReserve)
+	return int(max(0, min(left, maxHeldConns)))
+}
+
+// hold keeps c unread until a.timeout from now, if there is room.
+func (h *heldConns) hold(c net.Conn, a *admission) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.limit < 0 {
+		h.limit = a.holdLimit() // at first use: once the server has raised the open-file limit
+	}
+	if h.closed || len(h.q) >= h.limit {
+		return false
+	}
+	h.q = append(h.q, heldConn{c, time.Now().Add(a.timeout)})
+	if h.timer == nil {
+		h.timer = time.AfterFunc(a.timeout, func() { h.expire(a) })
+	}
+	return true
+}
+
+// expire closes the held connections whose time is up and waits for the
+// next.
+func (h *heldConns) expire(a *admission) {
+	h.mu.Lock()
+	now := time.Now()
+	n := 0
+	for n < len(h.q) && !h.q[n].until.After(now) {
+		n++
+	}
+	done := h.q[:n:n]
+	h.q = append([]heldConn(nil), h.q[n:]...)
+	if len(h.q) > 0 {
+		h.timer.Reset(h.q[0].until.Sub(now))
+	} else {
+		h.timer = nil
+	}
+	h.mu.Unlock()
+	for _, hc := range done {
+		hc.c.Close()
+	}
+	a.refusals.WithLabelValues(reasonHeld).Add(float64(len(done)))
+}
+
+// closeAll closes every held connection and holds no more (shutdown).
+func (h *heldConns) closeAll() {
+	h.mu.Lock()
+	q := h.q
+	h.q, h.closed = nil, true
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	h.mu.Unlock()
+	for _, hc := range q {
+		hc.c.Close()
+	}
+}
+
+// count is how many connections are held now.
+func (h *heldConns) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.q)
 }
 
 // busiest returns the oldest un-attested connection of the address holding
@@ -305,7 +442,7 @@ func (a *admission) releaseLocked(c *admConn) {
 		}
 		a.unattested--
 	case stateAttested:
-		a.attested--
+		delete(a.attested, c)
 	case stateOverflow:
 		a.overflow--
 	}
@@ -365,8 +502,40 @@ func (c *admConn) attested() {
 	}
 	c.a.releaseLocked(c)
 	c.state = stateAttested
-	c.a.attested++
+	c.a.attested[c] = struct{}{}
+	c.lastActive.Store(time.Now().UnixNano())
 	c.timer.Stop()
+	if c.a.idle > 0 && !c.a.sweeping {
+		c.a.sweeping = true
+		go c.a.sweepIdle()
+	}
+}
+
+// sweepIdle closes attested connections idle for AttestedIdleTimeout; it
+// runs while there are attested connections.
+func (a *admission) sweepIdle() {
+	t := time.NewTicker(min(idleSweep, max(a.idle/4, time.Millisecond)))
+	defer t.Stop()
+	for range t.C {
+		cut := time.Now().Add(-a.idle).UnixNano()
+		var idle []*admConn
+		a.mu.Lock()
+		if len(a.attested) == 0 {
+			a.sweeping = false
+			a.mu.Unlock()
+			return
+		}
+		for c := range a.attested {
+			if c.inflight.Load() == 0 && c.lastActive.Load() <= cut {
+				idle = append(idle, c)
+			}
+		}
+		a.mu.Unlock()
+		for _, c := range idle {
+			a.refused(reasonIdle)
+			c.Close()
+		}
+	}
 }
 
 // roomToAttest reports whether an attestation may start on c: always on an
@@ -376,7 +545,7 @@ func (c *admConn) attested() {
 func (c *admConn) roomToAttest() bool {
 	c.a.mu.Lock()
 	defer c.a.mu.Unlock()
-	return c.state == stateAttested || c.a.attested < c.a.maxAttested
+	return c.state == stateAttested || len(c.a.attested) < c.a.maxAttested
 }
 
 // admitAttestation refuses, 503 server.too_many_connections, an attestation
@@ -393,8 +562,16 @@ func (s *Server) admitAttestation(w http.ResponseWriter, c *conn) bool {
 
 // reqState is one request's share of the admission budget.
 type reqState struct {
-	a    *admission
-	body int64
+	a     *admission
+	ac    *admConn // its connection, if un-attested when the request began
+	body  int64    // bytes reserved from a.body
+	small bool     // one of a.small
+}
+
+// refusedOnce counts a refusal against an un-attested connection and
+// reports whether it has used up maxRefusals (then it is closed).
+func (rs *reqState) refusedOnce() bool {
+	return rs.ac != nil && rs.ac.refusals.Add(1) > maxRefusals
 }
 
 type reqKey struct{}
@@ -425,19 +602,33 @@ func (a *admission) handler(next http.Handler) http.Handler {
 			return
 		}
 		n := ac.inflight.Add(1)
-		defer ac.inflight.Add(-1)
+		ac.lastActive.Store(time.Now().UnixNano())
+		defer func() {
+			ac.lastActive.Store(time.Now().UnixNano())
+			ac.inflight.Add(-1)
+		}()
+		rs := &reqState{a: a}
+		if st == stateUnattested {
+			rs.ac = ac
+			// Its body, like its attestation, is due by the deadline.
+			http.NewResponseController(w).SetReadDeadline(ac.deadline)
+		}
 		if st == stateUnattested && int(n) > a.maxStreams {
 			a.refused(reasonStreams)
-			closing := ac.streamRefusals.Add(1) > maxStreamRefusals
+			closing := rs.refusedOnce()
 			detail := fmt.Sprintf("a connection not yet attested may run %d requests at once", a.maxStreams)
 			if closing {
-				detail += fmt.Sprintf("; after %d such refusals the connection is closed", maxStreamRefusals)
+				detail += fmt.Sprintf("; after %d refusals the connection is closed", maxRefusals)
 			}
 			refuseAdmission(w, http.StatusTooManyRequests, CodeTooManyStreams, "Too many concurrent requests", retryAfterBusy, detail, closing)
 			return
 		}
-		rs := &reqState{a: a}
-		defer func() { a.body.Add(-rs.body) }()
+		defer func() {
+			a.body.Add(-rs.body)
+			if rs.small {
+				a.small.Add(-1)
+			}
+		}()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey{}, rs)))
 	})
 }
@@ -454,12 +645,23 @@ func reserveBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
 	if r.ContentLength >= 0 && r.ContentLength < limit {
 		n = r.ContentLength + 1
 	}
+	if n <= smallBody+1 && !rs.small {
+		if rs.a.small.Add(1) <= rs.a.smallBodies {
+			rs.small = true
+			return true
+		}
+		rs.a.small.Add(-1)
+	}
 	for {
 		cur := rs.a.body.Load()
 		if cur+n > rs.a.maxBody {
 			rs.a.refused(reasonBodyBudget)
-			refuseAdmission(w, http.StatusServiceUnavailable, CodeBusy, "Server busy", retryAfterBusy,
-				fmt.Sprintf("request bodies in progress fill the server's %d-byte budget; retry later", rs.a.maxBody), false)
+			closing := rs.refusedOnce()
+			detail := fmt.Sprintf("request bodies in progress fill the server's %d-byte budget; retry later", rs.a.maxBody)
+			if closing {
+				detail += fmt.Sprintf(" on a new connection: after %d refusals this one is closed", maxRefusals)
+			}
+			refuseAdmission(w, http.StatusServiceUnavailable, CodeBusy, "Server busy", retryAfterBusy, detail, closing)
 			return false
 		}
 		if rs.a.body.CompareAndSwap(cur, cur+n) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,11 +57,18 @@ func startInternal(t *testing.T, mod func(*Config)) (*Server, *http.Client) {
 // the test does) and returns the response when it comes.
 func stalledPost(t *testing.T, s *Server, cl *http.Client) <-chan *http.Response {
 	t.Helper()
+	return stalledPostLen(t, s, cl, -1)
+}
+
+// stalledPostLen is stalledPost with a declared Content-Length (-1: none).
+func stalledPostLen(t *testing.T, s *Server, cl *http.Client, n int64) <-chan *http.Response {
+	t.Helper()
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
 	out := make(chan *http.Response, 1)
 	go func() {
 		req, _ := http.NewRequest("POST", "https://"+s.cfg.Addr+"/v1/attest", pr)
+		req.ContentLength = n
 		resp, err := cl.Do(req)
 		if err != nil {
 			out <- nil
@@ -120,13 +128,13 @@ func TestAdmissionStreamLimit(t *testing.T) {
 }
 
 // A connection that keeps opening streams past the limit is closed after
-// maxStreamRefusals refusals: the next refusal asks for the close (GOAWAY
+// maxRefusals refusals: the next refusal asks for the close (GOAWAY
 // over HTTP/2), and its detail says so.
 func TestAdmissionStreamRefusalsClose(t *testing.T) {
 	s, cl := startInternal(t, func(c *Config) { c.MaxUnattestedStreams = 1 })
 	stalledPost(t, s, cl)
 	waitReserved(t, s, 1)
-	for i := 1; i <= maxStreamRefusals+1; i++ {
+	for i := 1; i <= maxRefusals+1; i++ {
 		resp, err := cl.Post("https://"+s.cfg.Addr+"/v1/attest", "application/octet-stream", nil)
 		if err != nil {
 			t.Fatalf("refusal %d: %v", i, err)
@@ -136,7 +144,7 @@ func TestAdmissionStreamRefusalsClose(t *testing.T) {
 		resp.Body.Close()
 		wantAdmissionProblem(t, resp, http.StatusTooManyRequests, "server.too_many_streams")
 		closing := strings.Contains(p.Detail, "the connection is closed")
-		if closing != (i > maxStreamRefusals) {
+		if closing != (i > maxRefusals) {
 			t.Fatalf("refusal %d: detail %q", i, p.Detail)
 		}
 	}
@@ -154,4 +162,73 @@ func TestAdmissionBodyBudget(t *testing.T) {
 	if s.adm.body.Load() != 2*(maxAuthBody+1) {
 		t.Fatalf("reserved %d after a refusal", s.adm.body.Load())
 	}
+}
+
+// Busy refusals count against an un-attested connection like stream
+// refusals: past maxRefusals of them, the answer asks for the close.
+func TestAdmissionBusyRefusalsClose(t *testing.T) {
+	s, cl := startInternal(t, func(c *Config) { c.MaxBodyBuffer = maxAuthBody + 1; c.MaxUnattestedStreams = 100 })
+	stalledPost(t, s, cl)
+	waitReserved(t, s, 1)
+	s.adm.mu.Lock()
+	ac := s.adm.byAddr[netip.MustParseAddr("127.0.0.1")][0]
+	s.adm.mu.Unlock()
+	for i := 1; i <= maxRefusals+1; i++ {
+		// A body of unknown length: reserved at the endpoint's limit.
+		resp, err := cl.Post("https://"+s.cfg.Addr+"/v1/attest", "application/octet-stream", io.MultiReader(strings.NewReader("x")))
+		if err != nil {
+			t.Fatalf("refusal %d: %v", i, err)
+		}
+		var p api.Problem
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		wantAdmissionProblem(t, resp, http.StatusServiceUnavailable, "server.busy")
+		if closing := strings.Contains(p.Detail, "this one is closed"); closing != (i > maxRefusals) {
+			t.Fatalf("refusal %d: detail %q", i, p.Detail)
+		}
+	}
+	if n := ac.refusals.Load(); n != maxRefusals+1 {
+		t.Fatalf("the connection counted %d refusals, want %d", n, maxRefusals+1)
+	}
+}
+
+// A small declared body is read from the small-body allowance: large
+// bodies that fill the budget do not keep it out.
+func TestAdmissionSmallBodyBesideFullBudget(t *testing.T) {
+	s, cl := startInternal(t, func(c *Config) { c.MaxBodyBuffer = maxAuthBody + 1 })
+	stalledPost(t, s, cl)
+	waitReserved(t, s, 1)
+	stalledPostLen(t, s, cl, 1000)
+	deadline := time.Now().Add(20 * time.Second)
+	for s.adm.small.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("small bodies being read: %d, want 1", s.adm.small.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := s.adm.body.Load(); got != maxAuthBody+1 {
+		t.Fatalf("budget %d, want only the large body's %d", got, maxAuthBody+1)
+	}
+	// Past the allowance, a small body falls back to the (full) budget.
+	s.adm.smallBodies = 1
+	resp := <-stalledPostLen(t, s, cl, 1000)
+	wantAdmissionProblem(t, resp, http.StatusServiceUnavailable, "server.busy")
+}
+
+// An un-attested connection's request body is due by its attestation
+// deadline: a body still arriving then fails (400 body_unreadable) instead
+// of holding its reservation for the 30 s read timeout.
+func TestAdmissionBodyDueByDeadline(t *testing.T) {
+	s, cl := startInternal(t, func(c *Config) { c.UnattestedTimeout = 300 * time.Millisecond })
+	resp := <-stalledPost(t, s, cl)
+	if resp == nil {
+		// The connection may be closed before the answer is read: then
+		// the reservation must be gone all the same.
+		waitReserved(t, s, 0)
+		return
+	}
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400 server.body_unreadable", resp.StatusCode)
+	}
+	waitReserved(t, s, 0)
 }

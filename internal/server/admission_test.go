@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	dto "github.com/prometheus/client_model/go"
+	"github.com/seatrx/seatrx/internal/fdlimit"
 
 	"github.com/seatrx/seatrx/internal/api"
 )
@@ -126,7 +128,8 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
-// Past maxOverflowConns, connections are closed at accept.
+// Past maxOverflowConns, connections are held unread (then closed at
+// their time), and past the hold closed at accept.
 func TestAdmitOverflowFull(t *testing.T) {
 	a := testAdmission(t, func(c *Config) { c.MaxUnattestedConns = 1; c.MaxUnattestedPerAddr = 1 })
 	a.admit(newFakeConn("127.0.0.2"))
@@ -135,12 +138,61 @@ func TestAdmitOverflowFull(t *testing.T) {
 			t.Fatal("overflow allowance refused early")
 		}
 	}
+	// Past it, connections are held unread, as many as the hold allows.
+	a.held.limit = 2
+	var held []*fakeConn
+	for range 2 {
+		c := newFakeConn("127.0.0.2")
+		if ac := a.admit(c); ac != nil || c.isClosed() {
+			t.Fatal("connection past the overflow allowance not held")
+		}
+		held = append(held, c)
+	}
+	if n := a.held.count(); n != 2 {
+		t.Fatalf("%d connections held, want 2", n)
+	}
+	// Past the hold too, closed at accept.
 	c := newFakeConn("127.0.0.2")
 	if ac := a.admit(c); ac != nil || !c.isClosed() {
-		t.Fatal("connection past the overflow allowance not closed at accept")
+		t.Fatal("connection past the overflow allowance and the hold not closed at accept")
 	}
 	if got := refusals(a, reasonOverflowFull); got != 1 {
 		t.Errorf("overflow_full counted %v, want 1", got)
+	}
+	// Their time up, the held connections are closed.
+	a.held.mu.Lock()
+	for i := range a.held.q {
+		a.held.q[i].until = time.Now()
+	}
+	a.held.mu.Unlock()
+	a.held.expire(a)
+	if !held[0].isClosed() || !held[1].isClosed() || a.held.count() != 0 {
+		t.Fatal("held connections not closed at their time")
+	}
+	if got := refusals(a, reasonHeld); got != 2 {
+		t.Errorf("held counted %v, want 2", got)
+	}
+	// Shutdown closes what is held, and holds no more.
+	a.held.limit = 10
+	late := newFakeConn("127.0.0.2")
+	a.admit(late)
+	a.held.closeAll()
+	after := newFakeConn("127.0.0.2")
+	if a.admit(after); !late.isClosed() || !after.isClosed() {
+		t.Fatal("after closeAll: a held connection is still open, or a new one was held")
+	}
+}
+
+// The hold leaves room in the open-file limit for the other bounds.
+func TestHoldLimit(t *testing.T) {
+	a := testAdmission(t, nil)
+	soft := fdlimit.Soft()
+	want := maxHeldConns
+	if soft > 0 {
+		want = int(max(0, min(int64(soft)-int64(4+1+maxOverflowConns+heldFileReserve), maxHeldConns)))
+	}
+	if got := a.holdLimit(); got != want {
+		t.Fatalf("hold limit %d with an open-file limit of %d, want %d", got, soft, want)
 	}
 }
 
@@ -240,14 +292,20 @@ func TestAdmissionHandler(t *testing.T) {
 			ac.attested()
 			return ac
 		}, "x", 204, "", "", false},
+		{"small body beside a full budget", func() *admConn {
+			a.body.Store(1000) // a small body is read from the small-body allowance
+			return &admConn{a: a, state: stateAttested}
+		}, strings.Repeat("x", 550), 204, "", "", false},
 		{"over the body budget", func() *admConn {
-			a.body.Store(500) // others hold 500 of 1000; this body reserves 551
+			a.small.Store(a.smallBodies) // the small-body allowance is used up
+			a.body.Store(500)            // others hold 500 of 1000; this body reserves 551
 			return a.admit(newFakeConn("127.0.0.8"))
 		}, strings.Repeat("x", 550), 503, "server.busy", "1", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a.body.Store(0)
+			a.small.Store(0)
 			rec := serve(tc.setup(), tc.body)
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d (%s)", rec.Code, tc.status, rec.Body)
@@ -263,8 +321,16 @@ func TestAdmissionHandler(t *testing.T) {
 			if got := rec.Header().Get("Connection") == "close"; got != tc.closing {
 				t.Errorf("Connection: close %v, want %v", got, tc.closing)
 			}
-			if tc.name != "over the body budget" && a.body.Load() != 0 {
-				t.Errorf("%d body bytes still reserved after the request", a.body.Load())
+			switch tc.name {
+			case "over the body budget":
+			case "small body beside a full budget":
+				if a.small.Load() != 0 || a.body.Load() != 1000 {
+					t.Errorf("after the request: %d small bodies, %d budget bytes; want 0, 1000", a.small.Load(), a.body.Load())
+				}
+			default:
+				if a.body.Load() != 0 || a.small.Load() != 0 {
+					t.Errorf("%d body bytes, %d small bodies still reserved after the request", a.body.Load(), a.small.Load())
+				}
 			}
 		})
 	}
@@ -301,4 +367,43 @@ func TestAddrOf(t *testing.T) {
 			t.Errorf("addrOf(%s) = %s, want %s", tc.remote, got, tc.want)
 		}
 	}
+}
+
+// An attested connection is closed after AttestedIdleTimeout without a
+// request; one with a request in flight is not.
+func TestAttestedIdle(t *testing.T) {
+	a := testAdmission(t, func(c *Config) { c.AttestedIdleTimeout = 20 * time.Millisecond; c.MaxAttestedConns = 2 })
+	idle, busy := newFakeConn("127.0.0.2"), newFakeConn("127.0.0.3")
+	a.admit(idle).attested()
+	bc := a.admit(busy)
+	bc.attested()
+	bc.inflight.Add(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for !idle.isClosed() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !idle.isClosed() || busy.isClosed() {
+		t.Fatalf("idle closed %v, busy closed %v; want only the idle one", idle.isClosed(), busy.isClosed())
+	}
+	if _, at, _ := a.counts(); at != 1 {
+		t.Fatalf("%d attested connections counted, want 1", at)
+	}
+	if got := refusals(a, reasonIdle); got != 1 {
+		t.Errorf("attested_idle counted %v, want 1", got)
+	}
+	// Its request over, the busy one goes idle too, and the sweep ends.
+	bc.inflight.Add(-1)
+	for !busy.isClosed() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for time.Now().Before(deadline) {
+		a.mu.Lock()
+		sweeping := a.sweeping
+		a.mu.Unlock()
+		if !sweeping {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the idle sweep still runs with no attested connection")
 }

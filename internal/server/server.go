@@ -506,8 +506,9 @@ func (s *Server) createState() error {
 		ReadHeaderTimeout: 5 * time.Second, // also bounds the TLS handshake
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		// Un-attested connections end at their deadline first.
-		IdleTimeout:    cfg.AttestedIdleTimeout,
+		// Off: admission closes idle attested connections itself (see
+		// sweepIdle), and un-attested ones end at their deadline.
+		IdleTimeout:    -1,
 		MaxHeaderBytes: transportHeaderBytes,
 		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: http2MaxStreams,
 			MaxReceiveBufferPerConnection: http2ConnBuffer, MaxReceiveBufferPerStream: http2StreamBuffer},
@@ -691,6 +692,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	u, a, o := s.adm.counts()
 	s.log.Info("shutdown: no longer accepting; draining connections", "unattested", u, "attested", a, "over_capacity", o)
+	s.adm.held.closeAll()
 	err := s.http.Shutdown(ctx)
 	if err != nil && ctx.Err() != nil {
 		u, a, o = s.adm.counts()
