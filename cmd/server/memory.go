@@ -18,8 +18,11 @@ import (
 // bench in README.md.
 const (
 	// defaultMemoryLimit is --memory-limit's default: far above the
-	// server's needs, and a bound for hostile load.
-	defaultMemoryLimit = 512 << 20
+	// server's needs, and a bound for hostile load that leaves room, under
+	// 512 MB of resident memory, for what the Go runtime does not count
+	// (at 512 MiB, the h2-streams scenario of seatrx bench peaked at
+	// 611 MB resident).
+	defaultMemoryLimit = 384 << 20
 	// gcPercentWithLimit is the collection percentage under a memory limit
 	// unless GOGC is set.
 	gcPercentWithLimit = 400
@@ -47,24 +50,29 @@ func applyMemory(limit int64) (memoryLimit int64, gcPercent int) {
 }
 
 // After a burst (hostile load, a flood of connections) the heap is mostly
-// free, but Go hands free memory back to the system only gradually, and
-// under GOGC=400 keeps up to five times the live heap: the process stays
-// several times its idle size long after the burst. returnFreeMemory looks
-// every freeMemoryEvery and, when more than freeMemoryAbove bytes of heap
-// are free and not yet returned, collects and returns them at once
-// (debug.FreeOSMemory), so that RSS follows the load back down within
-// about a minute. Reading the runtime/metrics sample is cheap; the forced
-// collection happens only after such a burst.
+// free or garbage, but Go hands free memory back to the system only
+// gradually, collects garbage only when allocation resumes (or every two
+// minutes), and under GOGC=400 keeps up to five times the live heap: the
+// process stays several times its idle size long after the burst.
+// returnFreeMemory looks every freeMemoryEvery and collects and returns
+// free memory at once (debug.FreeOSMemory) when more than freeMemoryAbove
+// bytes of heap are free and not yet returned, or when no collection ran
+// since the last look (the server is quiet) and the heap holds more than
+// quietHeapAbove bytes, garbage included: RSS then follows the load back
+// down within about a minute. Reading the runtime/metrics samples is
+// cheap; the forced collection happens only after such a burst.
 const (
 	freeMemoryEvery = 10 * time.Second
 	freeMemoryAbove = 32 << 20
+	quietHeapAbove  = 64 << 20
 )
 
 // returnFreeMemory runs until stop is closed.
 func returnFreeMemory(stop <-chan struct{}) {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	t := time.NewTicker(freeMemoryEvery)
 	defer t.Stop()
+	var cycles uint64
 	for {
 		select {
 		case <-stop:
@@ -72,8 +80,20 @@ func returnFreeMemory(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		metrics.Read(s)
-		if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > freeMemoryAbove {
+		free, objects, n := value(s[0]), value(s[1]), value(s[2])
+		if free > freeMemoryAbove || (n == cycles && free+objects > quietHeapAbove) {
 			debug.FreeOSMemory()
+			metrics.Read(s[2:])
+			n = value(s[2])
 		}
+		cycles = n
 	}
+}
+
+// value is a runtime/metrics sample's value (0 if the runtime lacks it).
+func value(s metrics.Sample) uint64 {
+	if s.Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s.Value.Uint64()
 }
