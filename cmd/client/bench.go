@@ -73,6 +73,11 @@ lets it:
   h2-streams      TLS, HTTP/2, as many POST /v1/attest streams as allowed,
                   each sending all but 1 byte of a 256 KiB body
   conn-flood      TCP connect, nothing sent
+The attackers run in a process of their own (this program, re-executed),
+as they are not the measured client; --attacker-nice N lowers that
+process's priority, so that on one machine the attackers' own CPU does not
+come out of the server's and the measured client's share, as with
+attackers elsewhere; --attackers-in-process keeps them in this process.
 The report adds the scenario's counters and the server's RSS: idle before,
 peak during, and how long after the attack it took to come back within 2x
 idle (waiting up to --recovery), from /proc/PID/status with --server-pid,
@@ -115,6 +120,9 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 			cli.IntVar(fs, &perAddr, "per-address", bench.DefaultPerAddress, 1, 60_000, "attacker connections per loopback source address (127.0.0.2 and up)")
 			cli.DurationVar(fs, &ramp, "ramp", 20*time.Second, 0, "time over which the attackers start, before the measurement")
 			cli.IntVar(fs, &o.ServerPID, "server-pid", 0, 0, 1<<22, "the server's process id on this host, to read its RSS from /proc (default: its "+"process_resident_memory_bytes metric)")
+			inProcess := fs.Bool("attackers-in-process", false, "run --scenario's attackers in this process (default: a process of their own, as attackers are not the measured client)")
+			var nice int
+			cli.IntVar(fs, &nice, "attacker-nice", 0, 0, 19, "niceness of the attacker process (Linux): above 0, the attackers yield the machine's CPU to the server and the measured sessions, as attackers on other machines would")
 			cli.DurationVar(fs, &o.Recovery, "recovery", bench.DefaultRecovery, 0, "with --scenario, how long to wait after the attack for the server's RSS to return within 2x idle")
 			return func(env *cli.Env, args []string) error {
 				if len(args) > 0 {
@@ -192,13 +200,22 @@ Example, against seatrx-server --dev --data /tmp/d --metrics-on-main:
 					o.Progress = env.Stderr
 				}
 				if scenario == "" {
-					for _, f := range []string{"attackers", "per-address", "ramp", "recovery"} {
+					for _, f := range []string{"attackers", "per-address", "ramp", "recovery", "attackers-in-process", "attacker-nice"} {
 						if isFlagSet(fs, f) {
 							return cli.Usagef("--%s needs --scenario", f)
 						}
 					}
 				} else {
-					sc, err := bench.NewScenario(scenario, attackers, perAddr, ramp)
+					if *inProcess && nice != 0 {
+						return cli.Usagef("--attacker-nice needs the attackers in a process of their own (not --attackers-in-process)")
+					}
+					var sc bench.Scenario
+					var err error
+					if *inProcess {
+						sc, err = bench.NewScenario(scenario, attackers, perAddr, ramp)
+					} else {
+						sc, err = bench.NewScenarioProcess(scenario, attackers, perAddr, ramp, nice)
+					}
 					var ce *bench.ConfigError
 					if errors.As(err, &ce) {
 						return cli.Usagef("--%s: %s", benchFlags[ce.Field], ce.Reason)
@@ -223,6 +240,7 @@ var benchFlags = map[string]string{
 	"Server": "server", "Transport": "transport", "Modes": "mode", "Workers": "workers", "Duration": "duration",
 	"Count": "count", "Rounds": "rounds", "Warmup": "warmup", "Metrics": "metrics", "SimPKI": "dev", "DTLSAddr": "dtls-addr",
 	"Scenarios": "scenario", "Attackers": "attackers", "PerAddress": "per-address", "ServerPID": "server-pid", "Recovery": "recovery",
+	"AttackerNice": "attacker-nice",
 }
 
 // isFlagSet reports whether name was given on the command line.

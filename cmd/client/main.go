@@ -21,6 +21,7 @@
 package main
 
 import (
+	"github.com/seatrx/seatrx/internal/bench"
 	"io"
 	"os"
 
@@ -33,6 +34,9 @@ import (
 const name = "seatrx"
 
 func main() {
+	if bench.IsAttackerProcess() { // seatrx bench's own attackers (--scenario)
+		os.Exit(bench.AttackerMain(os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
