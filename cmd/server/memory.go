@@ -59,12 +59,15 @@ func applyMemory(limit int64) (memoryLimit int64, gcPercent int) {
 // bytes of heap are free and not yet returned, or when no collection ran
 // since the last look (the server is quiet) and the heap holds more than
 // quietHeapAbove bytes, garbage included: RSS then follows the load back
-// down within about a minute. Reading the runtime/metrics samples is
-// cheap; the forced collection happens only after such a burst.
+// down within seconds of the next look (the idle server is about 30 MB, so
+// the thresholds are small: with 32 MiB, 65 MB stayed resident after the
+// idle-h2 scenario). Reading the runtime/metrics samples is cheap; under
+// steady load the forced collection comes at most once per look, beside
+// the many collections the load itself causes.
 const (
 	freeMemoryEvery = 10 * time.Second
-	freeMemoryAbove = 32 << 20
-	quietHeapAbove  = 64 << 20
+	freeMemoryAbove = 8 << 20
+	quietHeapAbove  = 16 << 20
 )
 
 // returnFreeMemory runs until stop is closed.

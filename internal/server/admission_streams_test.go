@@ -210,7 +210,7 @@ func TestAdmissionSmallBodyBesideFullBudget(t *testing.T) {
 		t.Fatalf("budget %d, want only the large body's %d", got, maxAuthBody+1)
 	}
 	// Past the allowance, a small body falls back to the (full) budget.
-	s.adm.smallBodies = 1
+	s.adm.small.Add(s.adm.smallBodies)
 	resp := <-stalledPostLen(t, s, cl, 1000)
 	wantAdmissionProblem(t, resp, http.StatusServiceUnavailable, "server.busy")
 }
