@@ -134,17 +134,24 @@ func TestAdmissionStreamRefusalsClose(t *testing.T) {
 	s, cl := startInternal(t, func(c *Config) { c.MaxUnattestedStreams = 1 })
 	stalledPost(t, s, cl)
 	waitReserved(t, s, 1)
+	postRefusals(t, s, cl, func() io.Reader { return nil }, http.StatusTooManyRequests, "server.too_many_streams", "the connection is closed")
+}
+
+// postRefusals posts maxRefusals+1 requests that admission refuses with
+// status and code, and checks that only the last one's detail announces the
+// close (closeText).
+func postRefusals(t *testing.T, s *Server, cl *http.Client, body func() io.Reader, status int, code, closeText string) {
+	t.Helper()
 	for i := 1; i <= maxRefusals+1; i++ {
-		resp, err := cl.Post("https://"+s.cfg.Addr+"/v1/attest", "application/octet-stream", nil)
+		resp, err := cl.Post("https://"+s.cfg.Addr+"/v1/attest", "application/octet-stream", body())
 		if err != nil {
 			t.Fatalf("refusal %d: %v", i, err)
 		}
 		var p api.Problem
 		json.NewDecoder(resp.Body).Decode(&p)
 		resp.Body.Close()
-		wantAdmissionProblem(t, resp, http.StatusTooManyRequests, "server.too_many_streams")
-		closing := strings.Contains(p.Detail, "the connection is closed")
-		if closing != (i > maxRefusals) {
+		wantAdmissionProblem(t, resp, status, code)
+		if closing := strings.Contains(p.Detail, closeText); closing != (i > maxRefusals) {
 			t.Fatalf("refusal %d: detail %q", i, p.Detail)
 		}
 	}
@@ -173,20 +180,9 @@ func TestAdmissionBusyRefusalsClose(t *testing.T) {
 	s.adm.mu.Lock()
 	ac := s.adm.byAddr[netip.MustParseAddr("127.0.0.1")][0]
 	s.adm.mu.Unlock()
-	for i := 1; i <= maxRefusals+1; i++ {
-		// A body of unknown length: reserved at the endpoint's limit.
-		resp, err := cl.Post("https://"+s.cfg.Addr+"/v1/attest", "application/octet-stream", io.MultiReader(strings.NewReader("x")))
-		if err != nil {
-			t.Fatalf("refusal %d: %v", i, err)
-		}
-		var p api.Problem
-		json.NewDecoder(resp.Body).Decode(&p)
-		resp.Body.Close()
-		wantAdmissionProblem(t, resp, http.StatusServiceUnavailable, "server.busy")
-		if closing := strings.Contains(p.Detail, "this one is closed"); closing != (i > maxRefusals) {
-			t.Fatalf("refusal %d: detail %q", i, p.Detail)
-		}
-	}
+	// Bodies of unknown length: reserved at the endpoint's limit.
+	unknownLength := func() io.Reader { return io.MultiReader(strings.NewReader("x")) }
+	postRefusals(t, s, cl, unknownLength, http.StatusServiceUnavailable, "server.busy", "this one is closed")
 	if n := ac.refusals.Load(); n != maxRefusals+1 {
 		t.Fatalf("the connection counted %d refusals, want %d", n, maxRefusals+1)
 	}
