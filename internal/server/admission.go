@@ -93,6 +93,9 @@ const (
 	// bound's reach for everything else (the other bounds, the store).
 	maxHeldConns    = 16384
 	heldFileReserve = 1024
+	// heldBatch is the least time between two closings of held
+	// connections (a held connection may stay up to this much longer).
+	heldBatch = 100 * time.Millisecond
 	// idleSweep is how often attested connections are looked at for
 	// AttestedIdleTimeout (at most; a quarter of the timeout if shorter).
 	idleSweep = time.Second
@@ -373,16 +376,22 @@ func (h *heldConns) expire(a *admission) {
 	for n < len(h.q) && !h.q[n].until.After(now) {
 		n++
 	}
-	done := h.q[:n:n]
-	h.q = append([]heldConn(nil), h.q[n:]...)
+	done := make([]net.Conn, n)
+	for i := range n {
+		done[i] = h.q[i].c
+	}
+	clear(h.q[:n]) // the array outlives them until append moves the rest
+	h.q = h.q[n:]
 	if len(h.q) > 0 {
-		h.timer.Reset(h.q[0].until.Sub(now))
+		// In batches: waking at each connection's own time would wake
+		// this as often as held connections arrive.
+		h.timer.Reset(max(h.q[0].until.Sub(now), heldBatch))
 	} else {
-		h.timer = nil
+		h.q, h.timer = nil, nil
 	}
 	h.mu.Unlock()
-	for _, hc := range done {
-		hc.c.Close()
+	for _, c := range done {
+		c.Close()
 	}
 	a.refusals.WithLabelValues(reasonHeld).Add(float64(len(done)))
 }
