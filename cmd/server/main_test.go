@@ -556,7 +556,9 @@ func TestShutdownCuts(t *testing.T) {
 	}{{"timeout", "200ms", false}, {"second signal", "10m", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()
-			s := start(t, "--dev", "--data", data, "--shutdown-timeout", tc.timeout, "--metrics-on-main")
+			// The stalled request is on an un-attested connection: its body must
+			// not fall due (at the attestation deadline) before the shutdown.
+			s := start(t, "--dev", "--data", data, "--shutdown-timeout", tc.timeout, "--metrics-on-main", "--unattested-timeout", "10m")
 			addr, _ := s.summary["addr"].(string)
 			cas, err := keyfile.LoadCertificates(filepath.Join(data, "dev", "ca.pem"))
 			if err != nil {
