@@ -282,12 +282,15 @@ wait:
 			break wait
 		}
 	}
-	log.Info("shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout, "then", "a second SIGINT or SIGTERM cuts at once")
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
-	defer cancel()
+	// Listen for the second signal before saying that it cuts: one sent
+	// on reading that line went to the first signal's spent channel, and
+	// the shutdown waited out its whole timeout.
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
+	log.Info("shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout, "then", "a second SIGINT or SIGTERM cuts at once")
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
 	go func() {
 		select {
 		case sig := <-again:
