@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/seatrx/seatrx/evidence"
-	"github.com/seatrx/seatrx/evidence/sim"
 	"github.com/seatrx/seatrx/internal/client"
 	"github.com/seatrx/seatrx/tlsbind"
 )
@@ -47,46 +44,41 @@ func newPlainDTLS(t *Target) (Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	return dtlsSession(cfg, func(ctx context.Context, c *client.DTLSConn) error {
+		_, err := c.Challenge(ctx)
+		return err
+	}, func(tm client.Timings) Sample { return Sample{tm.Handshake, tm.Challenge} }), nil
+}
+
+// dtlsSession dials a DTLS connection with cfg, runs step on it and
+// returns the phases sample takes from its timings.
+func dtlsSession(cfg client.DTLSConfig, step func(context.Context, *client.DTLSConn) error, sample func(client.Timings) Sample) Session {
 	return func(ctx context.Context) (Sample, error) {
 		c, err := client.DialDTLS(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		defer c.Close()
-		if _, err := c.Challenge(ctx); err != nil {
+		if err := step(ctx, c); err != nil {
 			return nil, err
 		}
-		tm := c.Timings()
-		return Sample{tm.Handshake, tm.Challenge}, nil
-	}, nil
+		return sample(c.Timings()), nil
+	}
 }
 
 // newAttestedDTLS runs the whole attested session over DTLS with a
 // simulated attester of platform.
 func newAttestedDTLS(t *Target, platform string) (Session, error) {
-	if t.SimPKI == nil {
-		return nil, &ConfigError{Field: "SimPKI", Reason: fmt.Sprintf("mode %s attests with a simulated %s guest: give the dev server's files (--dev DIR)", platform, platform)}
-	}
-	var a evidence.Attester
-	if platform == "snp" {
-		a = evidence.NewSNPAttester(t.SimPKI.SNP.Guest(sim.SNPGuestConfig{}))
-	} else {
-		a = evidence.NewTDXAttester(t.SimPKI.TDX.Guest(sim.TDXGuestConfig{}))
+	a, err := t.simAttester(platform)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := t.dtlsConfig(&tlsbind.Prover{Attester: a})
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) (Sample, error) {
-		c, err := client.DialDTLS(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		defer c.Close()
-		if _, _, err := c.AttestAndIssue(ctx, benchRequested, ""); err != nil {
-			return nil, err
-		}
-		tm := c.Timings()
-		return Sample{tm.Handshake, tm.Challenge, tm.AttestIssue}, nil
-	}, nil
+	return dtlsSession(cfg, func(ctx context.Context, c *client.DTLSConn) error {
+		_, _, err := c.AttestAndIssue(ctx, benchRequested, "")
+		return err
+	}, func(tm client.Timings) Sample { return Sample{tm.Handshake, tm.Challenge, tm.AttestIssue} }), nil
 }

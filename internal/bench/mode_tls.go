@@ -77,18 +77,25 @@ func newPlainTLS(t *Target) (Session, error) {
 	}, nil
 }
 
+// simAttester is the simulated guest of platform (snp or tdx) whose
+// evidence the dev server's simulated PKI signs.
+func (t *Target) simAttester(platform string) (evidence.Attester, error) {
+	if t.SimPKI == nil {
+		return nil, &ConfigError{Field: "SimPKI", Reason: fmt.Sprintf("mode %s attests with a simulated %s guest: give the dev server's files (--dev DIR)", platform, platform)}
+	}
+	if platform == "snp" {
+		return evidence.NewSNPAttester(t.SimPKI.SNP.Guest(sim.SNPGuestConfig{})), nil
+	}
+	return evidence.NewTDXAttester(t.SimPKI.TDX.Guest(sim.TDXGuestConfig{})), nil
+}
+
 // newAttestedTLS runs the whole attested session with a simulated attester
 // of platform (the dev server's simulated PKI signs the evidence), in one
 // attest-and-issue request or, if separate, in two.
 func newAttestedTLS(t *Target, platform string, separate bool) (Session, error) {
-	if t.SimPKI == nil {
-		return nil, &ConfigError{Field: "SimPKI", Reason: fmt.Sprintf("mode %s attests with a simulated %s guest: give the dev server's files (--dev DIR)", platform, platform)}
-	}
-	var a evidence.Attester
-	if platform == "snp" {
-		a = evidence.NewSNPAttester(t.SimPKI.SNP.Guest(sim.SNPGuestConfig{}))
-	} else {
-		a = evidence.NewTDXAttester(t.SimPKI.TDX.Guest(sim.TDXGuestConfig{}))
+	a, err := t.simAttester(platform)
+	if err != nil {
+		return nil, err
 	}
 	cfg := t.clientConfig(&tlsbind.Prover{Attester: a})
 	return func(ctx context.Context) (Sample, error) {
