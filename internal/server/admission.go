@@ -45,6 +45,13 @@ import (
 //     a flood's connections wait out a timeout instead of coming back at
 //     once; past that too, it is closed at accept. Only the busiest
 //     addresses get here: a connection from a less busy one evicts.
+//   - An address whose connections the server keeps having to end (closed
+//     at the deadline un-attested, closed after maxRefusals, answered 503
+//     over a bound or closed without a request, held, closed at accept)
+//     collects strikes; from penaltyStrikes close together it is
+//     penalized, and its new connections are held unread from the start
+//     (strikes.go): a flood's addresses no longer get a handshake and a
+//     round of refusals each time they come back.
 //   - An un-attested connection runs at most MaxUnattestedStreams requests
 //     at once (HTTP/2 streams); more get 429 server.too_many_streams. Its
 //     request bodies must arrive before its deadline (the read fails then:
@@ -142,6 +149,7 @@ const (
 	reasonEvicted       = "evicted"        // closed to admit a connection from a less busy address
 	reasonOverflowFull  = "overflow_full"  // closed at accept: too many connections waiting for their 503, and too many held
 	reasonHeld          = "held"           // held unread past every allowance, then closed
+	reasonPenalized     = "penalized"      // its address penalized (strikes.go): held unread, then closed
 	reasonIdle          = "attested_idle"  // attested, closed after AttestedIdleTimeout without a request
 	reasonNoRequest     = "no_request"     // over a bound, closed without sending a request within overflowTimeout
 	reasonDeadline      = "deadline"       // closed: not attested within UnattestedTimeout
@@ -173,7 +181,8 @@ type admission struct {
 	attested   map[*admConn]struct{}
 	sweeping   bool // sweepIdle runs
 
-	held heldConns
+	held    heldConns
+	strikes *strikes
 
 	body        atomic.Int64 // request-body bytes reserved from maxBody
 	small       atomic.Int64 // small bodies being read (smallBody each)
@@ -189,6 +198,7 @@ func newAdmission(cfg *Config, reg *prometheus.Registry) *admission {
 		attested:    map[*admConn]struct{}{},
 		byAddr:      map[netip.Addr][]*admConn{},
 		held:        heldConns{limit: -1},
+		strikes:     newStrikes(cfg.UnattestedTimeout),
 		smallBodies: int64(cfg.MaxUnattestedConns) * int64(cfg.MaxUnattestedStreams),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seatrx_admission_refusals_total",
@@ -196,12 +206,15 @@ func newAdmission(cfg *Config, reg *prometheus.Registry) *admission {
 		}, []string{"reason"}),
 	}
 	for _, r := range []string{reasonUnattestedCap, reasonAddressCap, reasonAttestedCap, reasonEvicted, reasonOverflowFull,
-		reasonHeld, reasonIdle, reasonNoRequest, reasonDeadline, reasonLateRequest, reasonStreams, reasonBodyBudget, reasonDTLSCap} {
+		reasonHeld, reasonPenalized, reasonIdle, reasonNoRequest, reasonDeadline, reasonLateRequest, reasonStreams, reasonBodyBudget, reasonDTLSCap} {
 		a.refusals.WithLabelValues(r)
 	}
 	reg.MustRegister(a.refusals, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "seatrx_request_body_reserved_bytes", Help: "Request-body bytes reserved from the --max-body-buffer budget.",
 	}, func() float64 { return float64(a.body.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "seatrx_addresses_penalized", Help: "Source addresses whose new connections are held unread for their recent misbehaving (docs/OPERATIONS.md).",
+	}, func() float64 { return float64(a.strikes.penalizedNow()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "seatrx_connections_held", Help: "Connections held unread past every admission allowance, to be closed at their timeout.",
 	}, func() float64 { return float64(a.held.count()) }))
@@ -281,12 +294,18 @@ func addrOf(c net.Conn) netip.Addr {
 }
 
 // admit places c: un-attested (evicting from the busiest address if the
-// total is reached), over a bound, or closed (nil).
+// total is reached), over a bound, or not kept (nil: held unread, or
+// closed).
 func (a *admission) admit(c net.Conn) *admConn {
-	ac := &admConn{Conn: c, a: a, addr: addrOf(c)}
+	addr := addrOf(c)
+	if a.strikes.penalized(addr) {
+		a.hold(c, addr, reasonPenalized)
+		return nil
+	}
+	ac := &admConn{Conn: c, a: a, addr: addr}
 	var victim *admConn
 	a.mu.Lock()
-	n := len(a.byAddr[ac.addr])
+	n := len(a.byAddr[addr])
 	switch {
 	case n >= a.perAddr:
 		ac.reason = reasonAddressCap
@@ -300,7 +319,7 @@ func (a *admission) admit(c net.Conn) *admConn {
 	switch {
 	case ac.reason == "":
 		ac.state = stateUnattested
-		a.byAddr[ac.addr] = append(a.byAddr[ac.addr], ac)
+		a.byAddr[addr] = append(a.byAddr[addr], ac)
 		a.unattested++
 		ac.deadline = time.Now().Add(a.timeout)
 		ac.timer = time.AfterFunc(a.timeout, ac.expire)
@@ -317,11 +336,20 @@ func (a *admission) admit(c net.Conn) *admConn {
 		victim.timer.Stop()
 		victim.Conn.Close()
 	}
-	if ac == nil && !a.held.hold(c, a) {
-		a.refused(reasonOverflowFull)
-		c.Close()
+	if ac == nil {
+		a.hold(c, addr, reasonHeld)
 	}
 	return ac
+}
+
+// hold holds c unread for a.timeout, or closes it at once if the hold is
+// full; either way a strike against its address.
+func (a *admission) hold(c net.Conn, addr netip.Addr, reason string) {
+	if !a.held.hold(heldConn{c: c, addr: addr, reason: reason}, a) {
+		a.refused(reasonOverflowFull)
+		a.strikes.add(addr)
+		c.Close()
+	}
 }
 
 // heldConns are the connections held unread past every allowance, oldest
@@ -335,8 +363,10 @@ type heldConns struct {
 }
 
 type heldConn struct {
-	c     net.Conn
-	until time.Time
+	c      net.Conn
+	addr   netip.Addr
+	reason string // reasonHeld or reasonPenalized, counted at its close
+	until  time.Time
 }
 
 // holdLimit is how many connections may be held: maxHeldConns, within
@@ -350,8 +380,8 @@ func (a *admission) holdLimit() int {
 	return int(max(0, min(left, maxHeldConns)))
 }
 
-// hold keeps c unread until a.timeout from now, if there is room.
-func (h *heldConns) hold(c net.Conn, a *admission) bool {
+// hold keeps hc unread until a.timeout from now, if there is room.
+func (h *heldConns) hold(hc heldConn, a *admission) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.limit < 0 {
@@ -360,15 +390,16 @@ func (h *heldConns) hold(c net.Conn, a *admission) bool {
 	if h.closed || len(h.q) >= h.limit {
 		return false
 	}
-	h.q = append(h.q, heldConn{c, time.Now().Add(a.timeout)})
+	hc.until = time.Now().Add(a.timeout)
+	h.q = append(h.q, hc)
 	if h.timer == nil {
 		h.timer = time.AfterFunc(a.timeout, func() { h.expire(a) })
 	}
 	return true
 }
 
-// expire closes the held connections whose time is up and waits for the
-// next.
+// expire closes the held connections whose time is up, each a strike
+// against its address, and waits for the next.
 func (h *heldConns) expire(a *admission) {
 	h.mu.Lock()
 	now := time.Now()
@@ -376,10 +407,8 @@ func (h *heldConns) expire(a *admission) {
 	for n < len(h.q) && !h.q[n].until.After(now) {
 		n++
 	}
-	done := make([]net.Conn, n)
-	for i := range n {
-		done[i] = h.q[i].c
-	}
+	done := make([]heldConn, n)
+	copy(done, h.q)
 	clear(h.q[:n]) // the array outlives them until append moves the rest
 	h.q = h.q[n:]
 	if len(h.q) > 0 {
@@ -390,10 +419,11 @@ func (h *heldConns) expire(a *admission) {
 		h.q, h.timer = nil, nil
 	}
 	h.mu.Unlock()
-	for _, c := range done {
-		c.Close()
+	for _, hc := range done {
+		hc.c.Close()
+		a.refused(hc.reason)
+		a.strikes.add(hc.addr)
 	}
-	a.refusals.WithLabelValues(reasonHeld).Add(float64(len(done)))
 }
 
 // closeAll closes every held connection and holds no more (shutdown).
@@ -495,9 +525,11 @@ func (c *admConn) expire() {
 	switch st {
 	case stateUnattested:
 		c.a.refused(reasonDeadline)
+		c.a.strikes.add(c.addr)
 		c.Conn.Close()
 	case stateOverflow:
 		c.a.refused(reasonNoRequest)
+		c.a.strikes.add(c.addr)
 		c.Conn.Close()
 	}
 }
@@ -578,9 +610,17 @@ type reqState struct {
 }
 
 // refusedOnce counts a refusal against an un-attested connection and
-// reports whether it has used up maxRefusals (then it is closed).
+// reports whether it has used up maxRefusals (then it is closed, a strike
+// against its address).
 func (rs *reqState) refusedOnce() bool {
-	return rs.ac != nil && rs.ac.refusals.Add(1) > maxRefusals
+	if rs.ac == nil {
+		return false
+	}
+	n := rs.ac.refusals.Add(1)
+	if n == maxRefusals+1 {
+		rs.a.strikes.add(rs.ac.addr)
+	}
+	return n > maxRefusals
 }
 
 type reqKey struct{}
@@ -598,6 +638,9 @@ func (a *admission) handler(next http.Handler) http.Handler {
 		switch {
 		case st == stateOverflow:
 			a.refused(ac.reason)
+			if ac.refusals.Add(1) == 1 {
+				a.strikes.add(ac.addr) // once per connection, however many streams it opens
+			}
 			code, detail := CodeTooManyConnections, fmt.Sprintf("the server holds its limit of %d connections not yet attested", a.maxUnattested)
 			if ac.reason == reasonAddressCap {
 				code, detail = CodeTooManyFromAddress, fmt.Sprintf("your address holds the server's limit of %d connections not yet attested", a.perAddr)

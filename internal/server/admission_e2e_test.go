@@ -172,3 +172,36 @@ func openFiles() int {
 	}
 	return 0
 }
+
+// An address whose connections keep running into the deadline is
+// penalized: its next connection gets no handshake (held unread, then
+// closed), while another address's session succeeds.
+func TestAdmissionPenalized(t *testing.T) {
+	// 32 strikes (the cap) decay to the penalty's end in 2.1 deadlines:
+	// 6 s for the held connection below to be dialled.
+	const idle = 32
+	e := start(t, func(c *server.Config) { c.UnattestedTimeout = 3 * time.Second })
+	var conns []*tls.Conn
+	for range idle {
+		conns = append(conns, e.holdConn(t, "127.0.0.2"))
+	}
+	for _, c := range conns {
+		waitClosed(t, c)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 10 * time.Second}
+	raw, err := d.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	held := tls.Client(raw, tlsbind.ClientConfig(e.roots, "127.0.0.1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := held.HandshakeContext(ctx); err == nil {
+		t.Fatalf("handshake from an address whose %d connections ran into the deadline: succeeded, want held and closed", idle)
+	}
+	c := e.dial(t, e.snp(sim.SNPGuestConfig{}))
+	if _, _, err := c.AttestAndIssue(context.Background(), map[string]any{"op": "beside a penalized address"}, ""); err != nil {
+		t.Fatalf("session from another address: %v", err)
+	}
+}
