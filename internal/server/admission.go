@@ -143,20 +143,21 @@ const (
 
 // Reasons of seatrx_admission_refusals_total.
 const (
-	reasonUnattestedCap = "unattested_cap" // over MaxUnattestedConns: answered 503
-	reasonAddressCap    = "address_cap"    // over MaxUnattestedPerAddr: answered 503
-	reasonAttestedCap   = "attested_cap"   // attestation started over MaxAttestedConns: 503
-	reasonEvicted       = "evicted"        // closed to admit a connection from a less busy address
-	reasonOverflowFull  = "overflow_full"  // closed at accept: too many connections waiting for their 503, and too many held
-	reasonHeld          = "held"           // held unread past every allowance, then closed
-	reasonPenalized     = "penalized"      // its address penalized (strikes.go): held unread, then closed
-	reasonIdle          = "attested_idle"  // attested, closed after AttestedIdleTimeout without a request
-	reasonNoRequest     = "no_request"     // over a bound, closed without sending a request within overflowTimeout
-	reasonDeadline      = "deadline"       // closed: not attested within UnattestedTimeout
-	reasonLateRequest   = "late_request"   // request after the deadline: 408
-	reasonStreams       = "streams"        // over MaxUnattestedStreams: 429
-	reasonBodyBudget    = "body_budget"    // over MaxBodyBuffer: 503
-	reasonDTLSCap       = "dtls_cap"       // a DTLS connection past MaxUnattestedConns DTLS connections: closed (dtls.go)
+	reasonUnattestedCap = "unattested_cap"   // over MaxUnattestedConns: answered 503
+	reasonAddressCap    = "address_cap"      // over MaxUnattestedPerAddr: answered 503
+	reasonAttestedCap   = "attested_cap"     // attestation started over MaxAttestedConns: 503
+	reasonEvicted       = "evicted"          // closed to admit a connection from a less busy address
+	reasonOverflowFull  = "overflow_full"    // closed at accept: too many connections waiting for their 503, and too many held
+	reasonHeld          = "held"             // held unread past every allowance, then closed
+	reasonPenalized     = "penalized"        // its address penalized (strikes.go): held unread, then closed (DTLS: closed at once)
+	reasonIdle          = "attested_idle"    // attested, closed after AttestedIdleTimeout without a request
+	reasonNoRequest     = "no_request"       // over a bound, closed without sending a request within overflowTimeout
+	reasonDeadline      = "deadline"         // closed: not attested within UnattestedTimeout
+	reasonLateRequest   = "late_request"     // request after the deadline: 408
+	reasonStreams       = "streams"          // over MaxUnattestedStreams: 429
+	reasonBodyBudget    = "body_budget"      // over MaxBodyBuffer: 503
+	reasonDTLSCap       = "dtls_cap"         // a DTLS connection past MaxUnattestedConns DTLS connections: closed (dtls.go)
+	reasonDTLSAddrCap   = "dtls_address_cap" // a DTLS connection past MaxUnattestedPerAddr from its address: closed (dtls.go)
 )
 
 type connState uint8
@@ -206,7 +207,7 @@ func newAdmission(cfg *Config, reg *prometheus.Registry) *admission {
 		}, []string{"reason"}),
 	}
 	for _, r := range []string{reasonUnattestedCap, reasonAddressCap, reasonAttestedCap, reasonEvicted, reasonOverflowFull,
-		reasonHeld, reasonPenalized, reasonIdle, reasonNoRequest, reasonDeadline, reasonLateRequest, reasonStreams, reasonBodyBudget, reasonDTLSCap} {
+		reasonHeld, reasonPenalized, reasonIdle, reasonNoRequest, reasonDeadline, reasonLateRequest, reasonStreams, reasonBodyBudget, reasonDTLSCap, reasonDTLSAddrCap} {
 		a.refusals.WithLabelValues(r)
 	}
 	reg.MustRegister(a.refusals, prometheus.NewGaugeFunc(prometheus.GaugeOpts{

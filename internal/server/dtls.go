@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type dtlsServer struct {
 
 	mu     sync.Mutex
 	conns  map[*dtls.Conn]struct{}
+	byAddr map[netip.Addr]int // connections per source address
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -77,7 +79,7 @@ func (s *Server) listenDTLS() error {
 	if err != nil {
 		return fmt.Errorf("server: DTLS listen: %w", err)
 	}
-	s.dtls = &dtlsServer{s: s, ln: ln, conns: map[*dtls.Conn]struct{}{}}
+	s.dtls = &dtlsServer{s: s, ln: ln, conns: map[*dtls.Conn]struct{}{}, byAddr: map[netip.Addr]int{}}
 	return nil
 }
 
@@ -89,9 +91,13 @@ func (s *Server) DTLSAddr() net.Addr {
 	return s.dtls.ln.Addr()
 }
 
-// serve accepts DTLS connections until the listener closes. Connections
-// past the un-attested limit (Config.MaxUnattestedConns, counted apart
-// from HTTPS's) are closed before their handshake.
+// serve accepts DTLS connections until the listener closes. A connection
+// is closed before its handshake when its address is penalized (strikes.go)
+// or when it would pass the un-attested bounds, in total
+// (Config.MaxUnattestedConns) or from its address
+// (Config.MaxUnattestedPerAddr), counted apart from HTTPS's. Every
+// connection runs one exchange, which must reach its verdict within
+// Config.UnattestedTimeout of accept (handle).
 func (d *dtlsServer) serve() {
 	for {
 		nc, err := d.ln.Accept()
@@ -99,27 +105,42 @@ func (d *dtlsServer) serve() {
 			return
 		}
 		c := nc.(*dtls.Conn)
+		addr := addrOf(c)
+		reason := ""
+		if d.s.adm.strikes.penalized(addr) {
+			reason = reasonPenalized
+		}
 		d.mu.Lock()
-		full := len(d.conns) >= d.s.cfg.MaxUnattestedConns
-		if !d.closed && !full {
+		switch {
+		case d.closed:
+			reason = "closed"
+		case reason != "":
+		case len(d.conns) >= d.s.cfg.MaxUnattestedConns:
+			reason = reasonDTLSCap
+		case d.byAddr[addr] >= d.s.cfg.MaxUnattestedPerAddr:
+			reason = reasonDTLSAddrCap
+		default:
 			d.conns[c] = struct{}{}
+			d.byAddr[addr]++
 			d.wg.Add(1)
 		}
-		closed := d.closed
 		d.mu.Unlock()
-		if closed || full {
-			if full {
-				d.s.adm.refused(reasonDTLSCap)
+		if reason != "" {
+			if reason != "closed" {
+				d.s.adm.refused(reason)
 			}
 			c.Close()
 			continue
 		}
 		go func() {
 			defer d.wg.Done()
-			d.handle(c)
+			d.handle(c, addr)
 			c.Close()
 			d.mu.Lock()
 			delete(d.conns, c)
+			if d.byAddr[addr]--; d.byAddr[addr] == 0 {
+				delete(d.byAddr, addr)
+			}
 			d.mu.Unlock()
 		}()
 	}
@@ -139,16 +160,33 @@ func (d *dtlsServer) close() {
 }
 
 // handle runs one connection's exchange: handshake, challenge, the
-// client's answer, the server's verdict, close.
-func (d *dtlsServer) handle(dc *dtls.Conn) {
+// client's answer, the server's verdict, close. Until the verdict, every
+// step is due by the un-attested deadline; a peer that completed its
+// handshake and then ran into the deadline is a strike against its address
+// (one that did not may be a spoofed source, and is not).
+func (d *dtlsServer) handle(dc *dtls.Conn, addr netip.Addr) {
 	s := d.s
 	id := "d" + s.connPrefix + strconv.FormatUint(s.connSeq.Add(1), 36)
-	hctx, cancel := context.WithTimeout(context.Background(), DTLSHandshakeTimeout)
+	dctx, cancelDeadline := context.WithTimeout(context.Background(), s.cfg.UnattestedTimeout)
+	defer cancelDeadline()
+	hctx, cancel := context.WithTimeout(dctx, DTLSHandshakeTimeout)
 	err := dc.HandshakeContext(hctx)
 	cancel()
 	if err != nil {
+		if dctx.Err() != nil {
+			s.adm.refused(reasonDeadline)
+		}
 		s.log.Info("DTLS handshake failed", "conn", id, "remote", dc.RemoteAddr().String(), "err", err)
 		return
+	}
+	// Past the deadline, a step's wait ends with its context.
+	late := func() bool {
+		if dctx.Err() == nil {
+			return false
+		}
+		s.adm.refused(reasonDeadline)
+		s.adm.strikes.add(addr)
+		return true
 	}
 	st, _ := dc.ConnectionState()
 	t := datagram.New(dc, frame.SeatrxIssue, s.cfg.DTLSTransport)
@@ -175,12 +213,19 @@ func (d *dtlsServer) handle(dc *dtls.Conn) {
 		t.Flush(ctx)
 		return
 	}
-	if err := t.WriteFrame(ctx, frame.TypeRequest, body); err != nil {
+	if err := t.WriteFrame(dctx, frame.TypeRequest, body); err != nil {
+		late()
 		s.log.Info("DTLS exchange failed", "conn", id, "code", problemCode(err), "err", err)
 		return
 	}
-	f, err := t.ReadFrame(ctx)
+	f, err := t.ReadFrame(dctx)
 	if err != nil {
+		if late() {
+			// Closed, as an HTTPS connection is at its deadline.
+			s.log.Info("DTLS connection closed at the attestation deadline", "conn", id, "remote", dc.RemoteAddr().String(),
+				"deadline_ms", s.cfg.UnattestedTimeout.Milliseconds())
+			return
+		}
 		s.log.Info("DTLS exchange failed", "conn", id, "code", problemCode(err), "err", err)
 		d.sendProblem(ctx, t, err, http.StatusBadRequest)
 		return

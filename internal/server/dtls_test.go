@@ -454,3 +454,52 @@ func TestDTLSConnectionLimit(t *testing.T) {
 		t.Fatal("a DTLS connection past the limit completed its handshake")
 	}
 }
+
+// A DTLS connection past the per-address bound is closed before its
+// handshake.
+func TestDTLSAddressLimit(t *testing.T) {
+	e := start(t, func(c *server.Config) {
+		c.DTLSAddr = "127.0.0.1:0"
+		c.DTLSTransport = fastUDP
+		c.MaxUnattestedPerAddr = 1
+	})
+	rawDTLS(t, e) // holds its address's one slot
+	_, err := client.DialDTLS(context.Background(), client.DTLSConfig{Addr: e.srv.DTLSAddr().String(), ServerName: "localhost", Roots: e.roots,
+		Prover: e.snp(sim.SNPGuestConfig{}), HandshakeTimeout: time.Second})
+	if err == nil {
+		t.Fatal("a second DTLS connection from one address completed its handshake with a bound of 1")
+	}
+}
+
+// A DTLS peer that completes its handshake and then sends nothing is
+// closed at the attestation deadline, not at the end of the transport's
+// step time (a minute here; the client's own steps end after 5 s, so it
+// sees the close only if the deadline made it); enough of them penalize
+// their address, whose next connection gets no handshake.
+func TestDTLSDeadline(t *testing.T) {
+	e := start(t, func(c *server.Config) {
+		c.DTLSAddr = "127.0.0.1:0"
+		c.DTLSTransport = fastUDP
+		c.DTLSTransport.StepTimeout = time.Minute
+		c.UnattestedTimeout = 2 * time.Second
+	})
+	var idle []*datagram.Conn
+	for range 12 {
+		_, tc := rawDTLS(t, e)
+		idle = append(idle, tc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i, tc := range idle {
+		f, err := tc.ReadFrame(ctx)
+		var de *datagram.Error
+		if err == nil || !errors.As(err, &de) || de.Code != datagram.CodeClosed {
+			t.Fatalf("idle DTLS connection %d: got a %s frame, %v; want closed by the server", i, f.Type, err)
+		}
+	}
+	_, err := client.DialDTLS(ctx, client.DTLSConfig{Addr: e.srv.DTLSAddr().String(), ServerName: "localhost", Roots: e.roots,
+		Prover: e.snp(sim.SNPGuestConfig{}), HandshakeTimeout: time.Second})
+	if err == nil {
+		t.Fatal("a DTLS connection from an address whose 12 connections ran into the deadline completed its handshake")
+	}
+}
