@@ -14,7 +14,7 @@ import (
 // otherwise come back as fast as the server ends their connections, each
 // time for a TLS handshake and a round of refused requests: the h2-streams
 // scenario of seatrx bench, its 10,000 attackers at the server's own CPU
-// priority, had the server do 1,160 handshakes and 35,000 stream answers
+// priority, had the server do about 1,100 handshakes and 34,000 stream answers
 // a second, and its accept loop fell so far behind that the kernel
 // dropped legitimate clients' SYNs.
 //
