@@ -439,35 +439,29 @@ func TestDTLSHostileFrames(t *testing.T) {
 	}
 }
 
-// Connections past the un-attested limit are closed before their
-// handshake; the one within it is served.
-func TestDTLSConnectionLimit(t *testing.T) {
-	e := start(t, func(c *server.Config) {
-		c.DTLSAddr = "127.0.0.1:0"
-		c.DTLSTransport = fastUDP
-		c.MaxUnattestedConns = 1
-	})
-	rawDTLS(t, e) // holds the one slot: it never answers
-	_, err := client.DialDTLS(context.Background(), client.DTLSConfig{Addr: e.srv.DTLSAddr().String(), ServerName: "localhost", Roots: e.roots,
-		Prover: e.snp(sim.SNPGuestConfig{}), HandshakeTimeout: time.Second})
-	if err == nil {
-		t.Fatal("a DTLS connection past the limit completed its handshake")
-	}
-}
-
-// A DTLS connection past the per-address bound is closed before its
-// handshake.
-func TestDTLSAddressLimit(t *testing.T) {
-	e := start(t, func(c *server.Config) {
-		c.DTLSAddr = "127.0.0.1:0"
-		c.DTLSTransport = fastUDP
-		c.MaxUnattestedPerAddr = 1
-	})
-	rawDTLS(t, e) // holds its address's one slot
-	_, err := client.DialDTLS(context.Background(), client.DTLSConfig{Addr: e.srv.DTLSAddr().String(), ServerName: "localhost", Roots: e.roots,
-		Prover: e.snp(sim.SNPGuestConfig{}), HandshakeTimeout: time.Second})
-	if err == nil {
-		t.Fatal("a second DTLS connection from one address completed its handshake with a bound of 1")
+// A connection past the un-attested bounds, in total or from one address,
+// is closed before its handshake.
+func TestDTLSConnectionLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		bound func(*server.Config)
+	}{
+		{"total", func(c *server.Config) { c.MaxUnattestedConns = 1 }},
+		{"per address", func(c *server.Config) { c.MaxUnattestedPerAddr = 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t, func(c *server.Config) {
+				c.DTLSAddr = "127.0.0.1:0"
+				c.DTLSTransport = fastUDP
+				tc.bound(c)
+			})
+			rawDTLS(t, e) // holds the one slot: it never answers
+			_, err := client.DialDTLS(context.Background(), client.DTLSConfig{Addr: e.srv.DTLSAddr().String(), ServerName: "localhost", Roots: e.roots,
+				Prover: e.snp(sim.SNPGuestConfig{}), HandshakeTimeout: time.Second})
+			if err == nil {
+				t.Fatalf("a DTLS connection past a bound of 1 (%s) completed its handshake", tc.name)
+			}
+		})
 	}
 }
 
