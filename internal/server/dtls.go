@@ -111,10 +111,9 @@ func (d *dtlsServer) serve() {
 			reason = reasonPenalized
 		}
 		d.mu.Lock()
+		closed := d.closed
 		switch {
-		case d.closed:
-			reason = "closed"
-		case reason != "":
+		case closed || reason != "":
 		case len(d.conns) >= d.s.cfg.MaxUnattestedConns:
 			reason = reasonDTLSCap
 		case d.byAddr[addr] >= d.s.cfg.MaxUnattestedPerAddr:
@@ -125,8 +124,8 @@ func (d *dtlsServer) serve() {
 			d.wg.Add(1)
 		}
 		d.mu.Unlock()
-		if reason != "" {
-			if reason != "closed" {
+		if closed || reason != "" {
+			if !closed {
 				d.s.adm.refused(reason)
 			}
 			c.Close()
