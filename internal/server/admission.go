@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -119,6 +120,9 @@ const (
 	// requests in flight); at 100, the h2-streams scenario of seatrx bench
 	// kept the server busy answering 22,000 refused streams a second.
 	http2MaxStreams = 16
+	// maxPenaltyLines bounds the "address penalized" log lines a second
+	// (a flood from many addresses would otherwise write one each).
+	maxPenaltyLines = 20
 	// maxRefusals is how many requests of an un-attested connection may be
 	// refused (too_many_streams, busy) before it is closed (GOAWAY over
 	// HTTP/2): a client that keeps opening streams past a limit is not
@@ -182,8 +186,10 @@ type admission struct {
 	attested   map[*admConn]struct{}
 	sweeping   bool // sweepIdle runs
 
-	held    heldConns
-	strikes *strikes
+	held       heldConns
+	strikes    *strikes
+	log        *slog.Logger
+	penaltyLog logLimiter // "address penalized" lines
 
 	body        atomic.Int64 // request-body bytes reserved from maxBody
 	small       atomic.Int64 // small bodies being read (smallBody each)
@@ -192,8 +198,9 @@ type admission struct {
 	refusals *prometheus.CounterVec
 }
 
-func newAdmission(cfg *Config, reg *prometheus.Registry) *admission {
+func newAdmission(cfg *Config, reg *prometheus.Registry, log *slog.Logger) *admission {
 	a := &admission{
+		log: log, penaltyLog: logLimiter{max: maxPenaltyLines},
 		maxUnattested: cfg.MaxUnattestedConns, perAddr: cfg.MaxUnattestedPerAddr, maxStreams: cfg.MaxUnattestedStreams,
 		maxAttested: cfg.MaxAttestedConns, timeout: cfg.UnattestedTimeout, idle: cfg.AttestedIdleTimeout, maxBody: cfg.MaxBodyBuffer,
 		attested:    map[*admConn]struct{}{},
@@ -239,6 +246,25 @@ func (a *admission) counts() (unattested, attested, overflow int) {
 }
 
 func (a *admission) refused(reason string) { a.refusals.WithLabelValues(reason).Inc() }
+
+// strike counts a strike against addr (strikes.go) and logs, at INFO and
+// at most maxPenaltyLines a second, an address it penalizes.
+func (a *admission) strike(addr netip.Addr) {
+	penalized, score := a.strikes.add(addr)
+	if !penalized {
+		return
+	}
+	ok, suppressed := a.penaltyLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	attrs := []slog.Attr{slog.String("address", addr.String()), slog.Float64("strikes", math.Round(score*10)/10),
+		slog.Int64("half_life_ms", a.strikes.halfLife.Milliseconds())}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
+	}
+	a.log.LogAttrs(context.Background(), slog.LevelInfo, "address penalized: its new connections are held unread until its strikes decay", attrs...)
+}
 
 // admitListener applies admission to every accepted connection.
 type admitListener struct {
@@ -348,7 +374,7 @@ func (a *admission) admit(c net.Conn) *admConn {
 func (a *admission) hold(c net.Conn, addr netip.Addr, reason string) {
 	if !a.held.hold(heldConn{c: c, addr: addr, reason: reason}, a) {
 		a.refused(reasonOverflowFull)
-		a.strikes.add(addr)
+		a.strike(addr)
 		c.Close()
 	}
 }
@@ -423,7 +449,7 @@ func (h *heldConns) expire(a *admission) {
 	for _, hc := range done {
 		hc.c.Close()
 		a.refused(hc.reason)
-		a.strikes.add(hc.addr)
+		a.strike(hc.addr)
 	}
 }
 
@@ -526,11 +552,11 @@ func (c *admConn) expire() {
 	switch st {
 	case stateUnattested:
 		c.a.refused(reasonDeadline)
-		c.a.strikes.add(c.addr)
+		c.a.strike(c.addr)
 		c.Conn.Close()
 	case stateOverflow:
 		c.a.refused(reasonNoRequest)
-		c.a.strikes.add(c.addr)
+		c.a.strike(c.addr)
 		c.Conn.Close()
 	}
 }
@@ -619,7 +645,7 @@ func (rs *reqState) refusedOnce() bool {
 	}
 	n := rs.ac.refusals.Add(1)
 	if n == maxRefusals+1 {
-		rs.a.strikes.add(rs.ac.addr)
+		rs.a.strike(rs.ac.addr)
 	}
 	return n > maxRefusals
 }
@@ -640,7 +666,7 @@ func (a *admission) handler(next http.Handler) http.Handler {
 		case st == stateOverflow:
 			a.refused(ac.reason)
 			if ac.refusals.Add(1) == 1 {
-				a.strikes.add(ac.addr) // once per connection, however many streams it opens
+				a.strike(ac.addr) // once per connection, however many streams it opens
 			}
 			code, detail := CodeTooManyConnections, fmt.Sprintf("the server holds its limit of %d connections not yet attested", a.maxUnattested)
 			if ac.reason == reasonAddressCap {

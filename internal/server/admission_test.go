@@ -61,7 +61,7 @@ func testAdmission(t *testing.T, mod func(*Config)) *admission {
 	if mod != nil {
 		mod(cfg)
 	}
-	a := newAdmission(cfg, prometheus.NewRegistry())
+	a := newAdmission(cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	t.Cleanup(func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()

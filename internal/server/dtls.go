@@ -184,7 +184,7 @@ func (d *dtlsServer) handle(dc *dtls.Conn, addr netip.Addr) {
 			return false
 		}
 		s.adm.refused(reasonDeadline)
-		s.adm.strikes.add(addr)
+		s.adm.strike(addr)
 		return true
 	}
 	st, _ := dc.ConnectionState()

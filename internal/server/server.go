@@ -499,7 +499,7 @@ func (s *Server) createState() error {
 		go s.pruneEvery(every, s.stopKeys)
 	}
 	s.metrics = newMetrics()
-	s.adm = newAdmission(cfg, s.metrics.reg)
+	s.adm = newAdmission(cfg, s.metrics.reg, s.log)
 	s.http = &http.Server{
 		Handler:           s.front(s.adm.handler(s.routes())),
 		ConnContext:       s.connContext,

@@ -70,10 +70,11 @@ func (st *strikes) over(s strike, now time.Time) bool {
 	return st.decayed(s, now) >= penaltyStrikes-0.5
 }
 
-// add counts one strike against addr.
-func (st *strikes) add(addr netip.Addr) {
+// add counts one strike against addr and reports whether it made addr
+// penalized (it was not just before), with the score.
+func (st *strikes) add(addr netip.Addr) (penalized bool, score float64) {
 	if !addr.IsValid() {
-		return
+		return false, 0
 	}
 	now := st.now()
 	st.mu.Lock()
@@ -81,7 +82,7 @@ func (st *strikes) add(addr netip.Addr) {
 	s, ok := st.m[addr]
 	if !ok && len(st.m) >= maxStrikeAddrs {
 		if now.Sub(st.swept) < strikeSweep {
-			return
+			return false, 0
 		}
 		st.swept = now
 		for a, s := range st.m {
@@ -90,10 +91,13 @@ func (st *strikes) add(addr netip.Addr) {
 			}
 		}
 		if len(st.m) >= maxStrikeAddrs {
-			return
+			return false, 0
 		}
 	}
-	st.m[addr] = strike{score: min(st.decayed(s, now)+1, maxStrikeScore), at: now}
+	was := st.over(s, now)
+	s = strike{score: min(st.decayed(s, now)+1, maxStrikeScore), at: now}
+	st.m[addr] = s
+	return !was && st.over(s, now), s.score
 }
 
 // penalized reports whether addr is penalized now.

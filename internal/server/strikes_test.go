@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,22 +21,24 @@ func TestStrikes(t *testing.T) {
 	bad, good := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 
 	for i := range penaltyStrikes - 1 {
-		st.add(bad)
-		if st.penalized(bad) {
+		if now, _ := st.add(bad); now || st.penalized(bad) {
 			t.Fatalf("penalized after %d strikes, want from %d", i+1, penaltyStrikes)
 		}
 	}
-	st.add(bad)
-	if !st.penalized(bad) {
-		t.Fatalf("not penalized after %d strikes", penaltyStrikes)
+	// The strike that penalizes says so, once.
+	if now, score := st.add(bad); !now || score != penaltyStrikes || !st.penalized(bad) {
+		t.Fatalf("strike %d: penalized now %v, score %v", penaltyStrikes, now, score)
+	}
+	if now, _ := st.add(bad); now {
+		t.Fatal("a strike against an address already penalized reported it newly penalized")
 	}
 	if st.penalized(good) {
 		t.Fatal("an address without strikes is penalized")
 	}
-	// The score halves every half-life: 8 is 4 after 10 s.
+	// The score halves every half-life: 9 is 4.5 after 10 s.
 	clk.t = clk.t.Add(10 * time.Second)
 	if st.penalized(bad) {
-		t.Fatal("still penalized one half-life later with a score of 8")
+		t.Fatal("still penalized one half-life later with a score of 9")
 	}
 	// The score is capped: however many strikes, 2.1 half-lives end it
 	// (32 halves to 7.5 in 2.09).
@@ -87,6 +92,8 @@ func TestStrikesBounded(t *testing.T) {
 // is held unread (no handshake); another address is not affected.
 func TestAdmitPenalized(t *testing.T) {
 	a := testAdmission(t, func(c *Config) { c.MaxUnattestedConns = 100; c.MaxUnattestedPerAddr = 100 })
+	var log bytes.Buffer
+	a.log = slog.New(slog.NewTextHandler(&log, nil))
 	for range penaltyStrikes {
 		ac := a.admit(newFakeConn("127.0.0.2"))
 		if ac == nil {
@@ -103,6 +110,10 @@ func TestAdmitPenalized(t *testing.T) {
 	}
 	if ac := a.admit(newFakeConn("127.0.0.1")); ac == nil || ac.state != stateUnattested {
 		t.Fatal("an address without strikes is not admitted")
+	}
+	// One log line says which address was penalized.
+	if lines := strings.Count(log.String(), "address penalized"); lines != 1 || !strings.Contains(log.String(), "address=127.0.0.2 strikes=8") {
+		t.Fatalf("log %q: want one line naming address 127.0.0.2 with 8 strikes", log.String())
 	}
 	a.held.closeAll()
 	a.held.mu.Lock()
