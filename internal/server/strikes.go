@@ -122,10 +122,3 @@ func (st *strikes) penalizedNow() int {
 	}
 	return n
 }
-
-// count is how many addresses are tracked.
-func (st *strikes) count() int {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return len(st.m)
-}

@@ -14,6 +14,13 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
+// count is how many addresses are tracked.
+func (st *strikes) count() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.m)
+}
+
 func TestStrikes(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 	st := newStrikes(10 * time.Second)
